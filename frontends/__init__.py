@@ -1,0 +1,1 @@
+"""The frontends layer: Python tracing, nn modules, compile, CLI (and, later, ONNX)."""

@@ -1,0 +1,69 @@
+"""``cr.compile``: lower a model, run a pass pipeline, and return something to call.
+
+    exe = cr.compile(model)            # model: a Graph or an nn Module
+    y = exe(x)                         # outputs in graph order (one array or a tuple)
+    outs = exe.run({"x": x})           # {output name: array}
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from ..ir import Graph, IRTypeError
+from ..passes import PIPELINES, Pass, PassManager
+from ..runtime import Interpreter
+from .nn import Module
+
+
+def to_graph(model, input_shape=None) -> Graph:
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, Module):
+        return model.to_graph(input_shape)
+    raise IRTypeError(f"cannot compile a {type(model).__name__}: pass a cr.Graph or a cr.nn module")
+
+
+class Executable:
+    """A compiled graph bound to the NumPy interpreter."""
+
+    def __init__(self, graph: Graph, history=(), check_numerics: bool = False):
+        self.graph = graph
+        self.history = list(history)
+        self.interpreter = Interpreter(graph, check_numerics=check_numerics)
+
+    @property
+    def params(self) -> Dict[str, np.ndarray]:
+        return self.interpreter.params
+
+    def __call__(self, *arrays):
+        outs = self.interpreter.run_list(list(arrays))
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self.interpreter.run(feeds)
+
+    def __repr__(self):
+        return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes>"
+
+
+def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",
+            input_shape=None, check_numerics: bool = False, copy: bool = True, **options) -> Executable:
+    """Compile ``model`` with a named pipeline (or a list of passes).
+
+    ``options`` go to the ``PassManager``: ``verify_each``, ``print_after_all``,
+    ``print_after``, ``print_after_change``, ``dump_dir``, ``keep_text``.
+    The input graph is copied first unless ``copy=False``.
+    """
+    graph = to_graph(model, input_shape)
+    if copy:
+        graph = graph.clone()
+    if isinstance(pipeline, str):
+        if pipeline not in PIPELINES:
+            raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
+        passes = PIPELINES[pipeline]()
+    else:
+        passes = list(pipeline)
+    pm = PassManager(passes, **options)
+    compiled = pm.run(graph)
+    return Executable(compiled, pm.history, check_numerics=check_numerics)

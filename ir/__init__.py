@@ -1,0 +1,21 @@
+"""The IR layer: types, values, nodes, graphs, the op registry, text form, verifier.
+
+Read in this order: ``types``, ``core``, ``ops/base``, ``ops/*``, ``builder``,
+``printer``, ``parser``, ``verifier``. This layer imports no other layer.
+"""
+from .builder import Emitter
+from .core import Graph, Node, Provenance, Value
+from .errors import (ChainruleError, ExecutionError, GradientError, GraphError, InputError, IRTypeError,
+                     ParseError, PassError, UnsupportedOpError, VerifyError)
+from .ops import OPS, Op, get_op, register
+from .parser import parse_graph
+from .printer import print_graph
+from .types import DType, TensorType
+from .verifier import verify
+
+__all__ = [
+    "ChainruleError", "DType", "Emitter", "ExecutionError", "GradientError", "Graph", "GraphError",
+    "InputError", "IRTypeError", "Node", "OPS", "Op", "ParseError", "PassError", "Provenance",
+    "TensorType", "UnsupportedOpError", "Value", "VerifyError", "get_op", "parse_graph", "print_graph",
+    "register", "verify",
+]

@@ -1,0 +1,288 @@
+"""The graph IR: values, nodes and graphs.
+
+A ``Value`` is an SSA name: it has exactly one producer (a node, or the graph
+itself for inputs and parameters) and a list of uses ``(node, input_index)``,
+so ``x + x`` is two uses of one value. A ``Node`` applies one op to input
+values and defines one or more output values. A ``Graph`` holds its inputs,
+its parameters (with their arrays), its nodes in program order, its outputs,
+and the in-place updates a training step performs on its parameters.
+
+Use-lists are changed only by the methods here (``Graph.add_node``,
+``Graph.remove_node``, ``Node.set_input``, ``Value.replace_all_uses_with``),
+so they always agree with the operands. Iteration is always over lists,
+never sets, so every walk of a graph is deterministic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import GraphError
+from .types import TensorType
+
+#: Phases a node can belong to; dumps colour them differently.
+PHASES = ("forward", "backward", "update")
+
+
+class Value:
+    """One SSA value: a name, a type, one producer and its uses."""
+
+    __slots__ = ("name", "type", "producer", "index", "uses", "kind", "graph")
+
+    def __init__(self, name: str, type: TensorType, producer: Optional["Node"] = None, index: int = 0,
+                 kind: str = "node"):
+        self.name = name
+        self.type = type
+        self.producer = producer  # the defining node; None for graph inputs and parameters
+        self.index = index  # which output of the producer
+        self.uses: List[Tuple["Node", int]] = []
+        self.kind = kind  # "input", "param", "state" or "node"
+        self.graph: Optional["Graph"] = None
+
+    @property
+    def shape(self):
+        return self.type.shape
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def consumers(self) -> List["Node"]:
+        """Distinct nodes that use this value, in use order."""
+        seen, out = set(), []
+        for node, _ in self.uses:
+            if id(node) not in seen:
+                seen.add(id(node))
+                out.append(node)
+        return out
+
+    def replace_all_uses_with(self, new: "Value") -> None:
+        """Make every user of this value use ``new`` instead (graph outputs too)."""
+        if new is self:
+            return
+        for node, i in list(self.uses):
+            node.set_input(i, new)
+        if self.graph is not None:
+            g = self.graph
+            g.outputs = [new if v is self else v for v in g.outputs]
+            g.updates = [(p, new if v is self else v) for p, v in g.updates]
+
+    def __repr__(self):
+        return f"%{self.name}: {self.type}"
+
+
+@dataclass
+class Provenance:
+    """Where a node came from: the pass that made it and, for gradient nodes, why."""
+
+    created_by: str = "frontend"
+    phase: str = "forward"
+    grad_of: Optional[str] = None  # name of the forward value whose vjp emitted this node
+    rule: Optional[str] = None  # the local chain-rule formula, in the lecture's bar notation
+    source: Optional[str] = None  # "file.py:line" of the user's code that made the node
+
+
+class Node:
+    """One application of an op: ``outputs = op(inputs) {attrs}``."""
+
+    __slots__ = ("op", "attrs", "inputs", "outputs", "prov", "graph")
+
+    def __init__(self, op, inputs: Sequence[Value], attrs: Optional[dict] = None, prov: Optional[Provenance] = None):
+        self.op = op  # an Op instance from the registry (ir.ops)
+        self.attrs = MappingProxyType(dict(sorted((attrs or {}).items())))
+        self.inputs: List[Value] = list(inputs)
+        self.outputs: List[Value] = []
+        self.prov = prov or Provenance()
+        self.graph: Optional["Graph"] = None
+
+    @property
+    def name(self) -> str:
+        """A node is known by its first output's name: stable across passes."""
+        return self.outputs[0].name if self.outputs else f"<{self.op.name}>"
+
+    def set_input(self, i: int, new: Value) -> None:
+        old = self.inputs[i]
+        old.uses.remove((self, i))
+        self.inputs[i] = new
+        new.uses.append((self, i))
+
+    def __repr__(self):
+        from .printer import format_node
+        return format_node(self)
+
+
+class Graph:
+    """A computation graph: inputs, parameters, nodes in program order, outputs."""
+
+    def __init__(self, name: str = "main"):
+        self.name = name
+        self.inputs: List[Value] = []
+        self.params: List[Value] = []  # trainable parameters and state (kind "param" / "state")
+        self.initializers: Dict[str, np.ndarray] = {}
+        self.nodes: List[Node] = []
+        self.outputs: List[Value] = []
+        self.updates: List[Tuple[Value, Value]] = []  # (parameter, its new value) after a step
+        self._names: Dict[str, int] = {}
+
+    # -- naming ------------------------------------------------------------
+    def unique_name(self, hint: str) -> str:
+        """``hint`` if free, else ``hint.1``, ``hint.2``...: deterministic in creation order."""
+        hint = hint or "t"
+        if hint not in self._names:
+            self._names[hint] = 0
+            return hint
+        k = self._names[hint]
+        while True:
+            k += 1
+            cand = f"{hint}.{k}"
+            if cand not in self._names:
+                self._names[hint] = k
+                self._names[cand] = 0
+                return cand
+
+    def rename(self, value: Value, hint: str) -> None:
+        """Give ``value`` the name ``hint`` (made unique); its old name is freed."""
+        if value.name == hint:
+            return
+        self._names.pop(value.name, None)
+        value.name = self.unique_name(hint)
+
+    # -- graph inputs and parameters ----------------------------------------
+    def _new_leaf(self, name, type, kind):
+        if name in self._names:
+            raise GraphError(f"graph {self.name!r} already has a value named {name!r}")
+        self._names[name] = 0
+        v = Value(name, type, kind=kind)
+        v.graph = self
+        return v
+
+    def add_input(self, name: str, type: TensorType) -> Value:
+        v = self._new_leaf(name, type, "input")
+        self.inputs.append(v)
+        return v
+
+    def add_param(self, name: str, array: Optional[np.ndarray] = None, type: Optional[TensorType] = None,
+                  kind: str = "param") -> Value:
+        """A named parameter (``kind="param"``, trainable) or state buffer (``"state"``)."""
+        if kind not in ("param", "state"):
+            raise GraphError(f"parameter kind must be 'param' or 'state', not {kind!r}")
+        if array is not None:
+            array = np.asarray(array)
+            type = type or TensorType(array.shape, array.dtype)
+        if type is None:
+            raise GraphError(f"parameter {name!r} needs an array or a type")
+        v = self._new_leaf(name, type, kind)
+        self.params.append(v)
+        if array is not None:
+            self.initializers[name] = array
+        return v
+
+    def param(self, name: str) -> Value:
+        for v in self.params:
+            if v.name == name:
+                return v
+        raise GraphError(f"graph {self.name!r} has no parameter {name!r}; "
+                         f"parameters: {', '.join(p.name for p in self.params) or '(none)'}")
+
+    def value(self, name: str) -> Value:
+        """Find a value by name (inputs, parameters, node outputs)."""
+        for v in self.all_values():
+            if v.name == name:
+                return v
+        raise GraphError(f"graph {self.name!r} has no value named {name!r}")
+
+    def all_values(self):
+        yield from self.inputs
+        yield from self.params
+        for n in self.nodes:
+            yield from n.outputs
+
+    # -- nodes -------------------------------------------------------------
+    def add_node(self, node: Node, out_types: Sequence[TensorType], out_names: Sequence[str],
+                 before: Optional[Node] = None) -> Node:
+        """Insert ``node`` (at the end, or before ``before``) and create its outputs."""
+        if node.graph is not None:
+            raise GraphError(f"node {node.name} is already in a graph")
+        for i, v in enumerate(node.inputs):
+            if v.graph is not self:
+                raise GraphError(f"input {i} (%{v.name}) of a new {node.op.name} node belongs to another graph")
+        node.graph = self
+        for i, v in enumerate(node.inputs):
+            v.uses.append((node, i))
+        for k, (t, nm) in enumerate(zip(out_types, out_names)):
+            out = Value(self.unique_name(nm), t, producer=node, index=k)
+            out.graph = self
+            node.outputs.append(out)
+        if before is None:
+            self.nodes.append(node)
+        else:
+            self.nodes.insert(self.nodes.index(before), node)
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """Remove a node whose outputs are unused; refuses otherwise."""
+        for out in node.outputs:
+            if out.uses:
+                users = ", ".join(sorted({u.name for u, _ in out.uses}))
+                raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is still used by {users}")
+            if any(v is out for v in self.outputs) or any(v is out for _, v in self.updates):
+                raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is a graph output")
+        for i, v in enumerate(node.inputs):
+            v.uses.remove((node, i))
+        self.nodes.remove(node)
+        for out in node.outputs:
+            self._names.pop(out.name, None)
+        node.graph = None
+
+    def remove_nodes(self, dead: Sequence[Node]) -> None:
+        """Remove many unused nodes at once (consumers first), in one pass over the list."""
+        dead_ids = {id(n) for n in dead}
+        for node in reversed([n for n in self.nodes if id(n) in dead_ids]):
+            for out in node.outputs:
+                if any(id(u) not in dead_ids for u, _ in out.uses):
+                    raise GraphError(f"cannot remove node {node.name}: %{out.name} is still used")
+            for i, v in enumerate(node.inputs):
+                v.uses.remove((node, i))
+            for out in node.outputs:
+                self._names.pop(out.name, None)
+            node.graph = None
+        self.nodes = [n for n in self.nodes if id(n) not in dead_ids]
+
+    def set_outputs(self, values: Sequence[Value]) -> None:
+        self.outputs = list(values)
+
+    def add_update(self, param: Value, new: Value) -> None:
+        """Record that after a step, parameter/state ``param`` takes the value ``new``."""
+        if param.kind not in ("param", "state"):
+            raise GraphError(f"only parameters and state can be updated, not %{param.name} ({param.kind})")
+        self.updates.append((param, new))
+
+    # -- copying -----------------------------------------------------------
+    def clone(self) -> "Graph":
+        """A deep copy of the structure; parameter arrays are shared, not copied."""
+        g = Graph(self.name)
+        vmap: Dict[int, Value] = {}
+        for v in self.inputs:
+            vmap[id(v)] = g.add_input(v.name, v.type)
+        for v in self.params:
+            vmap[id(v)] = g.add_param(v.name, type=v.type, kind=v.kind)
+        g.initializers = dict(self.initializers)
+        for n in self.nodes:
+            m = Node(n.op, [vmap[id(v)] for v in n.inputs], dict(n.attrs), Provenance(**vars(n.prov)))
+            g.add_node(m, [o.type for o in n.outputs], [o.name for o in n.outputs])
+            for o, mo in zip(n.outputs, m.outputs):
+                vmap[id(o)] = mo
+        g.outputs = [vmap[id(v)] for v in self.outputs]
+        g.updates = [(vmap[id(p)], vmap[id(v)]) for p, v in self.updates]
+        return g
+
+    def __str__(self):
+        from .printer import print_graph
+        return print_graph(self)
+
+    def __repr__(self):
+        return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.params)} params, {len(self.nodes)} nodes>"

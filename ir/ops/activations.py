@@ -1,0 +1,148 @@
+"""Activation functions of the lecture, and softmax / log-softmax.
+
+Kernels are numerically stable: the logistic function never evaluates
+``exp`` of a large positive number, softplus is ``logaddexp(0, z)``, and
+softmax subtracts the row maximum (log-sum-exp trick), so logits of 1000
+give finite results.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..types import normalize_axis
+from . import register
+from .numerics import log_softmax, sigmoid, softmax
+from .base import Op, need_float
+from .elementwise import Unary
+
+
+@register
+class Relu(Unary):
+    """y = max(0, z)"""
+    onnx = "Relu"
+    rule = "z̄ = ȳ ∘ 𝕀[z > 0]"
+
+    def kernel(self, attrs):
+        return lambda z: np.maximum(z, 0, dtype=z.dtype)
+
+    def vjp(self, e, node, gys):
+        return [e.Mul(gys[0], e.HardThreshold(node.inputs[0]))]
+
+
+@register
+class LeakyRelu(Unary):
+    """y = z if z > 0 else αz"""
+    onnx = "LeakyRelu"
+    attrs = {"alpha": 0.01}
+    rule = "z̄ = ȳ ∘ (𝕀[z > 0] + α𝕀[z ≤ 0])"
+
+    def kernel(self, attrs):
+        a = attrs["alpha"]
+        return lambda z: np.where(z > 0, z, z * z.dtype.type(a))
+
+    def vjp(self, e, node, gys):
+        z = node.inputs[0]
+        step = e.HardThreshold(z)
+        a = e.scalar_like(node.attrs["alpha"], z)
+        one = e.scalar_like(1, z)
+        slope = e.Add(step, e.Mul(a, e.Sub(one, step)))
+        return [e.Mul(gys[0], slope)]
+
+
+@register
+class Softplus(Unary):
+    """y = log(1 + eᶻ)  (the lecture's soft ReLU)"""
+    onnx = "Softplus"
+    rule = "z̄ = ȳ ∘ σ(z)"
+
+    def kernel(self, attrs):
+        return lambda z: np.logaddexp(z.dtype.type(0), z)
+
+    def vjp(self, e, node, gys):
+        return [e.Mul(gys[0], e.Sigmoid(node.inputs[0]))]
+
+
+@register
+class HardThreshold(Unary):
+    """y = 𝕀[z > 0]  (1 if z > 0 else 0, in z's dtype)"""
+    onnx = None  # exported as Cast(Greater(z, 0))
+    zero_grad = True
+    rule = "z̄ = 0 almost everywhere (the step has no useful gradient)"
+
+    def kernel(self, attrs):
+        return lambda z: (z > 0).astype(z.dtype)
+
+    def vjp(self, e, node, gys):
+        return [None]
+
+
+@register
+class Sigmoid(Unary):
+    """y = σ(z) = 1 / (1 + e⁻ᶻ)  (the logistic function)"""
+    onnx = "Sigmoid"
+    rule = "z̄ = ȳ ∘ σ′(z) = ȳ ∘ y(1 − y)"
+
+    def kernel(self, attrs):
+        return sigmoid
+
+    def vjp(self, e, node, gys):
+        y = node.outputs[0]
+        return [e.Mul(gys[0], e.Mul(y, e.Sub(e.scalar_like(1, y), y)))]
+
+
+@register
+class Tanh(Unary):
+    """y = tanh z"""
+    onnx = "Tanh"
+    ufunc = np.tanh
+    rule = "z̄ = ȳ ∘ (1 − y²)"
+
+    def vjp(self, e, node, gys):
+        y = node.outputs[0]
+        return [e.Mul(gys[0], e.Sub(e.scalar_like(1, y), e.Square(y)))]
+
+
+class _AxisOp(Op):
+    attrs = {"axis": -1}
+
+    def infer(self, ins, attrs):
+        need_float(self, ins[0])
+        normalize_axis(attrs["axis"], ins[0].rank, f"{self.name} axis")
+        return [ins[0]]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 3 * (outs[0].numel(bindings) or 0)
+
+
+@register
+class Softmax(_AxisOp):
+    """yₖ = e^{zₖ} / Σₗ e^{zₗ} along ``axis``"""
+    onnx = "Softmax"
+    rule = "z̄ = y ∘ (ȳ − Σₖ ȳₖyₖ)"
+
+    def kernel(self, attrs):
+        axis = attrs["axis"]
+        return lambda z: softmax(z, axis)
+
+    def vjp(self, e, node, gys):
+        y, g = node.outputs[0], gys[0]
+        axis = node.attrs["axis"]
+        dot = e.ReduceSum(e.Mul(g, y), axes=(axis,), keepdims=1)
+        return [e.Mul(y, e.Sub(g, dot))]
+
+
+@register
+class LogSoftmax(_AxisOp):
+    """yₖ = zₖ − log Σₗ e^{zₗ} along ``axis``"""
+    onnx = "LogSoftmax"
+    rule = "z̄ = ȳ − softmax(z) ∘ Σₖ ȳₖ"
+
+    def kernel(self, attrs):
+        axis = attrs["axis"]
+        return lambda z: log_softmax(z, axis)
+
+    def vjp(self, e, node, gys):
+        y, g = node.outputs[0], gys[0]
+        axis = node.attrs["axis"]
+        total = e.ReduceSum(g, axes=(axis,), keepdims=1)
+        return [e.Sub(g, e.Mul(e.Exp(y), total))]

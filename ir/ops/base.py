@@ -1,0 +1,110 @@
+"""The ``Op`` base class: everything about one operator in one class.
+
+An op class holds every facet of its operator, so that adding an op means
+writing one class (and one entry in the gradient-check table of the tests):
+
+- ``attrs``: attribute names and defaults (``REQUIRED`` for none);
+- ``infer``: the type rule, input types to output types;
+- ``kernel``: builds the NumPy function once, at compile time, for given attrs;
+- ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
+- ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
+- ``flops``: multiply-adds, for the cost ledger;
+- ``onnx``: the ONNX op it maps to (the mapping code itself lives in frontends/).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import TensorType
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+class Op:
+    """Base class of all ops. Subclasses are registered singletons."""
+
+    name: str = ""
+    family: str = ""
+    onnx: Optional[str] = None  # ONNX op_type this op maps to, if any
+    attrs: Dict[str, object] = {}  # attribute name -> default (or REQUIRED)
+    arity = (1, 1)  # (min, max) number of inputs; max None = variadic
+    num_outputs = 1
+    elementwise = False  # output[i] depends only on input[i] (after broadcasting)
+    differentiable = True  # False: no gradient flows (ArgMax, OneHot, Cast, comparisons)
+    zero_grad = False  # True: derivative is zero almost everywhere (hard threshold)
+    rule: str = ""  # the chain-rule step of vjp, in bar notation
+
+    # -- attributes --------------------------------------------------------
+    def check_attrs(self, attrs: dict, where: str = "") -> dict:
+        """Fill defaults and reject unknown or missing attributes."""
+        out = {}
+        for k in attrs:
+            if k not in self.attrs:
+                known = ", ".join(self.attrs) or "none"
+                raise IRTypeError(f"{where}{self.name} has no attribute {k!r} (its attributes: {known})")
+        for k, default in self.attrs.items():
+            if k in attrs:
+                out[k] = attrs[k]
+            elif default is REQUIRED:
+                raise IRTypeError(f"{where}{self.name} needs attribute {k!r}")
+            else:
+                out[k] = default
+        return out
+
+    def check_arity(self, n: int, where: str = "") -> None:
+        lo, hi = self.arity
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any number of'}"
+            raise IRTypeError(f"{where}{self.name} takes {want} inputs, got {n}")
+
+    # -- facets subclasses fill in ------------------------------------------
+    def infer(self, ins: Sequence[TensorType], attrs: dict) -> List[TensorType]:
+        raise NotImplementedError(f"{self.name}.infer")
+
+    def kernel(self, attrs: dict):
+        raise NotImplementedError(f"{self.name}.kernel")
+
+    def vjp(self, e, node, gys):
+        """Cotangents of the inputs given cotangents ``gys`` of the outputs.
+
+        ``e`` is an Emitter that appends nodes to the graph; return one Value
+        (or None for "no gradient") per input of ``node``.
+        """
+        raise NotImplementedError(f"{self.name} has no gradient rule")
+
+    def flops(self, ins: Sequence[TensorType], outs: Sequence[TensorType], attrs: dict, bindings=None) -> int:
+        """Multiply-adds (elementwise ops count one per output element)."""
+        n = outs[0].numel(bindings) if outs else 0
+        return n or 0
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+def same_dtype(op: Op, ins: Sequence[TensorType], where: str = "") -> None:
+    dts = [t.dtype for t in ins]
+    if any(d != dts[0] for d in dts):
+        raise IRTypeError(f"{where}{op.name} needs operands of one dtype, got {', '.join(str(t) for t in ins)}")
+
+
+def need_float(op: Op, t: TensorType, where: str = "") -> None:
+    if not t.dtype.is_float:
+        raise IRTypeError(f"{where}{op.name} needs a float operand, got {t}")
+
+
+def as_dtype(x, dtype):
+    """Cast a kernel result back to ``dtype`` (NumPy may promote scalars)."""
+    return x if x.dtype == dtype else x.astype(dtype, copy=False)
+
+
+def np_scalar(value, dtype) -> np.ndarray:
+    return np.asarray(value, dtype=dtype)

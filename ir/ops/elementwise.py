@@ -1,0 +1,301 @@
+"""Elementwise arithmetic with NumPy broadcasting, and comparisons.
+
+Gradients of broadcasting ops are summed back to each operand's shape with
+``Emitter.sum_to`` (unbroadcast), which emits explicit ``ReduceSum`` nodes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import DType, TensorType, broadcast_shapes
+from . import register
+from .base import Op, need_float, same_dtype
+
+
+class Binary(Op):
+    arity = (2, 2)
+    elementwise = True
+    ufunc = None
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        return [TensorType(broadcast_shapes(ins[0].shape, ins[1].shape, f"{self.name} operands"), ins[0].dtype)]
+
+    def kernel(self, attrs):
+        return self.ufunc
+
+
+class Unary(Op):
+    elementwise = True
+    ufunc = None
+    needs_float = True
+
+    def infer(self, ins, attrs):
+        if self.needs_float:
+            need_float(self, ins[0])
+        return [ins[0]]
+
+    def kernel(self, attrs):
+        return self.ufunc
+
+
+@register
+class Add(Binary):
+    """y = a + b"""
+    onnx = "Add"
+    ufunc = np.add
+    rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        return [e.sum_to(gys[0], a.type), e.sum_to(gys[0], b.type)]
+
+
+@register
+class Sub(Binary):
+    """y = a - b"""
+    onnx = "Sub"
+    ufunc = np.subtract
+    rule = "ā = ȳ, b̄ = −ȳ"
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        return [e.sum_to(gys[0], a.type), e.sum_to(e.Neg(gys[0]), b.type)]
+
+
+@register
+class Mul(Binary):
+    """y = a * b"""
+    onnx = "Mul"
+    ufunc = np.multiply
+    rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        return [e.sum_to(e.Mul(gys[0], b), a.type), e.sum_to(e.Mul(gys[0], a), b.type)]
+
+
+@register
+class Div(Binary):
+    """y = a / b"""
+    onnx = "Div"
+    rule = "ā = ȳ / b, b̄ = −ȳ ∘ y / b"
+
+    def kernel(self, attrs):
+        def div(a, b):
+            if a.dtype.kind in "iu":  # integer division truncates toward zero, as in ONNX
+                return np.trunc(np.true_divide(a, b)).astype(a.dtype)
+            return np.divide(a, b)
+        return div
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        y = node.outputs[0]
+        ga = e.Div(gys[0], b)
+        return [e.sum_to(ga, a.type), e.sum_to(e.Neg(e.Mul(ga, y)), b.type)]
+
+
+@register
+class Pow(Binary):
+    """y = a ** b"""
+    onnx = "Pow"
+    ufunc = np.power
+    rule = "ā = ȳ ∘ b·a^(b−1), b̄ = ȳ ∘ y·log a"
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        y = node.outputs[0]
+        one = e.scalar_like(1, b)
+        ga = e.Mul(gys[0], e.Mul(b, e.Pow(a, e.Sub(b, one))))
+        gb = e.Mul(gys[0], e.Mul(y, e.Log(a)))
+        return [e.sum_to(ga, a.type), e.sum_to(gb, b.type)]
+
+
+@register
+class Neg(Unary):
+    """y = −x"""
+    onnx = "Neg"
+    ufunc = np.negative
+    needs_float = False
+    rule = "x̄ = −ȳ"
+
+    def vjp(self, e, node, gys):
+        return [e.Neg(gys[0])]
+
+
+@register
+class Identity(Unary):
+    """y = x"""
+    onnx = "Identity"
+    needs_float = False
+    rule = "x̄ = ȳ"
+
+    def kernel(self, attrs):
+        return lambda x: x
+
+    def vjp(self, e, node, gys):
+        return [gys[0]]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0
+
+
+@register
+class Exp(Unary):
+    """y = eˣ"""
+    onnx = "Exp"
+    ufunc = np.exp
+    rule = "x̄ = ȳ ∘ y"
+
+    def vjp(self, e, node, gys):
+        return [e.Mul(gys[0], node.outputs[0])]
+
+
+@register
+class Log(Unary):
+    """y = log x"""
+    onnx = "Log"
+    ufunc = np.log
+    rule = "x̄ = ȳ / x"
+
+    def vjp(self, e, node, gys):
+        return [e.Div(gys[0], node.inputs[0])]
+
+
+@register
+class Sqrt(Unary):
+    """y = √x"""
+    onnx = "Sqrt"
+    ufunc = np.sqrt
+    rule = "x̄ = ȳ / (2y)"
+
+    def vjp(self, e, node, gys):
+        y = node.outputs[0]
+        return [e.Div(gys[0], e.Mul(e.scalar_like(2, y), y))]
+
+
+@register
+class Square(Unary):
+    """y = x²"""
+    onnx = None  # exported as Mul(x, x)
+    ufunc = np.square
+    rule = "x̄ = ȳ ∘ 2x"
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        return [e.Mul(gys[0], e.Mul(e.scalar_like(2, x), x))]
+
+
+@register
+class Sin(Unary):
+    """y = sin x"""
+    onnx = "Sin"
+    ufunc = np.sin
+    rule = "x̄ = ȳ ∘ cos x"
+
+    def vjp(self, e, node, gys):
+        return [e.Mul(gys[0], e.Cos(node.inputs[0]))]
+
+
+@register
+class Cos(Unary):
+    """y = cos x"""
+    onnx = "Cos"
+    ufunc = np.cos
+    rule = "x̄ = −ȳ ∘ sin x"
+
+    def vjp(self, e, node, gys):
+        return [e.Neg(e.Mul(gys[0], e.Sin(node.inputs[0])))]
+
+
+@register
+class Sum(Op):
+    """y = x₀ + x₁ + … : the Σ of the multivariate chain rule at a fan-out."""
+    onnx = "Sum"
+    arity = (1, None)
+    elementwise = True
+    rule = "x̄ᵢ = ȳ for every term"
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        shape = ins[0].shape
+        for t in ins[1:]:
+            shape = broadcast_shapes(shape, t.shape, "Sum terms")
+        return [TensorType(shape, ins[0].dtype)]
+
+    def kernel(self, attrs):
+        def total(*xs):
+            out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.array(xs[0], copy=True)
+            for x in xs[2:]:
+                np.add(out, x, out=out)
+            return out
+        return total
+
+    def vjp(self, e, node, gys):
+        return [e.sum_to(gys[0], x.type) for x in node.inputs]
+
+
+class Compare(Binary):
+    differentiable = False
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        return [TensorType(broadcast_shapes(ins[0].shape, ins[1].shape, f"{self.name} operands"), DType.bool)]
+
+
+@register
+class Greater(Compare):
+    """y = a > b (bool)"""
+    onnx = "Greater"
+    ufunc = np.greater
+
+
+@register
+class Equal(Compare):
+    """y = a == b (bool)"""
+    onnx = "Equal"
+    ufunc = np.equal
+
+
+@register
+class Where(Op):
+    """y = c ? a : b"""
+    onnx = "Where"
+    arity = (3, 3)
+    elementwise = True
+    nondiff_inputs = (0,)
+    rule = "ā = ȳ where c, b̄ = ȳ where not c"
+
+    def infer(self, ins, attrs):
+        c, a, b = ins
+        if c.dtype != DType.bool:
+            raise IRTypeError(f"Where needs a bool condition, got {c}")
+        if a.dtype != b.dtype:
+            raise IRTypeError(f"Where needs branches of one dtype, got {a} and {b}")
+        shape = broadcast_shapes(broadcast_shapes(c.shape, a.shape, "Where operands"), b.shape, "Where operands")
+        return [TensorType(shape, a.dtype)]
+
+    def kernel(self, attrs):
+        return np.where
+
+    def vjp(self, e, node, gys):
+        c, a, b = node.inputs
+        zero = e.scalar_like(0, gys[0])
+        return [None, e.sum_to(e.Where(c, gys[0], zero), a.type), e.sum_to(e.Where(c, zero, gys[0]), b.type)]
+
+
+@register
+class Cast(Op):
+    """y = x converted to dtype ``to``."""
+    onnx = "Cast"
+    attrs = {"to": DType.f32}
+    elementwise = True
+    differentiable = False
+
+    def infer(self, ins, attrs):
+        return [ins[0].with_dtype(attrs["to"])]
+
+    def kernel(self, attrs):
+        dt = DType.of(attrs["to"]).numpy
+        return lambda x: x.astype(dt)

@@ -1,0 +1,127 @@
+"""Matrix products: ``MatMul`` and the affine ``Gemm`` (Y = α·A'B' + βC).
+
+A fully connected layer is ``Gemm(x, W, b) {transB=1}``: with examples as
+rows, the lecture's z = Wx + b becomes Z = XWᵀ + b, and its backward pass
+W̄ = z̄xᵀ becomes W̄ = Z̄ᵀX, itself a Gemm.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import TensorType, broadcast_shapes
+from . import register
+from .base import Op, same_dtype
+
+
+def _mm_shape(a, b):
+    if a.rank < 1 or b.rank < 1:
+        raise IRTypeError(f"MatMul needs operands of rank ≥ 1, got {a} and {b}")
+    sa = (1,) + a.shape if a.rank == 1 else a.shape
+    sb = b.shape + (1,) if b.rank == 1 else b.shape
+    if sa[-1] != sb[-2]:
+        raise IRTypeError(f"MatMul inner dimensions differ: {a} @ {b} ({sa[-1]} vs {sb[-2]})")
+    batch = broadcast_shapes(sa[:-2], sb[:-2], "MatMul batch dimensions")
+    out = batch + (sa[-2], sb[-1])
+    if a.rank == 1:
+        out = out[:-2] + out[-1:]
+    if b.rank == 1:
+        out = out[:-1]
+    return out
+
+
+def _swap_last(e, v):
+    perm = tuple(range(v.type.rank - 2)) + (v.type.rank - 1, v.type.rank - 2)
+    return e.Transpose(v, perm=perm)
+
+
+@register
+class MatMul(Op):
+    """Y = A @ B (NumPy matmul semantics; batch dimensions broadcast)"""
+    onnx = "MatMul"
+    arity = (2, 2)
+    rule = "Ā = Ȳ Bᵀ, B̄ = Aᵀ Ȳ"
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        return [TensorType(_mm_shape(*ins), ins[0].dtype)]
+
+    def kernel(self, attrs):
+        return np.matmul
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs
+        g = gys[0]
+        if a.type.rank < 2 or b.type.rank < 2:
+            raise NotImplementedError("MatMul gradient needs operands of rank ≥ 2")
+        ga = e.MatMul(g, _swap_last(e, b))
+        gb = e.MatMul(_swap_last(e, a), g)
+        return [e.sum_to(ga, a.type), e.sum_to(gb, b.type)]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        k = ins[0].shape[-1]
+        n = outs[0].numel(bindings)
+        if n is None or not isinstance(k, int):
+            return 0
+        return n * k
+
+
+@register
+class Gemm(Op):
+    """Y = α·op(A)·op(B) + β·C, op(X) = Xᵀ if trans else X (A, B are matrices)"""
+    onnx = "Gemm"
+    arity = (2, 3)
+    attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
+    rule = "Ā = α Ȳ op(B)ᵀ, B̄ = α op(A)ᵀ Ȳ (transposed back if needed), C̄ = β Ȳ summed to C's shape"
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        a, b = ins[0], ins[1]
+        if a.rank != 2 or b.rank != 2:
+            raise IRTypeError(f"Gemm needs matrices, got {a} and {b}")
+        m, k = a.shape[::-1] if attrs["transA"] else a.shape
+        k2, n = b.shape[::-1] if attrs["transB"] else b.shape
+        if k != k2:
+            raise IRTypeError(f"Gemm inner dimensions differ: op(A) is [{m},{k}], op(B) is [{k2},{n}]")
+        out = (m, n)
+        if len(ins) == 3:
+            out = broadcast_shapes(out, ins[2].shape, "Gemm bias C")
+            if out != (m, n):
+                raise IRTypeError(f"Gemm bias C {ins[2]} does not broadcast to [{m},{n}]")
+        return [TensorType(out, a.dtype)]
+
+    def kernel(self, attrs):
+        ta, tb = attrs["transA"], attrs["transB"]
+        alpha, beta = attrs["alpha"], attrs["beta"]
+
+        def gemm(a, b, c=None):
+            y = (a.T if ta else a) @ (b.T if tb else b)
+            if alpha != 1.0:
+                y *= y.dtype.type(alpha)
+            if c is not None:
+                y += c if beta == 1.0 else c * c.dtype.type(beta)
+            return y
+        return gemm
+
+    def vjp(self, e, node, gys):
+        a, b = node.inputs[:2]
+        g = gys[0]
+        ta, tb, alpha = node.attrs["transA"], node.attrs["transB"], node.attrs["alpha"]
+        # Y = α A'B' with A' = op(A), B' = op(B): Ā' = α Ȳ B'ᵀ and B̄' = α A'ᵀ Ȳ,
+        # each written as one Gemm so that no explicit transpose is materialised.
+        ga = e.Gemm(b, g, alpha=alpha, transA=tb, transB=1) if ta else e.Gemm(g, b, alpha=alpha, transB=1 - tb)
+        gb = e.Gemm(g, a, alpha=alpha, transA=1, transB=ta) if tb else e.Gemm(a, g, alpha=alpha, transA=1 - ta)
+        out = [ga, gb]
+        if len(node.inputs) == 3:
+            c = node.inputs[2]
+            gc = g if node.attrs["beta"] == 1.0 else e.Mul(g, e.scalar_like(node.attrs["beta"], g))
+            out.append(e.sum_to(gc, c.type))
+        return out
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        a = ins[0].shape
+        k = a[0] if attrs["transA"] else a[1]
+        n = outs[0].numel(bindings)
+        if n is None or not isinstance(k, int):
+            return 0
+        return n * k

@@ -1,0 +1,128 @@
+"""Loss functions: cross-entropy, squared error, binary cross-entropy, and the
+fused softmax-cross-entropy.
+
+Each loss takes a prediction and a target of the same shape (one-hot targets
+for the cross-entropies). The per-example loss sums over every axis but the
+first (the batch axis); ``reduction`` then gives the batch ``mean`` (the
+lecture's cost 𝒥 = (1/N) Σ ℒ⁽ⁱ⁾), the ``sum``, or ``none`` (one loss per
+example). Targets get no gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import TensorType
+from . import register
+from .base import Op, need_float, same_dtype
+from .numerics import log_softmax
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(per_elem, reduction):
+    per_example = per_elem.sum(axis=tuple(range(1, per_elem.ndim))) if per_elem.ndim > 1 else per_elem
+    if reduction == "none":
+        return per_example
+    out = per_example.sum() if reduction == "sum" or per_elem.ndim == 0 else per_example.mean()
+    return np.asarray(out, dtype=per_elem.dtype)
+
+
+class Loss(Op):
+    arity = (2, 2)
+    attrs = {"reduction": "mean"}
+    nondiff_inputs = (1,)
+
+    def infer(self, ins, attrs):
+        y, t = ins
+        need_float(self, y)
+        same_dtype(self, ins)
+        if y.shape != t.shape:
+            raise IRTypeError(f"{self.name} needs prediction and target of one shape, got {y} and {t}")
+        if attrs["reduction"] not in REDUCTIONS:
+            raise IRTypeError(f"{self.name} reduction must be one of {REDUCTIONS}, got {attrs['reduction']!r}")
+        shape = y.shape[:1] if attrs["reduction"] == "none" else ()
+        return [TensorType(shape, y.dtype)]
+
+    def elementwise_loss(self, y, t):
+        raise NotImplementedError
+
+    def kernel(self, attrs):
+        red = attrs["reduction"]
+        return lambda y, t: _reduce(self.elementwise_loss(y, t), red)
+
+    def local_grad(self, e, node):
+        """∂ℒ/∂y per element, as IR."""
+        raise NotImplementedError
+
+    def vjp(self, e, node, gys):
+        y = node.inputs[0]
+        g = gys[0]
+        red = node.attrs["reduction"]
+        if red == "none" and y.type.rank > 1:
+            g = e.Unsqueeze(g, axes=tuple(range(1, y.type.rank)))
+        elif red == "mean" and y.type.rank > 0:
+            g = e.Div(g, e.Count(y, axes=(0,)))
+        return [e.Mul(self.local_grad(e, node), g), None]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 3 * (ins[0].numel(bindings) or 0)
+
+
+@register
+class CrossEntropy(Loss):
+    """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
+    onnx = None  # exported as ReduceSum(Mul(t, Log(y))) with the reduction
+    rule = "ȳ = −t / y (÷ N for the mean)"
+
+    def elementwise_loss(self, y, t):
+        return -(t * np.log(np.where(t != 0, y, 1)))
+
+    def local_grad(self, e, node):
+        y, t = node.inputs
+        return e.Neg(e.Div(t, y))
+
+
+@register
+class SquaredError(Loss):
+    """ℒ = ½‖y − t‖²"""
+    onnx = None  # exported as Mul(0.5, ReduceSum(Square(Sub(y, t))))
+    rule = "ȳ = y − t (÷ N for the mean)"
+
+    def elementwise_loss(self, y, t):
+        d = y - t
+        return d * d * y.dtype.type(0.5)
+
+    def local_grad(self, e, node):
+        y, t = node.inputs
+        return e.Sub(y, t)
+
+
+@register
+class BinaryCrossEntropy(Loss):
+    """ℒ = −t log y − (1 − t) log(1 − y)  (y: a probability from the logistic)"""
+    onnx = None
+    rule = "ȳ = (y − t) / (y(1 − y)) (÷ N for the mean)"
+
+    def elementwise_loss(self, y, t):
+        one = y.dtype.type(1)
+        return -(t * np.log(y) + (one - t) * np.log1p(-y))
+
+    def local_grad(self, e, node):
+        y, t = node.inputs
+        one = e.scalar_like(1, y)
+        return e.Div(e.Sub(y, t), e.Mul(y, e.Sub(one, y)))
+
+
+@register
+class SoftmaxCrossEntropy(Loss):
+    """ℒ = −Σₖ tₖ log softmax(z)ₖ, computed from the logits z by log-sum-exp"""
+    onnx = "SoftmaxCrossEntropyLoss"
+    rule = "z̄ = softmax(z) − t (÷ N for the mean)"
+
+    def elementwise_loss(self, z, t):
+        return -(t * log_softmax(z, axis=-1))
+
+    def local_grad(self, e, node):
+        z, t = node.inputs
+        return e.Sub(e.Softmax(z, axis=-1), t)

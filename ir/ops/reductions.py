@@ -1,0 +1,137 @@
+"""Reductions over axes: sum, mean, max, argmax, and the element count.
+
+``axes`` is a tuple of axes or ``None`` for all axes; ``keepdims`` is 1 or 0
+as in ONNX. The gradient of a reduction broadcasts ȳ back with
+``ExpandLike``, which reads only the *shape* of its second operand, so the
+batch dimension can stay symbolic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import DType, TensorType, normalize_axis
+from . import register
+from .base import Op, need_float
+
+
+def reduced_axes(t: TensorType, axes):
+    if axes is None:
+        return tuple(range(t.rank))
+    out = tuple(sorted(normalize_axis(a, t.rank, "reduction axis") for a in axes))
+    if len(set(out)) != len(out):
+        raise IRTypeError(f"reduction axes {tuple(axes)} repeat an axis")
+    return out
+
+
+def reduced_shape(t: TensorType, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(t.shape))
+    return tuple(d for i, d in enumerate(t.shape) if i not in axes)
+
+
+class Reduce(Op):
+    attrs = {"axes": None, "keepdims": 1}
+    fn = None
+
+    def infer(self, ins, attrs):
+        ax = reduced_axes(ins[0], attrs["axes"])
+        return [TensorType(reduced_shape(ins[0], ax, attrs["keepdims"]), ins[0].dtype)]
+
+    def kernel(self, attrs):
+        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        axes = None if axes is None else tuple(axes)
+        return lambda x: np.asarray(fn(x, axis=axes, keepdims=keep))
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return ins[0].numel(bindings) or 0
+
+    def _expand(self, e, node, g):
+        """ȳ with the reduced axes re-inserted, broadcast to x's shape."""
+        x = node.inputs[0]
+        if not node.attrs["keepdims"]:
+            ax = reduced_axes(x.type, node.attrs["axes"])
+            g = e.Unsqueeze(g, axes=ax)
+        return e.ExpandLike(g, x)
+
+
+@register
+class ReduceSum(Reduce):
+    """y = Σ x over ``axes``"""
+    onnx = "ReduceSum"
+    fn = staticmethod(np.sum)
+    rule = "x̄ = ȳ broadcast back over the summed axes"
+
+    def vjp(self, e, node, gys):
+        return [self._expand(e, node, gys[0])]
+
+
+@register
+class ReduceMean(Reduce):
+    """y = mean of x over ``axes``"""
+    onnx = "ReduceMean"
+    fn = staticmethod(np.mean)
+    rule = "x̄ = ȳ / n broadcast back over the averaged axes (n elements averaged)"
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        n = e.Count(x, axes=node.attrs["axes"])
+        return [e.Div(self._expand(e, node, gys[0]), n)]
+
+
+@register
+class ReduceMax(Reduce):
+    """y = max of x over ``axes``"""
+    onnx = "ReduceMax"
+    fn = staticmethod(np.max)
+    rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        ymax = node.outputs[0]
+        if not node.attrs["keepdims"]:
+            ymax = e.Unsqueeze(ymax, axes=reduced_axes(x.type, node.attrs["axes"]))
+        mask = e.Cast(e.Equal(x, e.ExpandLike(ymax, x)), to=x.dtype)
+        ties = e.ReduceSum(mask, axes=node.attrs["axes"], keepdims=1)
+        g = self._expand(e, node, gys[0])
+        return [e.Div(e.Mul(g, mask), ties)]
+
+
+@register
+class ArgMax(Op):
+    """y = index of the maximum along ``axis`` (i64)"""
+    onnx = "ArgMax"
+    attrs = {"axis": 0, "keepdims": 1}
+    differentiable = False
+
+    def infer(self, ins, attrs):
+        ax = normalize_axis(attrs["axis"], ins[0].rank, "ArgMax axis")
+        return [TensorType(reduced_shape(ins[0], (ax,), attrs["keepdims"]), DType.i64)]
+
+    def kernel(self, attrs):
+        axis, keep = attrs["axis"], bool(attrs["keepdims"])
+        return lambda x: np.asarray(np.argmax(x, axis=axis, keepdims=keep), dtype=np.int64)
+
+
+@register
+class Count(Op):
+    """y = number of elements of x over ``axes`` (a scalar in x's dtype; reads only x's shape)"""
+    onnx = None  # exported as Cast(ReduceProd(Gather(Shape(x), axes)))
+    attrs = {"axes": None}
+    differentiable = False
+
+    def infer(self, ins, attrs):
+        need_float(self, ins[0])
+        reduced_axes(ins[0], attrs["axes"])
+        return [TensorType((), ins[0].dtype)]
+
+    def kernel(self, attrs):
+        axes = attrs["axes"]
+
+        def count(x):
+            ax = range(x.ndim) if axes is None else axes
+            return np.asarray(np.prod([x.shape[a] for a in ax], dtype=np.int64), dtype=x.dtype)
+        return count
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0

@@ -1,0 +1,303 @@
+"""Parse IR text (the grammar is in ``ir.printer``) back into a ``Graph``.
+
+``print_graph(parse_graph(text)) == text`` for every printed graph. Errors are
+``ParseError`` with the line, the column and the offending line of text.
+Parameter arrays are not part of the text: parsed parameters have types but
+no initializers unless ``initializers=`` supplies them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .core import Graph, Node, Provenance, Value
+from .errors import ChainruleError, ParseError
+from .ops import get_op
+from .types import DType, TensorType
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t]+)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<var>%(?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9_][A-Za-z0-9_.]*))
+  | (?P<num>-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+|inf)(?![A-Za-z0-9_]))
+  | (?P<dense>dense<)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+  | (?P<arrow><-)
+  | (?P<meta>\#\[)
+  | (?P<punct>[{}()\[\],:=>])
+""", re.VERBOSE)
+
+
+class _Lexer:
+    def __init__(self, line: str, lineno: int):
+        self.line, self.lineno = line, lineno
+        self.toks = []
+        pos = 0
+        while pos < len(line):
+            m = _TOKEN.match(line, pos)
+            if not m:
+                self.fail(f"unexpected character {line[pos]!r}", pos)
+            if m.lastgroup != "ws":
+                self.toks.append((m.lastgroup, m.group(), pos))
+            pos = m.end()
+        self.i = 0
+
+    def fail(self, msg, col=None):
+        if col is None:
+            col = self.toks[self.i][2] if self.i < len(self.toks) else len(self.line)
+        raise ParseError(f"line {self.lineno}, column {col + 1}: {msg}\n  {self.line}\n  {' ' * col}^")
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else ("eol", "", len(self.line))
+
+    def next(self):
+        tok = self.peek()
+        if tok[0] == "eol":
+            self.fail("unexpected end of line")
+        self.i += 1
+        return tok
+
+    def expect(self, text):
+        kind, val, col = self.next()
+        if val != text:
+            self.i -= 1
+            self.fail(f"expected {text!r}, found {val!r}")
+        return val
+
+    def accept(self, text):
+        if self.peek()[1] == text:
+            self.i += 1
+            return True
+        return False
+
+    def at_end(self):
+        return self.i >= len(self.toks)
+
+    # -- pieces --------------------------------------------------------------
+    def name_of(self, tok):
+        kind, val, _ = tok
+        if kind != "var":
+            self.i -= 1
+            self.fail(f"expected a %value, found {val!r}")
+        return json.loads(val[1:]) if val[1:2] == '"' else val[1:]
+
+    def var(self):
+        return self.name_of(self.next())
+
+    def dtype(self):
+        kind, val, _ = self.next()
+        if val not in DType.__members__:
+            self.i -= 1
+            self.fail(f"unknown dtype {val!r} (dtypes: {', '.join(DType.__members__)})")
+        return DType[val]
+
+    def type(self):
+        dt = self.dtype()
+        self.expect("[")
+        dims = []
+        if not self.accept("]"):
+            while True:
+                kind, val, _ = self.next()
+                if kind == "num" and re.fullmatch(r"\d+", val):
+                    dims.append(int(val))
+                elif kind == "word":
+                    dims.append(val)
+                else:
+                    self.i -= 1
+                    self.fail(f"expected a dimension, found {val!r}")
+                if self.accept("]"):
+                    break
+                self.expect(",")
+        return TensorType(tuple(dims), dt)
+
+    def value(self):
+        kind, val, col = self.next()
+        if kind == "num":
+            if val in ("inf", "-inf"):
+                return float(val)
+            return float(val) if any(c in val for c in ".eE") else int(val)
+        if kind == "string":
+            return json.loads(val)
+        if kind == "word":
+            consts = {"true": True, "false": False, "none": None, "nan": float("nan")}
+            if val in consts:
+                return consts[val]
+            if val in DType.__members__:
+                return DType[val]
+            self.i -= 1
+            self.fail(f"unknown attribute value {val!r}")
+        if val == "[":
+            items = []
+            if not self.accept("]"):
+                while True:
+                    items.append(self.value())
+                    if self.accept("]"):
+                        break
+                    self.expect(",")
+            return tuple(items)
+        if kind == "dense":
+            t = self.type()
+            self.expect(">")
+            data = self.value()
+            try:
+                arr = np.array(data, dtype=t.dtype.numpy)
+            except (TypeError, ValueError) as err:
+                self.fail(f"bad dense data: {err}", col)
+            if arr.shape != t.shape:
+                self.fail(f"dense data has shape {list(arr.shape)}, its type says {t}", col)
+            return arr
+        self.i -= 1
+        self.fail(f"expected an attribute value, found {val!r}")
+
+
+def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None) -> Graph:
+    """Parse one graph from IR text."""
+    if not isinstance(text, str):
+        raise ParseError(f"IR text must be a str, not {type(text).__name__}")
+    lines = text.split("\n")
+    g: Optional[Graph] = None
+    env: Dict[str, Value] = {}
+    outputs: List[str] = []
+    updates = []
+    closed = False
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip() or raw.lstrip().startswith("//"):
+            continue
+        lx = _Lexer(raw, lineno)
+        if closed:
+            lx.fail("text after the closing '}'", 0)
+        if g is None:
+            lx.expect("graph")
+            kind, val, _ = lx.next()
+            if kind not in ("word", "string", "num"):
+                lx.i -= 1
+                lx.fail(f"expected a graph name, found {val!r}")
+            g = Graph(json.loads(val) if kind == "string" else val)
+            lx.expect("{")
+        elif lx.accept("}"):
+            closed = True
+        else:
+            _statement(lx, g, env, outputs, updates)
+        if not lx.at_end():
+            lx.fail(f"unexpected {lx.peek()[1]!r} at end of line")
+    if g is None:
+        raise ParseError("empty IR text: expected 'graph NAME {'")
+    if not closed:
+        raise ParseError(f"line {len(lines)}: missing closing '}}' of graph {g.name}")
+
+    def lookup(name, what):
+        if name not in env:
+            raise ParseError(f"{what} %{name} is not defined")
+        return env[name]
+    g.outputs = [lookup(n, "output") for n in outputs]
+    g.updates = [(lookup(p, "updated parameter"), lookup(v, "update value")) for p, v in updates]
+    for name, arr in (initializers or {}).items():
+        if name in env and env[name].kind in ("param", "state"):
+            g.initializers[name] = arr
+    return g
+
+
+def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
+    kind, val, col = lx.peek()
+    if kind == "word" and val in ("input", "param", "state"):
+        lx.next()
+        name = lx.var()
+        lx.expect(":")
+        t = lx.type()
+        if name in env:
+            lx.fail(f"%{name} is defined twice", col)
+        try:
+            env[name] = g.add_input(name, t) if val == "input" else g.add_param(name, type=t, kind=val)
+        except ChainruleError as err:
+            lx.fail(str(err), col)
+        return
+    if kind == "word" and val == "return":
+        lx.next()
+        if not lx.at_end():
+            outputs.append(lx.var())
+            while lx.accept(","):
+                outputs.append(lx.var())
+        return
+    if kind == "word" and val == "update":
+        lx.next()
+        p = lx.var()
+        lx.expect("<-")
+        updates.append((p, lx.var()))
+        return
+    # results = Op(args) {attrs} #[meta]
+    results = []
+    while True:
+        name = lx.var()
+        lx.expect(":")
+        results.append((name, lx.type()))
+        if not lx.accept(","):
+            break
+    lx.expect("=")
+    kind, opname, opcol = lx.next()
+    if kind != "word":
+        lx.i -= 1
+        lx.fail(f"expected an op name, found {opname!r}")
+    try:
+        op = get_op(opname)
+    except ChainruleError as err:
+        lx.fail(str(err), opcol)
+    lx.expect("(")
+    args = []
+    if not lx.accept(")"):
+        while True:
+            tok = lx.next()
+            name = lx.name_of(tok)
+            if name not in env:
+                lx.fail(f"%{name} is used before it is defined", tok[2])
+            args.append(env[name])
+            if lx.accept(")"):
+                break
+            lx.expect(",")
+    attrs = {}
+    if lx.accept("{"):
+        while True:
+            kind, key, kcol = lx.next()
+            if kind != "word":
+                lx.i -= 1
+                lx.fail(f"expected an attribute name, found {key!r}")
+            lx.expect("=")
+            attrs[key] = lx.value()
+            if lx.accept("}"):
+                break
+            lx.expect(",")
+    prov = Provenance()
+    if lx.accept("#["):
+        while not lx.accept("]"):
+            kind, key, kcol = lx.next()
+            lx.expect("=")
+            kind, val, vcol = lx.next()
+            if key == "by":
+                prov.created_by = val
+            elif key == "phase":
+                prov.phase = val
+            elif key == "of":
+                lx.i -= 1
+                prov.grad_of = lx.var()
+            elif key == "rule":
+                prov.rule = json.loads(val)
+            else:
+                lx.fail(f"unknown metadata key {key!r}", kcol)
+    try:
+        attrs = op.check_attrs(attrs)
+        node = Node(op, args, attrs, prov)
+        op.check_arity(len(args))
+        if len(results) != op.num_outputs:
+            lx.fail(f"{opname} has {op.num_outputs} result(s), the line names {len(results)}", col)
+        for name, _ in results:
+            if name in env:
+                lx.fail(f"%{name} is defined twice", col)
+        g.add_node(node, [t for _, t in results], [n for n, _ in results])
+    except ChainruleError as err:
+        if isinstance(err, ParseError):
+            raise
+        lx.fail(str(err), col)
+    for out in node.outputs:
+        env[out.name] = out

@@ -1,0 +1,146 @@
+"""Print a graph as text. The text parses back (``ir.parser``) to the same text.
+
+Grammar (``?`` optional, ``*`` repeated)::
+
+    graph     := "graph" NAME "{" line* "}"
+    line      := "input" VAR ":" TYPE
+               | "param" VAR ":" TYPE          # a trainable parameter
+               | "state" VAR ":" TYPE          # optimizer state or another buffer
+               | results "=" OP "(" vars? ")" attrs? meta?
+               | "return" vars?
+               | "update" VAR "<-" VAR         # in-place update after a step
+    results   := VAR ":" TYPE ("," VAR ":" TYPE)*
+    vars      := VAR ("," VAR)*
+    VAR       := "%" NAME | "%" JSON-STRING    # e.g. %fc1.weight, %"onnx::Gemm_0"
+    TYPE      := DTYPE "[" (DIM ("," DIM)*)? "]"   # f32[N,784]; a DIM is an int or a symbol
+    attrs     := "{" KEY "=" VALUE ("," KEY "=" VALUE)* "}"
+    VALUE     := INT | FLOAT | JSON-STRING | "true" | "false" | "none" | DTYPE
+               | "[" (VALUE ("," VALUE)*)? "]"
+               | "dense<" TYPE ">" NESTED-LIST  # a tensor, e.g. dense<f32[2]>[1.0, 2.0]
+    meta      := "#[" (KEY "=" (NAME | VAR | JSON-STRING))* "]"
+
+``meta`` records provenance: ``by`` (the pass that made the node, omitted for
+the frontend), ``phase`` (omitted for forward), ``of`` (for a gradient node,
+the forward value whose vjp made it) and ``rule`` (the chain-rule step).
+
+Example::
+
+    graph logistic {
+      input %x: f32[N,2]
+      param %w: f32[1,2]
+      param %b: f32[1]
+      %z: f32[N,1] = Gemm(%x, %w, %b) {transB=1}
+      %y: f32[N,1] = Sigmoid(%z)
+      return %y
+    }
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+from .types import DType, TensorType
+
+_BARE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")
+
+
+def var(name: str) -> str:
+    return "%" + (name if _BARE.match(name) else json.dumps(name, ensure_ascii=False))
+
+
+def format_type(t: TensorType) -> str:
+    return str(t)
+
+
+def _scalar(x, dtype: DType) -> str:
+    if dtype == DType.bool:
+        return "true" if x else "false"
+    if dtype.is_float:
+        return _float(x, dtype)
+    return str(int(x))
+
+
+def _float(x, dtype: DType = DType.f64) -> str:
+    x = float(x) if dtype == DType.f64 else x
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    s = repr(float(x)) if dtype == DType.f64 else str(dtype.numpy.type(x))
+    return s if any(c in s for c in ".en") else s + ".0"
+
+
+def _nested(a: np.ndarray, dtype: DType) -> str:
+    if a.ndim == 0:
+        return _scalar(a.item() if dtype != DType.f32 and dtype != DType.f16 else a, dtype)
+    return "[" + ", ".join(_nested(x, dtype) for x in a) + "]"
+
+
+def format_attr(v) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return _float(float(v))
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, DType):
+        return v.value
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(format_attr(x) for x in v) + "]"
+    if isinstance(v, np.ndarray):
+        dt = DType.of(v.dtype)
+        return f"dense<{TensorType(v.shape, dt)}>{_nested(v, dt)}"
+    raise TypeError(f"cannot print attribute value of type {type(v).__name__}")
+
+
+def format_meta(node) -> str:
+    p = node.prov
+    parts = []
+    if p.created_by != "frontend":
+        parts.append(f"by={p.created_by}")
+    if p.phase != "forward":
+        parts.append(f"phase={p.phase}")
+    if p.grad_of is not None:
+        parts.append(f"of={var(p.grad_of)}")
+    if p.rule:
+        parts.append(f"rule={json.dumps(p.rule, ensure_ascii=False)}")
+    return f" #[{' '.join(parts)}]" if parts else ""
+
+
+def _is_default(op, k, v) -> bool:
+    d = op.attrs.get(k)
+    return type(v) is type(d) and not isinstance(v, np.ndarray) and v == d
+
+
+def format_node(node, meta: bool = True) -> str:
+    """One node as text; attributes equal to the op's defaults are left out."""
+    results = ", ".join(f"{var(o.name)}: {o.type}" for o in node.outputs)
+    args = ", ".join(var(v.name) for v in node.inputs)
+    attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in node.attrs.items() if not _is_default(node.op, k, v))
+    text = f"{results} = {node.op.name}({args})"
+    if attrs:
+        text += " {" + attrs + "}"
+    return text + (format_meta(node) if meta else "")
+
+
+def graph_lines(g, meta: bool = True):
+    """The graph as a list of text lines (one per input, param, node...)."""
+    lines = [f"graph {var(g.name)[1:]} {{"]
+    lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
+    lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
+    lines += ["  " + format_node(n, meta) for n in g.nodes]
+    lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
+    lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
+    lines.append("}")
+    return lines
+
+
+def print_graph(g, meta: bool = True) -> str:
+    """The text form of ``g``; ``meta=False`` leaves out provenance comments."""
+    return "\n".join(graph_lines(g, meta)) + "\n"

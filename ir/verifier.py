@@ -1,0 +1,85 @@
+"""The verifier: checks every invariant of the IR and explains a violation.
+
+``verify(g)`` checks that:
+
+1. names are unique (SSA: every value is defined once);
+2. every operand is defined before its use, in node order (a scheduled graph);
+3. use-lists agree with operands, in both directions;
+4. each node's recorded output types equal the types its op infers;
+5. outputs and updates refer to defined values; updates target parameters;
+6. every parameter with an array has an array of its declared type.
+
+A violation raises ``VerifyError`` showing the offending line of IR with a
+few lines around it, marked ``>>``.
+"""
+from __future__ import annotations
+
+from .errors import ChainruleError, VerifyError
+from .printer import graph_lines, var
+
+
+def _fail(g, msg, node=None, context=3):
+    lines = graph_lines(g)
+    if node is not None and node in g.nodes:
+        at = 1 + len(g.inputs) + len(g.params) + g.nodes.index(node)
+        lo, hi = max(0, at - context), min(len(lines), at + context + 1)
+        shown = [(">> " if i == at else "   ") + lines[i] for i in range(lo, hi)]
+        msg += "\n" + "\n".join(shown)
+    raise VerifyError(f"graph {g.name}: {msg}")
+
+
+def verify(g) -> None:
+    """Raise ``VerifyError`` if ``g`` breaks an IR invariant."""
+    defined = {}
+    for v in list(g.inputs) + list(g.params):
+        if v.name in defined:
+            _fail(g, f"%{v.name} is defined twice")
+        if v.producer is not None:
+            _fail(g, f"graph input/parameter %{v.name} has a producer")
+        defined[v.name] = v
+    for p in g.params:
+        arr = g.initializers.get(p.name)
+        if arr is not None:
+            if tuple(arr.shape) != p.type.shape or arr.dtype != p.type.dtype.numpy:
+                _fail(g, f"parameter %{p.name} is declared {p.type} but its array is "
+                         f"{arr.dtype}{list(arr.shape)}")
+    node_ids = {id(n) for n in g.nodes}
+    for node in g.nodes:
+        if node.graph is not g:
+            _fail(g, f"node {node.name} does not point back to this graph", node)
+        for i, v in enumerate(node.inputs):
+            if defined.get(v.name) is not v:
+                why = "is not defined" if v.name not in defined else "is defined by another value of that name"
+                _fail(g, f"operand {i} of {node.op.name}, {var(v.name)}, {why} before its use", node)
+            if (node, i) not in v.uses:
+                _fail(g, f"{var(v.name)} is operand {i} of {node.name} but its use-list does not say so", node)
+        for k, out in enumerate(node.outputs):
+            if out.producer is not node or out.index != k:
+                _fail(g, f"{var(out.name)} does not record {node.op.name} as its producer", node)
+            if out.name in defined:
+                _fail(g, f"{var(out.name)} is defined twice (SSA)", node)
+            defined[out.name] = out
+        try:
+            inferred = node.op.infer([v.type for v in node.inputs], dict(node.attrs))
+        except ChainruleError as err:
+            _fail(g, f"{node.op.name} rejects its operands: {err}", node)
+        recorded = [o.type for o in node.outputs]
+        if list(inferred) != recorded:
+            _fail(g, f"{node.op.name} infers type {', '.join(map(str, inferred))} but the node records "
+                     f"{', '.join(map(str, recorded))}", node)
+    for v in defined.values():
+        for user, i in v.uses:
+            if id(user) not in node_ids:
+                _fail(g, f"{var(v.name)} lists a use by a node that is not in the graph ({user.op.name})")
+            if i >= len(user.inputs) or user.inputs[i] is not v:
+                _fail(g, f"{var(v.name)} lists a use as operand {i} of {user.name}, which is another value", user)
+    for v in g.outputs:
+        if defined.get(v.name) is not v:
+            _fail(g, f"output {var(v.name)} is not defined in the graph")
+    for p, v in g.updates:
+        if p.kind not in ("param", "state") or defined.get(p.name) is not p:
+            _fail(g, f"update target {var(p.name)} is not a parameter of the graph")
+        if defined.get(v.name) is not v:
+            _fail(g, f"update value {var(v.name)} is not defined in the graph")
+        if p.type != v.type:
+            _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}")

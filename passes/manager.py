@@ -1,0 +1,149 @@
+"""Passes and the pass manager.
+
+A pass maps a ``Graph`` to a ``PassResult(graph, changed)``. It declares
+whether it works ``in_place`` (mutates and returns its input) or returns a
+new graph. Printing, dumping, verification and timing are the manager's
+instrumentation, never code inside passes (as in MLIR):
+
+- ``verify_each``: run the verifier after every pass;
+- ``print_after_all`` / ``print_after`` (a set of pass names) / ``print_after_change``;
+- ``dump_dir``: write ``00-input.ir``, ``01-<pass>.ir``, ... each with a header
+  naming the pass and whether it changed the graph. If a pass raises, the
+  manager writes ``NN-<pass>.failed-input.ir`` (a reproducer) and raises
+  ``PassError`` naming the pass and the file.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+from ..ir import Graph, PassError, print_graph, verify
+from ..ir.errors import ChainruleError
+
+
+@dataclass
+class PassResult:
+    graph: Graph
+    changed: bool
+
+
+class Pass:
+    """Base class: subclasses set ``name`` and implement ``run``."""
+
+    name: str = "pass"
+    in_place: bool = True
+
+    def run(self, graph: Graph) -> PassResult:
+        raise NotImplementedError
+
+    def __call__(self, graph: Graph) -> PassResult:
+        return self.run(graph)
+
+    def __repr__(self):
+        return f"<pass {self.name}>"
+
+
+class FunctionPass(Pass):
+    """A pass made from a function ``graph -> bool`` (changed) that mutates in place."""
+
+    def __init__(self, name: str, fn: Callable[[Graph], bool], doc: str = ""):
+        self.name, self.fn = name, fn
+        self.__doc__ = doc
+
+    def run(self, graph):
+        return PassResult(graph, bool(self.fn(graph)))
+
+
+def graph_pass(name: str):
+    """Decorator turning ``def f(graph) -> changed`` into an in-place ``Pass``."""
+    def wrap(fn):
+        return FunctionPass(name, fn, fn.__doc__ or "")
+    return wrap
+
+
+@dataclass
+class PassRecord:
+    """What the manager saw of one pass: name, changed, seconds, text after."""
+    name: str
+    changed: bool
+    seconds: float
+    text: str = ""
+
+
+@dataclass
+class PassManager:
+    passes: Sequence[Pass]
+    verify_each: bool = True
+    print_after_all: bool = False
+    print_after: Sequence[str] = ()
+    print_after_change: bool = False
+    dump_dir: Optional[str] = None
+    keep_text: bool = False  # keep each pass's IR text in ``history`` (for diffs and reports)
+    stream: object = None
+    history: List[PassRecord] = field(default_factory=list)
+
+    def run(self, graph: Graph) -> Graph:
+        out = self.stream or sys.stdout
+        names = [p.name for p in self.passes]
+        unknown = [n for n in self.print_after if n not in names]
+        if unknown:
+            raise PassError(f"--print-after names unknown pass(es) {', '.join(unknown)}; "
+                            f"this pipeline runs: {', '.join(names)}")
+        if self.dump_dir:
+            os.makedirs(self.dump_dir, exist_ok=True)
+            self._dump(0, "input", None, graph)
+        if self.verify_each:
+            self._verify(graph, "input")
+        self.history = [PassRecord("input", False, 0.0, print_graph(graph) if self.keep_text else "")]
+        for i, p in enumerate(self.passes, 1):
+            t0 = time.perf_counter()
+            try:
+                result = p.run(graph)
+            except Exception as err:
+                where = ""
+                if self.dump_dir:
+                    path = os.path.join(self.dump_dir, f"{i:02d}-{p.name}.failed-input.ir")
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(f"// input of failing pass {p.name}: {type(err).__name__}: {err}\n")
+                        f.write(print_graph(graph))
+                    where = f" (its input graph is in {path})"
+                if isinstance(err, ChainruleError) and not isinstance(err, PassError):
+                    raise PassError(f"pass {p.name} failed{where}: {err}") from err
+                if isinstance(err, PassError):
+                    raise
+                raise PassError(f"pass {p.name} failed with {type(err).__name__}: {err}{where}") from err
+            dt = time.perf_counter() - t0
+            graph = result.graph
+            if self.verify_each:
+                self._verify(graph, p.name)
+            text = None
+            if self.keep_text:
+                text = print_graph(graph)
+            self.history.append(PassRecord(p.name, result.changed, dt, text or ""))
+            if self.dump_dir:
+                self._dump(i, p.name, result.changed, graph)
+            if self.print_after_all or p.name in self.print_after or (self.print_after_change and result.changed):
+                out.write(f"// ----- IR after {p.name}{'' if result.changed else ' (unchanged)'} -----\n")
+                out.write(text or print_graph(graph))
+        return graph
+
+    def _verify(self, graph, after):
+        try:
+            verify(graph)
+        except ChainruleError as err:
+            raise PassError(f"the graph is invalid after pass {after}: {err}") from err
+
+    def _dump(self, i, name, changed, graph):
+        path = os.path.join(self.dump_dir, f"{i:02d}-{name}.ir")
+        status = "" if changed is None else (" (changed)" if changed else " (unchanged)")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"// {i:02d}: IR after pass {name}{status}\n" if i else "// 00: input IR\n")
+            f.write(print_graph(graph))
+
+
+def run_passes(graph: Graph, passes: Sequence[Pass], **options) -> Graph:
+    """Run ``passes`` on ``graph`` with the manager's instrumentation options."""
+    return PassManager(list(passes), **options).run(graph)

@@ -1,0 +1,25 @@
+"""The pass pipelines: one ordered list each, in this one file (no global registry).
+
+``inference_pipeline()`` prepares a forward graph for execution;
+``training_pipeline(loss, wrt)`` appends the backward graph first. Later
+passes (fusion, memory planning) are added to these lists, in order.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from .autodiff import Autodiff
+from .basic import dce, infer_shapes, toposort
+from .manager import Pass
+
+
+def inference_pipeline() -> List[Pass]:
+    return [infer_shapes, toposort, dce]
+
+
+def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[Pass]:
+    """Forward graph -> forward + backward graph whose outputs include the gradients."""
+    return [infer_shapes, toposort, Autodiff(loss, wrt, allow_unused), dce]
+
+
+PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline}
