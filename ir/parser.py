@@ -301,3 +301,7 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
         lx.fail(str(err), col)
     for out in node.outputs:
         env[out.name] = out
+    if prov.grad_of is not None and prov.rule is None:
+        fwd = env.get(prov.grad_of)
+        if fwd is not None and fwd.producer is not None:
+            prov.rule = fwd.producer.op.rule

@@ -99,7 +99,19 @@ def format_attr(v) -> str:
     raise TypeError(f"cannot print attribute value of type {type(v).__name__}")
 
 
-def format_meta(node) -> str:
+def derived_rule(node, values=None):
+    """The rule a gradient node inherits from the op of the forward value it differentiates."""
+    if node.prov.grad_of is None:
+        return None
+    fwd = values.get(node.prov.grad_of) if values is not None else None
+    if fwd is None and node.graph is not None:
+        fwd = next((v for v in node.graph.all_values() if v.name == node.prov.grad_of), None)
+    return fwd.producer.op.rule if fwd is not None and fwd.producer is not None else None
+
+
+def format_meta(node, values=None) -> str:
+    """``#[by=… phase=… of=%v rule="…"]``; the rule is printed only when it is not the
+    forward op's own rule (which ``derived_rule`` recovers)."""
     p = node.prov
     parts = []
     if p.created_by != "frontend":
@@ -108,7 +120,7 @@ def format_meta(node) -> str:
         parts.append(f"phase={p.phase}")
     if p.grad_of is not None:
         parts.append(f"of={var(p.grad_of)}")
-    if p.rule:
+    if p.rule and p.rule != derived_rule(node, values):
         parts.append(f"rule={json.dumps(p.rule, ensure_ascii=False)}")
     return f" #[{' '.join(parts)}]" if parts else ""
 
@@ -118,7 +130,7 @@ def _is_default(op, k, v) -> bool:
     return type(v) is type(d) and not isinstance(v, np.ndarray) and v == d
 
 
-def format_node(node, meta: bool = True) -> str:
+def format_node(node, meta: bool = True, values=None) -> str:
     """One node as text; attributes equal to the op's defaults are left out."""
     results = ", ".join(f"{var(o.name)}: {o.type}" for o in node.outputs)
     args = ", ".join(var(v.name) for v in node.inputs)
@@ -126,7 +138,7 @@ def format_node(node, meta: bool = True) -> str:
     text = f"{results} = {node.op.name}({args})"
     if attrs:
         text += " {" + attrs + "}"
-    return text + (format_meta(node) if meta else "")
+    return text + (format_meta(node, values) if meta else "")
 
 
 def graph_lines(g, meta: bool = True):
@@ -134,7 +146,8 @@ def graph_lines(g, meta: bool = True):
     lines = [f"graph {var(g.name)[1:]} {{"]
     lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
-    lines += ["  " + format_node(n, meta) for n in g.nodes]
+    values = {v.name: v for v in g.all_values()} if meta else None
+    lines += ["  " + format_node(n, meta, values) for n in g.nodes]
     lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
     lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
     lines.append("}")
