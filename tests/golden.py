@@ -1,0 +1,47 @@
+"""Golden IR text files: ``check_golden(name, text)`` compares ``text`` with ``tests/golden/<name>.ir``.
+
+A missing or different golden fails with a unified diff. Regenerate on purpose with
+``CHAINRULE_REGEN_GOLDEN=1 python -m pytest``, then review the diff in git before committing.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+REGEN_ENV = "CHAINRULE_REGEN_GOLDEN"
+
+
+def golden_path(name: str) -> str:
+    return os.path.join(GOLDEN_DIR, f"{name}.ir")
+
+
+def regenerating() -> bool:
+    return os.environ.get(REGEN_ENV, "") not in ("", "0")
+
+
+def check_golden(name: str, text: str) -> None:
+    """Assert ``text`` equals the golden ``name``; write it instead when regenerating."""
+    path = golden_path(name)
+    if regenerating():
+        os.makedirs(GOLDEN_DIR, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        return
+    if not os.path.exists(path):
+        raise AssertionError(f"golden file tests/golden/{name}.ir is missing; create it with "
+                             f"{REGEN_ENV}=1 python -m pytest, then review it. Actual text:\n{text}")
+    with open(path, encoding="utf-8") as f:
+        want = f.read()
+    if want != text:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True),
+                                            f"golden/{name}.ir", "actual"))
+        raise AssertionError(f"IR text differs from golden {name}.ir (regenerate on purpose with "
+                             f"{REGEN_ENV}=1):\n{diff}")
+
+
+def golden_files():
+    """Names of every golden file (for the parser round-trip test)."""
+    if not os.path.isdir(GOLDEN_DIR):
+        return []
+    return sorted(f[:-3] for f in os.listdir(GOLDEN_DIR) if f.endswith(".ir"))
