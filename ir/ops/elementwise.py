@@ -227,6 +227,8 @@ class Sum(Op):
     def kernel(self, attrs):
         def total(*xs):
             out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.array(xs[0], copy=True)
+            if not isinstance(out, np.ndarray):  # 0-d operands give a NumPy scalar
+                out = np.asarray(out)
             for x in xs[2:]:
                 np.add(out, x, out=out)
             return out

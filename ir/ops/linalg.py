@@ -52,11 +52,21 @@ class MatMul(Op):
     def vjp(self, e, node, gys):
         a, b = node.inputs
         g = gys[0]
-        if a.type.rank < 2 or b.type.rank < 2:
-            raise NotImplementedError("MatMul gradient needs operands of rank ≥ 2")
-        ga = e.MatMul(g, _swap_last(e, b))
-        gb = e.MatMul(_swap_last(e, a), g)
-        return [e.sum_to(ga, a.type), e.sum_to(gb, b.type)]
+        # A vector operand is a 1×K row (a) or K×1 column (b) whose unit axis the product dropped:
+        # put it back, apply the matrix rule, then squeeze it away again.
+        a2 = e.Unsqueeze(a, axes=(0,)) if a.type.rank == 1 else a
+        b2 = e.Unsqueeze(b, axes=(1,)) if b.type.rank == 1 else b
+        rank = max(a2.type.rank, b2.type.rank)
+        dropped = tuple(ax for ax, vec in ((rank - 2, a.type.rank == 1), (rank - 1, b.type.rank == 1)) if vec)
+        if dropped:
+            g = e.Unsqueeze(g, axes=dropped)
+        ga = e.sum_to(e.MatMul(g, _swap_last(e, b2)), a2.type)
+        gb = e.sum_to(e.MatMul(_swap_last(e, a2), g), b2.type)
+        if a.type.rank == 1:
+            ga = e.Squeeze(ga, axes=(0,))
+        if b.type.rank == 1:
+            gb = e.Squeeze(gb, axes=(1,))
+        return [ga, gb]
 
     def flops(self, ins, outs, attrs, bindings=None):
         k = ins[0].shape[-1]
