@@ -12,10 +12,11 @@ from .passes import Autodiff, PassManager, backward
 from .runtime import Interpreter
 from .frontends import nn
 from .frontends.compile import Executable, compile
+from .frontends.gradcheck import gradcheck
 from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, ...)
 from .frontends.functional import __all__ as _functional
 from .frontends.tracer import GraphBuilder, Tensor, trace
 
 __all__ = ["Autodiff", "ChainruleError", "DType", "Emitter", "Executable", "Graph", "GraphBuilder",
-           "Interpreter", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "nn",
+           "Interpreter", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
            "parse_graph", "print_graph", "trace", "verify", *_functional]
