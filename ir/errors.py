@@ -43,6 +43,10 @@ class GradientError(ChainruleError):
     """Reverse-mode autodiff cannot produce a requested gradient."""
 
 
+class ResourceError(ChainruleError, MemoryError):
+    """A model or a batch would need more memory than the configured limit."""
+
+
 class UnsupportedOpError(ChainruleError, KeyError):
     """An op name is not in the registry; the message lists the supported ones."""
 
