@@ -68,6 +68,10 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
         if L.type.shape != () or not L.type.dtype.is_float:
             raise GradientError(f"the loss %{L.name} must be a float scalar, but it is {L.type}; "
                                 f"reduce it first (e.g. with ReduceMean)")
+    for v in list(losses) + list(wrt):
+        if not isinstance(v, Value) or v.graph is not graph:
+            raise GradientError(f"{v!r} is not a value of graph {graph.name!r} (pass values of the graph "
+                                f"being differentiated, e.g. graph.value(name))")
     between = nodes_between(graph, wrt, losses)
     relevant = {id(v) for v in wrt}
     for node in between:
@@ -81,8 +85,18 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
         e = Emitter(graph, created_by=created_by, phase="backward", **kw)
         return e
 
+    done: Dict[int, Value] = {}  # v̄ once finalized: a value asked for twice gets one Σ node
+
     def finalize(v: Value) -> Optional[Value]:
         """The cotangent v̄: one contribution, or the Σ of several."""
+        if id(v) in done:
+            return done[id(v)]
+        g = _finalize(v)
+        if g is not None:
+            done[id(v)] = g
+        return g
+
+    def _finalize(v: Value) -> Optional[Value]:
         parts = cot.get(id(v))
         if not parts:
             return None
