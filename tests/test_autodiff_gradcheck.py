@@ -109,11 +109,13 @@ CASES = {
     "BinaryCrossEntropy": [case(unit(4, 1), unit(4, 1)), case(unit(5,), unit(5,), reduction="sum")],
     "SoftmaxCrossEntropy": [case((4, 3), dist(4, 3)), case((4, 3), dist(4, 3), reduction="sum"),
                             case((2, 3, 4), dist(2, 3, 4), reduction="none")],
+    "Concat": [case((3, 2), (3, 4), axis=1), case((2, 3), (1, 3), (2, 3)), case((4,))],
 }
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
 NOT_DIFFERENTIABLE = {
     "ArgMax", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
+    "Gather",  # differentiable=False (its vjp would need a scatter-add)
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
 }
 

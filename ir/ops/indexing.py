@@ -1,0 +1,89 @@
+"""Indexing ops that ONNX models use: ``Gather`` (take along an axis) and ``Concat``.
+
+``Concat``'s gradient slices ȳ back into one piece per operand with ``Gather``
+and constant index ranges, so no separate Split op is needed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import TensorType, normalize_axis
+from . import register
+from .base import Op, same_dtype
+
+
+@register
+class Gather(Op):
+    """y = x indexed along ``axis`` by the integer tensor ``indices`` (negative counts from the end)"""
+    onnx = "Gather"
+    arity = (2, 2)
+    attrs = {"axis": 0}
+    differentiable = False  # its vjp would need a scatter-add; no model here trains through it
+
+    def infer(self, ins, attrs):
+        x, idx = ins
+        if idx.dtype.is_float or idx.dtype.value == "bool":
+            raise IRTypeError(f"Gather needs integer indices, got {idx}")
+        if x.rank == 0:
+            raise IRTypeError(f"Gather needs data of rank ≥ 1, got {x}")
+        a = normalize_axis(attrs["axis"], x.rank, "Gather axis")
+        return [TensorType(x.shape[:a] + idx.shape + x.shape[a + 1:], x.dtype)]
+
+    def kernel(self, attrs):
+        axis = attrs["axis"]
+
+        def gather(x, idx):
+            n = x.shape[axis]
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise ValueError(f"Gather index out of range -{n}..{n - 1} along axis {axis}")
+            return np.take(x, idx.astype(np.int64), axis=axis)
+        return gather
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0
+
+
+@register
+class Concat(Op):
+    """y = the operands joined along ``axis`` (all other dimensions equal)"""
+    onnx = "Concat"
+    arity = (1, None)
+    attrs = {"axis": 0}
+    rule = "x̄ᵢ = the slice of ȳ along axis that xᵢ filled"
+
+    def infer(self, ins, attrs):
+        same_dtype(self, ins)
+        r = ins[0].rank
+        if r == 0 or any(t.rank != r for t in ins):
+            raise IRTypeError(f"Concat needs operands of one rank ≥ 1, got {', '.join(map(str, ins))}")
+        a = normalize_axis(attrs["axis"], r, "Concat axis")
+        for t in ins[1:]:
+            for i, (d, e) in enumerate(zip(ins[0].shape, t.shape)):
+                if i != a and d != e:
+                    raise IRTypeError(f"Concat operands differ in dimension {i}: {ins[0]} vs {t}")
+        sizes = [t.shape[a] for t in ins]
+        if len(ins) > 1 and any(isinstance(d, str) for d in sizes):
+            raise IRTypeError(f"Concat along a symbolic dimension is not supported: {', '.join(map(str, ins))}")
+        total = sizes[0] if len(ins) == 1 else sum(sizes)
+        return [ins[0].with_shape(ins[0].shape[:a] + (total,) + ins[0].shape[a + 1:])]
+
+    def kernel(self, attrs):
+        axis = attrs["axis"]
+        return lambda *xs: np.concatenate(xs, axis=axis)
+
+    def vjp(self, e, node, gys):
+        a = normalize_axis(node.attrs["axis"], node.inputs[0].type.rank)
+        out, start = [], 0
+        for x in node.inputs:
+            n = x.type.shape[a]
+            if len(node.inputs) == 1:
+                out.append(gys[0])
+                continue
+            idx = e.const(np.arange(start, start + n), "i64")
+            out.append(e.Gather(gys[0], idx, axis=a))
+            start += n
+        return out
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0
