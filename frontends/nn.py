@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ir import DType, Graph, IRTypeError
 from . import functional as F
-from .tracer import GraphBuilder, Tensor
+from .tracer import GraphBuilder, Tensor, user_source
 
 _SEED = [0]
 
@@ -94,8 +94,9 @@ class Linear(Module):
 
     def forward(self, x):
         if x.shape[-1] != self.in_f:
-            raise IRTypeError(f"{self.name} expects {self.in_f} input features, got a tensor of shape "
-                              f"[{','.join(map(str, x.shape))}]")
+            src = user_source()  # the user's line, as the Emitter does for op type errors
+            raise IRTypeError(f"{src + ': ' if src else ''}{self.name} expects {self.in_f} input features, "
+                              f"got a tensor of shape [{','.join(map(str, x.shape))}]")
         b = x.builder
         w = b.param(f"{self.name}.weight", self.weight)
         bias = b.param(f"{self.name}.bias", self.bias) if self.bias is not None else None

@@ -22,6 +22,14 @@ import numpy as np
 from ..ir import DType, Emitter, Graph, IRTypeError, TensorType, Value
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The package's own code; in a source checkout tests/ and examples/ sit beside it and are user code.
+_PKG_PARTS = tuple(os.path.join(_PKG_DIR, d) + os.sep for d in ("ir", "passes", "runtime", "frontends"))
+_PKG_INIT = os.path.join(_PKG_DIR, "__init__.py")
+
+
+def _in_package(fn: str) -> bool:
+    fn = os.path.abspath(fn)
+    return fn == _PKG_INIT or fn.startswith(_PKG_PARTS)
 
 
 def user_source() -> Optional[str]:
@@ -29,7 +37,7 @@ def user_source() -> Optional[str]:
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_PKG_DIR + os.sep):
+        if not _in_package(fn):
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return None
