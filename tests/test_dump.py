@@ -1,0 +1,84 @@
+"""cr.dump: per-pass IR text, diffs with stable node identities, DOT/SVG, the HTML report."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from golden import check_golden
+
+import chainrule as cr
+from chainrule.examples import models
+from chainrule.frontends.dot import have_dot, to_dot
+from chainrule.frontends.dump import dump
+from chainrule.frontends.irdiff import diff_graphs, diff_texts, format_diff
+
+
+def test_dump_l2_gradient_folder_matches_golden(tmp_path):
+    res = dump(models.logistic_l2(), str(tmp_path), pipeline="gradient", svg=False)
+    labels = [s.label for s in res.steps]
+    assert labels == ["00-input", "01-infer-shapes", "02-toposort", "03-autodiff", "04-dce"]
+    for lab in labels:
+        for ext in ("ir", "diff"):
+            with open(tmp_path / f"{lab}.{ext}", encoding="utf-8") as f:
+                check_golden(f"dump_l2.{lab}" + (".diff" if ext == "diff" else ""), f.read())
+    assert os.path.exists(tmp_path / "report.html")
+
+
+def test_dump_is_deterministic(tmp_path):
+    a = dump(models.mlp(), str(tmp_path / "a"), pipeline="gradient", svg=False)
+    b = dump(models.mlp(), str(tmp_path / "b"), pipeline="gradient", svg=False)
+    assert [(s.text, s.diff, s.dot) for s in a.steps] == [(s.text, s.diff, s.dot) for s in b.steps]
+
+
+def test_autodiff_diff_names_the_rule_and_keeps_forward_nodes():
+    g = models.logistic_l2()
+    before = cr.print_graph(g)
+    exe = cr.compile(g, "gradient")
+    d = diff_texts(before, cr.print_graph(exe.graph), "autodiff", "in", "out")
+    added = {c.name: c for c in d.changes if c.kind == "added"}
+    assert not [c for c in d.changes if c.kind == "removed"]  # forward nodes keep their identity
+    assert "grad_w" in added and "multivariate chain rule" in added["grad_w"].why
+    assert "σ′(z)" in added["grad_z"].why and added["grad_z"].phase == "backward"
+    assert "+ return %L_reg, %grad_w, %grad_b" in format_diff(d)
+
+
+def test_diff_reports_removed_and_rewritten_nodes():
+    a = cr.parse_graph("graph g {\n input %x: f32[2]\n %a: f32[2] = Exp(%x)\n %b: f32[2] = Sin(%x)\n"
+                       " %c: f32[2] = Add(%a, %b)\n return %c\n}\n")
+    b = cr.parse_graph("graph g {\n input %x: f32[2]\n %b: f32[2] = Sin(%x)\n"
+                       " %c: f32[2] = Mul(%b, %b)\n return %c\n}\n")
+    d = diff_graphs(a, b, "rewrite")
+    kinds = {(c.kind, c.name) for c in d.changes}
+    assert kinds == {("removed", "a"), ("rewritten", "c")}
+    text = format_diff(d)
+    assert "- %a: f32[2] = Exp(%x)" in text and "    was: %c: f32[2] = Add(%a, %b)" in text
+    assert "removed by rewrite" in text
+
+
+def test_dot_colours_phases_and_labels_shapes():
+    exe = cr.compile(models.logistic_l2(), "gradient")
+    dot = to_dot(exe.graph)
+    assert '"n:grad_z" [label="Mul\\n%grad_z", shape=box, fillcolor="#fbe0d0"]' in dot  # backward colour
+    assert '"n:z" [label="Add\\n%z", shape=box, fillcolor="#dbe9f6"]' in dot  # forward colour
+    assert '"v:x" -> "n:mul" [label="f64[]"]' in dot
+
+
+@pytest.mark.skipif(not have_dot(), reason="Graphviz not installed (README: apt-get install graphviz)")
+def test_svgs_render_with_graphviz(tmp_path):
+    res = dump(models.mlp(), str(tmp_path), pipeline="gradient")
+    for s in res.steps:
+        assert s.svg.lstrip().startswith("<?xml") or "<svg" in s.svg
+        assert os.path.exists(tmp_path / f"{s.label}.svg")
+    assert "grad_fc1.weight" in res.steps[-1].svg
+
+
+def test_dump_of_a_module_through_the_gradient_pipeline_adds_a_loss(tmp_path):
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4, seed=0), cr.nn.ReLU(), cr.nn.Linear(4, 2, seed=1))
+    res = dump(model, str(tmp_path), pipeline="gradient", svg=False, html=False)
+    assert "SoftmaxCrossEntropy" in res.steps[0].text and "%grad_fc1.weight" in res.steps[-1].text
+
+
+def test_dump_rejects_unknown_pipeline(tmp_path):
+    with pytest.raises(cr.ChainruleError, match="unknown pipeline 'nope'"):
+        dump(models.mlp(), str(tmp_path), pipeline="nope")
