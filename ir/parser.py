@@ -163,7 +163,15 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
     outputs: List[str] = []
     updates = []
     closed = False
+    region = None  # (finish, body lines) while reading a fused node's body
     for lineno, raw in enumerate(lines, 1):
+        if region is not None:
+            if raw.strip() == "}":
+                region[0](region[1])
+                region = None
+            elif raw.strip():
+                region[1].append(_Lexer(raw, lineno))
+            continue
         if not raw.strip() or raw.lstrip().startswith("//"):
             continue
         lx = _Lexer(raw, lineno)
@@ -180,11 +188,15 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
         elif lx.accept("}"):
             closed = True
         else:
-            _statement(lx, g, env, outputs, updates)
+            finish = _statement(lx, g, env, outputs, updates)
+            if finish is not None:
+                region = (finish, [])
         if not lx.at_end():
             lx.fail(f"unexpected {lx.peek()[1]!r} at end of line")
     if g is None:
         raise ParseError("empty IR text: expected 'graph NAME {'")
+    if region is not None:
+        raise ParseError(f"line {len(lines)}: missing closing '}}' of a Fused body")
     if not closed:
         raise ParseError(f"line {len(lines)}: missing closing '}}' of graph {g.name}")
 
@@ -257,8 +269,10 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
                 break
             lx.expect(",")
     attrs = {}
+    region = False
     if lx.accept("{"):
-        while True:
+        region = lx.at_end()  # "{" ending the line opens a body region (Fused)
+        while not region:
             kind, key, kcol = lx.next()
             if kind != "word":
                 lx.i -= 1
@@ -275,7 +289,7 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
             lx.expect("=")
             kind, val, vcol = lx.next()
             if key == "by":
-                prov.created_by = val
+                prov.created_by = json.loads(val) if kind == "string" else val
             elif key == "phase":
                 prov.phase = val
             elif key == "of":
@@ -285,6 +299,71 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
                 prov.rule = json.loads(val)
             else:
                 lx.fail(f"unknown metadata key {key!r}", kcol)
+    if not region and lx.accept("{"):
+        region = True
+        if not lx.at_end():
+            lx.fail("a body region '{' must end the line")
+    if region:
+        def finish(body_lines):
+            attrs[getattr(op, "region_attr", None) or "body"] = _region(body_lines, args, lx)
+            _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
+        return finish
+    _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
+
+
+def _region(body_lines, args, head: _Lexer):
+    """Parse a Fused body: steps ``%name: TYPE = Op(%operands) {attrs}`` -> the ``body`` tuple."""
+    from .ops.fused import step_types
+    refs = {v.name: k for k, v in enumerate(args)}
+    body = []
+    for lx in body_lines:
+        name = lx.var()
+        lx.expect(":")
+        t = lx.type()
+        lx.expect("=")
+        kind, opname, opcol = lx.next()
+        try:
+            op = get_op(opname)
+        except ChainruleError as err:
+            lx.fail(str(err), opcol)
+        lx.expect("(")
+        operands = []
+        if not lx.accept(")"):
+            while True:
+                tok = lx.next()
+                nm = lx.name_of(tok)
+                if nm not in refs:
+                    lx.fail(f"%{nm} is neither an input of the Fused node nor an earlier step", tok[2])
+                operands.append(refs[nm])
+                if lx.accept(")"):
+                    break
+                lx.expect(",")
+        attrs = {}
+        if lx.accept("{"):
+            while True:
+                kind, key, kcol = lx.next()
+                lx.expect("=")
+                attrs[key] = lx.value()
+                if lx.accept("}"):
+                    break
+                lx.expect(",")
+        if not lx.at_end():
+            lx.fail(f"unexpected {lx.peek()[1]!r} at end of line")
+        try:
+            attrs = op.check_attrs(attrs)
+            body.append((opname, tuple(operands), tuple(sorted(attrs.items())), name))
+            got = step_types([v.type for v in args], body)[-1]
+        except ChainruleError as err:
+            lx.fail(str(err), 0)
+        if got != t:
+            lx.fail(f"step %{name} has type {got}, the line says {t}", 0)
+        refs[name] = len(args) + len(body) - 1
+    if not body:
+        head.fail("a Fused body needs at least one step", 0)
+    return tuple(body)
+
+
+def _make_node(lx, g, env, op, opname, args, attrs, prov, results, col):
     try:
         attrs = op.check_attrs(attrs)
         node = Node(op, args, attrs, prov)

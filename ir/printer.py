@@ -9,6 +9,8 @@ Grammar (``?`` optional, ``*`` repeated)::
                | results "=" OP "(" vars? ")" attrs? meta?
                | "return" vars?
                | "update" VAR "<-" VAR         # in-place update after a step
+               | results "=" "Fused" "(" vars ")" meta? "{" NEWLINE step* "}"  # body: one step a line
+    step      := VAR ":" TYPE "=" OP "(" vars ")" attrs?  # operands: the node's inputs or earlier steps
     results   := VAR ":" TYPE ("," VAR ":" TYPE)*
     vars      := VAR ("," VAR)*
     VAR       := "%" NAME | "%" JSON-STRING    # e.g. %fc1.weight, %"onnx::Gemm_0"
@@ -115,7 +117,7 @@ def format_meta(node, values=None) -> str:
     p = node.prov
     parts = []
     if p.created_by != "frontend":
-        parts.append(f"by={p.created_by}")
+        parts.append(f"by={var(p.created_by)[1:]}")  # quoted when not a bare word (fuse-elementwise)
     if p.phase != "forward":
         parts.append(f"phase={p.phase}")
     if p.grad_of is not None:
@@ -134,11 +136,28 @@ def format_node(node, meta: bool = True, values=None) -> str:
     """One node as text; attributes equal to the op's defaults are left out."""
     results = ", ".join(f"{var(o.name)}: {o.type}" for o in node.outputs)
     args = ", ".join(var(v.name) for v in node.inputs)
-    attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in node.attrs.items() if not _is_default(node.op, k, v))
+    region = getattr(node.op, "region_attr", None)  # e.g. a Fused node's body: printed by region_lines
+    attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in node.attrs.items()
+                      if not _is_default(node.op, k, v) and k != region)
     text = f"{results} = {node.op.name}({args})"
     if attrs:
         text += " {" + attrs + "}"
     return text + (format_meta(node, values) if meta else "")
+
+
+def region_lines(node, indent: str = "    "):
+    """A fused node's body, one step a line; operands by name (the node's inputs, then earlier steps)."""
+    from .ops import OPS
+    from .ops.fused import step_types
+    body = node.attrs[node.op.region_attr]
+    names = [v.name for v in node.inputs] + [s[3] for s in body]
+    types = step_types([v.type for v in node.inputs], body)
+    out = []
+    for (opname, refs, attrs, name), t in zip(body, types):
+        shown = ", ".join(f"{k}={format_attr(v)}" for k, v in attrs if not _is_default(OPS[opname], k, v))
+        text = f"{indent}{var(name)}: {t} = {opname}({', '.join(var(names[r]) for r in refs)})"
+        out.append(text + (" {" + shown + "}" if shown else ""))
+    return out
 
 
 def graph_lines(g, meta: bool = True):
@@ -147,7 +166,11 @@ def graph_lines(g, meta: bool = True):
     lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
     values = {v.name: v for v in g.all_values()} if meta else None
-    lines += ["  " + format_node(n, meta, values) for n in g.nodes]
+    for n in g.nodes:
+        lines.append("  " + format_node(n, meta, values))
+        if getattr(n.op, "region_attr", None):
+            lines[-1] += " {"
+            lines += region_lines(n) + ["  }"]
     lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
     lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
     lines.append("}")

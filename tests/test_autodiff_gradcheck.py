@@ -117,6 +117,7 @@ NOT_DIFFERENTIABLE = {
     "ArgMax", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
     "Gather",  # differentiable=False (its vjp would need a scatter-add)
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
+    "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
 }
 
 

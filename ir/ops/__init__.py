@@ -34,7 +34,7 @@ def get_op(name: str) -> Op:
 
 
 # Importing the families registers their ops (in this order, deterministically).
-from . import elementwise, activations, reductions, linalg, shape, losses  # noqa: E402,F401
+from . import elementwise, activations, reductions, linalg, shape, losses, fused  # noqa: E402,F401
 from . import indexing  # noqa: E402,F401  (Gather, Concat: needed by ONNX import)
 
 __all__ = ["OPS", "Op", "REQUIRED", "get_op", "register"]

@@ -1,0 +1,99 @@
+"""``fuse-elementwise``: chains of elementwise ops become one ``Fused`` node.
+
+A producer joins its consumer's group when the consumer is the only node that
+reads its result (and the result is not a graph output or update), so every
+group has one result and no value inside it is needed elsewhere. Groups of one
+op stay as they are. Runs after autodiff and the optimizer, so it fuses the
+activation derivative times the incoming gradient and the update arithmetic::
+
+    Before:
+      %hardthreshold: f32[N,256] = HardThreshold(%h) #[by=autodiff phase=backward ...]
+      %grad_h: f32[N,256] = Mul(%grad_relu, %hardthreshold) #[by=autodiff phase=backward ...]
+    After:
+      %grad_h: f32[N,256] = Fused(%h, %grad_relu) #[by=fuse-elementwise phase=backward] {
+        %hardthreshold: f32[N,256] = HardThreshold(%h)
+        %grad_h: f32[N,256] = Mul(%grad_relu, %hardthreshold)
+      }
+
+The kernel of a ``Fused`` node (``ir/ops/fused.py``) runs the steps with
+``out=`` ufunc calls on buffers planned once per input shape. Fused nodes have
+no gradient rule, which is safe because this pass runs after autodiff.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+from ..ir import Graph, Node
+from ..ir.core import Provenance
+from ..ir.ops import OPS
+from .manager import graph_pass
+
+
+def _fusible(node: Node) -> bool:
+    return node.op.elementwise and node.op.name != "Fused" and len(node.outputs) == 1 and bool(node.inputs)
+
+
+def _only_consumer(node: Node):
+    """The single node reading ``node``'s result, if it is internal to the graph."""
+    v = node.outputs[0]
+    g = node.graph
+    users = v.consumers
+    if len(users) != 1 or any(o is v for o in g.outputs) or any(u is v for _, u in g.updates):
+        return None
+    return users[0]
+
+
+def _groups(graph: Graph) -> List[List[Node]]:
+    """Groups of fusible nodes (in graph order), each ending at its one exit node."""
+    group_of: Dict[int, int] = {}  # id(node) -> group leader index
+    members: Dict[int, List[Node]] = {}
+    for i, node in enumerate(graph.nodes):
+        if not _fusible(node):
+            continue
+        mine = [node]
+        for v in node.inputs:
+            p = v.producer
+            if p is None or id(p) not in group_of or _only_consumer(p) is not node:
+                continue
+            lead = group_of[id(p)]
+            if lead in members:
+                mine = members.pop(lead) + mine
+        members[i] = mine
+        for m in mine:
+            group_of[id(m)] = i
+    order = {id(n): k for k, n in enumerate(graph.nodes)}
+    return [sorted(ms, key=lambda n: order[id(n)]) for _, ms in sorted(members.items()) if len(ms) > 1]
+
+
+def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementwise") -> Node:
+    """Replace ``group`` (graph order, last node = the exit) by one ``Fused`` node."""
+    inside = {id(o): k for k, n in enumerate(group) for o in n.outputs}
+    inputs, ref = [], {}
+    for n in group:
+        for v in n.inputs:
+            if id(v) not in inside and id(v) not in ref:
+                ref[id(v)] = len(inputs)
+                inputs.append(v)
+    body = []
+    for k, n in enumerate(group):
+        refs = tuple(ref[id(v)] if id(v) in ref else len(inputs) + inside[id(v)] for v in n.inputs)
+        body.append((n.op.name, refs, tuple(sorted(n.attrs.items())), n.outputs[0].name))
+    exit_node = group[-1]
+    old = exit_node.outputs[0]
+    prov = Provenance(created_by, exit_node.prov.phase, None, None, exit_node.prov.source)
+    fused = Node(OPS["Fused"], inputs, {"body": tuple(body)}, prov)
+    graph.add_node(fused, [old.type], ["fused"], before=exit_node)
+    name = old.name
+    old.replace_all_uses_with(fused.outputs[0])
+    graph.remove_nodes(group)
+    graph.rename(fused.outputs[0], name)
+    return fused
+
+
+@graph_pass("fuse-elementwise")
+def fuse_elementwise(graph: Graph) -> bool:
+    """Fuse single-consumer chains of elementwise ops into ``Fused`` nodes; see the module doc."""
+    groups = _groups(graph)
+    for group in groups:
+        fuse_group(graph, group)
+    return bool(groups)
