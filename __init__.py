@@ -16,7 +16,10 @@ from .frontends.gradcheck import gradcheck
 from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, ...)
 from .frontends.functional import __all__ as _functional
 from .frontends.tracer import GraphBuilder, Tensor, trace
+from .frontends import checkpoint, datasets, optim
+from .frontends.train import TrainStep, compile_train
 
 __all__ = ["Autodiff", "ChainruleError", "DType", "Emitter", "Executable", "Graph", "GraphBuilder",
            "Interpreter", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
-           "parse_graph", "print_graph", "trace", "verify", *_functional]
+           "parse_graph", "print_graph", "trace", "verify", *_functional,
+           "TrainStep", "checkpoint", "compile_train", "datasets", "optim"]

@@ -12,6 +12,7 @@ from ..ir.errors import ChainruleError
 SUBCOMMANDS = {
     "ops": ".cli_ops",
     "check": ".cli_ops",
+    "train": ".cli_train",
 }
 
 

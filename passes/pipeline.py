@@ -11,6 +11,7 @@ from typing import List
 from .autodiff import Autodiff
 from .basic import dce, infer_shapes, toposort
 from .manager import Pass
+from .optimizer import OptimizerPass, SGDUpdate
 
 
 def inference_pipeline() -> List[Pass]:
@@ -22,4 +23,9 @@ def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[P
     return [infer_shapes, toposort, Autodiff(loss, wrt, allow_unused), dce]
 
 
-PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline}
+def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> List[Pass]:
+    """Forward + loss graph -> one training step: forward, backward, optimizer update nodes."""
+    return [infer_shapes, toposort, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1), dce]
+
+
+PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline, "training": training_pipeline}
