@@ -18,10 +18,12 @@ from .errors import ChainruleError, VerifyError
 from .printer import graph_lines, var
 
 
-def _fail(g, msg, node=None, context=3):
+def _fail(g, msg, node=None, context=3, at=None):
+    """Raise with the IR around ``node`` (or around text line ``at``) marked ``>>``."""
     lines = graph_lines(g)
     if node is not None and node in g.nodes:
         at = 1 + len(g.inputs) + len(g.params) + g.nodes.index(node)
+    if at is not None:
         lo, hi = max(0, at - context), min(len(lines), at + context + 1)
         shown = [(">> " if i == at else "   ") + lines[i] for i in range(lo, hi)]
         msg += "\n" + "\n".join(shown)
@@ -31,18 +33,18 @@ def _fail(g, msg, node=None, context=3):
 def verify(g) -> None:
     """Raise ``VerifyError`` if ``g`` breaks an IR invariant."""
     defined = {}
-    for v in list(g.inputs) + list(g.params):
+    for k, v in enumerate(list(g.inputs) + list(g.params)):
         if v.name in defined:
-            _fail(g, f"%{v.name} is defined twice")
+            _fail(g, f"%{v.name} is defined twice", at=1 + k)
         if v.producer is not None:
-            _fail(g, f"graph input/parameter %{v.name} has a producer")
+            _fail(g, f"graph input/parameter %{v.name} has a producer", at=1 + k)
         defined[v.name] = v
-    for p in g.params:
+    for k, p in enumerate(g.params):
         arr = g.initializers.get(p.name)
         if arr is not None:
             if tuple(arr.shape) != p.type.shape or arr.dtype != p.type.dtype.numpy:
                 _fail(g, f"parameter %{p.name} is declared {p.type} but its array is "
-                         f"{arr.dtype}{list(arr.shape)}")
+                         f"{arr.dtype}{list(arr.shape)}", at=1 + len(g.inputs) + k)
     node_ids = {id(n) for n in g.nodes}
     for node in g.nodes:
         if node.graph is not g:
@@ -73,13 +75,14 @@ def verify(g) -> None:
                 _fail(g, f"{var(v.name)} lists a use by a node that is not in the graph ({user.op.name})")
             if i >= len(user.inputs) or user.inputs[i] is not v:
                 _fail(g, f"{var(v.name)} lists a use as operand {i} of {user.name}, which is another value", user)
+    ret = 1 + len(g.inputs) + len(g.params) + len(g.nodes)  # the line of "return"
     for v in g.outputs:
         if defined.get(v.name) is not v:
-            _fail(g, f"output {var(v.name)} is not defined in the graph")
-    for p, v in g.updates:
+            _fail(g, f"output {var(v.name)} is not defined in the graph", at=ret)
+    for k, (p, v) in enumerate(g.updates):
         if p.kind not in ("param", "state") or defined.get(p.name) is not p:
-            _fail(g, f"update target {var(p.name)} is not a parameter of the graph")
+            _fail(g, f"update target {var(p.name)} is not a parameter of the graph", at=ret + 1 + k)
         if defined.get(v.name) is not v:
-            _fail(g, f"update value {var(v.name)} is not defined in the graph")
+            _fail(g, f"update value {var(v.name)} is not defined in the graph", at=ret + 1 + k)
         if p.type != v.type:
-            _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}")
+            _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}", at=ret + 1 + k)
