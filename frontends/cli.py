@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "ops": ".cli_ops",
     "check": ".cli_ops",
     "train": ".cli_train",
+    "dump": ".cli_dump",
+    "explain": ".cli_explain",
 }
 
 

@@ -40,8 +40,8 @@ def _members(node):
             v = node.attrs[key]
             if isinstance(v, str):
                 return [ln.strip() for ln in v.splitlines() if ln.strip()]
-            if isinstance(v, (list, tuple)):
-                return [str(x) for x in v]
+            if isinstance(v, (list, tuple)):  # Fused body steps: (op, operand refs, attrs, name)
+                return [f"%{x[3]} = {x[0]}" if isinstance(x, tuple) and len(x) == 4 else str(x) for x in v]
     return [] if node.op.name.startswith("Fused") else None
 
 

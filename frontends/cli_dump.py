@@ -1,0 +1,81 @@
+"""``chainrule dump MODEL``: per-pass IR, diffs, pictures and an HTML report.
+
+MODEL is a built-in example model (``chainrule dump --list``), a Python file
+that defines ``model`` (a cr.Graph or cr.nn module) or ``build()`` returning
+one, or an ``.onnx`` file. ``--print-after-all``, ``--print-after=PASS`` and
+``--print-changed`` print the IR to the terminal instead of writing a folder.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import runpy
+
+from ..ir import ChainruleError, Graph
+from ..ir.errors import InputError
+
+
+def builtin_models():
+    return importlib.import_module("..examples.models", __package__).MODELS
+
+
+def load_model(spec: str):
+    """A Graph or module from a built-in name, a ``.py`` file or an ``.onnx`` file."""
+    models = builtin_models()
+    if spec in models:
+        return models[spec][0]()
+    if spec.endswith(".onnx"):
+        from .. import __dict__ as cr
+        if "import_onnx" not in cr:
+            raise ChainruleError(f"{spec}: ONNX import (cr.import_onnx) is not available in this version")
+        return cr["import_onnx"](spec)
+    if spec.endswith(".py"):
+        if not os.path.exists(spec):
+            raise InputError(f"{spec}: no such file")
+        ns = runpy.run_path(spec)
+        if "model" in ns:
+            return ns["model"]
+        if callable(ns.get("build")):
+            return ns["build"]()
+        raise InputError(f"{spec} defines neither 'model' (a cr.Graph or cr.nn module) nor 'build()'")
+    raise InputError(f"unknown model {spec!r}: give a built-in model ({', '.join(models)}), "
+                     f"a .py file defining 'model', or an .onnx file")
+
+
+def add_parser(sub):
+    p = sub.add_parser("dump", help="write the IR after every pass, diffs, pictures and an HTML report",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("model", nargs="?", default="mlp", help="built-in model name, model .py file or .onnx file")
+    p.add_argument("-o", "--out", default="chainrule-dump", help="output folder (default: chainrule-dump)")
+    p.add_argument("--pipeline", default="inference", help="inference, gradient or training")
+    p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
+    p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass instead")
+    p.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass instead (repeatable)")
+    p.add_argument("--print-changed", action="store_true", help="print the IR after each pass that changed it")
+    p.add_argument("--list", action="store_true", help="list the built-in models")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from .dump import dump, model_graph, pipeline_passes
+    from ..passes import PassManager
+    if args.list:
+        for name, (_, doc) in builtin_models().items():
+            print(f"{name:14} {doc}")
+        return 0
+    model = load_model(args.model)
+    if args.print_after_all or args.print_after or args.print_changed:
+        graph = model_graph(model, args.pipeline)
+        print("// ----- input IR -----")
+        from ..ir import print_graph
+        print(print_graph(graph), end="")
+        PassManager(pipeline_passes(args.pipeline), print_after_all=args.print_after_all,
+                    print_after=args.print_after, print_after_change=args.print_changed).run(graph)
+        return 0
+    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg)
+    for s in res.steps:
+        first = s.diff.splitlines()[0]
+        print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")
+    print(f"wrote {len(res.files)} files to {args.out}; open {res.report}")
+    return 0
