@@ -200,9 +200,12 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
     if not closed:
         raise ParseError(f"line {len(lines)}: missing closing '}}' of graph {g.name}")
 
-    def lookup(name, what):
+    def lookup(ref, what):
+        name, lx, col = ref  # where the name was written, for the error message
         if name not in env:
-            raise ParseError(f"{what} %{name} is not defined")
+            lx.fail(f"{what} %{name} is not defined", col)
+        if what == "updated parameter" and env[name].kind not in ("param", "state"):
+            lx.fail(f"{what} %{name} is a graph {env[name].kind}, not a parameter or state", col)
         return env[name]
     g.outputs = [lookup(n, "output") for n in outputs]
     g.updates = [(lookup(p, "updated parameter"), lookup(v, "update value")) for p, v in updates]
@@ -210,6 +213,12 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
         if name in env and env[name].kind in ("param", "state"):
             g.initializers[name] = arr
     return g
+
+
+def _ref(lx: _Lexer):
+    """A %name resolved after the whole graph is read: (name, lexer, column) for errors."""
+    col = lx.peek()[2]
+    return lx.var(), lx, col
 
 
 def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
@@ -229,15 +238,15 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
     if kind == "word" and val == "return":
         lx.next()
         if not lx.at_end():
-            outputs.append(lx.var())
+            outputs.append(_ref(lx))
             while lx.accept(","):
-                outputs.append(lx.var())
+                outputs.append(_ref(lx))
         return
     if kind == "word" and val == "update":
         lx.next()
-        p = lx.var()
+        p = _ref(lx)
         lx.expect("<-")
-        updates.append((p, lx.var()))
+        updates.append((p, _ref(lx)))
         return
     # results = Op(args) {attrs} #[meta]
     results = []
