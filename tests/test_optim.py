@@ -1,0 +1,195 @@
+"""Optimizers as IR: one step equals the lecture's rule; momentum and Adam equal their NumPy formulas."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.frontends.optim import OptimizerError
+from chainrule.passes import AdamUpdate, SGDUpdate
+from golden import check_golden
+
+F64 = cr.DType.f64
+
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_regression(rng, d=3, k=4, seed=0):
+    return cr.nn.Sequential(cr.nn.Linear(d, k, seed=seed, dtype=F64))
+
+
+def data(rng, n=5, d=3, k=4):
+    return rng.standard_normal((n, d)), rng.integers(0, k, n)
+
+
+def grads_softmax_regression(W, b, x, t):
+    """The lecture's gradient of the mean cross-entropy: (1/N) Σ (y − t) xᵀ."""
+    T = np.eye(W.shape[0])[t]
+    Y = softmax(x @ W.T + b)
+    return (Y - T).T @ x / len(x), (Y - T).mean(axis=0)
+
+
+def test_one_sgd_step_is_the_lecture_rule_softmax_regression(rng):
+    # w_k ← w_k − α (1/N) Σᵢ (y_k⁽ⁱ⁾ − t_k⁽ⁱ⁾) x⁽ⁱ⁾   (lecture, softmax regression)
+    model = softmax_regression(rng)
+    x, t = data(rng)
+    W0, b0 = model.modules[0].weight.copy(), model.modules[0].bias.copy()
+    step = cr.compile_train(model, optimizer=cr.optim.SGD(lr=0.5))
+    L = step(x, t)
+    gW, gb = grads_softmax_regression(W0, b0, x, t)
+    Y = softmax(x @ W0.T + b0)
+    assert L == pytest.approx(-np.mean(np.log(Y[np.arange(len(t)), t])), rel=1e-12)  # the loss before the update
+    np.testing.assert_allclose(step.params["fc1.weight"], W0 - 0.5 * gW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(step.params["fc1.bias"], b0 - 0.5 * gb, rtol=1e-12, atol=1e-14)
+
+
+def test_one_sgd_step_on_a_small_mlp_matches_backprop_by_hand(rng):
+    model = cr.nn.Sequential(cr.nn.Linear(3, 5, seed=1, dtype=F64), cr.nn.ReLU(),
+                             cr.nn.Linear(5, 4, seed=2, dtype=F64))
+    x, t = data(rng)
+    W1, b1 = model.modules[0].weight.copy(), model.modules[0].bias.copy()
+    W2, b2 = model.modules[2].weight.copy(), model.modules[2].bias.copy()
+    step = cr.compile_train(model, optimizer=cr.optim.SGD(lr=0.1))
+    step(x, t)
+    # backprop by hand, in the lecture's bar notation
+    z1 = x @ W1.T + b1
+    h = np.maximum(z1, 0)
+    z2 = h @ W2.T + b2
+    z2_bar = (softmax(z2) - np.eye(4)[t]) / len(x)
+    W2_bar, b2_bar = z2_bar.T @ h, z2_bar.sum(0)
+    h_bar = z2_bar @ W2
+    z1_bar = h_bar * (z1 > 0)
+    W1_bar, b1_bar = z1_bar.T @ x, z1_bar.sum(0)
+    for name, w0, g in (("fc1.weight", W1, W1_bar), ("fc1.bias", b1, b1_bar),
+                        ("fc2.weight", W2, W2_bar), ("fc2.bias", b2, b2_bar)):
+        np.testing.assert_allclose(step.params[name], w0 - 0.1 * g, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_momentum_matches_numpy_formula(rng):
+    model = softmax_regression(rng)
+    x, t = data(rng)
+    W, b = model.modules[0].weight.copy(), model.modules[0].bias.copy()
+    step = cr.compile_train(model, optimizer=cr.optim.SGD(lr=0.3, momentum=0.9))
+    vW, vb = np.zeros_like(W), np.zeros_like(b)
+    for _ in range(4):
+        step(x, t)
+        gW, gb = grads_softmax_regression(W, b, x, t)
+        vW, vb = 0.9 * vW + gW, 0.9 * vb + gb          # v ← μv + ∇
+        W, b = W - 0.3 * vW, b - 0.3 * vb              # w ← w − αv
+    np.testing.assert_allclose(step.params["fc1.weight"], W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(step.state["fc1.weight.velocity"], vW, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(step.params["fc1.bias"], b, rtol=1e-12, atol=1e-14)
+
+
+def test_adam_matches_numpy_formula(rng):
+    model = softmax_regression(rng)
+    x, t = data(rng)
+    W, b = model.modules[0].weight.copy(), model.modules[0].bias.copy()
+    lr, (b1, b2), eps = 0.05, (0.8, 0.99), 1e-7
+    step = cr.compile_train(model, optimizer=cr.optim.Adam(lr=lr, betas=(b1, b2), eps=eps))
+    m = [np.zeros_like(W), np.zeros_like(b)]
+    v = [np.zeros_like(W), np.zeros_like(b)]
+    ps = [W, b]
+    for k in range(1, 5):
+        step(x, t)
+        gs = grads_softmax_regression(ps[0], ps[1], x, t)
+        for i, g in enumerate(gs):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            m_hat, v_hat = m[i] / (1 - b1 ** k), v[i] / (1 - b2 ** k)
+            ps[i] = ps[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    np.testing.assert_allclose(step.params["fc1.weight"], ps[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(step.params["fc1.bias"], ps[1], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(step.state["fc1.weight.m"], m[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(step.state["fc1.weight.v"], v[0], rtol=1e-10, atol=1e-15)
+    assert float(step.state["adam.step"]) == 4.0
+
+
+def test_weight_decay_adds_lambda_w_to_the_gradient_of_weights_not_biases(rng):
+    # ℒ_reg = ℒ + λℛ, ℛ = ½Σw²  =>  w̄ = ∂ℒ/∂w + λw; the bias is not regularised
+    model = softmax_regression(rng)
+    x, t = data(rng)
+    W, b = model.modules[0].weight.copy(), model.modules[0].bias.copy()
+    step = cr.compile_train(model, optimizer=cr.optim.SGD(lr=0.2, weight_decay=0.1))
+    step(x, t)
+    gW, gb = grads_softmax_regression(W, b, x, t)
+    np.testing.assert_allclose(step.params["fc1.weight"], W - 0.2 * (gW + 0.1 * W), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(step.params["fc1.bias"], b - 0.2 * gb, rtol=1e-12, atol=1e-14)
+
+
+def test_update_nodes_are_in_the_graph_with_provenance_and_state_params(rng):
+    step = cr.compile_train(softmax_regression(rng), optimizer=cr.optim.Adam(lr=0.01))
+    g = step.graph
+    upd = [n for n in g.nodes if n.prov.phase == "update"]
+    assert upd and all(n.prov.created_by == "optimizer" for n in upd)
+    assert [p.name for p in g.params if p.kind == "state"] == [
+        "adam.step", "fc1.weight.m", "fc1.weight.v", "fc1.bias.m", "fc1.bias.v"]
+    targets = [p.name for p, _ in g.updates]
+    assert "fc1.weight" in targets and "fc1.weight.m" in targets and "adam.step" in targets
+    assert [v.name for v in g.outputs] == ["loss", "accuracy"]  # gradients are not outputs any more
+    cr.verify(g)
+    assert cr.print_graph(cr.parse_graph(cr.print_graph(g))) == cr.print_graph(g)
+
+
+def test_keep_grads_leaves_gradients_as_outputs(rng):
+    g = softmax_regression(rng).to_graph(dtype=F64)
+    from chainrule.frontends.train import build_objective
+    from chainrule.frontends.losses import get_loss
+    obj, name = build_objective(g, get_loss("cross_entropy"), [])
+    out = cr.PassManager(cr.passes.training_pipeline(name, optimizer=SGDUpdate(0.1, keep_grads=True))).run(obj)
+    assert [v.name for v in out.outputs] == ["loss", "grad_fc1.weight", "grad_fc1.bias"]
+
+
+def test_optimizer_before_autodiff_is_a_clear_error(rng):
+    g = softmax_regression(rng).to_graph(dtype=F64)
+    with pytest.raises(cr.ChainruleError, match="run the autodiff pass first"):
+        cr.PassManager([AdamUpdate()]).run(g)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: cr.optim.SGD(lr=0), "lr must be in"),
+    (lambda: cr.optim.SGD(lr=0.1, momentum=1.0), "momentum must be in"),
+    (lambda: cr.optim.SGD(lr=0.1, weight_decay=-1), "weight_decay"),
+    (lambda: cr.optim.Adam(lr=0.1, betas=(0.9,)), "betas must be a pair"),
+    (lambda: cr.optim.Adam(lr=0.1, eps=0), "eps must be in"),
+    (lambda: cr.optim.SGD(lr="fast"), "lr must be a number"),
+])
+def test_bad_hyperparameters_are_clear_errors(make, match):
+    with pytest.raises(OptimizerError, match=match):
+        make()
+
+
+def _logistic_step(optimizer, **kw):
+    model = cr.nn.Sequential(cr.nn.Linear(2, 1, seed=0))
+    return cr.compile_train(model, loss="binary_cross_entropy", optimizer=optimizer, metrics=[], keep_text=True, **kw)
+
+
+def test_golden_optimizer_pass_before_and_after():
+    """The optimizer pass on a 2-input logistic regression: IR after autodiff, then with momentum updates."""
+    step = _logistic_step(cr.optim.SGD(lr=0.5, momentum=0.9))
+    texts = {r.name: r.text for r in step.history}
+    check_golden("optimizer_sgd_momentum_before", texts["autodiff"])
+    check_golden("optimizer_sgd_momentum_after", texts["optimizer"])
+
+
+def test_optimizer_pass_preserves_results(rng):
+    """Outputs before the pass (loss, w̄) and after (loss, update) agree: new w = w − α w̄."""
+    from chainrule.passes import training_pipeline
+    model = cr.nn.Sequential(cr.nn.Linear(2, 1, seed=0))
+    from chainrule.frontends.losses import get_loss
+    from chainrule.frontends.train import build_objective
+    obj, name = build_objective(model.to_graph(), get_loss("binary_cross_entropy"), [])
+    passes = training_pipeline(name, optimizer=SGDUpdate(lr=0.5))
+    before = cr.PassManager(passes[:3]).run(obj.clone())       # infer-shapes, toposort, autodiff
+    after = cr.PassManager(passes[3:]).run(before.clone())      # optimizer, dce
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    t = (rng.random((6, 1)) > 0.5).astype(np.float32)
+    params = {k: v.copy() for k, v in before.initializers.items()}
+    loss_b, gw, gb = cr.Interpreter(before, params=params).run_list([x, t])
+    live = {k: v.copy() for k, v in after.initializers.items()}
+    (loss_a,) = cr.Interpreter(after, params=live).run_list([x, t])
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(live["fc1.weight"], params["fc1.weight"] - np.float32(0.5) * gw)
+    np.testing.assert_array_equal(live["fc1.bias"], params["fc1.bias"] - np.float32(0.5) * gb)
