@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "train": ".cli_train",
     "dump": ".cli_dump",
     "explain": ".cli_explain",
+    "cost": ".cli_cost",
 }
 
 

@@ -70,6 +70,7 @@ class MatMul(Op):
 
     def flops(self, ins, outs, attrs, bindings=None):
         k = ins[0].shape[-1]
+        k = (bindings or {}).get(k, k) if isinstance(k, str) else k
         n = outs[0].numel(bindings)
         if n is None or not isinstance(k, int):
             return 0
@@ -131,6 +132,7 @@ class Gemm(Op):
     def flops(self, ins, outs, attrs, bindings=None):
         a = ins[0].shape
         k = a[0] if attrs["transA"] else a[1]
+        k = (bindings or {}).get(k, k) if isinstance(k, str) else k  # W̄ = Z̄ᵀX sums over the batch N
         n = outs[0].numel(bindings)
         if n is None or not isinstance(k, int):
             return 0
