@@ -1,0 +1,181 @@
+"""Every op's NumPy kernel against a straightforward NumPy formula, and the numerically
+stable kernels at logits of ±1000.
+
+Each case runs a one-node graph through the interpreter, so the kernel's result is also
+checked against the op's type rule (dtype and shape). Adding an op: add an entry to ``REF``
+(op name -> list of ``(inputs, attrs, reference)``); ``test_every_op_has_a_kernel_check``
+fails otherwise. An op whose kernel is checked in another file is listed in ``ELSEWHERE``.
+"""
+import numpy as np
+import pytest
+
+from chainrule.ir import OPS, DType, Emitter, Graph, TensorType
+from chainrule.runtime import Interpreter
+
+R = np.random.default_rng(0)
+
+
+def n(*s, dt=np.float32):
+    return R.standard_normal(s).astype(dt)
+
+
+def p(*s, dt=np.float32):
+    return R.uniform(0.5, 2.0, s).astype(dt)
+
+
+def _softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _ce_rows(per_elem, reduction):
+    per_ex = per_elem.reshape(len(per_elem), -1).sum(axis=1)
+    return {"mean": per_ex.mean(), "sum": per_ex.sum(), "none": per_ex}[reduction]
+
+
+_A34, _B34, _B4, _P34 = n(3, 4), n(3, 4), n(4), p(3, 4)
+_Y = _softmax(n(5, 3))
+_T = np.eye(3, dtype=np.float32)[[0, 2, 1, 1, 0]]
+_U = R.uniform(0.1, 0.9, (5, 1)).astype(np.float32)
+_I = np.array([[0, 2], [1, 1]], np.int64)
+
+REF = {
+    "Add": [((_A34, _B4), {}, lambda a, b: a + b)],
+    "Sub": [((_A34, _B34), {}, lambda a, b: a - b)],
+    "Mul": [((_A34, n(3, 1)), {}, lambda a, b: a * b)],
+    "Div": [((_A34, _P34), {}, lambda a, b: a / b),
+            ((np.array([-7, 7, 6], np.int64), np.array([2, 2, -4], np.int64)), {},
+             lambda a, b: np.array([-3, 3, -1]))],  # integer division truncates toward zero (ONNX)
+    "Pow": [((_P34, _B4), {}, lambda a, b: np.exp(b * np.log(a)))],
+    "Neg": [((_A34,), {}, lambda x: 0 - x), ((np.array([1, -2], np.int64),), {}, lambda x: 0 - x)],
+    "Identity": [((_A34,), {}, lambda x: x)],
+    "Exp": [((_A34,), {}, lambda x: np.e ** x.astype(np.float64))],
+    "Log": [((_P34,), {}, lambda x: np.log(x.astype(np.float64)))],
+    "Sqrt": [((_P34,), {}, lambda x: x.astype(np.float64) ** 0.5)],
+    "Square": [((_A34,), {}, lambda x: x * x)],
+    "Sin": [((_A34,), {}, lambda x: np.sin(x.astype(np.float64)))],
+    "Cos": [((_A34,), {}, lambda x: np.cos(x.astype(np.float64)))],
+    "Sum": [((_A34,), {}, lambda a: a), ((_A34, _B4, n(3, 1)), {}, lambda a, b, c: a + b + c),
+            ((n(), n()), {}, lambda a, b: a + b)],
+    "Greater": [((_A34, _B34), {}, lambda a, b: a > b)],
+    "Equal": [((np.array([1, 2, 3], np.int64), np.array([1, 0, 3], np.int64)), {}, lambda a, b: a == b)],
+    "Where": [((_A34 > 0, _A34, _B4), {}, lambda c, a, b: np.array([[a[i, j] if c[i, j] else b[j]
+                                                                     for j in range(4)] for i in range(3)]))],
+    "Cast": [((np.array([1.7, -1.7, 0.2], np.float32),), {"to": DType.i32}, lambda x: np.array([1, -1, 0])),
+             ((np.array([1, 0, 3], np.int64),), {"to": DType.bool}, lambda x: np.array([True, False, True])),
+             ((_A34,), {"to": DType.f64}, lambda x: x)],
+    "Relu": [((_A34,), {}, lambda z: z * (z > 0))],
+    "LeakyRelu": [((_A34,), {"alpha": 0.1}, lambda z: np.where(z > 0, z, 0.1 * z))],
+    "Softplus": [((_A34,), {}, lambda z: np.log(1 + np.exp(z.astype(np.float64))))],
+    "HardThreshold": [((_A34,), {}, lambda z: (z > 0) * 1.0)],
+    "Sigmoid": [((_A34,), {}, lambda z: 1 / (1 + np.exp(-z.astype(np.float64))))],
+    "Tanh": [((_A34,), {}, lambda z: (np.exp(2.0 * z) - 1) / (np.exp(2.0 * z) + 1))],
+    "Softmax": [((_A34,), {}, lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)),
+                ((_A34,), {"axis": 0}, lambda z: np.exp(z) / np.exp(z).sum(axis=0, keepdims=True))],
+    "LogSoftmax": [((_A34,), {}, lambda z: z - np.log(np.exp(z).sum(axis=1, keepdims=True)))],
+    "ReduceSum": [((_A34,), {}, lambda x: np.array([[x.sum()]])),
+                  ((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([r.sum() for r in x]))],
+    "ReduceMean": [((_A34,), {"axes": (0,)}, lambda x: (x[0] + x[1] + x[2])[None] / 3),
+                   ((_A34,), {"axes": None, "keepdims": 0}, lambda x: np.array(x.sum() / 12))],
+    "ReduceMax": [((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([max(r) for r in x])),
+                  ((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: x.max(axis=(0, 2), keepdims=True))],
+    "ArgMax": [((_A34,), {"axis": 1, "keepdims": 0}, lambda x: np.array([list(r).index(max(r)) for r in x])),
+               ((_A34,), {}, lambda x: np.array([[list(c).index(max(c)) for c in x.T]]))],
+    "Count": [((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: np.array(8.0)), ((_A34,), {}, lambda x: np.array(12.0))],
+    "MatMul": [((_A34, n(4, 5)), {}, lambda a, b: np.einsum("ik,kj->ij", a, b)),
+               ((n(2, 3, 4), n(4, 2)), {}, lambda a, b: np.einsum("bik,kj->bij", a, b)),
+               ((_B4, n(4, 2)), {}, lambda a, b: np.einsum("k,kj->j", a, b))],
+    "Gemm": [((_A34, n(5, 4), n(5)), {"transB": 1}, lambda a, b, c: np.einsum("ik,jk->ij", a, b) + c),
+             ((n(4, 3), n(4, 5), n(3, 1)), {"transA": 1, "alpha": 2.0, "beta": 0.5},
+              lambda a, b, c: 2 * np.einsum("ki,kj->ij", a, b) + 0.5 * c),
+             ((_A34, n(4, 5)), {}, lambda a, b: np.einsum("ik,kj->ij", a, b))],
+    "Transpose": [((_A34,), {}, lambda x: np.array([[x[i, j] for i in range(3)] for j in range(4)])),
+                  ((n(2, 3, 4),), {"perm": (1, 2, 0)}, lambda x: np.einsum("abc->bca", x))],
+    "Reshape": [((n(2, 3, 4),), {"shape": (6, -1)}, lambda x: x.reshape(6, 4)),
+                ((n(2, 3, 4),), {"shape": (0, 12)}, lambda x: x.reshape(2, 12))],
+    "Flatten": [((n(2, 3, 4),), {}, lambda x: x.reshape(2, 12)), ((n(2, 3, 4),), {"axis": 0}, lambda x: x.reshape(1, 24))],
+    "Unsqueeze": [((_A34,), {"axes": (0, 3)}, lambda x: x.reshape(1, 3, 4, 1))],
+    "Squeeze": [((n(3, 1, 4, 1),), {}, lambda x: x.reshape(3, 4)), ((n(3, 1, 4, 1),), {"axes": (1,)}, lambda x: x.reshape(3, 4, 1))],
+    "ExpandLike": [((n(3, 1), n(2, 3, 4)), {}, lambda x, like: x + np.zeros((2, 3, 4), x.dtype))],
+    "OneHot": [((_I,), {"depth": 3}, lambda x: np.array([[[float(k == v) for k in range(3)] for v in r] for r in x])),
+               ((np.array([1, 0], np.int32),), {"depth": 2, "dtype": DType.f64}, lambda x: np.array([[0, 1], [1, 0]]))],
+    "Constant": [((), {"value": np.array([[1.5, 2.5]], np.float32)}, lambda: np.array([[1.5, 2.5]]))],
+    "CrossEntropy": [((_Y, _T), {}, lambda y, t: _ce_rows(-t * np.log(y), "mean")),
+                     ((_Y, _T), {"reduction": "none"}, lambda y, t: _ce_rows(-t * np.log(y), "none"))],
+    "SquaredError": [((_Y, _T), {}, lambda y, t: _ce_rows(0.5 * (y - t) ** 2, "mean")),
+                     ((_Y, _T), {"reduction": "sum"}, lambda y, t: 0.5 * ((y - t) ** 2).sum())],
+    "BinaryCrossEntropy": [((_U, (_U > 0.5).astype(np.float32)), {},
+                            lambda y, t: _ce_rows(-t * np.log(y) - (1 - t) * np.log(1 - y), "mean"))],
+    "SoftmaxCrossEntropy": [((n(5, 3), _T), {"reduction": "sum"},
+                             lambda z, t: _ce_rows(-t * np.log(_softmax(z.astype(np.float64))), "sum"))],
+    "Gather": [((_A34, _I), {"axis": 1}, lambda x, i: np.array([[[x[r, k] for k in row] for row in i] for r in range(3)])),
+               ((_A34, np.array([2, -1], np.int64)), {}, lambda x, i: np.stack([x[2], x[-1]]))],
+    "Concat": [((n(2, 3), n(2, 1)), {"axis": 1}, lambda a, b: np.hstack([a, b])),
+               ((n(2, 3), n(1, 3), n(2, 3)), {"axis": 0}, lambda a, b, c: np.vstack([a, b, c]))],
+}
+
+#: Ops whose kernels are checked in another test file.
+ELSEWHERE = {"Fused": "test_fusion_elementwise.py (a Fused body runs the kernels checked here)"}
+
+
+def test_every_op_has_a_kernel_check():
+    missing = [name for name in OPS if name not in REF and name not in ELSEWHERE]
+    assert not missing, f"add a NumPy reference for these ops to REF in tests/test_kernels.py: {missing}"
+    assert not [name for name in REF if name not in OPS]
+
+
+def _run(opname, arrays, attrs):
+    g = Graph(f"k_{opname}")
+    xs = [g.add_input(f"x{i}", TensorType(a.shape, DType.of(a.dtype))) for i, a in enumerate(arrays)]
+    y = Emitter(g)(opname, *xs, **attrs)
+    g.set_outputs([y])
+    return y.type, Interpreter(g).run_list(list(arrays))[0]
+
+
+CASE_IDS = [(name, k) for name in REF for k in range(len(REF[name]))]
+
+
+@pytest.mark.parametrize("opname,k", CASE_IDS, ids=[f"{a}-{k}" for a, k in CASE_IDS])
+def test_kernel_matches_numpy_formula(opname, k):
+    arrays, attrs, ref = REF[opname][k]
+    t, got = _run(opname, arrays, attrs)
+    got = np.asarray(got)
+    assert got.dtype == t.dtype.numpy, f"{opname}: kernel gives {got.dtype}, type rule says {t}"
+    assert got.shape == t.shape, f"{opname}: kernel gives shape {got.shape}, type rule says {t}"
+    want = np.asarray(ref(*arrays))
+    if got.dtype.kind == "f":
+        tol = 1e-6 if got.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol * 4, atol=tol)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+BIG = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, 1000.0]])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("opname,want", [
+    ("Softmax", np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])),
+    ("LogSoftmax", np.array([[0.0, -1000.0, -2000.0], [-2000.0, -2000.0, 0.0]])),
+    ("Sigmoid", np.array([[1.0, 0.5, 0.0], [0.0, 0.0, 1.0]])),
+    ("Softplus", np.array([[1000.0, np.log(2.0), 0.0], [0.0, 0.0, 1000.0]])),
+])
+def test_stable_at_logits_of_1000(opname, want, dt):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        _, got = _run(opname, (BIG.astype(dt),), {})
+    assert np.all(np.isfinite(got)), f"{opname} overflowed: {got}"
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_softmax_cross_entropy_stable_at_logits_of_1000(dt):
+    t = np.array([[0, 0, 1], [1, 0, 0]], dt)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        _, got = _run("SoftmaxCrossEntropy", (BIG.astype(dt), t), {"reduction": "none"})
+    np.testing.assert_allclose(got, [2000.0, 2000.0], rtol=1e-6)
+
+
+def test_one_hot_index_out_of_range_is_an_error():
+    from chainrule.ir import ExecutionError
+    with pytest.raises(ExecutionError, match=r"class index 3 is outside 0..2"):
+        _run("OneHot", (np.array([0, 3], np.int64),), {"depth": 3})
