@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from typing import Dict, Optional
 
 import numpy as np
@@ -73,8 +72,11 @@ def read(path: str):
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as err:
+    except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz): {err}") from None
+    bad = [k for k, a in arrays.items() if not isinstance(a, np.ndarray)]
+    if bad:  # NpzFile hands back raw bytes for a member that is not a valid .npy
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt entries: {', '.join(bad)})")
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a chainrule checkpoint (no {META_KEY} entry)")
     try:
@@ -86,6 +88,12 @@ def read(path: str):
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not supported "
                               f"(this chainrule reads version {VERSION})")
+    listed = list(meta.get("params", [])) + list(meta.get("state", []))
+    if sorted(listed) != sorted(arrays):  # e.g. a damaged zip directory that drops entries
+        lost = [k for k in listed if k not in arrays]
+        extra = [k for k in arrays if k not in listed]
+        raise CheckpointError(f"{path}: damaged checkpoint: its arrays differ from its own list "
+                              f"(missing {', '.join(lost) or 'none'}; unlisted {', '.join(extra) or 'none'})")
     return meta, arrays
 
 
