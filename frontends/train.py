@@ -108,7 +108,8 @@ class TrainStep:
         tt = self.loss.prepare_target(t, self.graph.inputs[1].type)
         n = self.steps + 1
         try:
-            outs = self._train.run_list([self._x(x, self.graph), tt])
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the guard below reports it
+                outs = self._train.run_list([self._x(x, self.graph), tt])
         except NumericsError as err:
             raise NonFiniteLossError(f"training step {n}: {err}") from err
         self.steps = n
@@ -141,11 +142,16 @@ class TrainStep:
             totals += np.array([float(o) for o in outs]) * len(x[i:i + bs])
         return {v.name: float(s / len(x)) for v, s in zip(self.eval_graph.outputs, totals)}
 
-    def fit_epoch(self, x, t, batch_size: int = 32, seed: int = 0, epoch: int = 0, on_batch=None) -> Dict[str, float]:
-        """One shuffled pass over ``(x, t)``; returns the example-weighted mean of each output."""
+    def fit_epoch(self, x, t, batch_size: int = 32, seed: int = 0, epoch: int = 0, on_batch=None,
+                  start_batch: int = 0) -> Dict[str, float]:
+        """One shuffled pass over ``(x, t)``; returns the example-weighted mean of each output.
+
+        ``start_batch`` skips the epoch's first batches (resuming a run interrupted mid-epoch)."""
         from .datasets import batches
         totals, n = np.zeros(len(self.output_names)), 0
         for k, (xb, tb) in enumerate(batches(x, t, batch_size, seed=seed, epoch=epoch)):
+            if k < start_batch:
+                continue
             self(xb, tb)
             totals += np.array([self.last[m] for m in self.output_names]) * len(xb)
             n += len(xb)
