@@ -18,6 +18,7 @@ import numpy as np
 from ..ir import print_graph
 from ..ir.errors import ChainruleError
 from . import checkpoint, datasets, plots
+from .interrupt import StopOnSignal
 from .losses import LOSSES
 from .nn import ACTIVATIONS, mlp
 from .optim import OPTIMIZERS, Adam, SGD
@@ -130,6 +131,48 @@ def _accuracy(step, X, y):
     return float(np.mean(np.argmax(step.predict(X, batch_size=4096), axis=1) == y))
 
 
+class _Stop(Exception):
+    """Raised from the batch callback once a signal has arrived (the batch itself is complete)."""
+
+
+def _epochs(args, step, progress, nb, stop, start, skip, Xtr, ttr, Xte, tte, ytr, yte, history, ckpt_path,
+            config) -> int:
+    """The epoch loop. On SIGINT/SIGTERM it stops after the current batch, saves a checkpoint
+    (atomically) that records the position, and returns 130/143; otherwise 0."""
+    def on_batch(b, last):
+        progress.batch(ep + 1, b, nb, last["loss"])
+        done[0] = b + 1
+        if stop and done[0] < nb:  # after the last batch the epoch ends normally (and is saved)
+            raise _Stop
+
+    for ep in range(start, args.epochs):
+        done = [skip if ep == start else 0]
+        try:
+            if stop:
+                raise _Stop
+            stats = step.fit_epoch(Xtr, ttr, args.batch_size, seed=args.seed, epoch=ep, on_batch=on_batch,
+                                   start_batch=done[0])
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(f"epoch {ep + 1}, {err}") from err
+        except _Stop:
+            checkpoint.save(ckpt_path, step, {"epoch": ep, "batch": done[0], "config": config,
+                                              "history": history, "interrupted": stop.name})
+            print(f"\ninterrupted by {stop.name} in epoch {ep + 1} after batch {done[0]} of {nb}; "
+                  f"wrote {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
+            return stop.exit_code
+        test = step.evaluate(Xte, tte, batch_size=4096)
+        rec = {"epoch": ep + 1, "train_loss": stats["loss"], "train_accuracy": _accuracy(step, Xtr, ytr),
+               "test_loss": test["loss"], "test_accuracy": _accuracy(step, Xte, yte)}
+        history.append(rec)
+        progress.epoch(ep + 1, rec)
+        checkpoint.save(ckpt_path, step, {"epoch": ep + 1, "config": config, "history": history})
+        if stop:  # arrived at the end of the epoch: the checkpoint just written is the final one
+            print(f"interrupted by {stop.name} after epoch {ep + 1}; wrote {ckpt_path}; "
+                  f"continue with --resume {ckpt_path}", file=sys.stderr)
+            return stop.exit_code
+    return 0
+
+
 def run(args):
     t0 = time.perf_counter()
     hidden = _hidden(args.hidden)
@@ -151,7 +194,7 @@ def run(args):
     ttr, tte = _targets(args.loss, ytr, k), _targets(args.loss, yte, k)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.npz")
-    history, start = [], 0
+    history, start, skip = [], 0, 0
     if args.resume:
         meta = checkpoint.read(args.resume)[0]
         old = meta.get("config", {})
@@ -161,24 +204,19 @@ def run(args):
             raise TrainConfigError(f"{args.resume}: cannot resume with different settings ({'; '.join(diff)})")
         meta = checkpoint.load(args.resume, step)
         history, start = list(meta.get("history", [])), int(meta.get("epoch", 0))
-        print(f"resuming from {args.resume} at epoch {start} (step {step.steps})", file=sys.stderr)
+        skip = int(meta.get("batch", 0))  # batches of epoch start+1 done before an interruption
+        print(f"resuming from {args.resume} at epoch {start}" + (f", batch {skip}" if skip else "")
+              + f" (step {step.steps})", file=sys.stderr)
     with open(os.path.join(args.out, "train_step.ir"), "w", encoding="utf-8") as f:
         f.write(print_graph(step.graph))
 
     progress = Progress(args.epochs)
     nb = -(-len(Xtr) // args.batch_size)
-    for ep in range(start, args.epochs):
-        try:
-            stats = step.fit_epoch(Xtr, ttr, args.batch_size, seed=args.seed, epoch=ep,
-                                   on_batch=lambda b, last: progress.batch(ep + 1, b, nb, last["loss"]))
-        except NonFiniteLossError as err:
-            raise NonFiniteLossError(f"epoch {ep + 1}, {err}") from err
-        test = step.evaluate(Xte, tte, batch_size=4096)
-        rec = {"epoch": ep + 1, "train_loss": stats["loss"], "train_accuracy": _accuracy(step, Xtr, ytr),
-               "test_loss": test["loss"], "test_accuracy": _accuracy(step, Xte, yte)}
-        history.append(rec)
-        progress.epoch(ep + 1, rec)
-        checkpoint.save(ckpt_path, step, {"epoch": ep + 1, "config": config, "history": history})
+    with StopOnSignal() as stop:  # SIGINT/SIGTERM: finish the batch, checkpoint, exit 130/143
+        code = _epochs(args, step, progress, nb, stop, start, skip, Xtr, ttr, Xte, tte, ytr, yte, history,
+                       ckpt_path, config)
+    if code:
+        return code
 
     final = {"train_accuracy": _accuracy(step, Xtr, ytr), "test_accuracy": _accuracy(step, Xte, yte)}
     written, skipped = ["checkpoint.npz", "train_step.ir"], []
