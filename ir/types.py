@@ -47,7 +47,11 @@ class DType(enum.Enum):
             return x
         if isinstance(x, str) and x in DType.__members__:
             return DType[x]
-        dt = np.dtype(getattr(x, "dtype", x))
+        d = getattr(x, "dtype", None)
+        try:  # an array's dtype, else x itself (np.float32, "float32"); the class np.float32 has no usable .dtype
+            dt = np.dtype(d if isinstance(d, np.dtype) else x)
+        except TypeError:
+            raise IRTypeError(f"{x!r} is not a dtype; supported: {', '.join(d.value for d in DType)}") from None
         for k, v in _TO_NUMPY.items():
             if np.dtype(v) == dt:
                 return k
