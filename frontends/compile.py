@@ -12,7 +12,9 @@ import numpy as np
 
 from ..ir import Graph, IRTypeError
 from ..passes import PIPELINES, Pass, PassManager
+from ..passes.memory import plan_memory
 from ..runtime import Interpreter
+from ..runtime.executor import DataflowExecutor, SequentialExecutor
 from .nn import Module
 
 
@@ -24,36 +26,48 @@ def to_graph(model, input_shape=None) -> Graph:
     raise IRTypeError(f"cannot compile a {type(model).__name__}: pass a cr.Graph or a cr.nn module")
 
 
+EXECUTORS = {"interpreter": Interpreter, "sequential": SequentialExecutor, "dataflow": DataflowExecutor}
+
+
 class Executable:
     """A compiled graph bound to the NumPy interpreter."""
 
-    def __init__(self, graph: Graph, history=(), check_numerics: bool = False):
+    def __init__(self, graph: Graph, history=(), check_numerics: bool = False, executor: str = "sequential",
+                 threads: Optional[int] = None):
         self.graph = graph
         self.history = list(history)
         self.interpreter = Interpreter(graph, check_numerics=check_numerics)
+        self.runner = self.interpreter  # executor: "interpreter", "sequential" or "dataflow" (planned buffers)
+        if executor not in EXECUTORS:
+            raise IRTypeError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        if executor != "interpreter" and not check_numerics:
+            self.runner = EXECUTORS[executor](graph, self.interpreter.params, planner=plan_memory, threads=threads)
 
     @property
     def params(self) -> Dict[str, np.ndarray]:
         return self.interpreter.params
 
     def __call__(self, *arrays):
-        outs = self.interpreter.run_list(list(arrays))
+        outs = self.runner.run_list(list(arrays))
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        return self.interpreter.run(feeds)
+        return self.runner.run(feeds)
 
     def __repr__(self):
         return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes>"
 
 
 def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",
-            input_shape=None, check_numerics: bool = False, copy: bool = True, **options) -> Executable:
+            input_shape=None, check_numerics: bool = False, copy: bool = True, executor: str = "sequential",
+            threads: Optional[int] = None, **options) -> Executable:
     """Compile ``model`` with a named pipeline (or a list of passes).
 
     ``options`` go to the ``PassManager``: ``verify_each``, ``print_after_all``,
     ``print_after``, ``print_after_change``, ``dump_dir``, ``keep_text``.
-    The input graph is copied first unless ``copy=False``.
+    The input graph is copied first unless ``copy=False``. ``executor``: "sequential"
+    (planned buffers, least overhead), "dataflow" (thread pool) or "interpreter";
+    ``threads`` caps BLAS threads (threadpoolctl).
     """
     graph = to_graph(model, input_shape)
     if copy:
@@ -66,4 +80,4 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
         passes = list(pipeline)
     pm = PassManager(passes, **options)
     compiled = pm.run(graph)
-    return Executable(compiled, pm.history, check_numerics=check_numerics)
+    return Executable(compiled, pm.history, check_numerics=check_numerics, executor=executor, threads=threads)

@@ -1,0 +1,85 @@
+"""Sequential and dataflow executors on planned buffers: same results as the interpreter, bit for bit."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ir import InputError
+from chainrule.passes.basic import dce
+from chainrule.passes.fuse_elementwise import fuse_elementwise
+from chainrule.passes.fusion import fuse_softmax_ce
+from chainrule.passes.memory import plan_memory
+from chainrule.passes.schedule import schedule
+from chainrule.runtime.executor import DataflowExecutor, SequentialExecutor
+from mlp_step import add_sgd, batch, mlp_loss_graph
+
+SIZES = (20, 16, 16, 5)
+
+
+def _step_graph(activation="relu"):
+    g = mlp_loss_graph(SIZES, activation)
+    fuse_softmax_ce(g)
+    add_sgd(g)
+    fuse_elementwise(g)
+    dce(g)
+    schedule(g)
+    cr.verify(g)
+    return g
+
+
+def _params(g):
+    return {k: v.copy() for k, v in g.initializers.items()}
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_training_step_dataflow_equals_sequential_bit_for_bit(activation):
+    g = _step_graph(activation)
+    P = [_params(g) for _ in range(3)]
+    runs = [cr.Interpreter(g, P[0]), SequentialExecutor(g, P[1], planner=plan_memory),
+            DataflowExecutor(g, P[2], planner=plan_memory, workers=2)]
+    for n in (7, 3, 7):  # two batch sizes: one plan per binding of N
+        x, t = batch(SIZES, n=n, seed=n)
+        outs = [r.run_list([x, t]) for r in runs]
+        assert outs[1][0].tobytes() == outs[2][0].tobytes()
+        np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-6)
+    for k in P[0]:
+        assert P[1][k].tobytes() == P[2][k].tobytes(), k
+        np.testing.assert_allclose(P[0][k], P[1][k], rtol=1e-5, atol=1e-7)
+        assert not np.array_equal(P[1][k], g.initializers[k])  # trained
+    assert sorted(runs[1].plans) == [(3, 3), (7, 7)]  # one plan per binding of N (read from x and t)
+
+
+def test_outputs_are_fresh_arrays_each_call(rng):
+    model = cr.nn.mlp([6, 5, 3], seed=0)
+    g = model.to_graph()
+    run = SequentialExecutor(g, planner=plan_memory)
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    a = run.run_list([x])[0]
+    a_copy = a.copy()
+    b = run.run_list([x * 2])[0]
+    assert a is not b and np.array_equal(a, a_copy)
+    np.testing.assert_allclose(a, cr.Interpreter(g).run_list([x])[0], rtol=1e-6)
+
+
+def test_bad_inputs_give_the_interpreters_errors():
+    g = _step_graph()
+    for run in (SequentialExecutor(g, _params(g), planner=plan_memory),
+                DataflowExecutor(g, _params(g), planner=plan_memory)):
+        x, t = batch(SIZES, n=4)
+        with pytest.raises(InputError, match="dtype"):
+            run.run_list([x.astype(np.float64), t])
+        with pytest.raises(InputError, match="takes 2 input"):
+            run.run_list([x])
+        with pytest.raises(InputError, match="dimension 1"):
+            run.run_list([x[:, :3], t])
+
+
+def test_compile_picks_the_executor(rng):
+    model = cr.nn.mlp([6, 5, 3], seed=0)
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    ref = cr.compile(model, executor="interpreter")(x)
+    for kind in ("sequential", "dataflow"):
+        exe = cr.compile(model, executor=kind)
+        np.testing.assert_array_equal(exe(x), ref)
+        assert exe.run({"x": x})[exe.graph.outputs[0].name].shape == (4, 3)
+    with pytest.raises(cr.ChainruleError, match="unknown executor"):
+        cr.compile(model, executor="gpu")
