@@ -12,6 +12,7 @@ from .passes import Autodiff, PassManager, backward
 from .runtime import Interpreter
 from .frontends import nn
 from .frontends.compile import Executable, compile
+from .frontends.onnx_api import export_onnx, import_onnx
 from .frontends.gradcheck import gradcheck
 from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, ...)
 from .frontends.functional import __all__ as _functional
@@ -20,6 +21,6 @@ from .frontends import checkpoint, datasets, optim
 from .frontends.train import TrainStep, compile_train
 
 __all__ = ["Autodiff", "ChainruleError", "DType", "Emitter", "Executable", "Graph", "GraphBuilder",
-           "Interpreter", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
+           "Interpreter", "export_onnx", "import_onnx", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
            "parse_graph", "print_graph", "trace", "verify", *_functional,
            "TrainStep", "checkpoint", "compile_train", "datasets", "optim"]

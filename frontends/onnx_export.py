@@ -116,6 +116,7 @@ class _Exporter:
             dt = DType.of(a["dtype"]).numpy
             self.make(op, [ins[0], self.const(np.asarray(a["depth"], np.int64), "depth"),
                            self.const(np.asarray([0, 1], dt), "values")], out, axis=-1)
+            composite = True  # ONNX OneHot wraps negative indices; ours rejects them: keep ours on import
         elif op == "Constant":
             self.nodes.append(helper.make_node("Constant", [], [out], name=out,
                                                value=numpy_helper.from_array(np.asarray(a["value"]), out)))
@@ -231,7 +232,7 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
     inputs = [value_info(v.name, v.type) for v in g.inputs]
     if training:  # parameters and state are inputs too, defaulting to their current values
         inputs += [value_info(p.name, p.type) for p in g.params]
-    inits = [numpy_helper.from_array(np.ascontiguousarray(g.initializers[p.name]), p.name) for p in g.params]
+    inits = [numpy_helper.from_array(np.array(g.initializers[p.name], order="C"), p.name) for p in g.params]
     graph = helper.make_graph(ex.nodes, g.name, inputs, outputs, initializer=inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer,
                           ir_version=EXPORT_IR_VERSION)

@@ -16,6 +16,7 @@ step convention of ``onnx_export``).
 """
 from __future__ import annotations
 
+import heapq
 import inspect
 import json
 import os
@@ -196,15 +197,26 @@ def schedule(gp, where, defined) -> List[int]:
                                       f"input or initializer defines")
             d.add(producer[x])
         deps.append(d)
-    order, done, pending = [], set(), list(range(len(gp.node)))
-    while pending:
-        ready = [i for i in pending if deps[i] <= done]
-        if not ready:
-            cyc = ", ".join(_node_label(i, gp.node[i]) for i in pending[:5])
-            raise OnnxImportError(f"{where}: the graph has a cycle through {cyc}")
-        order.extend(ready)
-        done.update(ready)
-        pending = [i for i in pending if i not in done]
+    # Kahn's algorithm taking the lowest-numbered ready node: a sorted file keeps its order
+    users: Dict[int, List[int]] = {}
+    for i, d in enumerate(deps):
+        for j in d:
+            users.setdefault(j, []).append(i)
+    left = [len(d) for d in deps]
+    ready = [i for i, n in enumerate(left) if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for u in users.get(i, []):
+            left[u] -= 1
+            if left[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) < len(gp.node):
+        stuck = [i for i in range(len(gp.node)) if left[i] > 0]
+        cyc = ", ".join(_node_label(i, gp.node[i]) for i in stuck[:5])
+        raise OnnxImportError(f"{where}: the graph has a cycle through {cyc}")
     return order
 
 
