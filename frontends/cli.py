@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "dump": ".cli_dump",
     "explain": ".cli_explain",
     "cost": ".cli_cost",
+    "examples": ".cli_examples",
 }
 
 
