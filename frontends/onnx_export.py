@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..ir import DType, Graph
+from ..ir import DType, Emitter, Graph
 from .onnx_common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                           encode_attrs)
@@ -94,6 +94,30 @@ class _Exporter:
     # -- per node --------------------------------------------------------------
     def node(self, n):
         self.current, self.group = n, []
+        composite = self.dispatch(n)
+        for node in self.group:
+            self.annotate(node, n, composite)
+
+    def fused(self, n):
+        """A Fused node exports as its body, one ONNX node (or sub-graph) per step."""
+        sg = Graph("fused")
+        vals, seen = [], {}
+        for v in n.inputs:
+            if v.name not in seen:
+                seen[v.name] = sg.add_input(v.name, v.type)
+            vals.append(seen[v.name])
+        e = Emitter(sg)
+        body = n.attrs["body"]
+        for k, (opname, refs, attrs, name) in enumerate(body):
+            hint = n.outputs[0].name if k == len(body) - 1 else self.fresh(f"{n.name}/{name}")
+            vals.append(e(opname, *[vals[r] for r in refs], name=hint, **dict(attrs)))
+        for sn in sg.nodes:
+            self.current = sn
+            self.dispatch(sn)
+        self.current = n
+
+    def dispatch(self, n) -> bool:
+        """Emit the ONNX node(s) of IR node ``n``; True if they stand for one composite op."""
         ins = [v.name for v in n.inputs]
         out = n.outputs[0].name
         a = dict(n.attrs)
@@ -121,11 +145,13 @@ class _Exporter:
             self.nodes.append(helper.make_node("Constant", [], [out], name=out,
                                                value=numpy_helper.from_array(np.asarray(a["value"]), out)))
             self.group.append(self.nodes[-1])
+        elif op == "Fused":
+            composite = True
+            self.fused(n)
         else:
             composite = True
             self.composite(n, op, ins, out, a)
-        for node in self.group:
-            self.annotate(node, n, composite)
+        return composite
 
     def reduce(self, op, x, axes, keepdims, out):
         if axes is None:

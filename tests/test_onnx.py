@@ -167,13 +167,13 @@ def test_torch_style_model_imports_runs_and_matches_onnxruntime(variant, tmp_pat
 def test_imported_model_trains(tmp_path, rng):
     path, _ = _torch_style(tmp_path, external=True, unset_batch=True)
     g = cr.import_onnx(path)
+    w0 = np.array(g.initializers["l1.weight"])
     step = cr.compile_train(g, loss="cross_entropy", optimizer=cr.optim.SGD(lr=0.1))
     x = rng.standard_normal((16, 2, 2)).astype(np.float32)
     t = rng.integers(0, 3, 16)
     losses = [step(x, t) for _ in range(30)]
     assert losses[-1] < 0.8 * losses[0]
-    grads = cr.compile(g, pipeline="gradient")  # autodiff on the imported graph builds and runs
-    assert grads.graph.nodes
+    assert not np.allclose(step.params["l1.weight"], w0)  # the imported weights were trained
 
 
 def test_sklearn_style_model_imports(rng):
