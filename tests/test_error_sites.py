@@ -1,0 +1,525 @@
+"""Every raise site of the project's error types has a message a person can act on.
+
+``error_sites.raise_sites()`` finds, by an AST scan of the package, every
+``raise <X>Error(...)`` whose class is a ``ChainruleError`` subclass, and names it
+``module:function#k``. ``SITES`` below maps each name to a snippet that triggers it and the
+words its message must contain (the node, op, input, argument or file that is wrong). The
+test checks that the snippet raises a ChainruleError, that the error (or one it wraps) was
+raised at exactly that site, and that the message the user sees contains the words.
+
+A new raise site without an entry fails ``test_every_raise_site_has_an_entry``: add one line
+``"module:function#k": (lambda: <code that triggers it>, ["words", ...]),``.
+``PENDING`` lists the sites that had no entry yet when this table was written; it may only
+shrink (a stale name fails).
+"""
+import os
+import traceback
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ir import DType, Emitter, Graph, TensorType
+from chainrule.ir.errors import ChainruleError
+from chainrule.ir.ops.shape import reshape_target
+from error_sites import raise_sites
+
+F32 = DType.f32
+
+
+def T(*shape, dt=F32):
+    return TensorType(tuple(shape), DType.of(dt))
+
+
+def emit(opname, *types, **attrs):
+    """Emit ``opname`` on fresh inputs of ``types`` (triggers the op's type rule)."""
+    g = Graph("g")
+    xs = [g.add_input(f"x{i}", t) for i, t in enumerate(types)]
+    return Emitter(g).emit(opname, xs, attrs)
+
+
+def graph_with(*types):
+    g = Graph("g")
+    return g, [g.add_input(f"x{i}", t) for i, t in enumerate(types)]
+
+
+def run(text, *arrays, **kw):
+    g = cr.parse_graph(text)
+    return cr.Interpreter(g, **kw).run_list(list(arrays))
+
+
+def _remove_used():
+    g, (x,) = graph_with(T(2))
+    e = Emitter(g)
+    a = e.Exp(x)
+    e.Neg(a)
+    g.remove_node(a.producer)
+
+
+def _remove_output():
+    g, (x,) = graph_with(T(2))
+    a = Emitter(g).Exp(x)
+    g.set_outputs([a])
+    g.remove_node(a.producer)
+
+
+def _remove_nodes_used():
+    g, (x,) = graph_with(T(2))
+    e = Emitter(g)
+    a = e.Exp(x)
+    e.Neg(a)
+    g.remove_nodes([a.producer])
+
+
+def _node_twice():
+    g, (x,) = graph_with(T(2))
+    n = Emitter(g).emit("Exp", [x])
+    g.add_node(n, [T(2)], ["again"])
+
+
+def _foreign_input():
+    g, (x,) = graph_with(T(2))
+    h, (y,) = graph_with(T(2))
+    Emitter(g).Exp(y)
+
+
+def _cycle():
+    g, (x,) = graph_with(T(2))
+    e = Emitter(g)
+    a = e.Exp(x)
+    b = e.Neg(a)
+    a.producer.set_input(0, b)
+    from chainrule.passes import topological_order
+    topological_order(g)
+
+
+def _sum_to():
+    g, (x,) = graph_with(T(3, 4))
+    Emitter(g).sum_to(x, T(5))
+
+
+def _numerics():
+    g = cr.parse_graph("graph g {\n  input %x: f32[2]\n  %y: f32[2] = Log(%x)\n  return %y\n}\n")
+    cr.Interpreter(g, check_numerics=True).run_list([np.array([-1.0, 1.0], np.float32)])
+
+
+def _exec_fail():
+    g = cr.parse_graph("graph g {\n  input %i: i64[2]\n  %y: f32[2,3] = OneHot(%i) {depth=3}\n  return %y\n}\n")
+    cr.Interpreter(g).run_list([np.array([0, 7])])
+
+
+def _resource():
+    from chainrule.runtime import limits
+    old = limits._limit[0]
+    limits._limit[0] = 1000
+    try:
+        g = cr.parse_graph("graph big {\n  input %x: f32[N,100]\n  %y: f32[N,100] = Exp(%x)\n  return %y\n}\n")
+        cr.Interpreter(g).run_list([np.zeros((100, 100), np.float32)])
+    finally:
+        limits._limit[0] = old
+
+
+def _verify_fail():
+    g, (x,) = graph_with(T(2))
+    y = Emitter(g).Exp(x)
+    y.type = T(3)
+    g.set_outputs([y])
+    cr.verify(g)
+
+
+def _pass_fail(kind):
+    from chainrule.passes import PassManager, graph_pass
+
+    @graph_pass("breaks")
+    def breaks(graph):
+        if kind == "chainrule":
+            graph.value("nope")
+        if kind == "other":
+            raise RuntimeError("boom")
+        for v in graph.outputs:
+            v.type = T(7)
+        return True
+    g, (x,) = graph_with(T(2))
+    g.set_outputs([Emitter(g).Exp(x)])
+    PassManager([breaks], print_after=("nosuch",) if kind == "print" else ()).run(g)
+
+
+def _backward(case):
+    from chainrule.passes import backward
+    g, (x, y) = graph_with(T(), T(2))
+    e = Emitter(g)
+    L = e.ReduceSum(e.Exp(y), axes=None, keepdims=0)
+    if case == "noloss":
+        backward(g, [], [x])
+    if case == "nowrt":
+        backward(g, [L], [])
+    if case == "vector":
+        backward(g, [y], [y])
+    if case == "foreign":
+        h, (z,) = graph_with(T(2))
+        backward(g, [L], [z])
+    backward(g, [L], [x])
+
+
+def _optimizer(case):
+    from chainrule.passes import SGDUpdate
+    from chainrule.passes.optimizer import make_optimizer
+    if case == "kind":
+        make_optimizer("rmsprop")
+    g, (x,) = graph_with(T(2))
+    w = g.add_param("w", np.ones(2, np.float32))
+    g.set_outputs([Emitter(g).Mul(x, w)])
+    SGDUpdate(lr=0.1, params=None if case == "none" else ["w"]).run(g)
+
+
+def _infer_shapes():
+    from chainrule.passes import infer_shapes
+    g, (x, y) = graph_with(T(2), T(2))
+    n = Emitter(g).emit("Add", [x, y])
+    y.type = T(3)
+    infer_shapes.run(g)
+
+
+def _required_attr():
+    from chainrule.ir.ops.base import REQUIRED, Op
+
+    class Demo(Op):
+        attrs = {"k": REQUIRED}
+    op = Demo()
+    op.name = "Demo"
+    op.check_attrs({})
+
+
+PARSE_USE = "graph g {\n  input %x: f32[2]\n  %y: f32[2] = Relu(%z)\n  return %y\n}\n"
+
+SITES = {
+    # -- ir.core -------------------------------------------------------------------------
+    "ir.core:Graph._new_leaf#1": (lambda: [Graph("g").add_input("x", T(1)) for _ in range(1)] and
+                                  (lambda g: (g.add_input("x", T(1)), g.add_input("x", T(1))))(Graph("g")),
+                                  ["already has a value named 'x'"]),
+    "ir.core:Graph.add_param#1": (lambda: Graph("g").add_param("w", np.ones(1), kind="buffer"), ["'buffer'"]),
+    "ir.core:Graph.add_param#2": (lambda: Graph("g").add_param("w"), ["parameter 'w'"]),
+    "ir.core:Graph.param#1": (lambda: Graph("g").param("w"), ["no parameter 'w'"]),
+    "ir.core:Graph.value#1": (lambda: Graph("g").value("v"), ["no value named 'v'"]),
+    "ir.core:Graph.add_node#1": (_node_twice, ["already in a graph"]),
+    "ir.core:Graph.add_node#2": (_foreign_input, ["input 0 (%x0)", "Exp", "another graph"]),
+    "ir.core:Graph.remove_node#1": (_remove_used, ["cannot remove node", "Exp", "%exp is still used by neg"]),
+    "ir.core:Graph.remove_node#2": (_remove_output, ["Exp", "%exp is a graph output"]),
+    "ir.core:Graph.remove_nodes#1": (_remove_nodes_used, ["%exp is still used"]),
+    "ir.core:Graph.add_update#1": (lambda: (lambda g: g.add_update(g.add_input("x", T(1)), g.inputs[0]))(Graph("g")),
+                                   ["%x (input)"]),
+    # -- ir.types, ops ----------------------------------------------------------------
+    "ir.types:DType.of#1": (lambda: DType.of(object()), ["is not a dtype", "supported: f16"]),
+    "ir.types:DType.of#2": (lambda: DType.of(np.complex64), ["unsupported dtype complex64"]),
+    "ir.types:TensorType.__post_init__#1": (lambda: T(2, -1), ["negative dimension -1"]),
+    "ir.types:TensorType.__post_init__#2": (lambda: T(2, "a b"), ["dimension 'a b'"]),
+    "ir.types:broadcast_shapes#1": (lambda: emit("Add", T(3), T(4)), ["Add", "f32[3]", "f32[4]"]),
+    "ir.types:normalize_axis#1": (lambda: emit("Softmax", T(3), axis=2), ["Softmax axis 2", "rank 1"]),
+    "ir.ops:get_op#1": (lambda: emit("Frob", T(1)), ["unknown op 'Frob'", "supported ops: Add"]),
+    "ir.ops.base:Op.check_attrs#1": (lambda: emit("Relu", T(1), alpha=1.0), ["Relu has no attribute 'alpha'"]),
+    "ir.ops.base:Op.check_attrs#2": (_required_attr, ["Demo needs attribute 'k'"]),  # no registered op has one
+    "ir.ops.base:Op.check_arity#1": (lambda: emit("Add", T(1)), ["Add takes 2 inputs, got 1"]),
+    "ir.ops.base:same_dtype#1": (lambda: emit("Add", T(1), T(1, dt="f64")), ["Add", "f32[1], f64[1]"]),
+    "ir.ops.base:need_float#1": (lambda: emit("Exp", T(1, dt="i64")), ["Exp needs a float operand", "i64[1]"]),
+    "ir.ops.elementwise:Where.infer#1": (lambda: emit("Where", T(2), T(2), T(2)), ["Where", "bool condition", "f32[2]"]),
+    "ir.ops.elementwise:Where.infer#2": (lambda: emit("Where", T(2, dt="bool"), T(2), T(2, dt="f64")),
+                                         ["Where", "f32[2] and f64[2]"]),
+    "ir.ops.indexing:Gather.infer#1": (lambda: emit("Gather", T(3), T(2)), ["Gather needs integer indices", "f32[2]"]),
+    "ir.ops.indexing:Gather.infer#2": (lambda: emit("Gather", T(), T(2, dt="i64")), ["Gather", "rank ≥ 1", "f32[]"]),
+    "ir.ops.indexing:Concat.infer#1": (lambda: emit("Concat", T(2), T(2, 2)), ["Concat", "f32[2], f32[2,2]"]),
+    "ir.ops.indexing:Concat.infer#2": (lambda: emit("Concat", T(2, 3), T(2, 4), axis=0), ["Concat", "dimension 1"]),
+    "ir.ops.indexing:Concat.infer#3": (lambda: emit("Concat", T("N", 3), T("N", 3), axis=0), ["Concat", "symbolic"]),
+    "ir.ops.linalg:_mm_shape#1": (lambda: emit("MatMul", T(), T(2)), ["MatMul", "rank ≥ 1", "f32[]"]),
+    "ir.ops.linalg:_mm_shape#2": (lambda: emit("MatMul", T(2, 3), T(4, 5)), ["MatMul", "f32[2,3]", "f32[4,5]"]),
+    "ir.ops.linalg:Gemm.infer#1": (lambda: emit("Gemm", T(2), T(2, 2)), ["Gemm needs matrices", "f32[2]"]),
+    "ir.ops.linalg:Gemm.infer#2": (lambda: emit("Gemm", T(2, 3), T(4, 5)), ["Gemm inner dimensions", "[2,3]", "[4,5]"]),
+    "ir.ops.linalg:Gemm.infer#3": (lambda: emit("Gemm", T(2, 3), T(3, 5), T(2, 1, 5)), ["Gemm bias C", "f32[2,1,5]"]),
+    "ir.ops.losses:Loss.infer#1": (lambda: emit("SquaredError", T(2, 3), T(2, 4)), ["SquaredError", "f32[2,3]", "f32[2,4]"]),
+    "ir.ops.losses:Loss.infer#2": (lambda: emit("SquaredError", T(2), T(2), reduction="max"), ["SquaredError", "'max'"]),
+    "ir.ops.reductions:reduced_axes#1": (lambda: emit("ReduceSum", T(2, 3), axes=(1, -1)), ["axes (1, -1) repeat"]),
+    "ir.ops.shape:Transpose._perm#1": (lambda: emit("Transpose", T(2, 3), perm=(0, 0)), ["Transpose perm (0, 0)"]),
+    "ir.ops.shape:reshape_target#1": (lambda: emit("Reshape", T(2, 3), shape=(-1, -1)), ["Reshape", "(-1, -1)"]),
+    "ir.ops.shape:reshape_target#2": (lambda: reshape_target(("N", 3), ("M", -1)), ["symbol M"]),
+    "ir.ops.shape:reshape_target#3": (lambda: emit("Reshape", T(2, 3), shape=(4, -1)), ["[2, 3] to [4, -1]", "divide"]),
+    "ir.ops.shape:reshape_target#4": (lambda: emit("Reshape", T("N", "M"), shape=(-1,)), ["cannot infer -1"]),
+    "ir.ops.shape:reshape_target#5": (lambda: emit("Reshape", T(2, 3), shape=(5,)), ["[2, 3] to [5]", "counts differ"]),
+    "ir.ops.shape:Reshape.infer#1": (lambda: emit("Reshape", T(2, 3), shape=(-2, 3)), ["Reshape shape entries", "(-2, 3)"]),
+    "ir.ops.shape:Flatten.infer#1": (lambda: emit("Flatten", T(2, 3), axis=5), ["Flatten axis 5", "f32[2,3]"]),
+    "ir.ops.shape:Flatten.infer.prod#1": (lambda: emit("Flatten", T("N", "M", 3), axis=2), ["Flatten", "f32[N,M,3]"]),
+    "ir.ops.shape:Unsqueeze.infer#1": (lambda: emit("Unsqueeze", T(2), axes=(0, 0)), ["Unsqueeze axes (0, 0)"]),
+    "ir.ops.shape:Squeeze._axes#1": (lambda: emit("Squeeze", T(2, 3), axes=(1,)), ["Squeeze axis 1 of f32[2,3]", "size 3"]),
+    "ir.ops.shape:ExpandLike.infer#1": (lambda: emit("ExpandLike", T(2, 3), T(3)), ["ExpandLike", "f32[2,3]", "f32[3]"]),
+    "ir.ops.shape:OneHot.infer#1": (lambda: emit("OneHot", T(2), depth=3), ["OneHot needs integer", "f32[2]"]),
+    "ir.ops.shape:OneHot.infer#2": (lambda: emit("OneHot", T(2, dt="i64"), depth=0), ["OneHot depth", "0"]),
+    "ir.ops.shape:Constant.infer#1": (lambda: emit("Constant", value=3), ["Constant value", "int"]),
+    "ir.builder:Emitter.emit#1": (lambda: Emitter(Graph("g")).emit("Exp", [np.ones(2)]), ["input 0 of Exp", "ndarray"]),
+    "ir.builder:Emitter.emit#2": (lambda: emit("Add", T(3), T(4)), ["(in Add(%x0: f32[3], %x1: f32[4]))"]),
+    "ir.builder:Emitter.sum_to#1": (_sum_to, ["f32[5]"]),
+    # -- parser, verifier ---------------------------------------------------------------
+    "ir.parser:_Lexer.fail#1": (lambda: cr.parse_graph(PARSE_USE), ["line 3, column 21", "%z"]),
+    "ir.parser:parse_graph#1": (lambda: cr.parse_graph(b"graph"), ["IR text must be a str", "bytes"]),
+    "ir.parser:parse_graph#2": (lambda: cr.parse_graph("\n// only a comment\n"), ["empty IR text"]),
+    "ir.parser:parse_graph#4": (lambda: cr.parse_graph("graph g {\n  input %x: f32[2]\n  return %x\n"),
+                                ["line 4", "missing closing '}'", "graph g"]),
+    "ir.verifier:_fail#1": (_verify_fail, ["graph g", ">> ", "%exp"]),
+    # -- passes -------------------------------------------------------------------------
+    "passes.analysis:topological_order#1": (_cycle, ["graph g has a cycle", "exp", "neg"]),
+    "passes.basic:infer_shapes#1": (_infer_shapes, ["node %add (Add)", "[2] and [3]"]),
+    "passes.manager:PassManager.run#1": (lambda: _pass_fail("print"), ["--print-after", "nosuch", "breaks"]),
+    "passes.manager:PassManager.run#2": (lambda: _pass_fail("chainrule"), ["pass breaks failed", "no value named 'nope'"]),
+    "passes.manager:PassManager.run#3": (lambda: _pass_fail("other"), ["pass breaks failed with RuntimeError: boom"]),
+    "passes.manager:PassManager._verify#1": (lambda: _pass_fail("verify"), ["invalid after pass breaks"]),
+    "passes.autodiff:backward#1": (lambda: _backward("noloss"), ["at least one loss"]),
+    "passes.autodiff:backward#2": (lambda: _backward("nowrt"), ["wrt"]),
+    "passes.autodiff:backward#3": (lambda: _backward("vector"), ["the loss %x1", "f32[2]", "ReduceMean"]),
+    "passes.autodiff:backward#4": (lambda: _backward("foreign"), ["%x0", "is not a value of graph 'g'"]),
+    "passes.autodiff:backward#5": (lambda: _backward("unused"), ["%reducesum does not depend", "%x0"]),
+    "passes.optimizer:OptimizerPass.pairs#1": (lambda: _optimizer("none"), ["graph g has no gradient outputs"]),
+    "passes.optimizer:OptimizerPass.pairs#2": (lambda: _optimizer("w"), ["no gradient output for w"]),
+    "passes.optimizer:make_optimizer#1": (lambda: _optimizer("kind"), ["'rmsprop'", "sgd, adam"]),
+    # -- runtime ------------------------------------------------------------------------
+    "runtime.interpreter:Interpreter.__init__#1": (lambda: cr.Interpreter(cr.parse_graph(
+        "graph g {\n  param %w: f32[2]\n  return %w\n}\n")), ["graph g", "without arrays: w"]),
+    "runtime.interpreter:Interpreter.check_inputs#1": (lambda: run(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n", object()), ["input %x", "object"]),
+    "runtime.interpreter:Interpreter.check_inputs#2": (lambda: run(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros(2)), ["input %x", "float32", "float64"]),
+    "runtime.interpreter:Interpreter.check_inputs#3": (lambda: run(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros((2, 2), np.float32)), ["input %x", "rank 1", "[2, 2]"]),
+    "runtime.interpreter:Interpreter.check_inputs#4": (lambda: run(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros(3, np.float32)), ["input %x dimension 0 must be 2"]),
+    "runtime.interpreter:Interpreter.check_inputs#5": (lambda: run(
+        "graph g {\n  input %x: f32[N]\n  input %y: f32[N]\n  return %x\n}\n", np.zeros(3, np.float32),
+        np.zeros(4, np.float32)), ["input %y", "N=4", "%x"]),
+    "runtime.interpreter:Interpreter.check_inputs#6": (_resource, ["graph big", "N=100"]),
+    "runtime.interpreter:Interpreter.run_list#1": (lambda: run(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n"), ["graph g takes 1 input(s) (%x)"]),
+    "runtime.interpreter:Interpreter.run#1": (lambda: cr.Interpreter(cr.parse_graph(
+        "graph g {\n  input %x: f32[2]\n  return %x\n}\n")).run({"y": 1}), ["missing input(s) x", "unknown input(s) y"]),
+    "runtime.interpreter:Interpreter._fail#1": (_exec_fail, ["while executing node %y (OneHot)", "class index 7"]),
+    "runtime.interpreter:Interpreter._run_checked#1": (_numerics, ["node %y (Log", "%x: float32[2] in [-1, 1]"]),
+    "runtime.limits:parse_size#1": (lambda: __import__("chainrule.runtime.limits", fromlist=["x"]).parse_size("lots"),
+                                    ["'lots'", "8G"]),
+    # -- frontends ----------------------------------------------------------------------
+    "frontends.nn:Module.to_graph#1": (lambda: cr.nn.ReLU().to_graph(), ["Relu cannot infer its input shape",
+                                                                         "input_shape="]),
+    "frontends.nn:Linear.__init__#1": (lambda: cr.nn.Linear(0, 3), ["Linear(0, 3)"]),
+    "frontends.nn:Linear.forward#1": (lambda: cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.Linear(5, 2)).to_graph(),
+                                      [os.path.basename(__file__), "fc2 expects 5 input features", "[N,3]"]),
+    "frontends.nn:Sequential.__init__#1": (lambda: cr.nn.Sequential(cr.nn.ReLU(), 3), ["Sequential takes modules", "int"]),
+    "frontends.nn:mlp#1": (lambda: cr.nn.mlp([2, 3], "gelu"), ["'gelu'", "relu"]),
+    "frontends.tracer:lift#1": (lambda: cr.GraphBuilder("a").input("x", (2,)) + cr.GraphBuilder("b").input("y", (2,)),
+                                ["%y: f32[2]", "%x: f32[2]", "different graphs"]),
+    "frontends.tracer:lift#2": (lambda: cr.GraphBuilder("a").input("x", (2,)) + "s", ["str", "operand"]),
+    "frontends.tracer:GraphBuilder.build#1": (lambda: cr.GraphBuilder("a").build(), ["build() needs at least one"]),
+    "frontends.tracer:GraphBuilder.build#2": (lambda: cr.GraphBuilder("a").build(cr.GraphBuilder("b").input("x", (2,))),
+                                              ["is not a tensor of graph a"]),
+    "frontends.functional:_t#1": (lambda: cr.relu(np.ones(2)), ["must be a traced Tensor", "ndarray"]),
+    "frontends.compile:to_graph#1": (lambda: cr.compile("model"), ["cannot compile a str"]),
+    "frontends.compile:compile#1": (lambda: cr.compile(cr.nn.Linear(2, 2), pipeline="fast"),
+                                    ["unknown pipeline 'fast'", "inference"]),
+}
+
+#: Sites without an entry yet (written out when this table was made); may only shrink.
+PENDING = {
+    'frontends.checkpoint:load#1',
+    'frontends.checkpoint:load#2',
+    'frontends.checkpoint:read#1',
+    'frontends.checkpoint:read#2',
+    'frontends.checkpoint:read#3',
+    'frontends.checkpoint:read#4',
+    'frontends.checkpoint:read#5',
+    'frontends.checkpoint:read#6',
+    'frontends.checkpoint:read#7',
+    'frontends.checkpoint:read#8',
+    'frontends.checkpoint:save#1',
+    'frontends.cli_dump:load_model#1',
+    'frontends.cli_dump:load_model#2',
+    'frontends.cli_dump:load_model#3',
+    'frontends.cli_dump:load_model#4',
+    'frontends.cli_examples:run#1',
+    'frontends.cli_examples:run#2',
+    'frontends.cli_explain:run#1',
+    'frontends.cli_train:_epochs#1',
+    'frontends.cli_train:_hidden#1',
+    'frontends.cli_train:_hidden#2',
+    'frontends.cli_train:run#1',
+    'frontends.cli_train:run#2',
+    'frontends.compile:Executable.__init__#1',
+    'frontends.compile:compile#2',
+    'frontends.cost:nbytes#1',
+    'frontends.datasets:batches#1',
+    'frontends.datasets:find_mnist#1',
+    'frontends.datasets:load_digits#1',
+    'frontends.datasets:load_digits#2',
+    'frontends.datasets:load_digits#3',
+    'frontends.datasets:load_idx#1',
+    'frontends.datasets:load_idx#2',
+    'frontends.datasets:load_idx#3',
+    'frontends.datasets:load_idx#4',
+    'frontends.datasets:load_idx#5',
+    'frontends.datasets:load_idx#6',
+    'frontends.datasets:load_idx#7',
+    'frontends.datasets:load_idx#8',
+    'frontends.datasets:load_idx#9',
+    'frontends.datasets:load_mnist#1',
+    'frontends.datasets:load_mnist#2',
+    'frontends.datasets:load_mnist#3',
+    'frontends.datasets:save_idx#1',
+    'frontends.datasets:train_test_split#1',
+    'frontends.datasets:train_test_split#2',
+    'frontends.dot:render_svg#1',
+    'frontends.dot:render_svg#2',
+    'frontends.dot:render_svg#3',
+    'frontends.dump:model_graph#1',
+    'frontends.dump:model_graph#2',
+    'frontends.dump:pipeline_passes#1',
+    'frontends.explain:explain_grad#1',
+    'frontends.gradcheck:_feeds#1',
+    'frontends.gradcheck:gradcheck#1',
+    'frontends.gradcheck:gradcheck#2',
+    'frontends.losses:CrossEntropy.__init__#1',
+    'frontends.losses:CrossEntropy._classes#1',
+    'frontends.losses:Loss.prepare_target#1',
+    'frontends.losses:Loss.prepare_target#2',
+    'frontends.losses:add_l2#1',
+    'frontends.losses:get_loss#1',
+    'frontends.onnx_backend:OrtExecutable.__call__#1',
+    'frontends.onnx_backend:OrtExecutable.__init__#1',
+    'frontends.onnx_backend:OrtExecutable.run#1',
+    'frontends.onnx_common:from_onnx_dtype#1',
+    'frontends.onnx_export:_Exporter.composite#1',
+    'frontends.onnx_export:export_model#1',
+    'frontends.onnx_export:export_model#2',
+    'frontends.onnx_export:export_model#3',
+    'frontends.onnx_export:to_graph#1',
+    'frontends.onnx_import:TensorReader.__call__#1',
+    'frontends.onnx_import:TensorReader.__call__#2',
+    'frontends.onnx_import:TensorReader.__call__#3',
+    'frontends.onnx_import:TensorReader.__call__#4',
+    'frontends.onnx_import:TensorReader.external#1',
+    'frontends.onnx_import:TensorReader.external#10',
+    'frontends.onnx_import:TensorReader.external#11',
+    'frontends.onnx_import:TensorReader.external#12',
+    'frontends.onnx_import:TensorReader.external#13',
+    'frontends.onnx_import:TensorReader.external#2',
+    'frontends.onnx_import:TensorReader.external#3',
+    'frontends.onnx_import:TensorReader.external#4',
+    'frontends.onnx_import:TensorReader.external#5',
+    'frontends.onnx_import:TensorReader.external#6',
+    'frontends.onnx_import:TensorReader.external#7',
+    'frontends.onnx_import:TensorReader.external#8',
+    'frontends.onnx_import:TensorReader.external#9',
+    'frontends.onnx_import:_Ctx.fail#1',
+    'frontends.onnx_import:_Ctx.unsupported#1',
+    'frontends.onnx_import:_Importer.__init__#1',
+    'frontends.onnx_import:_Importer.__init__#2',
+    'frontends.onnx_import:_Importer.__init__#3',
+    'frontends.onnx_import:_Importer.__init__#4',
+    'frontends.onnx_import:_Importer.__init__#5',
+    'frontends.onnx_import:_Importer.__init__#6',
+    'frontends.onnx_import:_Importer.apply#1',
+    'frontends.onnx_import:_Importer.apply#2',
+    'frontends.onnx_import:_Importer.apply#3',
+    'frontends.onnx_import:_Importer.attrs_of#1',
+    'frontends.onnx_import:_Importer.attrs_of#2',
+    'frontends.onnx_import:_Importer.attrs_of#3',
+    'frontends.onnx_import:_Importer.attrs_of#4',
+    'frontends.onnx_import:_Importer.attrs_of#5',
+    'frontends.onnx_import:_Importer.bind#1',
+    'frontends.onnx_import:_Importer.check_declared#1',
+    'frontends.onnx_import:_Importer.check_output#1',
+    'frontends.onnx_import:_Importer.check_output#2',
+    'frontends.onnx_import:_Importer.check_output#3',
+    'frontends.onnx_import:_Importer.check_versions#1',
+    'frontends.onnx_import:_Importer.check_versions#2',
+    'frontends.onnx_import:_Importer.check_versions#3',
+    'frontends.onnx_import:_Importer.composite#1',
+    'frontends.onnx_import:_Importer.composite#2',
+    'frontends.onnx_import:_Importer.composite#3',
+    'frontends.onnx_import:_Importer.composite#4',
+    'frontends.onnx_import:_Importer.finish#1',
+    'frontends.onnx_import:_Importer.input_type#1',
+    'frontends.onnx_import:_Importer.input_type#2',
+    'frontends.onnx_import:_Importer.input_type#3',
+    'frontends.onnx_import:_Importer.rename#1',
+    'frontends.onnx_import:_Importer.run#1',
+    'frontends.onnx_import:_Importer.run#2',
+    'frontends.onnx_import:_Importer.value#1',
+    'frontends.onnx_import:import_onnx#1',
+    'frontends.onnx_import:import_onnx#2',
+    'frontends.onnx_import:load_model_proto#1',
+    'frontends.onnx_import:load_model_proto#2',
+    'frontends.onnx_import:load_model_proto#3',
+    'frontends.onnx_import:parse_model_bytes#1',
+    'frontends.onnx_import:parse_model_bytes#2',
+    'frontends.onnx_import:parse_model_bytes#3',
+    'frontends.onnx_import:schedule#1',
+    'frontends.onnx_import:schedule#2',
+    'frontends.onnx_import:schedule#3',
+    'frontends.onnx_import:schedule#4',
+    'frontends.optim:Adam.__init__#1',
+    'frontends.optim:_check#1',
+    'frontends.optim:_check#2',
+    'frontends.plots:_figure#1',
+    'frontends.train:TrainStep.__call__#1',
+    'frontends.train:TrainStep.__call__#2',
+    'frontends.train:TrainStep.evaluate#1',
+    'frontends.train:build_objective#1',
+    'frontends.train:build_objective#2',
+    'frontends.train:build_objective#3',
+    'frontends.train:build_objective#4',
+    'frontends.train:compile_train#1',
+    'ir.ops.fused:Fused.infer#1',
+    'ir.ops.fused:Fused.vjp#1',
+    'ir.ops.fused:step_types#1',
+    'ir.ops.fused:step_types#2',
+    'ir.ops.fused:step_types#3',
+    'ir.ops.shape:like_shape#1',
+    'ir.parser:parse_graph#3',
+    'passes.memory:_nbytes#1',
+}
+
+_SITES = {s.key: s for s in raise_sites()}
+
+
+def _raised_at(err, site) -> bool:
+    """Whether ``err`` or an error it wraps (cause/context) was raised at ``site``."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        frames = traceback.extract_tb(err.__traceback__)
+        if frames:
+            last = frames[-1]
+            if os.path.samefile(last.filename, site.path) and site.first <= last.lineno <= site.last:
+                return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def test_every_raise_site_has_an_entry():
+    missing = sorted(k for k in _SITES if k not in SITES and k not in PENDING)
+    assert not missing, ("raise sites of ChainruleError types without an entry in SITES "
+                         "(tests/test_error_sites.py): add a snippet that triggers each and the words its "
+                         "message must contain:\n  " + "\n  ".join(missing))
+
+
+def test_tables_name_only_existing_sites():
+    stale = sorted(k for k in list(SITES) + sorted(PENDING) if k not in _SITES)
+    assert not stale, f"SITES / PENDING name raise sites that no longer exist: {stale}"
+    both = sorted(set(SITES) & PENDING)
+    assert not both, f"sites both in SITES and PENDING (remove them from PENDING): {both}"
+
+
+@pytest.mark.parametrize("key", sorted(SITES))
+def test_error_message_names_what_is_wrong(key):
+    if key not in _SITES:
+        pytest.skip("stale entry (reported by test_tables_name_only_existing_sites)")
+    trigger, words = SITES[key]
+    with pytest.raises(ChainruleError) as info:
+        trigger()
+    msg = str(info.value)
+    assert _raised_at(info.value, _SITES[key]), (
+        f"{key}: the snippet raised {type(info.value).__name__} elsewhere: {msg}")
+    for w in words:
+        assert w in msg, f"{key}: message does not contain {w!r}:\n{msg}"
