@@ -60,14 +60,15 @@ class Executable:
 
 def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",
             input_shape=None, check_numerics: bool = False, copy: bool = True, executor: str = "sequential",
-            threads: Optional[int] = None, **options) -> Executable:
+            threads: Optional[int] = None, backend: str = "numpy", **options) -> Executable:
     """Compile ``model`` with a named pipeline (or a list of passes).
 
     ``options`` go to the ``PassManager``: ``verify_each``, ``print_after_all``,
     ``print_after``, ``print_after_change``, ``dump_dir``, ``keep_text``.
     The input graph is copied first unless ``copy=False``. ``executor``: "sequential"
     (planned buffers, least overhead), "dataflow" (thread pool) or "interpreter";
-    ``threads`` caps BLAS threads (threadpoolctl).
+    ``threads`` caps BLAS threads (threadpoolctl). ``backend="onnxruntime"`` runs the
+    compiled graph on onnxruntime instead (``onnx_backend.OrtExecutable``, same interface).
     """
     graph = to_graph(model, input_shape)
     if copy:
@@ -80,4 +81,9 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
         passes = list(pipeline)
     pm = PassManager(passes, **options)
     compiled = pm.run(graph)
+    if backend == "onnxruntime":
+        from .onnx_backend import OrtExecutable
+        return OrtExecutable(compiled, pm.history)
+    if backend != "numpy":
+        raise IRTypeError(f"unknown backend {backend!r}; choose 'numpy' or 'onnxruntime'")
     return Executable(compiled, pm.history, check_numerics=check_numerics, executor=executor, threads=threads)

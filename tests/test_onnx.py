@@ -204,3 +204,33 @@ def test_old_opset_softmax_coerces_to_2d(rng):
     x = rng.standard_normal((2, 3, 4)).astype(np.float32)
     want = np.exp(x.reshape(2, 12)) / np.exp(x.reshape(2, 12)).sum(1, keepdims=True)
     np.testing.assert_allclose(cr.compile(cr.import_onnx(m))(x), want.reshape(2, 3, 4), rtol=1e-5)
+
+
+def test_onnxruntime_backend_runs_the_compiled_graph(rng):
+    model = _mlp("Sigmoid")
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    exe = cr.compile(model, backend="onnxruntime")
+    np.testing.assert_allclose(exe(x), cr.compile(model)(x), rtol=1e-5, atol=1e-6)
+    assert set(exe.run({"x": x})) == {"fc2"}
+    with pytest.raises(cr.ChainruleError, match="unknown backend"):
+        cr.compile(model, backend="tpu")
+
+
+def test_onnxruntime_backend_runs_a_training_graph_with_updates(rng):
+    b = cr.GraphBuilder("sgd")
+    x = b.input("x", ("N", 3))
+    w = b.param("w", np.ones((1, 3), np.float32))
+    y = x @ w.T
+    loss = cr.reduce_mean(y * y)
+    g = b.build(loss)
+    gw, = cr.backward(g, [g.outputs[0]], [g.param("w")])
+    e = cr.Emitter(g, phase="update")
+    g.add_update(g.param("w"), e.Sub(g.param("w"), e.Mul(e.const(0.1), gw)))
+    xv = rng.standard_normal((4, 3)).astype(np.float32)
+    ref = cr.compile(g)
+    g2 = g.clone()
+    g2.initializers = {k: v.copy() for k, v in g.initializers.items()}  # clones share arrays
+    ort_exe = cr.compile(g2, backend="onnxruntime")
+    for _ in range(3):
+        np.testing.assert_allclose(ort_exe(xv), ref(xv), rtol=1e-5)
+    np.testing.assert_allclose(ort_exe.params["w"], ref.params["w"], rtol=1e-5)
