@@ -17,6 +17,11 @@ SUBCOMMANDS = {
     "explain": ".cli_explain",
     "cost": ".cli_cost",
     "examples": ".cli_examples",
+    "import": ".cli_onnx",
+    "inspect": ".cli_onnx",
+    "export": ".cli_onnx",
+    "run": ".cli_onnx",
+    "grad": ".cli_onnx",
 }
 
 
