@@ -19,8 +19,10 @@ from .frontends.functional import __all__ as _functional
 from .frontends.tracer import GraphBuilder, Tensor, trace
 from .frontends import checkpoint, datasets, optim
 from .frontends.train import TrainStep, compile_train
+from .frontends.dump import dump
+from .frontends.explain import explain_grad
 
 __all__ = ["Autodiff", "ChainruleError", "DType", "Emitter", "Executable", "Graph", "GraphBuilder",
            "Interpreter", "export_onnx", "import_onnx", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
            "parse_graph", "print_graph", "trace", "verify", *_functional,
-           "TrainStep", "checkpoint", "compile_train", "datasets", "optim"]
+           "TrainStep", "checkpoint", "compile_train", "datasets", "optim", "dump", "explain_grad"]
