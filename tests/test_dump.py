@@ -82,3 +82,14 @@ def test_dump_of_a_module_through_the_gradient_pipeline_adds_a_loss(tmp_path):
 def test_dump_rejects_unknown_pipeline(tmp_path):
     with pytest.raises(cr.ChainruleError, match="unknown pipeline 'nope'"):
         dump(models.mlp(), str(tmp_path), pipeline="nope")
+
+
+def test_fused_nodes_are_drawn_as_clusters_and_the_diff_shows_the_fusion(tmp_path):
+    from chainrule.passes.basic import dce, infer_shapes, toposort
+    from chainrule.passes.fuse_elementwise import fuse_elementwise
+    passes = [infer_shapes, toposort, cr.Autodiff(), dce, fuse_elementwise]
+    res = dump(models.logistic_l2(), str(tmp_path), pipeline=passes, svg=False, html=False)
+    last = res.steps[-1]
+    assert last.pass_name == "fuse-elementwise"
+    assert 'subgraph "cluster_y"' in last.dot and '"%y = Sigmoid"' in last.dot
+    assert "removed by fuse-elementwise" in last.diff and "~ %y: f64[] = Fused(" in last.diff
