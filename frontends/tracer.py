@@ -141,7 +141,10 @@ class GraphBuilder:
         return Tensor(self.graph.add_input(name, TensorType(tuple(shape), dtype or self.dtype)), self)
 
     def param(self, name: str, array, kind: str = "param") -> Tensor:
-        return Tensor(self.graph.add_param(name, np.asarray(array), kind=kind), self)
+        """A parameter holding ``array``; Python numbers and lists take the builder's dtype
+        (``np.asarray([1.0])`` would be float64 in an f32 graph)."""
+        arr = array if isinstance(array, np.ndarray) else np.asarray(array, dtype=self.dtype.numpy)
+        return Tensor(self.graph.add_param(name, arr, kind=kind), self)
 
     def constant(self, array, name: Optional[str] = None) -> Tensor:
         return Tensor(self.emitter.const(array, DType.of(np.asarray(array).dtype), name=name), self)

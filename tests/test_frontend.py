@@ -157,3 +157,13 @@ def test_trace_a_function():
     g = cr.trace(lambda x, w: cr.sigmoid(x @ w), {"x": ("N", 2)}, params={"w": np.ones((2, 1), np.float32)})
     assert g.name == "<lambda>"
     np.testing.assert_allclose(cr.compile(g)(np.zeros((3, 2), np.float32)), np.full((3, 1), 0.5))
+
+
+def test_param_from_a_python_list_takes_the_builder_dtype():
+    """Regression: a list became a float64 parameter in an f32 graph, so x * w failed."""
+    b = cr.GraphBuilder("lst")
+    x = b.input("x", (2,))
+    w = b.param("w", [1.0, 2.0])
+    assert w.dtype == cr.DType.f32
+    np.testing.assert_allclose(cr.compile(b.build(x * w))(np.ones(2, np.float32)), [1.0, 2.0])
+    assert b.param("k", np.arange(2)).dtype == cr.DType.i64  # an array keeps its own dtype
