@@ -283,3 +283,12 @@ def export_onnx(model, path: Optional[str] = None, **options) -> onnx.ModelProto
 
 
 __all__ = ["export_model", "export_onnx"]
+
+
+def supported_text() -> str:
+    """The README's list of supported ops, generated from the registry and the importer."""
+    from ..ir.ops import OPS
+    from .onnx_ops import supported_ops
+    exp = ", ".join(f"{n}" if op.onnx == n else f"{n} (as {op.onnx or 'a sub-graph'})" for n, op in OPS.items())
+    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
+            f"- export (every registry op, {len(OPS)}): {exp}\n")

@@ -234,3 +234,11 @@ def test_onnxruntime_backend_runs_a_training_graph_with_updates(rng):
     for _ in range(3):
         np.testing.assert_allclose(ort_exe(xv), ref(xv), rtol=1e-5)
     np.testing.assert_allclose(ort_exe.params["w"], ref.params["w"], rtol=1e-5)
+
+
+def test_readme_op_list_is_generated_from_the_registry():
+    from chainrule.frontends.onnx_export import supported_text
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"),
+                  encoding="utf-8").read()
+    start = readme.index("<!-- onnx-ops -->\n") + len("<!-- onnx-ops -->\n")
+    assert readme[start:readme.index("<!-- /onnx-ops -->")] == supported_text()
