@@ -239,7 +239,50 @@ def _gradcheck(case):
 
 PARSE_USE = "graph g {\n  input %x: f32[2]\n  %y: f32[2] = Relu(%z)\n  return %y\n}\n"
 
+
+def _cli_onnx(case):
+    """Trigger a raise site of ``chainrule.frontends.cli_onnx`` on files made in a temp folder."""
+    import argparse
+    import tempfile
+    from onnx import TensorProto, helper, numpy_helper
+    from chainrule.frontends import cli_onnx
+    d = tempfile.mkdtemp()
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["L"])]
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("L", TensorProto.FLOAT, [1, 1])],
+                          initializer=[numpy_helper.from_array(np.ones((2, 1), np.float32), "W")])
+    with open(j("m.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9).SerializeToString())
+    np.savez(j("in.npz"), x=np.ones((1, 2), np.float32))
+    np.savez(j("bad.npz"), y=np.ones(1))
+    with open(j("junk.npz"), "w") as f:
+        f.write("junk")
+    step = cr.compile_train(cr.nn.Sequential(cr.nn.Linear(2, 2)), metrics=[])
+    with open(j("s.ir"), "w") as f:
+        f.write(cr.print_graph(step.graph))
+    np.savez(j("p.npz"), **{k: np.zeros(1, np.float32) for k in step.graph.initializers})
+    ns = argparse.Namespace
+    run = {
+        "feeds": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("bad.npz"), output=j("o.npz"))),
+        "npz1": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("none.npz"), output=j("o.npz"))),
+        "npz2": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("junk.npz"), output=j("o.npz"))),
+        "export1": lambda: cli_onnx.run_export(ns(ir=j("none.ir"), params=j("p.npz"), output=j("o.onnx"))),
+        "export2": lambda: cli_onnx.run_export(ns(ir=j("s.ir"), params=j("in.npz"), output=j("o.onnx"))),
+        "export3": lambda: cli_onnx.run_export(ns(ir=j("s.ir"), params=j("p.npz"), output=j("o.onnx"))),
+        "grad2": lambda: cli_onnx.run_grad(ns(model=j("m.onnx"), inputs=j("in.npz"), output=j("o.npz"), wrt=None)),
+    }
+    return run[case]()
+
 SITES = {
+    # -- frontends.cli_onnx ---------------------------------------------------------------
+    "frontends.cli_onnx:_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
+    "frontends.cli_onnx:_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
+    "frontends.cli_onnx:_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    "frontends.cli_onnx:run_export#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
+    "frontends.cli_onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
+    "frontends.cli_onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
+    "frontends.cli_onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
     # -- ir.core -------------------------------------------------------------------------
     "ir.core:Graph._new_leaf#1": (lambda: [Graph("g").add_input("x", T(1)) for _ in range(1)] and
                                   (lambda g: (g.add_input("x", T(1)), g.add_input("x", T(1))))(Graph("g")),
@@ -440,6 +483,9 @@ PENDING = {
     'frontends.losses:Loss.prepare_target#1',
     'frontends.losses:Loss.prepare_target#2',
     'frontends.losses:add_l2#1',
+    'frontends.cli_onnx:run_grad#1',
+    'frontends.cli_onnx:run_grad#3',
+    'frontends.cli_onnx:run_grad#4',
     'frontends.onnx_backend:OrtExecutable.__call__#1',
     'frontends.onnx_backend:OrtExecutable.__init__#1',
     'frontends.onnx_backend:OrtExecutable.run#1',
