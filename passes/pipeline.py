@@ -10,12 +10,15 @@ from typing import List
 
 from .autodiff import Autodiff
 from .basic import dce, infer_shapes, toposort
+from .fuse_elementwise import fuse_elementwise
+from .fusion import fuse_softmax_ce
 from .manager import Pass
 from .optimizer import OptimizerPass, SGDUpdate
+from .schedule import schedule
 
 
 def inference_pipeline() -> List[Pass]:
-    return [infer_shapes, toposort, dce]
+    return [infer_shapes, toposort, fuse_softmax_ce, dce, fuse_elementwise, schedule]
 
 
 def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[Pass]:
@@ -25,7 +28,8 @@ def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[P
 
 def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> List[Pass]:
     """Forward + loss graph -> one training step: forward, backward, optimizer update nodes."""
-    return [infer_shapes, toposort, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1), dce]
+    return [infer_shapes, toposort, fuse_softmax_ce, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1), dce,
+            fuse_elementwise, schedule]
 
 
 PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline, "training": training_pipeline}
