@@ -37,19 +37,21 @@ def topological_order(graph: Graph) -> List[Node]:
 
 
 def nodes_between(graph: Graph, sources: Sequence[Value], sinks: Sequence[Value]) -> List[Node]:
-    """Nodes on some path from a source value to a sink value, in graph order."""
+    """Nodes on some path from a source value to a sink value, in graph order.
+
+    One descendants search from a virtual node feeding every source and one
+    ancestors search from a virtual node fed by every sink: linear in the
+    graph size however many sources there are (a 1,000-layer MLP has 2,000).
+    """
     index = {id(n): i for i, n in enumerate(graph.nodes)}
     dg = dependency_graph(graph)
-    down = set()
+    src, sink = "sources", "sinks"  # virtual nodes; real nodes are ints
     for v in sources:
-        starts = [index[id(n)] for n in v.consumers] if v.producer is None else [index[id(v.producer)]]
-        for s in starts:
-            down.add(s)
-            down |= nx.descendants(dg, s)
-    up = set()
+        for n in (v.consumers if v.producer is None else [v.producer]):
+            dg.add_edge(src, index[id(n)])
     for v in sinks:
         if v.producer is not None:
-            s = index[id(v.producer)]
-            up.add(s)
-            up |= nx.ancestors(dg, s)
-    return [graph.nodes[i] for i in sorted(down & up)]
+            dg.add_edge(index[id(v.producer)], sink)
+    down = nx.descendants(dg, src) if src in dg else set()
+    up = nx.ancestors(dg, sink) if sink in dg else set()
+    return [graph.nodes[i] for i in range(len(graph.nodes)) if i in down and i in up]
