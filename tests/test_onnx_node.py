@@ -241,7 +241,7 @@ def _run(c):
 def _main_op(c):
     ops = [n.op_type for n in c.model.graph.node]
     name = c.name[5:]
-    for op in sorted(set(ops), key=len, reverse=True):
+    for op in sorted(set(ops), key=lambda o: (-len(o), o)):  # deterministic across hash seeds
         if re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower() in name or op.lower() in name.replace("_", ""):
             return op
     return ops[-1]
