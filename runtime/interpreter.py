@@ -162,8 +162,12 @@ class Interpreter:
             except Exception as err:
                 self._fail(i, env, err)
         results = [env[s] for s in self.output_slots]
-        for name, s in self.update_slots:
-            np.copyto(params[name], env[s])
+        if self.update_slots:
+            # an output that is (a view of) a parameter must keep its value from before the update
+            updated = [params[name] for name, _ in self.update_slots]
+            results = [r.copy() if any(np.shares_memory(r, p) for p in updated) else r for r in results]
+            for name, s in self.update_slots:
+                np.copyto(params[name], env[s])
         return results
 
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

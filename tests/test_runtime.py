@@ -114,3 +114,16 @@ def test_updates_write_into_live_parameter_arrays():
     run([np.ones(2, np.float32)])
     run([np.ones(2, np.float32)])
     np.testing.assert_array_equal(s, [2.0, 2.0])
+
+
+def test_an_output_aliasing_an_updated_parameter_keeps_its_value_from_before_the_update():
+    import chainrule as cr
+    b = cr.GraphBuilder("g")
+    x = b.input("x", (3,))
+    w = b.param("w", np.ones(3, np.float32))
+    g = b.build(cr.identity(w), w.reshape(3, 1))
+    g.add_update(w.value, (w + x).value)
+    out, col = cr.Interpreter(g).run_list([np.ones(3, np.float32)])
+    np.testing.assert_array_equal(out, [1, 1, 1])  # w before the step
+    np.testing.assert_array_equal(col, [[1], [1], [1]])
+    np.testing.assert_array_equal(g.initializers["w"], [2, 2, 2])  # w after it
