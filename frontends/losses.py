@@ -166,7 +166,8 @@ def decayed_params(params: Sequence[Value]) -> List[Value]:
 def add_l2(e: Emitter, loss: Value, params: Sequence[Value], lam: float) -> Value:
     """ℒ_reg = ℒ + λℛ with ℛ = ½ Σ_w Σ w², as IR."""
     if not params:
-        raise IRTypeError("weight decay needs at least one weight to regularise")
+        raise IRTypeError(f"weight decay {lam} needs at least one weight to regularise, and the model has none "
+                          f"(biases and optimizer state are not decayed); set weight_decay=0")
     terms = [e.ReduceSum(e.Square(w), axes=None, keepdims=0) for w in params]
     total = terms[0] if len(terms) == 1 else e.Sum(*terms)
     R = e.Mul(e.const(0.5, loss.dtype, name="half"), total, name="R")

@@ -178,8 +178,29 @@ class _Exporter:
             self.make("Cast", [n_], out, to=TO_ONNX[t.dtype])
         elif op in ("CrossEntropy", "SquaredError", "BinaryCrossEntropy", "SoftmaxCrossEntropy"):
             self.loss(n, op, ins, out, a["reduction"], t)
+        elif op == "ScatterAddLike":
+            self.scatter_add(n, ins, out, a["axis"])
         else:
             raise OnnxExportError(f"node {n.name}: op {op} has no ONNX form")
+
+    def scatter_add(self, n, ins, out, axis):
+        """ScatterND(zeros, indices[..., None], g, reduction="add") with the gathered axis moved first."""
+        g, idx, like = ins
+        gt, it, lt = (v.type for v in n.inputs)
+        r, k, a = lt.rank, it.rank, axis % lt.rank
+        if it.dtype != DType.i64:
+            idx = self.make("Cast", [idx], to=TO_ONNX[DType.i64])
+        shape = self.make("Shape", [like])
+        lp = [a] + [i for i in range(r) if i != a]
+        if a:
+            shape = self.make("Gather", [shape, self.ints(lp, "perm")], axis=0)
+            g = self.make("Transpose", [g], perm=list(range(a, a + k)) + list(range(a)) + list(range(a + k, gt.rank)))
+        zeros = self.make("ConstantOfShape", [shape], value=numpy_helper.from_array(np.zeros(1, gt.dtype.numpy)))
+        where = self.make("Unsqueeze", [idx, self.ints([-1])])
+        if not a:
+            return self.make("ScatterND", [zeros, where, g], out, reduction="add")
+        y = self.make("ScatterND", [zeros, where, g], reduction="add")
+        return self.make("Transpose", [y], out, perm=[int(i) for i in np.argsort(lp)])
 
     def loss(self, n, op, ins, out, reduction, t):
         y, tgt = ins

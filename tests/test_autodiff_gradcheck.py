@@ -110,12 +110,14 @@ CASES = {
     "SoftmaxCrossEntropy": [case((4, 3), dist(4, 3)), case((4, 3), dist(4, 3), reduction="sum"),
                             case((2, 3, 4), dist(2, 3, 4), reduction="none")],
     "Concat": [case((3, 2), (3, 4), axis=1), case((2, 3), (1, 3), (2, 3)), case((4,))],
+    # index(3, 5) draws repeated rows, so the scatter-add of their gradients is checked
+    "Gather": [case((3, 4), index(3, 5)), case((3, 4), index(4, 2, 3), axis=1), case((5,), index(5, 7))],
+    "ScatterAddLike": [case((5, 4), index(3, 5), (3, 4)), case((3, 2, 3), index(4, 2, 3), (3, 4), axis=1)],
 }
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
 NOT_DIFFERENTIABLE = {
     "ArgMax", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
-    "Gather",  # differentiable=False (its vjp would need a scatter-add)
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
 }

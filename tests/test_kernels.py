@@ -110,6 +110,12 @@ REF = {
                              lambda z, t: _ce_rows(-t * np.log(_softmax(z.astype(np.float64))), "sum"))],
     "Gather": [((_A34, _I), {"axis": 1}, lambda x, i: np.array([[[x[r, k] for k in row] for row in i] for r in range(3)])),
                ((_A34, np.array([2, -1], np.int64)), {}, lambda x, i: np.stack([x[2], x[-1]]))],
+    "ScatterAddLike": [((n(3, 2, 2), _I, _A34), {"axis": 1},
+                        lambda g, i, like: np.stack([np.array([sum(g[r][a][b] for a in range(2) for b in range(2)
+                                                                   if i[a][b] == k) for k in range(4)])
+                                                     for r in range(3)])),
+                       ((n(2, 4), np.array([0, -3], np.int64), _A34), {},  # -3 is row 0: both land there
+                        lambda g, i, like: np.stack([g[0] + g[1], np.zeros(4), np.zeros(4)]))],
     "Concat": [((n(2, 3), n(2, 1)), {"axis": 1}, lambda a, b: np.hstack([a, b])),
                ((n(2, 3), n(1, 3), n(2, 3)), {"axis": 0}, lambda a, b, c: np.vstack([a, b, c]))],
 }

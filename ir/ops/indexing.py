@@ -1,5 +1,9 @@
-"""Indexing ops that ONNX models use: ``Gather`` (take along an axis) and ``Concat``.
+"""Indexing ops that ONNX models use: ``Gather`` (take along an axis), its gradient
+``ScatterAddLike``, and ``Concat``.
 
+``Gather``'s gradient adds each row of ȳ into a zero tensor of x's shape at the row
+its index picked (rows picked twice get both contributions), which is
+``ScatterAddLike(ȳ, indices, x)``; ``ScatterAddLike``'s own gradient is ``Gather``.
 ``Concat``'s gradient slices ȳ back into one piece per operand with ``Gather``
 and constant index ranges, so no separate Split op is needed.
 """
@@ -19,7 +23,8 @@ class Gather(Op):
     onnx = "Gather"
     arity = (2, 2)
     attrs = {"axis": 0}
-    differentiable = False  # its vjp would need a scatter-add; no model here trains through it
+    nondiff_inputs = (1,)
+    rule = "x̄ = ȳ's rows added into zeros of x's shape at the rows the indices picked (ScatterAddLike)"
 
     def infer(self, ins, attrs):
         x, idx = ins
@@ -40,8 +45,59 @@ class Gather(Op):
             return np.take(x, idx.astype(np.int64), axis=axis)
         return gather
 
+    def vjp(self, e, node, gys):
+        x, idx = node.inputs
+        return [e.ScatterAddLike(gys[0], idx, x, axis=node.attrs["axis"]), None]
+
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
+
+
+@register
+class ScatterAddLike(Op):
+    """y = zeros of ``like``'s shape with g's slices added at ``indices`` along ``axis``
+    (the gradient of Gather; only like's shape is read)"""
+    onnx = None  # exported as ScatterND(ConstantOfShape(Shape(like)), indices, g, reduction="add")
+    arity = (3, 3)
+    attrs = {"axis": 0}
+    nondiff_inputs = (1, 2)
+    rule = "ḡ = Gather(ȳ, indices, axis)"
+
+    def infer(self, ins, attrs):
+        g, idx, like = ins
+        if idx.dtype.is_float or idx.dtype.value == "bool":
+            raise IRTypeError(f"ScatterAddLike needs integer indices, got {idx}")
+        if like.rank == 0:
+            raise IRTypeError(f"ScatterAddLike needs a target of rank ≥ 1, got {like}")
+        a = normalize_axis(attrs["axis"], like.rank, "ScatterAddLike axis")
+        want = like.shape[:a] + idx.shape + like.shape[a + 1:]
+        if g.shape != want:
+            raise IRTypeError(f"ScatterAddLike updates {g} do not match Gather's output shape {list(want)} "
+                              f"for indices {idx} into {like} along axis {a}")
+        return [TensorType(like.shape, g.dtype)]
+
+    def kernel(self, attrs):
+        axis = attrs["axis"]
+
+        def scatter_add(g, idx, like):
+            a = axis % like.ndim
+            n = like.shape[a]
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise ValueError(f"ScatterAddLike index out of range -{n}..{n - 1} along axis {a}")
+            out = np.zeros(like.shape, g.dtype)
+            k = idx.ndim
+            # put the indexed axis first in out and the index axes first in g, then add row by row
+            np.add.at(np.moveaxis(out, a, 0), idx.astype(np.int64),
+                      np.moveaxis(g, list(range(a, a + k)), list(range(k))))
+            return out
+        return scatter_add
+
+    def vjp(self, e, node, gys):
+        _, idx, like = node.inputs
+        return [e.Gather(gys[0], idx, axis=node.attrs["axis"]), None, None]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return ins[0].numel(bindings) or 0
 
 
 @register
