@@ -43,6 +43,10 @@ class Loss:
         """A bool tensor: is each prediction right? None if not a classifier."""
         return None
 
+    def is_classifier(self, z: TensorType) -> bool:
+        """Does an accuracy metric make sense for model outputs of type ``z``?"""
+        return type(self).correct is not Loss.correct
+
     def prepare_target(self, t, want: TensorType) -> np.ndarray:
         """Convert a user's target array to the graph's target input type, or explain why not."""
         t = np.asarray(t)
@@ -118,6 +122,15 @@ class SquaredError(Loss):
 
     def emit(self, e, z, t):
         return e.SquaredError(z, t, reduction="mean", name="loss")
+
+    def is_classifier(self, z):
+        # K > 1 outputs with one-hot targets (the lecture's MLP with squared error): argmax is the class
+        return z.rank == 2 and isinstance(z.shape[1], int) and z.shape[1] > 1
+
+    def correct(self, e, z, t):
+        if not self.is_classifier(z.type):
+            return None
+        return e.Equal(e.ArgMax(z, axis=-1, keepdims=0, name="predicted"), e.ArgMax(t, axis=-1, keepdims=0))
 
 
 class BinaryCrossEntropy(Loss):

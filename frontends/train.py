@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..ir import Emitter, Graph, InputError, IRTypeError, TensorType
+from ..ir import Emitter, Graph, InputError, IRTypeError
 from ..ir.errors import ChainruleError
 from ..passes import PassManager, inference_pipeline, training_pipeline
 from ..runtime import Interpreter, NumericsError
@@ -178,9 +178,9 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Loss] = "cross_e
     if not isinstance(optimizer, Optimizer):
         raise IRTypeError(f"optimizer must be a cr.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
     lobj = get_loss(loss, **({"targets": targets} if targets else {}))
-    if metrics is None:
-        metrics = ["accuracy"] if type(lobj).correct is not Loss.correct else []
     base = _model_graph(model, input_shape)
+    if metrics is None:
+        metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
     objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.weight_decay)
     eval_graph = PassManager(inference_pipeline()).run(objective.clone())
     pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)

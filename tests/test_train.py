@@ -170,3 +170,19 @@ def test_training_pipeline_is_registered():
     assert "training" in cr.passes.PIPELINES
     names = [p.name for p in cr.passes.training_pipeline("loss")]
     assert names.index("autodiff") < names.index("optimizer")
+
+
+def test_squared_error_on_one_hot_targets_reports_accuracy_by_argmax():
+    """The lecture's MLP with squared error on K outputs: accuracy compares argmax(y) with argmax(t)."""
+    cr.nn.manual_seed(0)
+    step = cr.compile_train(cr.nn.mlp([2, 8, 2], activation="sigmoid", seed=0), loss="squared_error",
+                            optimizer=cr.optim.SGD(lr=0.5))
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    T = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
+    res = step.evaluate(X, T)
+    assert set(res) == {"loss", "accuracy"} and 0.0 <= res["accuracy"] <= 1.0
+    pred = step.predict(X)
+    assert res["accuracy"] == np.mean(pred.argmax(1) == T.argmax(1))
+    # a single regression output has no accuracy
+    reg = cr.compile_train(cr.nn.mlp([2, 4, 1], seed=0), loss="squared_error")
+    assert set(reg.evaluate(X, T[:, :1])) == {"loss"}
