@@ -11,7 +11,7 @@ import importlib
 import os
 import runpy
 
-from ..ir import ChainruleError, Graph
+from ..ir import Graph
 from ..ir.errors import InputError
 
 
@@ -25,10 +25,8 @@ def load_model(spec: str):
     if spec in models:
         return models[spec][0]()
     if spec.endswith(".onnx"):
-        from .. import __dict__ as cr
-        if "import_onnx" not in cr:
-            raise ChainruleError(f"{spec}: ONNX import (cr.import_onnx) is not available in this version")
-        return cr["import_onnx"](spec)
+        from .onnx_api import import_onnx
+        return import_onnx(spec)
     if spec.endswith(".py"):
         if not os.path.exists(spec):
             raise InputError(f"{spec}: no such file")
