@@ -93,17 +93,18 @@ class Reshape(Op):
         return lambda x: x.reshape(shape)
 
     def vjp(self, e, node, gys):
-        return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type))]
+        where = f"gradient of %{node.name} ({self.name}): "
+        return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type, where))]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
 
 
-def like_shape(t: TensorType):
+def like_shape(t: TensorType, where: str = ""):
     """A Reshape target for type ``t``: its one symbolic dimension becomes -1."""
     syms = [d for d in t.shape if isinstance(d, str)]
     if len(syms) > 1:
-        raise IRTypeError(f"cannot reshape back to {t}: more than one symbolic dimension")
+        raise IRTypeError(f"{where}cannot reshape back to {t}: more than one symbolic dimension")
     return tuple(-1 if isinstance(d, str) else d for d in t.shape)
 
 
@@ -140,7 +141,8 @@ class Flatten(Op):
         return flatten
 
     def vjp(self, e, node, gys):
-        return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type))]
+        where = f"gradient of %{node.name} ({self.name}): "
+        return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type, where))]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
