@@ -16,6 +16,7 @@ so its results are bit-identical to the sequential executor's.
 """
 from __future__ import annotations
 
+import functools
 import queue
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional
@@ -23,8 +24,12 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from ..ir import ChainruleError, Graph
-from ..ir.ops.outkernels import out_kernel, view_source
+from ..ir.ops.outkernels import view_source
+from ..ir.types import TensorType
+from .codegen import FOLDABLE, Code, _fold, emit_node, emit_softmax_ce
 from .interpreter import Interpreter
+
+_ndarray = np.ndarray
 
 
 def blas_threads(n: Optional[int]):
@@ -38,40 +43,78 @@ def blas_threads(n: Optional[int]):
 
 
 class _Prepared:
-    """Everything fixed for one set of bindings: kernels, buffers, slots, dependencies."""
+    """Everything fixed for one set of bindings: buffers, generated code per node, dependencies.
+
+    ``code[i]`` is ``(lines, input slots read, output slots written)`` for node i; ``expr[slot]``
+    names the value held in a slot (``v<slot>``, or a bound constant/buffer name in ``ns``).
+    """
 
     def __init__(self, graph: Graph, plan, params: Dict[str, np.ndarray]):
         self.slot: Dict[int, int] = {}
         for v in list(graph.inputs) + list(graph.params):
             self.slot[id(v)] = len(self.slot)
-        for n in graph.nodes if plan is None else _ordered(graph, plan):
+        self.nodes = list(graph.nodes) if plan is None else _ordered(graph, plan)
+        for n in self.nodes:
             for o in n.outputs:
                 self.slot[id(o)] = len(self.slot)
-        self.nodes = list(graph.nodes) if plan is None else _ordered(graph, plan)
-        outputs = {id(v) for v in graph.outputs}
+        fresh = {id(v) for v in graph.outputs}  # the caller keeps these: a new array each call
+        outputs = fresh | {id(v) for _, v in graph.updates}
         bindings = plan.bindings if plan is not None else {}
         self.buffers = [np.empty(b, np.uint8) for b in (plan.buffer_bytes if plan is not None else [])]
-        self.steps = []  # (kernel, in slots, out slot, out spec); spec: array, ("fresh", shape, dtype), ("param", name) or None
+        gen = self.gen = Code()
+        pslot = {p.name: self.slot[id(p)] for p in graph.params}
+        self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
+        self.code = []
         for n in self.nodes:
             ins = tuple(self.slot[id(v)] for v in n.inputs)
             outs = tuple(self.slot[id(o)] for o in n.outputs)
+            args = [self.expr[s] for s in ins]
             o = n.outputs[0]
-            spec, fn = None, None
-            if plan is not None and (o.name in plan.buffer_of or o.name in plan.param_outputs):
-                fn = out_kernel(n, plan.alias_of.get(n.name, -1))
-                shape = tuple(bindings[d] if isinstance(d, str) else d for d in o.type.shape)
+            shape = tuple(bindings.get(d, d) if isinstance(d, str) else d for d in o.type.shape)
+            static = all(isinstance(d, int) for d in shape)
+            in_types = [_bound(v.type, bindings) for v in n.inputs]
+            lines: List[str] = []
+            name = n.op.name
+            folded = None
+            if len(outs) == 1 and id(o) not in outputs and static and all(a in gen.known for a in args) and (
+                    name == "Constant" or name in FOLDABLE and name != "Fused"):
+                folded = (n.op.kernel(dict(n.attrs))() if name == "Constant" else
+                          _fold(name, dict(n.attrs), [gen.known[a] for a in args], TensorType(shape, o.type.dtype)))
+            elif name == "Count" and static and id(o) not in outputs and all(t.is_static for t in in_types):
+                folded = n.op.kernel(dict(n.attrs))(np.empty(in_types[0].shape, in_types[0].dtype.numpy))
+            if folded is not None:
+                c = gen.const(folded, "c")
+                gen.known[c] = folded
+                self.expr[outs[0]] = c
+            elif plan is not None and (o.name in plan.buffer_of or o.name in plan.param_outputs):
+                alias = plan.alias_of.get(n.name, -1)
                 if o.name in plan.param_outputs:
-                    spec = ("param", plan.param_outputs[o.name])
-                elif id(o) in outputs:
-                    spec = ("fresh", shape, o.type.dtype.numpy)
+                    dst = self.expr[pslot[plan.param_outputs[o.name]]]
+                elif id(o) in fresh:
+                    dst = f"v{outs[0]}"
+                    lines.append(f"{dst} = empty({gen.const(shape, 's')}, {gen.const(o.type.dtype.numpy, 'd')})")
                 else:
                     dt = o.type.dtype.numpy
                     nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-                    spec = self.buffers[plan.buffer_of[o.name]][:nbytes].view(dt).reshape(shape)
-            if fn is None:
-                fn, spec = n.op.kernel(dict(n.attrs)), None
-            self.steps.append((fn, ins, outs, spec))
+                    buf = self.buffers[plan.buffer_of[o.name]][:nbytes].view(dt).reshape(shape)
+                    dst = gen.const(buf, "b")
+                lines += emit_node(gen, n, alias, dst, args, in_types)
+                self.expr[outs[0]] = dst
+            elif name == "SoftmaxCrossEntropy" and len(in_types[0].shape) >= 2 and in_types[0].is_static \
+                    and in_types[0].dtype.numpy.kind == "f":
+                lines += emit_softmax_ce(gen, n, f"v{outs[0]}", args, in_types)
+            else:
+                k = gen.const(n.op.kernel(dict(n.attrs)), "k")
+                lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
+                lines.append(f"{lhs} = {k}({', '.join(args)})")
+            self.code.append((lines, ins, outs))
         self.deps = _dependencies(graph, self.nodes, plan)
+
+
+def _bound(t: TensorType, bindings) -> TensorType:
+    if t.is_static:
+        return t
+    return TensorType(tuple(bindings.get(d, d) if isinstance(d, str) else d for d in t.shape), t.dtype)
 
 
 def _ordered(graph, plan):
@@ -130,7 +173,8 @@ class SequentialExecutor:
         self._fns: Dict[tuple, Callable] = {}
         self._syms = [(k, j, d) for k, v in enumerate(graph.inputs) for j, d in enumerate(v.type.shape)
                       if isinstance(d, str)]
-        self._want = [(v.type.dtype.numpy, v.type.rank) for v in graph.inputs]
+        self._dtypes = [v.type.dtype.numpy for v in graph.inputs]
+        self._by_shape: Dict[tuple, Callable] = {}  # input shapes -> step function
 
     def _key(self, arrays):
         return tuple(arrays[k].shape[j] for k, j, _ in self._syms)
@@ -141,61 +185,62 @@ class SequentialExecutor:
         self.plans[key] = plan
         return _Prepared(self.graph, plan, self.params)
 
+    def _updates(self, prep, key):
+        """(param slot, value slot) for each update not written into its parameter by the plan."""
+        plan = self.plans[key]
+        return [(prep.slot[id(p)], prep.slot[id(v)]) for p, v in self.graph.updates
+                if plan is None or v.name not in plan.param_outputs]
+
     def _compile(self, key):
         prep = self.prepared(key)
         g = self.graph
-        ns = {"np": np}
         lines = ["def step(inputs, P):"]
         for k, v in enumerate(g.inputs):
             lines.append(f"    v{prep.slot[id(v)]} = inputs[{k}]")
         for v in g.params:
             lines.append(f"    v{prep.slot[id(v)]} = P[{v.name!r}]")
-        for i, (fn, ins, outs, spec) in enumerate(prep.steps):
-            ns[f"k{i}"] = fn
-            args = ", ".join(f"v{s}" for s in ins)
-            if spec is None:
-                lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
-                lines.append(f"    {lhs} = k{i}({args})")
-                continue
-            if isinstance(spec, np.ndarray):
-                ns[f"o{i}"] = spec
-                lines.append(f"    v{outs[0]} = o{i}")
-            elif spec[0] == "param":
-                lines.append(f"    v{outs[0]} = P[{spec[1]!r}]")
-            else:
-                ns[f"s{i}"], ns[f"d{i}"] = spec[1], spec[2]
-                lines.append(f"    v{outs[0]} = np.empty(s{i}, d{i})")
-            lines.append(f"    k{i}(v{outs[0]}{', ' if args else ''}{args})")
-        outs = ", ".join(f"v{prep.slot[id(v)]}" for v in g.outputs)
-        planned = set(self.plans[key].param_outputs.values()) if self.plans[key] is not None else set()
-        for p, v in g.updates:
-            if p.name not in planned or v.name not in self.plans[key].param_outputs:
-                lines.append(f"    np.copyto(P[{p.name!r}], v{prep.slot[id(v)]})")
-        lines.append(f"    return [{outs}]")
-        exec(compile("\n".join(lines), f"<chainrule step {g.name}>", "exec"), ns)  # noqa: S102 (generated code)
+        for body, _, _ in prep.code:
+            lines += ["    " + ln for ln in body]
+        for ps, vs in self._updates(prep, key):
+            lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
+        lines.append(f"    return [{', '.join(prep.expr[prep.slot[id(v)]] for v in g.outputs)}]")
+        ns = prep.gen.ns
         self.source = "\n".join(lines)
+        exec(compile(self.source, f"<chainrule step {g.name}>", "exec"), ns)  # noqa: S102 (generated code)
         return ns["step"]
 
-    def _checked(self, arrays):
-        ok = len(arrays) == len(self._want) and all(
-            type(a) is np.ndarray and a.dtype == dt and a.ndim == r for a, (dt, r) in zip(arrays, self._want))
-        return list(arrays) if ok else self.interpreter.check_inputs(self._count(arrays))
-
-    def _count(self, arrays):
+    def _slow(self, arrays):
+        """Full input check (the interpreter's errors), then the step function for these shapes."""
         if len(arrays) != len(self.graph.inputs):
             self.interpreter.run_list(list(arrays))  # raises the interpreter's InputError
-        return list(arrays)
+        arrays = self.interpreter.check_inputs(list(arrays))
+        shapes = tuple(a.shape for a in arrays)
+        fn = self._by_shape.get(shapes)
+        if fn is None:
+            key = self._key(arrays)
+            fn = self._fns.get(key)
+            if fn is None:
+                fn = self._fns[key] = self._compile(key)
+            self._by_shape[shapes] = fn
+        return arrays, fn
+
+    def _lookup(self, arrays):
+        """The step function for these inputs: one dict look-up by shapes and a dtype check when warm."""
+        try:
+            fn = self._by_shape.get(tuple([a.shape for a in arrays]))
+        except AttributeError:  # not arrays: convert and check them
+            fn = None
+        if fn is None or not all([type(a) is _ndarray and a.dtype is d for a, d in zip(arrays, self._dtypes)]):
+            return self._slow(arrays)
+        return arrays, fn
 
     def run_list(self, arrays) -> List[np.ndarray]:
-        arrays = self._checked(arrays)
-        key = self._key(arrays)
-        fn = self._fns.get(key)
-        if fn is None:
-            self.interpreter.check_inputs(arrays)  # first call with these sizes: full check
-            fn = self._fns[key] = self._compile(key)
+        arrays, fn = self._lookup(arrays)
         try:
-            with blas_threads(self.threads):
-                return fn(arrays, self.params)
+            if self.threads:
+                with blas_threads(self.threads):
+                    return fn(arrays, self.params)
+            return fn(arrays, self.params)
         except ChainruleError:
             raise
         except Exception:
@@ -220,49 +265,36 @@ class DataflowExecutor(SequentialExecutor):
 
     def _compile(self, key):
         prep = self.prepared(key)
-        succ = [[] for _ in prep.steps]
+        succ = [[] for _ in prep.code]
         for i, d in enumerate(prep.deps):
             for j in d:
                 succ[j].append(i)
         indeg = [len(d) for d in prep.deps]
-        self._prep[key] = (prep, succ, indeg)
-        return self._run_graph
+        ns = prep.gen.ns
+        src = []
+        for i, (body, ins, outs) in enumerate(prep.code):  # the sequential code, one function per node
+            src.append(f"def n{i}(env):")
+            src += [f"    v{s} = env[{s}]" for s in sorted(set(ins)) if prep.expr[s] == f"v{s}"]
+            src += ["    " + ln for ln in body]
+            src += [f"    env[{s}] = {prep.expr[s]}" for s in outs] + ["    return"]
+        exec(compile("\n".join(src), f"<chainrule nodes {self.graph.name}>", "exec"), ns)  # noqa: S102
+        fns = [ns[f"n{i}"] for i in range(len(prep.code))]
+        self._prep[key] = (prep, succ, indeg, fns, self._updates(prep, key))
+        return functools.partial(self._run_graph, key=key)
 
-    def run_list(self, arrays):
-        arrays = self._checked(arrays)
-        key = self._key(arrays)
-        if key not in self._fns:
-            self.interpreter.check_inputs(arrays)
-            self._fns[key] = self._compile(key)
-        with blas_threads(self.threads):
-            return self._run_graph(arrays, key)
-
-    def _run_graph(self, arrays, key):
-        prep, succ, indeg0 = self._prep[key]
-        g, P = self.graph, self.params
+    def _run_graph(self, arrays, P, key):
+        prep, succ, indeg0, fns, updates = self._prep[key]
+        g = self.graph
         env: List = [None] * len(prep.slot)
         for v, a in zip(g.inputs, arrays):
             env[prep.slot[id(v)]] = a
         for v in g.params:
             env[prep.slot[id(v)]] = P[v.name]
         done: "queue.SimpleQueue" = queue.SimpleQueue()
-        steps = prep.steps
 
         def work(i):
-            fn, ins, outs, spec = steps[i]
             try:
-                if spec is None:
-                    r = fn(*[env[s] for s in ins])
-                    if len(outs) == 1:
-                        env[outs[0]] = r
-                    else:
-                        for s, x in zip(outs, r):
-                            env[s] = x
-                else:
-                    out = spec if isinstance(spec, np.ndarray) else (
-                        P[spec[1]] if spec[0] == "param" else np.empty(spec[1], spec[2]))
-                    fn(out, *[env[s] for s in ins])
-                    env[outs[0]] = out
+                fns[i](env)
                 done.put((i, None))
             except BaseException as err:  # reported to the caller below
                 done.put((i, err))
@@ -288,12 +320,10 @@ class DataflowExecutor(SequentialExecutor):
                     self.pool.submit(work, j)
                     pending += 1
         if error is not None:
-            if isinstance(error, ChainruleError):
-                raise error
-            self.interpreter.run_list(arrays)
             raise error
-        plan = self.plans[key]
-        for p, v in g.updates:
-            if plan is None or v.name not in plan.param_outputs:
-                np.copyto(P[p.name], env[prep.slot[id(v)]])
-        return [env[prep.slot[id(v)]] for v in g.outputs]
+        def val(s):
+            e = prep.expr[s]
+            return env[int(e[1:])] if e[0] == "v" and e[1:].isdigit() else prep.gen.ns[e]
+        for ps, vs in updates:
+            np.copyto(val(ps), val(vs))
+        return [val(prep.slot[id(v)]) for v in g.outputs]

@@ -157,9 +157,15 @@ class _FusedKernel:
         return plan
 
     def _make_plan(self, xs):
-        n, body = len(xs), self.body
-        ins = [TensorType(x.shape, x.dtype) for x in xs]
-        types = ins + step_types(ins, body)
+        plan = self.plan_for([TensorType(x.shape, x.dtype) for x in xs])
+        return (plan[0], plan[1]), plan[2], plan[3]
+
+    def plan_for(self, ins: Sequence[TensorType]):
+        """``(steps, scratch buffers, result shape, result dtype)`` for static input types; each step is
+        ``(fn, refs, dst)`` with ``dst`` -1 for ``out`` or a scratch buffer index (the executors'
+        code generator binds these once per set of bindings)."""
+        n, body = len(ins), self.body
+        types = list(ins) + step_types(ins, body)
         shapes = [t.shape for t in types]
         dtypes = [t.dtype.numpy for t in types]
         last = len(shapes) - 1
@@ -209,7 +215,7 @@ class _FusedKernel:
                 free.remove(dst)
             steps.append((self.fns[j], refs, dst))
         bufs = [np.empty(s, d) for s, d in scratch]
-        return (tuple(steps), bufs), shapes[last], dtypes[last]
+        return tuple(steps), bufs, shapes[last], dtypes[last]
 
     def __call__(self, out, *xs):
         (steps, bufs) = self._plan(xs)[0]
