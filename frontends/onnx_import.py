@@ -10,7 +10,9 @@ problems raise ``OnnxImportError`` naming the file, the node, its op and why.
 Float initializers become trainable parameters; other initializers and
 ``Constant`` nodes become IR ``Constant`` nodes. Values needed at import time
 (Reshape's shape, axes inputs) must be constants; shape arithmetic on
-constants is folded. A batch dimension left unset becomes the symbol ``N``.
+constants is folded, and shape arithmetic on symbolic dimensions
+(``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) is folded symbolically
+(``onnx_shapes``). A batch dimension left unset becomes the symbol ``N``.
 Graph outputs named ``<param>.next`` become the graph's updates (the training
 step convention of ``onnx_export``).
 """
@@ -34,6 +36,7 @@ from .onnx_common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_I
                           META_OUTPUT, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
 from .onnx_ops import ONNX_OPS
+from .onnx_shapes import Sym
 
 #: Default limit on one tensor's declared size (bytes); ``import_onnx(max_tensor_bytes=...)`` changes it.
 MAX_TENSOR_BYTES = 1 << 30
@@ -238,11 +241,20 @@ class _Ctx:
     def v(self, name):
         if not name:
             self.fail("a required input is missing")
+        if name in self.imp.symbolic:
+            self.symbolic_use(name)
         return self.imp.value(name, self)
+
+    def symbolic_use(self, name):
+        self.fail(f"input {name!r} is the shape value {self.imp.symbolic[name].text()}, computed from symbolic "
+                  f"dimensions; chainrule folds such values at import and accepts them only in Shape, Gather, "
+                  f"Slice, Concat, Unsqueeze, Squeeze, Cast, Identity and as a Reshape target")
 
     def static(self, name, what):
         if not name:
             self.fail(f"input {what!r} is missing")
+        if name in self.imp.symbolic:
+            self.symbolic_use(name)
         if name not in self.imp.known:
             self.fail(f"input {what!r} ({name!r}) must be a constant known at import time; chainrule does not "
                       f"support a computed {what}")
@@ -290,6 +302,7 @@ class _Importer:
             raise OnnxImportError(f"{where}: sparse initializer {sp.values.name!r} is not supported")
         self.known: Dict[str, np.ndarray] = {k: v for k, v in self.inits.items()}
         self.vals = {}
+        self.symbolic = {}  # name -> onnx_shapes.Sym: shape values holding symbolic dimensions
         self.static_of = {}  # id(Value) -> array, for folding
         self.dropped = set()  # ids of Constant nodes made for ONNX constants (removed if unused)
         self.shadow = set()
@@ -456,6 +469,9 @@ class _Importer:
             raise OnnxImportError(f"{label}: {err}") from None
         except (ValueError, TypeError, IndexError) as err:
             raise OnnxImportError(f"{label}: {err}") from None
+        if isinstance(outs, Sym):  # a symbolic shape value: no IR, only an import-time value
+            self.symbolic[node.output[0]] = outs
+            return
         outs = outs if isinstance(outs, tuple) else (outs,)
         self.bind(node, ctx, outs, label)
 
@@ -534,6 +550,8 @@ class _Importer:
         params = {p.name for p in g.params} | self.shadow
         for vi in gp.output:
             name = vi.name
+            if name in self.symbolic:
+                self.symbolic_output(name)
             if name not in self.vals and name not in self.inits:
                 raise OnnxImportError(f"{self.where}: graph output {name!r} is produced by no node and is not an "
                                       f"input or initializer")
@@ -562,6 +580,11 @@ class _Importer:
                 g.remove_nodes(dead)
         rank = {n: i for i, n in enumerate(self.init_order)}
         g.params.sort(key=lambda p: rank.get(p.name, len(rank)))
+
+    def symbolic_output(self, name):
+        raise OnnxImportError(f"{self.where}: graph output {name!r} is the shape value "
+                              f"{self.symbolic[name].text()}, computed from symbolic dimensions; chainrule cannot "
+                              f"output a shape")
 
     def check_output(self, vi, v):
         if not vi.type.HasField("tensor_type"):

@@ -42,7 +42,7 @@ def _unary(opname):
 
 for _n in ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Greater"):
     _binary(_n)
-for _n in ("Neg", "Identity", "Exp", "Log", "Sqrt", "Sin", "Cos", "Relu", "Sigmoid", "Tanh", "Softplus"):
+for _n in ("Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Relu", "Sigmoid", "Tanh", "Softplus"):
     _unary(_n)
 
 
@@ -54,11 +54,6 @@ def Sum(ctx, *xs):
 @onnx_op
 def Where(ctx, C, X, Y):
     return ctx.op("Where", ctx.v(C), ctx.v(X), ctx.v(Y))
-
-
-@onnx_op
-def Cast(ctx, X, *, to=0, saturate=1, round_mode="up"):
-    return ctx.op("Cast", ctx.v(X), to=from_onnx_dtype(to, ctx.where + " attribute 'to'"))
 
 
 @onnx_op
@@ -102,14 +97,6 @@ def Transpose(ctx, X, *, perm=None):
 
 
 @onnx_op
-def Reshape(ctx, X, shape=None, *, allowzero=0):
-    target = [int(d) for d in ctx.static(shape, "shape").reshape(-1)]
-    if allowzero and 0 in target:
-        ctx.unsupported("allowzero=1 with a 0 in the target shape (a dimension of size zero)")
-    return ctx.op("Reshape", ctx.v(X), shape=tuple(target))
-
-
-@onnx_op
 def Flatten(ctx, X, *, axis=1):
     return ctx.op("Flatten", ctx.v(X), axis=int(axis))
 
@@ -121,19 +108,6 @@ def _axes(ctx, attr, inp, since):
     if inp is not None:
         return tuple(int(a) for a in ctx.static(inp, "axes").reshape(-1))
     return None if attr is None else tuple(int(a) for a in attr)
-
-
-@onnx_op
-def Squeeze(ctx, X, axes_in=None, *, axes=None):
-    return ctx.op("Squeeze", ctx.v(X), axes=_axes(ctx, axes, axes_in, 13))
-
-
-@onnx_op
-def Unsqueeze(ctx, X, axes_in=None, *, axes=None):
-    ax = _axes(ctx, axes, axes_in, 13)
-    if ax is None:
-        ctx.fail("needs axes")
-    return ctx.op("Unsqueeze", ctx.v(X), axes=ax)
 
 
 def _reduce(opname, since):
@@ -212,18 +186,6 @@ def OneHot(ctx, indices, depth, values, *, axis=-1):
 
 
 @onnx_op
-def Gather(ctx, data, indices, *, axis=0):
-    return ctx.op("Gather", ctx.v(data), ctx.v(indices), axis=int(axis))
-
-
-@onnx_op
-def Concat(ctx, *xs, axis=None):
-    if axis is None:
-        ctx.fail("needs attribute 'axis'")
-    return ctx.op("Concat", *[ctx.v(x) for x in xs], axis=int(axis))
-
-
-@onnx_op
 def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=None, is_test=None, consumed_inputs=None,
             ratio=None):
     if training_mode is not None and bool(ctx.static(training_mode, "training_mode").reshape(-1)[0]):
@@ -237,14 +199,6 @@ def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=None, is_test=
     if not x.type.is_static:
         ctx.unsupported("the mask output of Dropout with a symbolic shape")
     return y, ctx.constant(np.ones(x.type.shape, bool))
-
-
-@onnx_op
-def Shape(ctx, data, *, start=0, end=None):
-    x = ctx.v(data)
-    if not x.type.is_static:
-        ctx.unsupported(f"Shape of a tensor with symbolic dimensions ({x.type})")
-    return ctx.constant(np.asarray(x.type.shape[slice(start, end)], np.int64))
 
 
 @onnx_op
@@ -312,6 +266,9 @@ def SoftmaxCrossEntropyLoss(ctx, scores, labels, weights=None, *, reduction="mea
     logp = ctx.op("LogSoftmax", z, axis=1)
     loss = _nll(ctx, logp, t, weights, reduction, ignore_index)
     return (loss, logp) if ctx.n_outputs > 1 else loss
+
+
+from . import onnx_shapes  # noqa: E402,F401  (registers Shape, Reshape, Slice, Gather, Concat, ...)
 
 
 def supported_ops():

@@ -410,6 +410,9 @@ SITES = {
     "frontends.cli_onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli_onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
     "frontends.cli_onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
+    "frontends.onnx_import:_Importer.symbolic_output#1": (
+        lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
+        ["graph output 'y'", "shape value [N, 3]", "symbolic dimensions"]),
     # -- ir.core -------------------------------------------------------------------------
     "ir.core:Graph._new_leaf#1": (lambda: [Graph("g").add_input("x", T(1)) for _ in range(1)] and
                                   (lambda g: (g.add_input("x", T(1)), g.add_input("x", T(1))))(Graph("g")),

@@ -140,10 +140,17 @@ def test_external_data_that_leaves_the_folder_is_refused(tmp_path):
 
 
 def test_unsupported_value_kinds_and_computed_shapes():
+    # a shape holding a symbolic dimension folds at import, but not into arithmetic or a float
     m = _model([helper.make_node("Shape", ["x"], ["s"], name="sh"),
-                helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")], inputs=(("x", ["N", 3]),),
-               outputs=(("y", ["N", 3]),))
-    _err(m, "node 'sh' (Shape)", "symbolic")
+                helper.make_node("Mul", ["s", "s"], ["y"], name="mul")], inputs=(("x", ["N", 3]),),
+               outputs=(("y", [2]),))
+    _err(m, "node 'mul' (Mul)", "input 's' is the shape value [N, 3]", "symbolic dimensions")
+    m = _model([helper.make_node("Shape", ["x"], ["s"], name="sh"),
+                helper.make_node("Cast", ["s"], ["y"], name="c", to=TensorProto.FLOAT)], inputs=(("x", ["N", 3]),),
+               outputs=(("y", [2]),))
+    _err(m, "node 'c' (Cast)", "Cast of the symbolic shape value 's' [N, 3] to f32")
+    m = _model([helper.make_node("Shape", ["x"], ["y"], name="sh")], inputs=(("x", ["N", 3]),), outputs=(("y", [2]),))
+    _err(m, "graph output 'y' is the shape value [N, 3]")
     g = helper.make_graph([RELU], "g", [helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     _err(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), "not a tensor")

@@ -214,7 +214,7 @@ def _import(c):
     names = [vi.name for vi in c.model.graph.input]
     first = dict(zip(names, c.data_sets[0][0]))
     static = {}
-    for _ in range(4):
+    for _ in range(6):  # Slice needs starts, ends, axes and steps
         try:
             return import_onnx(c.model, static_inputs=static), set(static)
         except OnnxImportError as err:
