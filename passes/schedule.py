@@ -48,8 +48,10 @@ def _bytes(v, bindings) -> int:
     return n * v.type.dtype.numpy.itemsize
 
 
-def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None) -> List[Node]:
-    """A topological order that greedily keeps few bytes live (see module doc)."""
+def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None,
+                       updates_last: bool = True) -> List[Node]:
+    """A topological order that greedily keeps few bytes live (see module doc); with ``updates_last``
+    a node making a parameter's update runs after the parameter's other readers."""
     bindings = bindings or {}
     nodes = graph.nodes
     pos = {id(n): i for i, n in enumerate(nodes)}
@@ -74,6 +76,11 @@ def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None) 
                     and remaining[id(v)] == sum(1 for u, _ in v.uses if u is n))
         return grow - freed
 
+    for prod, readers in (_update_waits(graph, pos) if updates_last else {}).items():  # write updates after the last reader
+        for r in readers:
+            users[r].append(prod)
+            waiting[prod] += 1
+
     ready = [(score(i), i) for i in range(len(nodes)) if waiting[i] == 0]
     heapq.heapify(ready)
     order = []
@@ -92,7 +99,34 @@ def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None) 
             waiting[j] -= 1
             if waiting[j] == 0:
                 heapq.heappush(ready, (score(j), j))
+    if len(order) < len(nodes):  # the extra waits made a cycle (an update read by a reader's producer)
+        return memory_aware_order(graph, bindings, updates_last=False)
     return order
+
+
+def _update_waits(graph: Graph, pos) -> Dict[int, List[int]]:
+    """For each node making an update value nobody else reads, the other readers of its parameter
+    (or of views of it): running it after them lets the memory plan write the update in place."""
+    from ..ir.ops.outkernels import view_source
+    root = {id(p): id(p) for p in graph.params}
+    readers: Dict[int, set] = {}
+    for i, n in enumerate(graph.nodes):
+        for v in n.inputs:
+            r = root.get(id(v))
+            if r is not None:
+                readers.setdefault(r, set()).add(i)
+        src = view_source(n)
+        if src is not None and id(n.inputs[src]) in root:
+            for o in n.outputs:
+                root[id(o)] = root[id(n.inputs[src])]
+    out_ids = {id(v) for v in graph.outputs}
+    waits = {}
+    for p, v in graph.updates:
+        if v.producer is None or v.uses or id(v) in out_ids:
+            continue
+        prod = pos[id(v.producer)]
+        waits[prod] = sorted(readers.get(id(p), set()) - {prod})
+    return waits
 
 
 def levels_of(order: List[Node]) -> List[List[int]]:
