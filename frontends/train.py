@@ -182,12 +182,12 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Loss] = "cross_e
     if metrics is None:
         metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
     objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.weight_decay)
-    eval_graph = PassManager(inference_pipeline()).run(objective.clone())
+    eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(objective.clone())  # live params
     pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)
     train_graph = pm.run(objective)
     pred = base.clone()
     pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
-    pred = PassManager(inference_pipeline()).run(pred)
+    pred = PassManager(inference_pipeline(freeze_params=False)).run(pred)
     return TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history)
 
 

@@ -181,6 +181,15 @@ class Graph:
             self.initializers[name] = array
         return v
 
+    def remove_param(self, value: Value) -> None:
+        """Remove an unused parameter (and its array); refuses while anything reads or updates it."""
+        if value.uses or any(p is value for p, _ in self.updates) or any(v is value for v in self.outputs):
+            raise GraphError(f"cannot remove parameter %{value.name}: it is still used")
+        self.params.remove(value)
+        self.initializers.pop(value.name, None)
+        self._names.pop(value.name, None)
+        value.graph = None
+
     def param(self, name: str) -> Value:
         for v in self.params:
             if v.name == name:

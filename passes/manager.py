@@ -28,6 +28,7 @@ from ..ir.errors import ChainruleError
 class PassResult:
     graph: Graph
     changed: bool
+    notes: List[str] = field(default_factory=list)  # e.g. which rewrite rules fired, on which nodes
 
 
 class Pass:
@@ -71,6 +72,7 @@ class PassRecord:
     changed: bool
     seconds: float
     text: str = ""
+    notes: List[str] = field(default_factory=list)  # the pass result's notes
 
 
 @dataclass
@@ -122,7 +124,7 @@ class PassManager:
             text = None
             if self.keep_text:
                 text = print_graph(graph)
-            self.history.append(PassRecord(p.name, result.changed, dt, text or ""))
+            self.history.append(PassRecord(p.name, result.changed, dt, text or "", list(result.notes)))
             if self.dump_dir:
                 self._dump(i, p.name, result.changed, graph)
             if self.print_after_all or p.name in self.print_after or (self.print_after_change and result.changed):

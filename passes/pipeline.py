@@ -10,15 +10,22 @@ from typing import List
 
 from .autodiff import Autodiff
 from .basic import dce, infer_shapes, toposort
+from .cse import cse
+from .fold import fold_constants
+from .fold_linear import fold_linear
 from .fuse_elementwise import fuse_elementwise
 from .fusion import fuse_softmax_ce
 from .manager import Pass
 from .optimizer import OptimizerPass, SGDUpdate
 from .schedule import schedule
+from .simplify import simplify
 
 
-def inference_pipeline() -> List[Pass]:
-    return [infer_shapes, toposort, fuse_softmax_ce, dce, fuse_elementwise, schedule]
+def inference_pipeline(freeze_params: bool = True) -> List[Pass]:
+    """``freeze_params=False`` when the parameters stay live (shared with a training step): no fold-linear."""
+    # cse after fuse-softmax-ce: merging two Softmax nodes could give the loss's softmax a second use
+    return [infer_shapes, toposort, simplify, fuse_softmax_ce, cse, fold_constants] + (
+        [fold_linear] if freeze_params else []) + [dce, fuse_elementwise, schedule]
 
 
 def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[Pass]:
@@ -28,8 +35,8 @@ def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[P
 
 def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> List[Pass]:
     """Forward + loss graph -> one training step: forward, backward, optimizer update nodes."""
-    return [infer_shapes, toposort, fuse_softmax_ce, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1), dce,
-            fuse_elementwise, schedule]
+    return [infer_shapes, toposort, fuse_softmax_ce, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1),
+            simplify, cse, fold_constants, dce, fuse_elementwise, schedule]
 
 
 PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline, "training": training_pipeline}
