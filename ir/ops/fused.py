@@ -24,7 +24,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import GradientError, IRTypeError
+from ..errors import IRTypeError
 from ..types import TensorType
 from . import OPS, register
 from .base import Op
@@ -108,10 +108,6 @@ class Fused(Op):
             raise IRTypeError("Fused needs a non-empty body")
         return [step_types(ins, body)[-1]]
 
-    def vjp(self, e, node, gys):
-        raise GradientError(f"%{node.name} is a Fused node; fusion runs after autodiff, so differentiate "
-                            f"the graph before fuse-elementwise")
-
     def flops(self, ins, outs, attrs, bindings=None):
         return len(attrs["body"]) * (outs[0].numel(bindings) or 0)
 
@@ -160,10 +156,11 @@ class _FusedKernel:
         plan = self.plan_for([TensorType(x.shape, x.dtype) for x in xs])
         return (plan[0], plan[1]), plan[2], plan[3]
 
-    def plan_for(self, ins: Sequence[TensorType]):
+    def plan_for(self, ins: Sequence[TensorType], donated: Sequence[int] = ()):
         """``(steps, scratch buffers, result shape, result dtype)`` for static input types; each step is
-        ``(fn, refs, dst)`` with ``dst`` -1 for ``out`` or a scratch buffer index (the executors'
-        code generator binds these once per set of bindings)."""
+        ``(fn, refs, dst)`` with ``dst`` -1 for ``out``, a scratch buffer index (>= 0), or ``-2 - k`` for
+        the buffer of input k, which the caller ``donated`` (it dies at this node). The executors' code
+        generator binds these once per set of bindings."""
         n, body = len(ins), self.body
         types = list(ins) + step_types(ins, body)
         shapes = [t.shape for t in types]
@@ -173,12 +170,15 @@ class _FusedKernel:
         for j, (_, refs, _, _) in enumerate(body):
             for r in refs:
                 last_use[r] = n + j
-        # buffer ids: -1 is ``out``; scratch buffers are 0, 1, ...
+        # buffer ids: -1 is ``out``; scratch buffers are 0, 1, ...; -2 - k is donated input k's
         where = {}  # ref -> buffer id holding it
         holder = {-1: self.alias if self.alias >= 0 else None}
         if self.alias >= 0:
             where[self.alias] = -1
-        scratch: List[tuple] = []
+        kind = {-1: (shapes[last], dtypes[last])}  # buffer id -> (shape, dtype)
+        for k in donated:
+            if k != self.alias and k not in where and k in last_use:
+                where[k], holder[-2 - k], kind[-2 - k] = -2 - k, k, (shapes[k], dtypes[k])
         free: List[int] = []
         steps = []
         for j, (_, refs, _, _) in enumerate(body):
@@ -190,31 +190,30 @@ class _FusedKernel:
             else:
                 for r in refs:  # in place on an operand that dies here
                     b = where.get(r)
-                    if b is not None and last_use[r] == me and (b == -1 and want == (shapes[last], dtypes[last])
-                                                               or b >= 0 and scratch[b] == want):
+                    if b is not None and last_use[r] == me and kind[b] == want:
                         dst = b
                         break
-                if dst is None and holder[-1] is None and want == (shapes[last], dtypes[last]):
+                if dst is None and holder[-1] is None and want == kind[-1]:
                     dst = -1
                 if dst is None:
-                    dst = next((b for b in free if scratch[b] == want), None)
+                    dst = next((b for b in free if kind[b] == want), None)
                     if dst is None:
-                        scratch.append(want)
-                        dst = len(scratch) - 1
+                        dst = sum(1 for b in kind if b >= 0)
+                        kind[dst] = want
                     else:
                         free.remove(dst)
             for r in refs:  # operands dying here release their buffers
                 b = where.get(r)
                 if b is not None and last_use[r] == me and holder.get(b) == r:
                     holder[b] = None
-                    if b >= 0:
+                    if b != -1:
                         free.append(b)
             holder[dst] = me
             where[me] = dst
-            if dst >= 0 and dst in free:
+            if dst != -1 and dst in free:
                 free.remove(dst)
             steps.append((self.fns[j], refs, dst))
-        bufs = [np.empty(s, d) for s, d in scratch]
+        bufs = [np.empty(*kind[b]) for b in range(sum(1 for b in kind if b >= 0))]
         return tuple(steps), bufs, shapes[last], dtypes[last]
 
     def __call__(self, out, *xs):
