@@ -91,3 +91,49 @@ def test_subprocess_exit_status(tmp_path):
     r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "inspect", str(tmp_path / "empty.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "empty" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- chainrule export RUN_DIR: the model chainrule train wrote --------------------------------------
+@pytest.mark.parametrize("flags", [["--hidden", "16", "--epochs", "2"],
+                                   ["--hidden", "12,8", "--activation", "tanh", "--optimizer", "adam",
+                                    "--loss", "squared_error", "--epochs", "1"]])
+def test_export_run_folder_predicts_like_the_trained_step(tmp_path, flags):
+    import onnx
+    import onnxruntime as ort
+    from chainrule.frontends import checkpoint, datasets
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "train", *flags, "--batch-size", "64",
+                        "--out", str(run)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "model.onnx"
+    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "export", str(run), "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "the trained model of" in r.stdout
+    onnx.checker.check_model(str(out), full_check=True)
+    # the step chainrule train trained, rebuilt from its settings and checkpoint
+    hidden = [int(h) for h in flags[1].split(",")]
+    opts = dict(zip(flags[2::2], flags[3::2]))
+    X, y = datasets.load_digits()
+    Xtr, Xte, _, _ = datasets.train_test_split(X, y, 0.2, seed=0)
+    Xtr, Xte = datasets.standardize(Xtr, Xte)
+    model = cr.nn.mlp([64, *hidden, 10], opts.get("--activation", "relu"))
+    opt = cr.optim.Adam(0.01) if opts.get("--optimizer") == "adam" else cr.optim.SGD(0.1, momentum=0.9)
+    step = cr.compile_train(model, loss=opts.get("--loss", "cross_entropy"), optimizer=opt, metrics=[])
+    checkpoint.load(str(run / "checkpoint.npz"), step)
+    want = step.predict(Xte)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: Xte})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.mean(np.argmax(got, axis=1) == np.argmax(want, axis=1)) == 1.0
+    assert sess.get_inputs()[0].shape[0] == "N"  # symbolic batch
+
+
+def test_export_run_folder_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty"), "-o", str(tmp_path / "m.onnx")]) != 0
+    assert "no such checkpoint" in capsys.readouterr().err
+    (tmp_path / "s.ir").write_text("graph g {\n}\n")
+    assert main(["export", str(tmp_path / "s.ir"), "-o", str(tmp_path / "m.onnx")]) != 0
+    err = capsys.readouterr().err
+    assert "needs --params" in err and "Traceback" not in err

@@ -282,6 +282,33 @@ def _cli_onnx(case):
     return run[case]()
 
 
+def _cli_export_run(case):
+    """Trigger a raise site of ``chainrule export RUN_DIR`` (cli_onnx.trained_model) on a fake run folder."""
+    import argparse
+    import json
+    import tempfile
+    from chainrule.frontends import checkpoint, cli_onnx
+    d = tempfile.mkdtemp()
+    step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
+    checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2], "activation": "relu",
+                                                                          "loss": "cross_entropy"}})
+    summary = {"config": {"hidden": [2], "activation": "relu", "loss": "cross_entropy"}}
+    if case == "config":
+        summary = {"config": {"hidden": [2]}}
+    elif case == "layers":
+        summary["config"]["hidden"] = [2, 2]
+    elif case == "shape":
+        summary["config"]["activation"], summary["config"]["loss"] = "tanh", "squared_error"
+        step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
+        step.graph.initializers["fc1.bias"] = np.zeros(5, np.float32)
+        checkpoint.save(os.path.join(d, "checkpoint.npz"), step)
+    with open(os.path.join(d, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    if case == "params":
+        return cli_onnx.run_export(argparse.Namespace(ir=os.path.join(d, "s.ir"), params=None, output="o.onnx"))
+    return cli_onnx.trained_model(d)
+
+
 def _tmp(name, data=None):
     """A path ``name`` in a fresh temp folder, holding ``data`` (bytes or str) if given."""
     import tempfile
@@ -625,6 +652,10 @@ SITES = {
     "frontends.cli_onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli_onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
     "frontends.cli_onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
+    "frontends.cli_onnx:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
+    "frontends.cli_onnx:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
+    "frontends.cli_onnx:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
+    "frontends.cli_onnx:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
     "frontends.onnx_import:_Importer.symbolic_output#1": (
         lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
         ["graph output 'y'", "shape value [N, 3]", "symbolic dimensions"]),
