@@ -81,10 +81,11 @@ def _fold(opname: str, attrs: dict, vals: list, t: TensorType):
     return out
 
 
-def emit_fused(code: Code, node, alias: int, out: str, args: List[str], in_types) -> List[str]:
-    """A ``Fused`` node's body inlined: scratch buffers and in-place steps planned for these shapes."""
+def emit_fused(code: Code, node, alias: int, out: str, args: List[str], in_types, donated=()) -> List[str]:
+    """A ``Fused`` node's body inlined: scratch buffers and in-place steps planned for these shapes;
+    ``donated``: inputs whose planned buffers die here and may hold intermediate steps."""
     kern = node.op.out_kernel(dict(node.attrs), alias)
-    steps, bufs, _, _ = kern.plan_for(in_types)
+    steps, bufs, _, _ = kern.plan_for(in_types, donated)
     body = node.attrs["body"]
     names = list(args)
     types = list(in_types) + _step_types(in_types, body)
@@ -98,7 +99,7 @@ def emit_fused(code: Code, node, alias: int, out: str, args: List[str], in_types
             code.known[name] = val
             names.append(name)
             continue
-        buf = out if dst < 0 else code.const(bufs[dst], "s")
+        buf = out if dst == -1 else args[-2 - dst] if dst < -1 else code.const(bufs[dst], "s")
         lines += emit_elementwise(code, opname, dict(attrs), buf, ops, types[n + j].dtype.numpy)
         names.append(buf)
     return lines
@@ -109,11 +110,12 @@ def _step_types(in_types, body):
     return step_types(in_types, body)
 
 
-def emit_node(code: Code, node, alias: int, out: str, args: List[str], in_types: List[TensorType]) -> List[str]:
+def emit_node(code: Code, node, alias: int, out: str, args: List[str], in_types: List[TensorType],
+              donated=()) -> List[str]:
     """Lines computing ``node`` (which has an out-kernel) into the array named ``out``."""
     name, attrs = node.op.name, node.attrs
     if name == "Fused":
-        return emit_fused(code, node, alias, out, args, in_types)
+        return emit_fused(code, node, alias, out, args, in_types, donated)
     if name == "Gemm":
         a = args[0] + (".T" if attrs["transA"] else "")
         b = args[1] + (".T" if attrs["transB"] else "")

@@ -65,7 +65,8 @@ class _Prepared:
         pslot = {p.name: self.slot[id(p)] for p in graph.params}
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
         self.code = []
-        for n in self.nodes:
+        self.donated = _donated(self.nodes, plan, outputs)
+        for i, n in enumerate(self.nodes):
             ins = tuple(self.slot[id(v)] for v in n.inputs)
             outs = tuple(self.slot[id(o)] for o in n.outputs)
             args = [self.expr[s] for s in ins]
@@ -98,7 +99,8 @@ class _Prepared:
                     nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
                     buf = self.buffers[plan.buffer_of[o.name]][:nbytes].view(dt).reshape(shape)
                     dst = gen.const(buf, "b")
-                lines += emit_node(gen, n, alias, dst, args, in_types)
+                donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
+                lines += emit_node(gen, n, alias, dst, args, in_types, donated)
                 self.expr[outs[0]] = dst
             elif name == "SoftmaxCrossEntropy" and len(in_types[0].shape) >= 2 and in_types[0].is_static \
                     and in_types[0].dtype.numpy.kind == "f":
@@ -108,7 +110,28 @@ class _Prepared:
                 lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
                 lines.append(f"{lhs} = {k}({', '.join(args)})")
             self.code.append((lines, ins, outs))
-        self.deps = _dependencies(graph, self.nodes, plan)
+        self.deps = _dependencies(graph, self.nodes, plan, self.donated)
+
+
+def _donated(nodes, plan, keep) -> List[List[int]]:
+    """Per node, the inputs in planned buffers that die there (no later reader, no view, not kept):
+    a Fused node may write its intermediate steps into them."""
+    root, death = {}, {}
+    for i, n in enumerate(nodes):
+        for v in n.inputs:
+            death[root.get(id(v), id(v))] = i
+        src = view_source(n)
+        for o in n.outputs:
+            root[id(o)] = root.get(id(n.inputs[src]), id(n.inputs[src])) if src is not None else id(o)
+    for r in keep:
+        death[root.get(r, r)] = len(nodes)
+    out = []
+    for i, n in enumerate(nodes):
+        ids = [id(v) for v in n.inputs]
+        out.append([k for k, v in enumerate(n.inputs) if plan is not None and n.op.name == "Fused"
+                     and v.name in plan.buffer_of and root.get(id(v), id(v)) == id(v)
+                     and death.get(id(v)) == i and ids.count(id(v)) == 1])
+    return out
 
 
 def _bound(t: TensorType, bindings) -> TensorType:
@@ -122,7 +145,7 @@ def _ordered(graph, plan):
     return [by_name[name] for name in plan.order]
 
 
-def _dependencies(graph, nodes, plan) -> List[List[int]]:
+def _dependencies(graph, nodes, plan, donated=None) -> List[List[int]]:
     """For each node, the nodes that must finish first: producers, and the readers and writer of
     the previous value in the buffer (or parameter) it overwrites."""
     index = {id(n): i for i, n in enumerate(nodes)}
@@ -139,6 +162,11 @@ def _dependencies(graph, nodes, plan) -> List[List[int]]:
             key = where.get(root.get(id(v), id(v)))
             if key is not None:
                 readers.setdefault(key, []).append(i)
+        for k in (donated[i] if donated else ()):  # overwrites a dying input: after its other readers
+            key = ("buf", plan.buffer_of[n.inputs[k].name])
+            d.update(r for r in readers.get(key, []) if r != i)
+            if key in writer:
+                d.add(writer[key])
         o = n.outputs[0]
         src = view_source(n)
         for out in n.outputs:
