@@ -119,7 +119,11 @@ def emit_node(code: Code, node, alias: int, out: str, args: List[str], in_types:
     if name == "Gemm":
         a = args[0] + (".T" if attrs["transA"] else "")
         b = args[1] + (".T" if attrs["transB"] else "")
-        lines = [f"mm({a}, {b}, {out})"]
+        ta = in_types[0]
+        k = ta.shape[0] if attrs["transA"] else ta.shape[-1]
+        # an outer product (k = 1, a batch of one): BLAS gemm is slow there, a broadcast multiply is not,
+        # and both round the one product once, so the bits are the same
+        lines = [f"{code.ufunc('Mul')}({a}, {b}, {out})" if k == 1 and ta.rank == 2 else f"mm({a}, {b}, {out})"]
         dt = in_types[0].dtype.numpy.type
         if attrs["alpha"] != 1.0:
             lines.append(f"{code.ufunc('Mul')}({out}, {code.const(dt(attrs['alpha']))}, {out})")
