@@ -254,11 +254,12 @@ class Graph:
             for out in node.outputs:
                 if any(id(u) not in dead_ids for u, _ in out.uses):
                     raise GraphError(f"cannot remove node {node.name}: %{out.name} is still used")
-            for i, v in enumerate(node.inputs):
-                v.uses.remove((node, i))
             for out in node.outputs:
                 self._names.pop(out.name, None)
             node.graph = None
+        inputs = {id(v): v for n in dead for v in n.inputs}  # each use-list filtered once: linear, not quadratic
+        for v in inputs.values():
+            v.uses = [(u, i) for u, i in v.uses if id(u) not in dead_ids]
         self.nodes = [n for n in self.nodes if id(n) not in dead_ids]
 
     def set_outputs(self, values: Sequence[Value]) -> None:

@@ -30,6 +30,13 @@ def _fail(g, msg, node=None, context=3, at=None):
     raise VerifyError(f"graph {g.name}: {msg}")
 
 
+def _use_set(v, cache):
+    s = cache.get(id(v))
+    if s is None:
+        s = cache[id(v)] = {(id(u), i) for u, i in v.uses}
+    return s
+
+
 def verify(g) -> None:
     """Raise ``VerifyError`` if ``g`` breaks an IR invariant."""
     defined = {}
@@ -46,6 +53,7 @@ def verify(g) -> None:
                 _fail(g, f"parameter %{p.name} is declared {p.type} but its array is "
                          f"{arr.dtype}{list(arr.shape)}", at=1 + len(g.inputs) + k)
     node_ids = {id(n) for n in g.nodes}
+    uses = {}  # id(value) -> set of (id(node), operand index): a use-list check in O(1)
     for node in g.nodes:
         if node.graph is not g:
             _fail(g, f"node {node.name} does not point back to this graph", node)
@@ -53,7 +61,7 @@ def verify(g) -> None:
             if defined.get(v.name) is not v:
                 why = "is not defined" if v.name not in defined else "is defined by another value of that name"
                 _fail(g, f"operand {i} of {node.op.name}, {var(v.name)}, {why} before its use", node)
-            if (node, i) not in v.uses:
+            if (id(node), i) not in _use_set(v, uses):
                 _fail(g, f"{var(v.name)} is operand {i} of {node.name} but its use-list does not say so", node)
         for k, out in enumerate(node.outputs):
             if out.producer is not node or out.index != k:

@@ -44,29 +44,44 @@ def _only_consumer(node: Node):
 
 
 def _groups(graph: Graph) -> List[List[Node]]:
-    """Groups of fusible nodes (in graph order), each ending at its one exit node."""
-    group_of: Dict[int, int] = {}  # id(node) -> group leader index
+    """Groups of fusible nodes (in graph order), each ending at its one exit node.
+
+    Merging moves the smaller group into the larger one, so a long chain costs O(n log n), not O(n²)."""
+    group_of: Dict[int, int] = {}  # id(node) -> group key
     members: Dict[int, List[Node]] = {}
+    exit_of: Dict[int, int] = {}  # group key -> index of the node that joined last (the exit)
     for i, node in enumerate(graph.nodes):
         if not _fusible(node):
             continue
-        mine = [node]
+        leads = []
         for v in node.inputs:
             p = v.producer
             if p is None or id(p) not in group_of or _only_consumer(p) is not node:
                 continue
-            lead = group_of[id(p)]
-            if lead in members:
-                mine = members.pop(lead) + mine
-        members[i] = mine
-        for m in mine:
-            group_of[id(m)] = i
+            if group_of[id(p)] not in leads:
+                leads.append(group_of[id(p)])
+        if not leads:
+            key = i
+            members[key] = []
+        else:
+            key = max(leads, key=lambda k: (len(members[k]), -k))
+            for other in leads:
+                if other != key:
+                    moved = members.pop(other)
+                    exit_of.pop(other)
+                    for m in moved:
+                        group_of[id(m)] = key
+                    members[key].extend(moved)
+        members[key].append(node)
+        group_of[id(node)] = key
+        exit_of[key] = i
     order = {id(n): k for k, n in enumerate(graph.nodes)}
-    return [sorted(ms, key=lambda n: order[id(n)]) for _, ms in sorted(members.items()) if len(ms) > 1]
+    return [sorted(members[k], key=lambda n: order[id(n)]) for k in sorted(members, key=exit_of.get)
+            if len(members[k]) > 1]
 
 
-def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementwise") -> Node:
-    """Replace ``group`` (graph order, last node = the exit) by one ``Fused`` node."""
+def _make_fused(graph: Graph, group: List[Node], created_by: str, before) -> Node:
+    """A new ``Fused`` node computing ``group``'s exit value (the group stays in the graph)."""
     inside = {id(o): k for k, n in enumerate(group) for o in n.outputs}
     inputs, ref = [], {}
     for n in group:
@@ -79,10 +94,17 @@ def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementw
         refs = tuple(ref[id(v)] if id(v) in ref else len(inputs) + inside[id(v)] for v in n.inputs)
         body.append((n.op.name, refs, tuple(sorted(n.attrs.items())), n.outputs[0].name))
     exit_node = group[-1]
-    old = exit_node.outputs[0]
     prov = Provenance(created_by, exit_node.prov.phase, None, None, exit_node.prov.source)
     fused = Node(OPS["Fused"], inputs, {"body": tuple(body)}, prov)
-    graph.add_node(fused, [old.type], ["fused"], before=exit_node)
+    graph.add_node(fused, [exit_node.outputs[0].type], ["fused"], before=before)
+    return fused
+
+
+def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementwise") -> Node:
+    """Replace ``group`` (graph order, last node = the exit) by one ``Fused`` node."""
+    exit_node = group[-1]
+    old = exit_node.outputs[0]
+    fused = _make_fused(graph, group, created_by, before=exit_node)
     name = old.name
     old.replace_all_uses_with(fused.outputs[0])
     graph.remove_nodes(group)
@@ -94,6 +116,18 @@ def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementw
 def fuse_elementwise(graph: Graph) -> bool:
     """Fuse single-consumer chains of elementwise ops into ``Fused`` nodes; see the module doc."""
     groups = _groups(graph)
-    for group in groups:
-        fuse_group(graph, group)
-    return bool(groups)
+    if not groups:
+        return False
+    order = list(graph.nodes)
+    made, dead = {}, []  # id(exit node) -> (fused node, name to take over)
+    for group in groups:  # build every Fused node, then remove and reorder once (linear in the graph)
+        fused = _make_fused(graph, group, "fuse-elementwise", before=None)
+        old = group[-1].outputs[0]
+        old.replace_all_uses_with(fused.outputs[0])
+        made[id(group[-1])] = (fused, old.name)
+        dead += group
+    graph.remove_nodes(dead)
+    for fused, name in made.values():
+        graph.rename(fused.outputs[0], name)
+    graph.nodes = [made[id(n)][0] if id(n) in made else n for n in order if id(n) in made or n.graph is graph]
+    return True
