@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Optional
 
 import numpy as np
 
@@ -160,17 +161,21 @@ def region_lines(node, indent: str = "    "):
     return out
 
 
-def graph_lines(g, meta: bool = True):
-    """The graph as a list of text lines (one per input, param, node...)."""
+def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
+    """The graph as a list of text lines (one per input, param, node...); ``line_of``, if given, is
+    filled with id(node) -> index of the node's line, and "return" -> the return line."""
+    line_of = {} if line_of is None else line_of
     lines = [f"graph {var(g.name)[1:]} {{"]
     lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
     values = {v.name: v for v in g.all_values()} if meta else None
     for n in g.nodes:
+        line_of[id(n)] = len(lines)
         lines.append("  " + format_node(n, meta, values))
         if getattr(n.op, "region_attr", None):
             lines[-1] += " {"
             lines += region_lines(n) + ["  }"]
+    line_of["return"] = len(lines)
     lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
     lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
     lines.append("}")

@@ -19,10 +19,17 @@ from .printer import graph_lines, var
 
 
 def _fail(g, msg, node=None, context=3, at=None):
-    """Raise with the IR around ``node`` (or around text line ``at``) marked ``>>``."""
-    lines = graph_lines(g)
-    if node is not None and node in g.nodes:
-        at = 1 + len(g.inputs) + len(g.params) + g.nodes.index(node)
+    """Raise with the IR around ``node`` (or around text line ``at``: an index, "return", or
+    ("return", k) for the k-th line after it) marked ``>>``."""
+    line_of = {}
+    try:
+        lines = graph_lines(g, line_of=line_of)  # the printer's own line numbers (a fused node takes several)
+    except ChainruleError:  # a node too broken to print (e.g. a bad fused body): no context
+        lines, at, node = [], None, None
+    if node is not None and id(node) in line_of:
+        at = line_of[id(node)]
+    elif at == "return" or isinstance(at, tuple):
+        at = line_of["return"] + (at[1] if isinstance(at, tuple) else 0)
     if at is not None:
         lo, hi = max(0, at - context), min(len(lines), at + context + 1)
         shown = [(">> " if i == at else "   ") + lines[i] for i in range(lo, hi)]
@@ -83,14 +90,13 @@ def verify(g) -> None:
                 _fail(g, f"{var(v.name)} lists a use by a node that is not in the graph ({user.op.name})")
             if i >= len(user.inputs) or user.inputs[i] is not v:
                 _fail(g, f"{var(v.name)} lists a use as operand {i} of {user.name}, which is another value", user)
-    ret = 1 + len(g.inputs) + len(g.params) + len(g.nodes)  # the line of "return"
     for v in g.outputs:
         if defined.get(v.name) is not v:
-            _fail(g, f"output {var(v.name)} is not defined in the graph", at=ret)
+            _fail(g, f"output {var(v.name)} is not defined in the graph", at="return")
     for k, (p, v) in enumerate(g.updates):
         if p.kind not in ("param", "state") or defined.get(p.name) is not p:
-            _fail(g, f"update target {var(p.name)} is not a parameter of the graph", at=ret + 1 + k)
+            _fail(g, f"update target {var(p.name)} is not a parameter of the graph", at=("return", 1 + k))
         if defined.get(v.name) is not v:
-            _fail(g, f"update value {var(v.name)} is not defined in the graph", at=ret + 1 + k)
+            _fail(g, f"update value {var(v.name)} is not defined in the graph", at=("return", 1 + k))
         if p.type != v.type:
-            _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}", at=ret + 1 + k)
+            _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}", at=("return", 1 + k))

@@ -125,3 +125,18 @@ def test_fused_nodes_are_not_differentiated():
     fuse_elementwise(g)
     assert not cr.OPS["Fused"].differentiable
     assert "after autodiff" in cr.OPS["Fused"].rule
+
+
+def test_verify_marks_the_right_line_after_fused_nodes():
+    """A fused node prints several lines; the verifier's ``>>`` must still point at the bad node."""
+    from chainrule.ir import VerifyError
+    g = _train_graph()
+    fuse_elementwise(g)
+    fused = [n for n in g.nodes if n.op.name == "Fused"]
+    bad = next(n for n in reversed(g.nodes) if n.op.name != "Fused" and n.inputs)
+    assert g.nodes.index(bad) > g.nodes.index(fused[0])  # printed after (at least) one fused body
+    bad.inputs[0].uses.remove((bad, 0))  # a use-list violation: printing is unaffected
+    with pytest.raises(VerifyError) as err:
+        cr.verify(g)
+    marked = [ln for ln in str(err.value).splitlines() if ln.startswith(">> ")]
+    assert len(marked) == 1 and marked[0][3:].lstrip().startswith(f"%{bad.outputs[0].name}: ")
