@@ -78,6 +78,7 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
         relevant.update(id(o) for o in node.outputs)
 
     cot: Dict[int, List[Value]] = {}
+    stopped = []  # nodes with a cotangent but no gradient rule (ArgMax, Cast, Fused...)
     named = set()  # ids of values already named as someone's gradient
     made = []  # nodes this pass emits
 
@@ -130,6 +131,7 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
                 f"{op.name} has no useful derivative, so nothing before it learns (use Sigmoid instead)"),
                 stacklevel=3)
         if not op.differentiable or op.zero_grad:
+            stopped.append(node)
             continue
         e = emitter(grad_of=node.outputs[0].name, rule=op.rule)
         start = len(graph.nodes)
@@ -147,7 +149,13 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
         if g is None:
             if not allow_unused:
                 loss_names = ", ".join(f"%{L.name}" for L in losses)
-                raise GradientError(f"{loss_names} does not depend (differentiably) on %{v.name}; "
+                why = ""
+                if stopped:
+                    where = ", ".join(f"%{n.name} ({n.op.name})" for n in stopped[:3])
+                    why = f" (the gradient stops at {where}, which has no gradient rule"
+                    why += "; fused nodes are made after autodiff, so differentiate before fusing)" if any(
+                        n.op.name == "Fused" for n in stopped) else ")"
+                raise GradientError(f"{loss_names} does not depend (differentiably) on %{v.name}{why}; "
                                     f"pass allow_unused=True for an explicit zero gradient")
             e = emitter(grad_of=v.name, rule=f"{_bar(v.name)} = 0 (the loss does not depend on it)")
             g = e.ExpandLike(e.const(0.0, v.type.dtype), v, name=grad_name(v))

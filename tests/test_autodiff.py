@@ -208,3 +208,16 @@ def test_autodiff_is_deterministic():
         backward(g, [L.value], [p for p in g.params])
         return cr.print_graph(g)
     assert build() == build()
+
+
+def test_a_gradient_blocked_by_an_op_without_a_rule_names_that_node():
+    import chainrule as cr
+    from chainrule.ir import GradientError
+    from chainrule.passes import backward
+    b = cr.GraphBuilder("g")
+    x = b.input("x", (3,))
+    w = b.param("w", np.ones(3, np.float32))
+    L = cr.cast(cr.argmax(x * w), "f32")
+    g = b.build(L)
+    with pytest.raises(GradientError, match=r"does not depend \(differentiably\) on %w \(the gradient stops at %cast \(Cast\)"):
+        backward(g, [L.value], [g.param("w")])
