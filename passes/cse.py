@@ -4,8 +4,12 @@ Two nodes with the same op, equal attributes and the same input values
 compute the same thing; the later one is removed and its uses read the first
 (in node order, so the result is deterministic). Array attributes (a
 Constant's ``value``) are equal when dtype, shape and bytes are; floats by
-their bits (``-0.0`` is not ``0.0``, a NaN equals itself). Two Constants with
-equal arrays merge too.
+their bits (``-0.0`` is not ``0.0``, a NaN equals itself). An operand made by
+a Constant counts by its value, so ``Mul(%lr, %g)`` and ``Mul(%one_minus_beta2, %g)``
+with both 0.001 are one product; but the Constant nodes themselves are not
+merged (unless ``CSE(merge_constants=True)``): their names say which
+hyperparameter they are, and a scalar costs nothing. Operands are not
+reordered (``Mul(a, b)`` and ``Mul(b, a)`` stay two nodes).
 
     Before:                                        After:
       %a: f32[N,3] = Transpose(%x) {perm=[1,0]}      %a: f32[N,3] = Transpose(%x) {perm=[1,0]}
@@ -32,7 +36,7 @@ import numpy as np
 
 from ..ir import DType, Graph, Node
 from .manager import Pass, PassResult
-from .rewrite import PHASE_RANK, can_replace, replace_node
+from .rewrite import PHASE_RANK, can_replace, constant_of, replace_node
 
 
 def freeze(v):
@@ -59,9 +63,14 @@ def impure(node: Node) -> bool:
     return bool(getattr(node.op, "side_effects", False) or getattr(node.op, "random", False))
 
 
+def _operand(v):
+    c = constant_of(v)
+    return ("const", freeze(c)) if c is not None else id(v)
+
+
 def node_key(node: Node):
     return (node.op.name, tuple((k, freeze(v)) for k, v in node.attrs.items()),
-            tuple(id(v) for v in node.inputs))
+            tuple(_operand(v) for v in node.inputs))
 
 
 class CSE(Pass):
@@ -69,11 +78,14 @@ class CSE(Pass):
 
     name = "cse"
 
+    def __init__(self, merge_constants: bool = False):
+        self.merge_constants = merge_constants
+
     def run(self, graph: Graph) -> PassResult:
         seen: Dict[tuple, List[Node]] = {}
         notes: List[str] = []
         for node in list(graph.nodes):
-            if impure(node) or not node.outputs:
+            if impure(node) or not node.outputs or (node.op.name == "Constant" and not self.merge_constants):
                 continue
             key = node_key(node)  # inputs are already the merged values: earlier nodes were done first
             rank = PHASE_RANK.get(node.prov.phase, 0)

@@ -3,12 +3,16 @@
 With no nonlinearity between them, y = W⁽²⁾(W⁽¹⁾x + b⁽¹⁾) + b⁽²⁾ = W′x + b′ with
 W′ = W⁽²⁾W⁽¹⁾ and b′ = W⁽²⁾b⁽¹⁾ + b⁽²⁾; three layers give W′ = W⁽³⁾W⁽²⁾W⁽¹⁾::
 
-    Before:                                                   After:
-      param %fc1.weight: f32[8,5]                               param %"fc1+fc2.weight": f32[6,5]
-      param %fc2.weight: f32[6,8]                               param %"fc1+fc2.bias": f32[6]
-      param %fc2.bias: f32[6]                                   %fc2: f32[N,6] = Gemm(%x, %"fc1+fc2.weight",
-      %fc1: f32[N,8] = Gemm(%x, %fc1.weight) {transB=1}              %"fc1+fc2.bias") {transB=1} #[by=fold-linear ...]
+    Before:
+      param %fc1.weight: f32[8,5]
+      param %fc2.weight: f32[6,8]
+      param %fc2.bias: f32[6]
+      %fc1: f32[N,8] = Gemm(%x, %fc1.weight) {transB=1}
       %fc2: f32[N,6] = Gemm(%fc1, %fc2.weight, %fc2.bias) {transB=1}
+    After:
+      param %"fc1+fc2.weight": f32[6,5]
+      param %"fc1+fc2.bias": f32[6]
+      %fc2: f32[N,6] = Gemm(%x, %"fc1+fc2.weight", %"fc1+fc2.bias") {transB=1} #[by="fold-linear" ...]
 
 The folded parameters are new initializers named after the layers they
 replace: ``<a>+<b>.weight`` and ``<a>+<b>.bias``, where ``<a>`` is the first

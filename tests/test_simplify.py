@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.frontends.losses import get_loss
+from chainrule.frontends.train import build_objective
 from chainrule.ir import Emitter
 from chainrule.passes import PassManager, backward, inference_pipeline, training_pipeline
 from chainrule.passes.basic import dce
-from chainrule.passes.cse import cse, freeze
+from chainrule.passes.cse import CSE, cse, freeze
 from chainrule.passes.fold import MAX_FOLD_ELEMENTS, fold_constants
 from chainrule.passes.fold_linear import fold_linear
 from chainrule.passes.optimizer import AdamUpdate
 from chainrule.passes.simplify import simplify
-from chainrule.frontends.losses import get_loss
-from chainrule.frontends.train import build_objective
 from golden import check_golden
 from mlp_step import batch
 
@@ -166,10 +166,22 @@ def test_cse_golden_and_results():
     res = cse.run(g)
     cr.verify(g)
     check_golden("cse_basic", _canon(CSE_TEXT) + "// after cse\n" + cr.print_graph(g))
-    assert res.notes == ["%b = %a", "%k2 = %k1", "%d = %c", "%f = %e"]  # -0.0 and 0.0 differ: both kept
+    # %k2 counts as %k1 (equal arrays), so %f is %e; -0.0 and 0.0 differ, so %g and %h stay
+    assert res.notes == ["%b = %a", "%d = %c", "%f = %e"]
+    assert [n.name for n in g.nodes if n.op.name == "Constant"] == ["k1", "k3", "k4"]  # %k2 died with %f
     x = np.random.default_rng(1).standard_normal((3, 2)).astype(np.float32)
     np.testing.assert_array_equal(cr.Interpreter(cr.parse_graph(CSE_TEXT)).run_list([x])[0],
                                   cr.Interpreter(g).run_list([x])[0])
+
+
+def test_cse_keeps_named_constants_unless_asked():
+    text = ("graph g {\n  input %x: f32[2]\n  %lr: f32[] = Constant() {value=dense<f32[]>0.001}\n"
+            "  %eps: f32[] = Constant() {value=dense<f32[]>0.001}\n  %a: f32[2] = Mul(%x, %lr)\n"
+            "  %b: f32[2] = Add(%x, %eps)\n  return %a, %b\n}\n")
+    g = cr.parse_graph(text)
+    assert not cse.run(g).changed  # %lr and %eps keep their names
+    g = cr.parse_graph(text)
+    assert CSE(merge_constants=True).run(g).notes == ["%eps = %lr"] and g.nodes[2].inputs[1].name == "lr"
 
 
 def test_cse_keys_compare_arrays_by_dtype_shape_and_bytes():
@@ -285,7 +297,8 @@ def test_fold_linear_matmul_chain_and_alpha_beta():
     r = np.random.default_rng(2)
     b = cr.GraphBuilder("mm", dtype="f64")
     x = b.input("x", (2, 3, 4))
-    y = b.op("MatMul", b.op("MatMul", x, b.param("A", r.standard_normal((4, 5)))), b.param("B", r.standard_normal((5, 2))))
+    h = b.op("MatMul", x, b.param("A", r.standard_normal((4, 5))))
+    y = b.op("MatMul", h, b.param("B", r.standard_normal((5, 2))))
     g = b.build(y)
     b2 = cr.GraphBuilder("gemm", dtype="f64")
     x2 = b2.input("x", (3, 4))
