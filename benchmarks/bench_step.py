@@ -1,9 +1,12 @@
-"""Benchmark: compiled training step and inference vs hand-written NumPy (and PyTorch eager if installed).
+"""Benchmark: compiled training step and inference vs hand-written NumPy, PyTorch eager and onnxruntime.
 
     python benchmarks/bench_step.py [--quick] [--threads 1 2]
 
 One process, interleaved runs, medians. The NumPy baseline is preallocated and
-uses the fused softmax-CE gradient (y − t)/N. Not a test: tests check correctness.
+uses the fused softmax-CE gradient (y − t)/N (and an outer product for the
+weight gradients at batch 1, as a careful person would). PyTorch and
+onnxruntime run when installed, limited to the same number of threads. Not a
+test: tests check correctness only.
 """
 from __future__ import annotations
 
@@ -60,7 +63,10 @@ class NumpyMLP:
         g *= np.float32(1.0 / n)
         for i in range(len(self.W) - 1, -1, -1):
             h = x if i == 0 else self.z[i - 1]
-            np.matmul(g.T, h, out=self.gW[i])
+            if n == 1:  # an outer product: BLAS gemm with k = 1 is slow
+                np.multiply(g.T, h, out=self.gW[i])
+            else:
+                np.matmul(g.T, h, out=self.gW[i])
             gb = g.sum(0)
             if i > 0:
                 gp = self.gz[i - 1]
@@ -75,11 +81,12 @@ class NumpyMLP:
         return loss
 
 
-def torch_step(sizes, params):
+def torch_step(sizes, params, threads):
     try:
         import torch
     except ImportError:
         return None
+    torch.set_num_threads(threads)
     Ws = [torch.tensor(params[f"fc{i + 1}.weight"], requires_grad=True) for i in range(len(sizes) - 1)]
     bs = [torch.tensor(params[f"fc{i + 1}.bias"], requires_grad=True) for i in range(len(sizes) - 1)]
 
@@ -99,6 +106,20 @@ def torch_step(sizes, params):
     return step
 
 
+def ort_step(graph_step, threads):
+    """The same compiled training step run by onnxruntime (updates copied back), ``threads`` intra-op."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    exe = cr.compile(graph_step, pipeline=training_pipeline(optimizer=SGDUpdate(lr=LR)), backend="onnxruntime")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.log_severity_level = 3  # parameters are graph inputs (they change every step): no warning each
+    exe.session = ort.InferenceSession(exe.model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return exe
+
+
 def median_times(fns, reps, inner):
     """Interleaved: each round runs every function ``inner`` times; returns median seconds per call."""
     times = {k: [] for k in fns}
@@ -111,7 +132,7 @@ def median_times(fns, reps, inner):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def bench_config(sizes, n, reps, rng):
+def bench_config(sizes, n, reps, rng, threads):
     g, model = train_graph(sizes)
     t0 = time.perf_counter()
     exe = cr.compile(g, pipeline=training_pipeline(optimizer=SGDUpdate(lr=LR)), executor="sequential")
@@ -122,9 +143,12 @@ def bench_config(sizes, n, reps, rng):
     hand = NumpyMLP({k: v.copy() for k, v in exe.params.items()}, sizes, n)
     fns = {"chainrule": lambda: exe(x, t), "numpy": lambda: hand.step(x, t),
            "chainrule_inf": lambda: inf(x), "numpy_inf": lambda: hand.forward(x)}
-    ts = torch_step(sizes, exe.params)
+    ts = torch_step(sizes, exe.params, threads)
     if ts is not None:
         fns["torch"] = lambda: ts(x, t)
+    ox = ort_step(g, threads)
+    if ox is not None:
+        fns["ort"] = lambda: ox(x, t)
     flops = 3 * 2 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     inner = max(1, int(2e-3 / max(1e-6, flops / 20e9)))
     for f in fns.values():
@@ -147,9 +171,31 @@ def _timed(f, k):
     return (time.perf_counter() - t0) / k
 
 
+def dispatch_overhead(k=200, reps=7):
+    """Per-node cost of the executor: a chain of ``k`` nodes (MatMul, Relu alternating, so nothing
+    fuses or folds) on 1x1 arrays against the same NumPy calls written by hand into preallocated buffers."""
+    b = cr.GraphBuilder("chain")
+    y = b.input("x", (1, 1))
+    w = b.param("w", np.ones((1, 1), np.float32))
+    for _ in range(k // 2):
+        y = cr.relu(b.op("MatMul", y, w))
+    exe = cr.compile(b.build(y), executor="sequential")
+    assert len(exe.graph.nodes) == k, len(exe.graph.nodes)
+    x, wa = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
+    bufs = [np.empty((1, 1), np.float32) for _ in range(k)]
+
+    def hand():
+        h = x
+        for i in range(0, k, 2):
+            h = np.maximum(np.matmul(h, wa, out=bufs[i]), 0, out=bufs[i + 1])
+        return h
+    m = median_times({"exe": lambda: exe(x), "hand": hand}, reps, 50)
+    return (m["exe"] - m["hand"]) / k, m["exe"] / k, m["hand"] / k
+
+
 def compile_scaling():
     out = []
-    for n in (1000, 10000):
+    for n in (1000, 6666, 10000):
         b = cr.GraphBuilder("chain")
         x = b.input("x", (4,))
         y = x
@@ -184,17 +230,22 @@ def main():
         with blas_threads(th):
             peak = gemm_peak()
             print(f"\n== {th} BLAS thread(s); measured GEMM peak {peak / 1e9:.1f} GFLOP/s ==")
-            print(f"{'config':<22}{'batch':>6}{'step us':>10}{'numpy us':>10}{'ratio':>7}{'torch':>8}"
-                  f"{'inf ratio':>10}{'%peak':>7}{'compile ms':>11}")
+            print(f"{'config':<15}{'batch':>6}{'step us':>9}{'numpy us':>9}{'ratio':>7}{'torch us':>9}{'ratio':>7}"
+                  f"{'ort us':>8}{'ratio':>7}{'inf ratio':>10}{'%peak':>7}{'compile ms':>11}")
             for sizes, n in configs:
-                m, cs, nodes, flops = bench_config(sizes, n, reps, rng)
-                tr = f"{m['chainrule'] / m['torch']:.2f}x" if "torch" in m else "n/a"
-                print(f"{'-'.join(map(str, sizes)):<22}{n:>6}{m['chainrule'] * 1e6:>10.1f}{m['numpy'] * 1e6:>10.1f}"
-                      f"{m['chainrule'] / m['numpy']:>6.2f}x{tr:>8}{m['chainrule_inf'] / m['numpy_inf']:>9.2f}x"
-                      f"{100 * flops / m['chainrule'] / peak:>6.1f}%{cs * 1e3:>11.1f}")
+                m, cs, nodes, flops = bench_config(sizes, n, reps, rng, th)
+                c = m["chainrule"]
+                other = "".join(f"{m[k] * 1e6:>{w}.1f}{c / m[k]:>6.2f}x" if k in m else f"{'n/a':>{w}}{'':>7}"
+                                for k, w in (("torch", 9), ("ort", 8)))
+                print(f"{'-'.join(map(str, sizes)):<15}{n:>6}{c * 1e6:>9.1f}{m['numpy'] * 1e6:>9.1f}"
+                      f"{c / m['numpy']:>6.2f}x{other}{m['chainrule_inf'] / m['numpy_inf']:>9.2f}x"
+                      f"{100 * flops / c / peak:>6.1f}%{cs * 1e3:>11.1f}")
                 if sizes == (2, 2, 2, 2):
-                    print(f"  fixed per-step overhead (2-2-2-2): {m['chainrule'] * 1e6:.1f} us for {nodes} nodes "
-                          f"= {m['chainrule'] / nodes * 1e9:.0f} ns per node")
+                    print(f"  fixed per-step overhead (2-2-2-2): {c * 1e6:.1f} us for {nodes} nodes "
+                          f"= {c / nodes * 1e9:.0f} ns per node")
+            over, per, raw = dispatch_overhead()
+            print(f"  per-node dispatch overhead (200 MatMul/Relu 1x1 nodes): {over * 1e9:.0f} ns per node "
+                  f"({per * 1e9:.0f} ns per node vs {raw * 1e9:.0f} ns for the bare np.matmul call)")
     for nodes, s in compile_scaling():
         print(f"compile (inference pipeline) of a {nodes}-node graph: {s * 1e3:.0f} ms")
 
