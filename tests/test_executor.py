@@ -83,3 +83,25 @@ def test_compile_picks_the_executor(rng):
         assert exe.run({"x": x})[exe.graph.outputs[0].name].shape == (4, 3)
     with pytest.raises(cr.ChainruleError, match="unknown executor"):
         cr.compile(model, executor="gpu")
+
+
+def test_blas_thread_cap_gives_the_same_results(rng):
+    model = cr.nn.mlp([6, 5, 3], seed=0)
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    ref = cr.compile(model)(x)
+    for kind in ("sequential", "dataflow"):
+        np.testing.assert_array_equal(cr.compile(model, executor=kind, threads=1)(x), ref)
+
+
+def test_generated_step_binds_buffers_and_inlines_fused_bodies():
+    """The sequential executor's code: no per-call plan look-ups; fused steps are NumPy calls on bound names."""
+    g = _step_graph()
+    run = SequentialExecutor(g, _params(g), planner=plan_memory)
+    x, t = batch(SIZES, n=4)
+    run.run_list([x, t])
+    src = run.source
+    assert "Fused" not in src and "mm(" in src and src.count("\n") > len(g.nodes)
+    assert "copyto" not in src  # every SGD update is written into its parameter (planned in place)
+    x2, t2 = batch(SIZES, n=4, seed=9)
+    again = SequentialExecutor(g, _params(g), planner=plan_memory)
+    np.testing.assert_array_equal(run.run_list([x2, t2])[0], (again.run_list([x, t]), again.run_list([x2, t2]))[1][0])
