@@ -13,7 +13,6 @@ import numpy as np
 from ..ir import DType
 from ..ir.ops.shape import like_shape
 from ..ir.types import broadcast_shapes, normalize_axis
-from .onnx_common import FROM_ONNX, from_onnx_dtype
 
 ONNX_OPS = {}
 
