@@ -240,7 +240,7 @@ def _run(c):
 
 def _main_op(c):
     ops = [n.op_type for n in c.model.graph.node]
-    name = c.name[5:]
+    name = re.sub(r"_expanded(_ver\d+)?$", "", c.name[5:])  # "..._expanded" is not an Exp case
     for op in sorted(set(ops), key=lambda o: (-len(o), o)):  # deterministic across hash seeds
         if re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower() in name or op.lower() in name.replace("_", ""):
             return op
