@@ -11,6 +11,7 @@ test: tests check correctness only.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -22,6 +23,9 @@ from chainrule.passes.pipeline import training_pipeline
 from chainrule.runtime.executor import blas_threads
 
 LR = 0.1
+# OpenMP threads (PyTorch's) sleep when idle instead of spinning: with interleaved runs, spinning
+# threads of one contender would steal the cores of the next one. Set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def train_graph(sizes):
@@ -112,10 +116,12 @@ def ort_step(graph_step, threads):
         import onnxruntime as ort
     except ImportError:
         return None
+    ort.set_default_logger_severity(3)  # parameters are graph inputs (they change every step): no warning
     exe = cr.compile(graph_step, pipeline=training_pipeline(optimizer=SGDUpdate(lr=LR)), backend="onnxruntime")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.log_severity_level = 3  # parameters are graph inputs (they change every step): no warning each
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads would steal the
+    # other contenders' cores on a 2-core machine (interleaved runs)
     exe.session = ort.InferenceSession(exe.model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return exe
 
