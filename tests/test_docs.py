@@ -87,3 +87,15 @@ def test_readme_test_command_is_what_ci_runs():
     install, run = [p.strip() for p in test_cmd.split("&&")]
     assert f"python -m {install}" in ci or install in ci, "README's install step differs from .ci/run"
     assert run in ci, "README's test command differs from .ci/run"
+
+
+def test_every_path_the_readme_names_exists():
+    """The read-the-code order and the documentation index name real files."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:ir|passes|runtime|frontends|docs|examples|benchmarks)/[\w/.-]*)`", readme))
+    for m in re.finditer(r"`((?:ir/ops|passes|frontends)/\w+\.py)`((?:, `\w+\.py`)+)", readme):
+        folder = m.group(1).rsplit("/", 1)[0]
+        named |= {f"{folder}/{f}" for f in re.findall(r"`(\w+\.py)`", m.group(2))}
+    assert len(named) > 30
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, f"README names files that do not exist: {missing}"
