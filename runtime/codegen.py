@@ -148,24 +148,28 @@ def emit_node(code: Code, node, alias: int, out: str, args: List[str], in_types:
     return [f"{code.const(out_kernel(node, alias), 'k')}({out}{', ' if args else ''}{', '.join(args)})"]
 
 
-def emit_softmax_ce(code: Code, node, out: str, args: List[str], in_types) -> List[str]:
+def emit_softmax_ce(code: Code, node, out: str, args: List[str], in_types):
     """``SoftmaxCrossEntropy`` with scratch buffers: the operations of its kernel (log-softmax, the
-    per-example sum, then mean/sum) without temporaries; ``out`` is assigned a fresh array."""
+    per-example sum, then mean/sum) without temporaries; ``out`` is assigned a fresh array. Returns
+    ``(lines, name of a buffer holding softmax(z))``, computed with exactly the operations of the
+    ``Softmax`` out-kernel, so a later ``Softmax(z)`` (the gradient's) can read it instead."""
     z, t = args
     zt = in_types[0]
     rank, dt = zt.rank, zt.dtype.numpy
     s, ls = code.const(np.empty(zt.shape, dt), "s"), code.const(np.empty(zt.shape[:-1] + (1,), dt), "s")
+    prob = code.const(np.empty(zt.shape, dt), "p")
     mx, sm = code.const(np.maximum.reduce, "maxr"), code.const(np.add.reduce, "sumr")
     sub, mul = code.ufunc("Sub"), code.ufunc("Mul")
     rows = f"{sm}({s}, {tuple(range(1, rank))!r})"
     lines = [f"{sub}({z}, {mx}({z}, -1, None, None, True), {s})",
-             f"{code.ufunc('Log')}({sm}({code.ufunc('Exp')}({s}), -1, None, None, True), {ls})",
+             f"{code.ufunc('Exp')}({s}, {prob})", f"{sm}({prob}, -1, None, {ls}, True)",
+             f"divide({prob}, {ls}, {prob})", f"{code.ufunc('Log')}({ls}, {ls})",
              f"{sub}({s}, {ls}, {s})", f"{mul}({t}, {s}, {s})"]
     red = node.attrs["reduction"]
     shape = () if red != "none" else zt.shape[:1]
     lines.append(f"{out} = empty({code.const(shape, 's')}, {code.const(dt, 'd')})")
     if red == "none":
-        return lines + [f"{code.ufunc('Neg')}({rows}, {out})"]
+        return lines + [f"{code.ufunc('Neg')}({rows}, {out})"], prob
     total = f"{sm}({rows}, None)"
     n = zt.shape[0] if red == "mean" else 1
-    return lines + [f"divide({total}, {code.const(dt.type(-n), 'c')}, {out})"]
+    return lines + [f"divide({total}, {code.const(dt.type(-n), 'c')}, {out})"], prob

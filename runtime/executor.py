@@ -26,7 +26,7 @@ import numpy as np
 
 from ..ir import ChainruleError, Graph
 from ..ir.ops.outkernels import view_source
-from ..ir.types import TensorType
+from ..ir.types import TensorType, normalize_axis
 from .codegen import FOLDABLE, Code, _fold, emit_node, emit_softmax_ce
 from .interpreter import Interpreter
 
@@ -73,6 +73,8 @@ class _Prepared:
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
         self.code = []
         self.donated = _donated(self.nodes, plan, outputs)
+        self.softmax_of: Dict[int, tuple] = {}  # id(logits) -> (softmax buffer name, index of its node)
+        self.extra_deps: Dict[int, int] = {}
         for i, n in enumerate(self.nodes):
             ins = tuple(self.slot[id(v)] for v in n.inputs)
             outs = tuple(self.slot[id(o)] for o in n.outputs)
@@ -90,7 +92,12 @@ class _Prepared:
                           _fold(name, dict(n.attrs), [gen.known[a] for a in args], TensorType(shape, o.type.dtype)))
             elif name == "Count" and static and id(o) not in outputs and all(t.is_static for t in in_types):
                 folded = n.op.kernel(dict(n.attrs))(np.empty(in_types[0].shape, in_types[0].dtype.numpy))
-            if folded is not None:
+            if name == "Softmax" and id(n.inputs[0]) in self.softmax_of and id(o) not in outputs \
+                    and normalize_axis(n.attrs["axis"], o.type.rank) == o.type.rank - 1:
+                prob, at = self.softmax_of[id(n.inputs[0])]  # computed by the loss, same operations
+                self.expr[outs[0]] = prob
+                self.extra_deps[i] = at
+            elif folded is not None:
                 c = gen.const(folded, "c")
                 gen.known[c] = folded
                 self.expr[outs[0]] = c
@@ -111,13 +118,17 @@ class _Prepared:
                 self.expr[outs[0]] = dst
             elif name == "SoftmaxCrossEntropy" and len(in_types[0].shape) >= 2 and in_types[0].is_static \
                     and in_types[0].dtype.numpy.kind == "f":
-                lines += emit_softmax_ce(gen, n, f"v{outs[0]}", args, in_types)
+                more, prob = emit_softmax_ce(gen, n, f"v{outs[0]}", args, in_types)
+                lines += more
+                self.softmax_of[id(n.inputs[0])] = (prob, i)
             else:
                 k = gen.const(n.op.kernel(dict(n.attrs)), "k")
                 lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
                 lines.append(f"{lhs} = {k}({', '.join(args)})")
             self.code.append((lines, ins, outs))
         self.deps = _dependencies(graph, self.nodes, plan, self.donated)
+        for i, j in self.extra_deps.items():
+            self.deps[i] = sorted(set(self.deps[i]) | {j})
 
 
 def _donated(nodes, plan, keep) -> List[List[int]]:
