@@ -11,7 +11,6 @@ import importlib
 import os
 import runpy
 
-from ..ir import Graph
 from ..ir.errors import InputError
 
 

@@ -74,8 +74,8 @@ def _summary(g, path):
     opset = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in m.opset_import)
     nparams = sum(int(np.prod(a.shape)) for a in g.initializers.values())
     lines = [f"model {path}: ir_version {m.ir_version}, opset {opset}, producer {m.producer_name or '?'}",
-             f"  inputs:  " + ", ".join(f"{v.name}: {v.type}" for v in g.inputs),
-             f"  outputs: " + ", ".join(f"{v.name}: {v.type}" for v in g.outputs),
+             "  inputs:  " + ", ".join(f"{v.name}: {v.type}" for v in g.inputs),
+             "  outputs: " + ", ".join(f"{v.name}: {v.type}" for v in g.outputs),
              f"  parameters: {len(g.params)} ({nparams} numbers)",
              f"  ONNX nodes: {len(m.graph.node)} (" + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())) + ")",
              f"  IR nodes: {len(g.nodes)}"]

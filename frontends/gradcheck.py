@@ -12,7 +12,7 @@ with the central difference (L(w + εd) − L(w − εd)) / 2ε.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 

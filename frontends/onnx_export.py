@@ -17,7 +17,7 @@ output named ``<param>.next``; feeding those back in runs the next step.
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import onnx

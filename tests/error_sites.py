@@ -29,7 +29,6 @@ class Site:
 
 
 def package_modules() -> List[str]:
-    import chainrule
     names = []
     for layer in LAYERS:
         pkg = importlib.import_module(f"chainrule.{layer}")

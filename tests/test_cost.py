@@ -1,5 +1,4 @@
 """Cost ledger and memory timeline: the lecture's computational-cost rule, measured on the IR."""
-import os
 
 import pytest
 

@@ -1,9 +1,6 @@
 """cr.dump: per-pass IR text, diffs with stable node identities, DOT/SVG, the HTML report."""
 import os
-import shutil
-import subprocess
 
-import numpy as np
 import pytest
 from golden import check_golden
 

@@ -145,7 +145,6 @@ def _torch_style(tmp_path, external=False, unset_batch=False, shadow=False, rng=
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch", ir_version=8)
     path = tmp_path / "model.onnx"
     path.write_bytes(m.SerializeToString())
-    h = np.maximum(rng.standard_normal((5, 4)).astype(np.float32) @ w1.T + b1, 0)
     return str(path), (w1, b1, w2, b2)
 
 

@@ -2,7 +2,6 @@
 passes / after a change, dump to a folder, and a reproducer when a pass fails."""
 import io
 
-import numpy as np
 import pytest
 
 import chainrule as cr
