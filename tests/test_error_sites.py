@@ -766,9 +766,9 @@ SITES = {
     # -- passes -------------------------------------------------------------------------
     "passes.analysis:topological_order#1": (_cycle, ["graph g has a cycle", "exp", "neg"]),
     "passes.basic:infer_shapes#1": (_infer_shapes, ["node %add (Add)", "[2] and [3]"]),
-    "passes.manager:PassManager.run#1": (lambda: _pass_fail("print"), ["--print-after", "nosuch", "breaks"]),
-    "passes.manager:PassManager.run#2": (lambda: _pass_fail("chainrule"), ["pass breaks failed", "no value named 'nope'"]),
-    "passes.manager:PassManager.run#3": (lambda: _pass_fail("other"), ["pass breaks failed with RuntimeError: boom"]),
+    "passes.manager:PassManager._run#1": (lambda: _pass_fail("print"), ["--print-after", "nosuch", "breaks"]),
+    "passes.manager:PassManager._run#2": (lambda: _pass_fail("chainrule"), ["pass breaks failed", "no value named 'nope'"]),
+    "passes.manager:PassManager._run#3": (lambda: _pass_fail("other"), ["pass breaks failed with RuntimeError: boom"]),
     "passes.manager:PassManager._verify#1": (lambda: _pass_fail("verify"), ["invalid after pass breaks"]),
     "passes.autodiff:backward#1": (lambda: _backward("noloss"), ["at least one loss"]),
     "passes.autodiff:backward#2": (lambda: _backward("nowrt"), ["wrt"]),
