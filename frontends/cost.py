@@ -7,10 +7,11 @@ forward (the lecture's rule of thumb: W̄ = z̄xᵀ and x̄ = Wᵀz̄ are one
 multiply-add per weight each), and the cost grows linearly with the number
 of layers and quadratically with the units per layer (``mlp_scaling``).
 
-``memory_timeline(graph, bindings)`` gives the live bytes after each step of
-the schedule (values freed after their last use, as the interpreter does),
-the forward values kept alive for the backward pass, and the planned peak
-versus the unplanned one (every value kept until the end).
+``memory_timeline(graph, bindings)`` gives, from the memory plan of the
+schedule (``passes.memory.plan_memory``), the live bytes at each step, the
+forward values kept alive for the backward pass, and the planned peak
+(buffers reused) against the lower bound for the order and the unplanned
+peak (one buffer per value).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Dict, List, Optional
 
 from ..ir import Graph, IRTypeError
 from ..ir.core import PHASES
+from ..passes.memory import plan_memory
 
 
 def nbytes(t, bindings) -> int:
@@ -119,41 +121,27 @@ def mlp_scaling(width: int = 64, depths=(1, 2, 4, 8), widths=(32, 64, 128, 256),
 
 @dataclass
 class Timeline:
-    steps: List[tuple]  # (step, node name, phase, live bytes after the step)
+    steps: List[tuple]  # (step, node name, phase, bytes of planned values live at the step)
     kept_for_backward: List[tuple]  # (value name, bytes): forward values a backward node reads
-    planned_peak: int
-    unplanned_peak: int
-    resident: int  # inputs and parameters (alive throughout)
+    planned_peak: int  # the memory plan's buffers (with reuse and in-place)
+    lower_bound: int  # the most bytes live at once in this order: no plan can do better
+    unplanned_peak: int  # one buffer per value, nothing reused
+    resident: int  # inputs and parameters (alive throughout, not planned)
 
 
 def memory_timeline(graph: Graph, bindings: Optional[Dict[str, int]] = None) -> Timeline:
-    """Live bytes per step of the schedule (``graph.nodes`` order), freeing after the last use."""
-    keep = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
-    last: Dict[int, int] = {}
-    for i, n in enumerate(graph.nodes):
-        for v in n.inputs:
-            last[id(v)] = i
+    """Live bytes per step of the schedule, from the memory plan (``passes.memory.plan_memory``)."""
+    plan = plan_memory(graph, dict(bindings or {}))
+    phase = {n.name: n.prov.phase for n in graph.nodes}
+    steps = [(i, name, phase[name], b) for i, (name, b) in enumerate(zip(plan.order, plan.live_bytes))]
     resident = sum(nbytes(v.type, bindings) for v in list(graph.inputs) + list(graph.params))
-    live, steps, total = 0, [], 0
-    for i, n in enumerate(graph.nodes):
-        made = sum(nbytes(o.type, bindings) for o in n.outputs)
-        live += made
-        total += made
-        steps.append((i, n.name, n.prov.phase, resident + live))
-        for v in dict.fromkeys(n.inputs):  # free what dies here (the interpreter does the same)
-            if v.producer is not None and last.get(id(v)) == i and id(v) not in keep:
-                live -= nbytes(v.type, bindings)
-        for o in n.outputs:
-            if id(o) not in last and id(o) not in keep:
-                live -= nbytes(o.type, bindings)
     kept = []
     for n in graph.nodes:
         if n.prov.phase == "forward":
             for o in n.outputs:
                 if any(u.prov.phase != "forward" for u, _ in o.uses):
                     kept.append((o.name, nbytes(o.type, bindings)))
-    planned = max((s[3] for s in steps), default=resident)
-    return Timeline(steps, kept, planned, resident + total, resident)
+    return Timeline(steps, kept, plan.peak_bytes, plan.lower_bound_bytes, plan.no_reuse_bytes, resident)
 
 
 def format_timeline(tl: Timeline) -> str:
@@ -164,8 +152,9 @@ def format_timeline(tl: Timeline) -> str:
     lines.append(f"kept from forward for backward: {len(tl.kept_for_backward)} values, "
                  f"{sum(b for _, b in tl.kept_for_backward):,d} B"
                  + (": " + ", ".join(f"%{n}" for n, _ in tl.kept_for_backward) if tl.kept_for_backward else ""))
-    lines.append(f"peak, freeing after last use (planned): {tl.planned_peak:,d} B")
-    lines.append(f"peak, keeping every value (unplanned):  {tl.unplanned_peak:,d} B")
+    lines.append(f"planned peak (buffers reused, in place):  {tl.planned_peak:,d} B")
+    lines.append(f"lower bound for this order (max live):   {tl.lower_bound:,d} B")
+    lines.append(f"unplanned peak (one buffer per value):   {tl.unplanned_peak:,d} B")
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +172,8 @@ def plot_timeline(tl: Timeline, path: str) -> bool:
     ax.step(xs, [s[3] for s in tl.steps], where="post", color="#333333")
     for i, _, ph, b in tl.steps:
         ax.plot([i], [b], "o", ms=3, color=colours.get(ph, "#777777"))
-    ax.axhline(tl.unplanned_peak, ls="--", color="#999999", label="unplanned peak")
+    ax.axhline(tl.unplanned_peak, ls="--", color="#999999", label="unplanned peak (no reuse)")
+    ax.axhline(tl.planned_peak, ls=":", color="#2a9d2a", label="planned peak (buffers)")
     ax.set_xlabel("step (node in schedule order)")
     ax.set_ylabel("live bytes")
     ax.set_title("memory timeline (blue forward, orange backward, green update)")

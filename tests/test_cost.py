@@ -5,6 +5,7 @@ import pytest
 import chainrule as cr
 from chainrule.examples import models
 from chainrule.frontends.cli import main
+from chainrule.passes.memory import plan_memory
 from chainrule.frontends.cost import (cost_ledger, format_ledger, memory_timeline, mlp_gradient_graph,
                                       mlp_scaling, plot_timeline)
 
@@ -39,7 +40,9 @@ def test_memory_timeline_frees_after_last_use_and_reports_kept_values(tmp_path):
     g = mlp_gradient_graph([16, 8, 4])
     tl = memory_timeline(g, {"N": 4})
     assert len(tl.steps) == len(g.nodes)
-    assert tl.planned_peak < tl.unplanned_peak
+    assert tl.lower_bound <= tl.planned_peak < tl.unplanned_peak
+    plan = plan_memory(g, {"N": 4})  # the timeline is the memory plan's
+    assert [s[3] for s in tl.steps] == plan.live_bytes and tl.planned_peak == plan.peak_bytes
     kept = [n for n, _ in tl.kept_for_backward]
     assert "sigmoid" in kept  # h is kept from forward: σ′(z) = h(1 − h) needs it
     if plot_timeline(tl, str(tmp_path / "m.png")):
@@ -55,6 +58,6 @@ def test_unbound_symbolic_dimension_is_a_clear_error():
 def test_cli_cost(capsys, tmp_path):
     assert main(["cost", "mlp", "--summary", "--memory", "--png", str(tmp_path / "t.png")]) == 0
     out = capsys.readouterr().out
-    assert "backward / forward multiply-adds" in out and "peak, freeing after last use" in out
+    assert "backward / forward multiply-adds" in out and "planned peak (buffers reused" in out
     assert main(["cost", "--scaling", "--batch", "8"]) == 0
     assert "(quadratic)" in capsys.readouterr().out
