@@ -67,7 +67,11 @@ class _Prepared:
         fresh = {id(v) for v in graph.outputs}  # the caller keeps these: a new array each call
         outputs = fresh | {id(v) for _, v in graph.updates}
         bindings = plan.bindings if plan is not None else {}
-        self.buffers = [np.empty(b, np.uint8) for b in (plan.buffer_bytes if plan is not None else [])]
+        # one arena per bindings; each planned buffer is a byte range of it (ranges of values whose
+        # lifetimes do not overlap may overlap, see passes/memory.py)
+        self.arena = np.empty(plan.peak_bytes if plan is not None else 0, np.uint8)
+        self.buffers = [self.arena[o:o + b] for o, b in zip(plan.buffer_offsets, plan.buffer_bytes)] \
+            if plan is not None else []
         gen = self.gen = Code()
         pslot = {p.name: self.slot[id(p)] for p in graph.params}
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
@@ -163,6 +167,13 @@ def _ordered(graph, plan):
     return [by_name[name] for name in plan.order]
 
 
+def _overlapping(plan, key):
+    """Storage keys sharing bytes with ``key``: a parameter alone, a buffer with those it overlaps."""
+    if key[0] != "buf":
+        return [key]
+    return [("buf", b) for b in plan.overlapping(key[1])]
+
+
 def _dependencies(graph, nodes, plan, donated=None) -> List[List[int]]:
     """For each node, the nodes that must finish first: producers, and the readers and writer of
     the previous value in the buffer (or parameter) it overwrites."""
@@ -181,10 +192,10 @@ def _dependencies(graph, nodes, plan, donated=None) -> List[List[int]]:
             if key is not None:
                 readers.setdefault(key, []).append(i)
         for k in (donated[i] if donated else ()):  # overwrites a dying input: after its other readers
-            key = ("buf", plan.buffer_of[n.inputs[k].name])
-            d.update(r for r in readers.get(key, []) if r != i)
-            if key in writer:
-                d.add(writer[key])
+            for key in _overlapping(plan, ("buf", plan.buffer_of[n.inputs[k].name])):
+                d.update(r for r in readers.get(key, []) if r != i)
+                if key in writer:
+                    d.add(writer[key])
         o = n.outputs[0]
         src = view_source(n)
         for out in n.outputs:
@@ -195,9 +206,10 @@ def _dependencies(graph, nodes, plan, donated=None) -> List[List[int]]:
         elif plan is not None and o.name in plan.buffer_of:
             key = ("buf", plan.buffer_of[o.name])
         if key is not None:
-            d.update(r for r in readers.get(key, []) if r != i)
-            if key in writer:
-                d.add(writer[key])
+            for other in _overlapping(plan, key):  # every earlier value in these bytes is read first
+                d.update(r for r in readers.get(other, []) if r != i)
+                if other in writer:
+                    d.add(writer[other])
             readers[key] = []
             writer[key] = i
             where[id(o)] = key
