@@ -3,26 +3,34 @@
     import chainrule as cr
     model = cr.nn.Sequential(cr.nn.Linear(784, 256), cr.nn.ReLU(), cr.nn.Linear(256, 10))
     exe = cr.compile(model)
+
+This file only re-exports; the README says in which order to read the code.
 """
 __version__ = "0.1.0"
 
-from .ir import (ChainruleError, DType, Emitter, Graph, OPS, TensorType, parse_graph, print_graph,
-                 verify)
+# the IR and its passes
+from .ir import ChainruleError, DType, Emitter, Graph, OPS, TensorType, parse_graph, print_graph, verify
 from .passes import Autodiff, PassManager, backward
 from .runtime import Interpreter
-from .frontends import nn
+
+# writing, compiling and training models
+from .frontends import checkpoint, datasets, nn, optim
 from .frontends.compile import Executable, compile
-from .frontends.onnx_api import export_onnx, import_onnx
-from .frontends.gradcheck import gradcheck
-from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, ...)
+from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, cr.cross_entropy, ...)
 from .frontends.functional import __all__ as _functional
 from .frontends.tracer import GraphBuilder, Tensor, trace
-from .frontends import checkpoint, datasets, optim
 from .frontends.train import TrainStep, compile_train
+
+# the edges and the teaching tools
 from .frontends.dump import dump
 from .frontends.explain import explain_grad
+from .frontends.gradcheck import gradcheck
+from .frontends.onnx_api import export_onnx, import_onnx
 
-__all__ = ["Autodiff", "ChainruleError", "DType", "Emitter", "Executable", "Graph", "GraphBuilder",
-           "Interpreter", "export_onnx", "import_onnx", "OPS", "PassManager", "Tensor", "TensorType", "backward", "compile", "gradcheck", "nn",
-           "parse_graph", "print_graph", "trace", "verify", *_functional,
-           "TrainStep", "checkpoint", "compile_train", "datasets", "optim", "dump", "explain_grad"]
+__all__ = [
+    "Autodiff", "ChainruleError", "DType", "Emitter", "Graph", "OPS", "TensorType", "parse_graph",
+    "print_graph", "verify", "PassManager", "backward", "Interpreter",
+    "checkpoint", "datasets", "nn", "optim", "Executable", "compile", "GraphBuilder", "Tensor", "trace",
+    "TrainStep", "compile_train", *_functional,
+    "dump", "explain_grad", "gradcheck", "export_onnx", "import_onnx",
+]
