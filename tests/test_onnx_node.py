@@ -230,7 +230,8 @@ def _run(c):
     it = Interpreter(g)
     names = [vi.name for vi in c.model.graph.input]
     for ins, outs in c.data_sets:
-        got = it.run_list([_arr(a) for n, a in zip(names, ins) if n not in static])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ONNX's cases include log(0)
+            got = it.run_list([_arr(a) for n, a in zip(names, ins) if n not in static])
         assert len(got) == len(outs)
         for a, b in zip(got, map(_arr, outs)):
             assert a.dtype == b.dtype, f"{c.name}: dtype {a.dtype} != {b.dtype}"
