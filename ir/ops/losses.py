@@ -116,7 +116,11 @@ class BinaryCrossEntropy(Loss):
 
 @register
 class SoftmaxCrossEntropy(Loss):
-    """ℒ = −Σₖ tₖ log softmax(z)ₖ, computed from the logits z by log-sum-exp"""
+    """ℒ = −Σₖ tₖ log softmax(z)ₖ, computed from the logits z by log-sum-exp.
+
+    Its gradient rule is the closed form z̄ = softmax(z) − t, which holds when each target
+    row sums to 1 (one-hot labels, or a probability distribution), as classification targets do.
+    """
     onnx = "SoftmaxCrossEntropyLoss"
     rule = "z̄ = softmax(z) − t (÷ N for the mean)"
 
