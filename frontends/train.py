@@ -20,7 +20,9 @@ import numpy as np
 from ..ir import Emitter, Graph, InputError, IRTypeError
 from ..ir.errors import ChainruleError
 from ..passes import PassManager, inference_pipeline, training_pipeline
+from ..passes.memory import plan_memory
 from ..runtime import Interpreter, NumericsError
+from ..runtime.executor import SequentialExecutor
 from .compile import to_graph
 from .losses import Loss, add_l2, decayed_params, get_loss
 from .nn import Module
@@ -82,9 +84,12 @@ class TrainStep:
         self.steps = 0  # training steps taken (checkpointed)
         self.check_numerics = check_numerics
         live = graph.initializers
-        self._train = Interpreter(graph, check_numerics=check_numerics)
-        self._eval = Interpreter(eval_graph, params=live)
-        self._predict = Interpreter(predict_graph, params=live)
+        # the sequential executor (buffers planned once, generated code); the interpreter when
+        # checking numerics, since it inspects every node's result
+        self._train = Interpreter(graph, check_numerics=True) if check_numerics else \
+            SequentialExecutor(graph, live, planner=plan_memory)
+        self._eval = SequentialExecutor(eval_graph, live, planner=plan_memory)
+        self._predict = SequentialExecutor(predict_graph, live, planner=plan_memory)
         self.output_names = [v.name for v in graph.outputs]
         self.last: Dict[str, float] = {}
 

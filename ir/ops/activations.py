@@ -25,6 +25,9 @@ class Relu(Unary):
     def kernel(self, attrs):
         return lambda z: np.maximum(z, 0, dtype=z.dtype)
 
+    def out_kernel(self, attrs, alias=-1):
+        return lambda out, z: np.maximum(z, 0, out=out)
+
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], e.HardThreshold(node.inputs[0]))]
 
@@ -72,6 +75,9 @@ class HardThreshold(Unary):
     def kernel(self, attrs):
         return lambda z: (z > 0).astype(z.dtype)
 
+    def out_kernel(self, attrs, alias=-1):
+        return lambda out, z: np.greater(z, 0, out=out)
+
     def vjp(self, e, node, gys):
         return [None]
 
@@ -84,6 +90,9 @@ class Sigmoid(Unary):
 
     def kernel(self, attrs):
         return sigmoid
+
+    def out_kernel(self, attrs, alias=-1):
+        return lambda out, z: np.copyto(out, sigmoid(z))
 
     def vjp(self, e, node, gys):
         y = node.outputs[0]
@@ -123,6 +132,16 @@ class Softmax(_AxisOp):
     def kernel(self, attrs):
         axis = attrs["axis"]
         return lambda z: softmax(z, axis)
+
+    def out_kernel(self, attrs, alias=-1):
+        axis = attrs["axis"]
+
+        def softmax_into(out, z):  # the same operations as numerics.softmax, so the same bits
+            np.subtract(z, np.max(z, axis=axis, keepdims=True), out=out)
+            np.exp(out, out=out)
+            out /= np.sum(out, axis=axis, keepdims=True)
+            return out
+        return softmax_into
 
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]

@@ -6,6 +6,7 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``attrs``: attribute names and defaults (``REQUIRED`` for none);
 - ``infer``: the type rule, input types to output types;
 - ``kernel``: builds the NumPy function once, at compile time, for given attrs;
+- ``out_kernel``: the same, writing into a buffer the memory planner allocated;
 - ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``flops``: multiply-adds, for the cost ledger;
@@ -41,6 +42,7 @@ class Op:
     elementwise = False  # output[i] depends only on input[i] (after broadcasting)
     differentiable = True  # False: no gradient flows (ArgMax, OneHot, Cast, comparisons)
     zero_grad = False  # True: derivative is zero almost everywhere (hard threshold)
+    view = False  # the result is a view of input 0 (no buffer of its own; Constant: its own array)
     rule: str = ""  # the chain-rule step of vjp, in bar notation
 
     # -- attributes --------------------------------------------------------
@@ -72,6 +74,12 @@ class Op:
 
     def kernel(self, attrs: dict):
         raise NotImplementedError(f"{self.name}.kernel")
+
+    def out_kernel(self, attrs: dict, alias: int = -1):
+        """``fn(out, *inputs)`` writing the result into a planned buffer, or None (then the
+        executor calls ``kernel`` and the result gets a fresh array). ``alias``: the input
+        that may share ``out``'s storage (used by ``Fused``)."""
+        return None
 
     def vjp(self, e, node, gys):
         """Cotangents of the inputs given cotangents ``gys`` of the outputs.

@@ -13,6 +13,11 @@ from . import register
 from .base import Op, need_float, same_dtype
 
 
+def ufunc_out(uf):
+    """``fn(out, *xs)`` for a NumPy ufunc: ``uf(*xs, out=out)``."""
+    return lambda out, *xs: uf(*xs, out=out)
+
+
 class Binary(Op):
     arity = (2, 2)
     elementwise = True
@@ -24,6 +29,9 @@ class Binary(Op):
 
     def kernel(self, attrs):
         return self.ufunc
+
+    def out_kernel(self, attrs, alias=-1):
+        return ufunc_out(self.ufunc) if self.ufunc is not None else None
 
 
 class Unary(Op):
@@ -38,6 +46,9 @@ class Unary(Op):
 
     def kernel(self, attrs):
         return self.ufunc
+
+    def out_kernel(self, attrs, alias=-1):
+        return ufunc_out(self.ufunc) if self.ufunc is not None else None
 
 
 @register
@@ -89,6 +100,14 @@ class Div(Binary):
             return np.divide(a, b)
         return div
 
+    def out_kernel(self, attrs, alias=-1):
+        def div(out, a, b):
+            if out.dtype.kind in "iu":
+                np.copyto(out, np.trunc(np.true_divide(a, b)), casting="unsafe")
+            else:
+                np.divide(a, b, out=out)
+        return div
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         y = node.outputs[0]
@@ -131,8 +150,13 @@ class Identity(Unary):
     needs_float = False
     rule = "x̄ = ȳ"
 
+    view = True
+
     def kernel(self, attrs):
         return lambda x: x
+
+    def out_kernel(self, attrs, alias=-1):
+        return lambda out, x: np.copyto(out, x)
 
     def vjp(self, e, node, gys):
         return [gys[0]]
@@ -232,6 +256,13 @@ class Sum(Op):
             for x in xs[2:]:
                 np.add(out, x, out=out)
             return out
+        return total
+
+    def out_kernel(self, attrs, alias=-1):
+        def total(out, *xs):
+            np.add(xs[0], xs[1], out=out) if len(xs) > 1 else np.copyto(out, xs[0])
+            for x in xs[2:]:
+                np.add(out, x, out=out)
         return total
 
     def vjp(self, e, node, gys):

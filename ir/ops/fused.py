@@ -28,48 +28,17 @@ from ..errors import IRTypeError
 from ..types import TensorType
 from . import OPS, register
 from .base import Op
-from .numerics import sigmoid
 
 Step = Tuple[str, Tuple[int, ...], Tuple[Tuple[str, object], ...], str]
 
 
-def _uf(uf):
-    return lambda out, *xs: uf(*xs, out=out)
-
-
-#: out-of-place kernels rewritten to write into ``out``; other ops fall back to a copy.
-OUT_KERNELS = {
-    "Add": _uf(np.add), "Sub": _uf(np.subtract), "Mul": _uf(np.multiply), "Neg": _uf(np.negative),
-    "Exp": _uf(np.exp), "Log": _uf(np.log), "Sqrt": _uf(np.sqrt), "Square": _uf(np.square),
-    "Sin": _uf(np.sin), "Cos": _uf(np.cos), "Tanh": _uf(np.tanh), "Pow": _uf(np.power),
-    "Greater": _uf(np.greater), "Equal": _uf(np.equal),
-    "Relu": lambda out, z: np.maximum(z, 0, out=out),
-    "HardThreshold": lambda out, z: np.greater(z, 0, out=out),
-    "Identity": lambda out, x: np.copyto(out, x),
-}
-
-
-def _div(out, a, b):
-    if out.dtype.kind in "iu":
-        np.copyto(out, np.trunc(np.true_divide(a, b)), casting="unsafe")
-    else:
-        np.divide(a, b, out=out)
-
-
-def _sum(out, *xs):
-    np.add(xs[0], xs[1], out=out) if len(xs) > 1 else np.copyto(out, xs[0])
-    for x in xs[2:]:
-        np.add(out, x, out=out)
-
-
-OUT_KERNELS.update({"Div": _div, "Sum": _sum, "Sigmoid": lambda out, z: np.copyto(out, sigmoid(z))})
-
-
 def step_kernel(opname: str, attrs: dict):
-    """``fn(out, *arrays)`` computing op ``opname`` into ``out``."""
-    if opname in OUT_KERNELS:
-        return OUT_KERNELS[opname]
-    fn = OPS[opname].kernel(attrs)
+    """``fn(out, *arrays)`` computing op ``opname`` into ``out`` (its out-kernel, else a copy)."""
+    op = OPS[opname]
+    into = op.out_kernel(attrs)
+    if into is not None:
+        return into
+    fn = op.kernel(attrs)
     return lambda out, *xs: np.copyto(out, fn(*xs), casting="unsafe")
 
 

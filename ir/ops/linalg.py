@@ -49,6 +49,9 @@ class MatMul(Op):
     def kernel(self, attrs):
         return np.matmul
 
+    def out_kernel(self, attrs, alias=-1):
+        return lambda out, a, b: np.matmul(a, b, out=out)
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         g = gys[0]
@@ -113,6 +116,18 @@ class Gemm(Op):
                 y += c if beta == 1.0 else c * c.dtype.type(beta)
             return y
         return gemm
+
+    def out_kernel(self, attrs, alias=-1):
+        ta, tb, alpha, beta = attrs["transA"], attrs["transB"], attrs["alpha"], attrs["beta"]
+
+        def gemm_into(out, a, b, c=None):
+            np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+            if alpha != 1.0:
+                out *= out.dtype.type(alpha)
+            if c is not None:
+                out += c if beta == 1.0 else c * c.dtype.type(beta)
+            return out
+        return gemm_into
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]

@@ -1,79 +1,28 @@
-"""Kernels that write into a given buffer (``fn(out, *inputs)``), for planned execution.
+"""What planned execution asks of a node: its out-kernel, views, in-place inputs.
 
-The memory planner (``passes/memory.py``) gives each value of an op listed
-here a buffer allocated once; the executors (``runtime/executor.py``) call
-these kernels with that buffer. Ops without an out-kernel run their ordinary
-kernel and get a fresh array. ``VIEW_OPS`` return a view of their input (no
-buffer of their own); ``inplace_inputs`` lists the inputs whose buffer the
-result may take over when the input dies at that node.
+Each op class says it itself (``Op.out_kernel``, ``Op.view``); these helpers
+put the questions the memory planner (``passes/memory.py``) and the
+executors (``runtime/executor.py``) ask of a *node*. A value whose op has an
+out-kernel gets a buffer allocated once; other ops run their ordinary kernel
+and get a fresh array. A view op's result aliases its input (no buffer of its
+own); ``inplace_inputs`` lists the inputs whose buffer the result may take
+over when the input dies at that node.
 """
 from __future__ import annotations
 
 from typing import List, Optional
 
-import numpy as np
-
-from .fused import OUT_KERNELS
-
-#: ops whose result is a view of input 0 (or the Constant's own array): no buffer
-VIEW_OPS = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "ExpandLike", "Identity",
-                      "Constant"})
-
-
-def _gemm(attrs):
-    ta, tb, alpha, beta = attrs["transA"], attrs["transB"], attrs["alpha"], attrs["beta"]
-
-    def gemm(out, a, b, c=None):
-        np.matmul(a.T if ta else a, b.T if tb else b, out=out)
-        if alpha != 1.0:
-            out *= out.dtype.type(alpha)
-        if c is not None:
-            if beta == 1.0:
-                out += c
-            else:
-                out += c * c.dtype.type(beta)
-        return out
-    return gemm
-
-
-def _softmax(attrs):
-    axis = attrs["axis"]
-
-    def softmax(out, z):  # the same operations as numerics.softmax, so the same bits
-        np.subtract(z, np.max(z, axis=axis, keepdims=True), out=out)
-        np.exp(out, out=out)
-        out /= np.sum(out, axis=axis, keepdims=True)
-        return out
-    return softmax
-
-
-def _reduce(fn):
-    def make(attrs):
-        axes = None if attrs["axes"] is None else tuple(attrs["axes"])
-        keep = bool(attrs["keepdims"])
-        return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
-    return make
-
-
-_MAKERS = {"Gemm": _gemm, "MatMul": lambda attrs: lambda out, a, b: np.matmul(a, b, out=out),
-           "Softmax": _softmax, "ReduceSum": _reduce(np.sum), "ReduceMax": _reduce(np.max)}
-
 
 def out_kernel(node, alias: int = -1):
-    """``fn(out, *inputs)`` for ``node``, or None; ``alias``: the input sharing ``out`` (Fused)."""
-    name = node.op.name
-    if name == "Fused":
-        return node.op.out_kernel(dict(node.attrs), alias)
-    if name in _MAKERS:
-        return _MAKERS[name](dict(node.attrs))
-    if node.op.elementwise and name in OUT_KERNELS and len(node.outputs) == 1:
-        return OUT_KERNELS[name]
-    return None
+    """``fn(out, *inputs)`` for ``node`` (its op's ``out_kernel``), or None; ``alias``: the
+    input that may share ``out`` (Fused)."""
+    if len(node.outputs) != 1:
+        return None
+    return node.op.out_kernel(dict(node.attrs), alias)
 
 
 def has_out_kernel(node) -> bool:
-    name = node.op.name
-    return name == "Fused" or name in _MAKERS or (node.op.elementwise and name in OUT_KERNELS)
+    return out_kernel(node) is not None
 
 
 def inplace_inputs(node) -> List[int]:
@@ -86,4 +35,4 @@ def inplace_inputs(node) -> List[int]:
 
 def view_source(node) -> Optional[int]:
     """The input a view op's result aliases (None for Constant and non-views)."""
-    return 0 if node.op.name in VIEW_OPS and node.inputs else None
+    return 0 if node.op.view and node.inputs else None

@@ -33,6 +33,7 @@ def reduced_shape(t: TensorType, axes, keepdims):
 class Reduce(Op):
     attrs = {"axes": None, "keepdims": 1}
     fn = None
+    writes_out = False  # does ``fn`` take ``out=`` (np.sum, np.max)?
 
     def infer(self, ins, attrs):
         ax = reduced_axes(ins[0], attrs["axes"])
@@ -42,6 +43,13 @@ class Reduce(Op):
         fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
         axes = None if axes is None else tuple(axes)
         return lambda x: np.asarray(fn(x, axis=axes, keepdims=keep))
+
+    def out_kernel(self, attrs, alias=-1):
+        if not self.writes_out:
+            return None
+        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        axes = None if axes is None else tuple(axes)
+        return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
 
     def flops(self, ins, outs, attrs, bindings=None):
         return ins[0].numel(bindings) or 0
@@ -60,6 +68,7 @@ class ReduceSum(Reduce):
     """y = Σ x over ``axes``"""
     onnx = "ReduceSum"
     fn = staticmethod(np.sum)
+    writes_out = True
     rule = "x̄ = ȳ broadcast back over the summed axes"
 
     def vjp(self, e, node, gys):
@@ -84,6 +93,7 @@ class ReduceMax(Reduce):
     """y = max of x over ``axes``"""
     onnx = "ReduceMax"
     fn = staticmethod(np.max)
+    writes_out = True
     rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
 
     def vjp(self, e, node, gys):

@@ -14,6 +14,7 @@ from .base import Op
 @register
 class Transpose(Op):
     """y = x with axes permuted by ``perm`` (default: reversed)"""
+    view = True
     onnx = "Transpose"
     attrs = {"perm": None}
     rule = "x̄ = ȳ transposed by the inverse permutation"
@@ -76,6 +77,7 @@ def reshape_target(src, target):
 @register
 class Reshape(Op):
     """y = x viewed with ``shape`` (0 copies a dimension, -1 is inferred)"""
+    view = True
     onnx = "Reshape"
     attrs = {"shape": ()}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -111,6 +113,7 @@ def like_shape(t: TensorType, where: str = ""):
 @register
 class Flatten(Op):
     """y = x as a matrix: dimensions before ``axis`` are rows, the rest columns"""
+    view = True
     onnx = "Flatten"
     attrs = {"axis": 1}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -151,6 +154,7 @@ class Flatten(Op):
 @register
 class Unsqueeze(Op):
     """y = x with size-1 axes inserted at ``axes`` (positions in the output)"""
+    view = True
     onnx = "Unsqueeze"
     attrs = {"axes": ()}
     rule = "x̄ = ȳ with those axes squeezed"
@@ -179,6 +183,7 @@ class Unsqueeze(Op):
 @register
 class Squeeze(Op):
     """y = x with the size-1 axes ``axes`` removed (all size-1 axes if None)"""
+    view = True
     onnx = "Squeeze"
     attrs = {"axes": None}
     rule = "x̄ = ȳ with those axes re-inserted"
@@ -210,6 +215,7 @@ class Squeeze(Op):
 @register
 class ExpandLike(Op):
     """y = x broadcast to the shape of ``like`` (only like's shape is read)"""
+    view = True
     onnx = None  # exported as Expand(x, Shape(like))
     arity = (2, 2)
     nondiff_inputs = (1,)
@@ -261,6 +267,7 @@ class OneHot(Op):
 @register
 class Constant(Op):
     """y = the array ``value``"""
+    view = True
     onnx = "Constant"
     arity = (0, 0)
     attrs = {"value": None}
