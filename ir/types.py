@@ -142,6 +142,6 @@ def _fmt(shape):
 
 
 def normalize_axis(axis: int, rank: int, what="axis") -> int:
-    if not -rank <= axis < max(rank, 1):
+    if not -rank <= axis < rank:  # a rank-0 value has no axis (NumPy kernels reject axis 0)
         raise IRTypeError(f"{what} {axis} is out of range for rank {rank}")
     return axis % rank if rank else 0

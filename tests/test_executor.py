@@ -105,3 +105,21 @@ def test_generated_step_binds_buffers_and_inlines_fused_bodies():
     x2, t2 = batch(SIZES, n=4, seed=9)
     again = SequentialExecutor(g, _params(g), planner=plan_memory)
     np.testing.assert_array_equal(run.run_list([x2, t2])[0], (again.run_list([x, t]), again.run_list([x2, t2]))[1][0])
+
+
+def test_sum_of_three_computed_in_place_on_its_last_operand():
+    """Sum(a, b, c) where only c dies at the Sum: the planner puts the result in c's buffer, so the
+    out-kernel must not overwrite c before reading it (it gave 2(a + b) instead of a + b + c)."""
+    g = cr.Graph("sum3")
+    x = g.add_input("x", cr.TensorType((4,), cr.DType.f32))
+    e = cr.Emitter(g)
+    a, b, c = e.Exp(x, name="a"), e.Sin(x, name="b"), e.Cos(x, name="c")
+    s = e.Sum(a, b, c, name="s")
+    g.set_outputs([e.Mul(e.Mul(s, a), b, name="t")])
+    assert plan_memory(g).alias_of["s"] == 2  # the case this test is about
+    xv = np.arange(4, dtype=np.float32)
+    ref = cr.Interpreter(g).run_list([xv])[0]
+    for run in (SequentialExecutor, DataflowExecutor):
+        np.testing.assert_array_equal(run(g, planner=plan_memory).run_list([xv])[0], ref)
+    fuse_elementwise(g)  # the same Sum as a step of a Fused body, in place on a dying operand
+    np.testing.assert_array_equal(SequentialExecutor(g, planner=plan_memory).run_list([xv])[0], ref)

@@ -163,3 +163,21 @@ def test_every_op_is_one_complete_class():
         assert op.name == name and op.family
         assert type(op).infer is not type(op).__mro__[-2].infer, f"{name} has no type rule"
         assert op.__doc__, f"{name} has no docstring"
+
+
+def test_type_rules_reject_what_the_kernels_cannot_run():
+    """Each of these used to type-check and then crash in NumPy or give another dtype/shape."""
+    def emit(opname, *types, **attrs):
+        g = Graph("g")
+        return Emitter(g).emit(opname, [g.add_input(f"x{i}", t) for i, t in enumerate(types)], attrs)
+    scalar, flags = TensorType((), DType.f32), TensorType((3,), DType.bool)
+    for opname, attrs in (("ReduceSum", {"axes": (0,)}), ("ReduceMax", {"axes": (0,)}), ("Softmax", {"axis": 0})):
+        with pytest.raises(IRTypeError, match="out of range for rank 0"):
+            emit(opname, scalar, **attrs)  # np.sum(x, axis=0) of a 0-d array is an AxisError
+    for opname in ("Sub", "Div", "Pow"):
+        with pytest.raises(IRTypeError, match=f"{opname} needs numeric operands"):
+            emit(opname, flags, flags)  # NumPy: TypeError / float64 / int8
+    with pytest.raises(IRTypeError, match="Neg needs a numeric operand"):
+        emit("Neg", flags)
+    with pytest.raises(IRTypeError, match="OneHot needs integer class indices"):
+        emit("OneHot", flags, depth=3)  # eye(3)[bool mask] has the wrong shape

@@ -56,7 +56,8 @@ REF = {
     "Sin": [((_A34,), {}, lambda x: np.sin(x.astype(np.float64)))],
     "Cos": [((_A34,), {}, lambda x: np.cos(x.astype(np.float64)))],
     "Sum": [((_A34,), {}, lambda a: a), ((_A34, _B4, n(3, 1)), {}, lambda a, b, c: a + b + c),
-            ((n(), n()), {}, lambda a, b: a + b)],
+            ((n(), n()), {}, lambda a, b: a + b),
+            ((n(3), n(3), n(2, 3)), {}, lambda a, b, c: a + b + c)],  # a later term broadcasts the total
     "Greater": [((_A34, _B34), {}, lambda a, b: a > b)],
     "Equal": [((np.array([1, 2, 3], np.int64), np.array([1, 0, 3], np.int64)), {}, lambda a, b: a == b)],
     "Where": [((_A34 > 0, _A34, _B4), {}, lambda c, a, b: np.array([[a[i, j] if c[i, j] else b[j]
@@ -74,7 +75,9 @@ REF = {
                 ((_A34,), {"axis": 0}, lambda z: np.exp(z) / np.exp(z).sum(axis=0, keepdims=True))],
     "LogSoftmax": [((_A34,), {}, lambda z: z - np.log(np.exp(z).sum(axis=1, keepdims=True)))],
     "ReduceSum": [((_A34,), {}, lambda x: np.array([[x.sum()]])),
-                  ((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([r.sum() for r in x]))],
+                  ((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([r.sum() for r in x])),
+                  ((np.array([[1, 2], [3, -4]], np.int32),), {"axes": (1,), "keepdims": 0},
+                   lambda x: np.array([3, -1]))],  # stays i32 (np.sum would give the platform int)
     "ReduceMean": [((_A34,), {"axes": (0,)}, lambda x: (x[0] + x[1] + x[2])[None] / 3),
                    ((_A34,), {"axes": None, "keepdims": 0}, lambda x: np.array(x.sum() / 12))],
     "ReduceMax": [((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([max(r) for r in x])),

@@ -25,6 +25,8 @@ class Binary(Op):
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
+        if ins[0].dtype == DType.bool:  # NumPy has no bool Sub/Neg and makes Div float64, Pow int8
+            raise IRTypeError(f"{self.name} needs numeric operands, got {ins[0]} and {ins[1]}")
         return [TensorType(broadcast_shapes(ins[0].shape, ins[1].shape, f"{self.name} operands"), ins[0].dtype)]
 
     def kernel(self, attrs):
@@ -138,6 +140,11 @@ class Neg(Unary):
     ufunc = np.negative
     needs_float = False
     rule = "x̄ = −ȳ"
+
+    def infer(self, ins, attrs):
+        if ins[0].dtype == DType.bool:
+            raise IRTypeError(f"Neg needs a numeric operand, got {ins[0]}")
+        return [ins[0]]
 
     def vjp(self, e, node, gys):
         return [e.Neg(gys[0])]
@@ -253,13 +260,20 @@ class Sum(Op):
             out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.array(xs[0], copy=True)
             if not isinstance(out, np.ndarray):  # 0-d operands give a NumPy scalar
                 out = np.asarray(out)
-            for x in xs[2:]:
-                np.add(out, x, out=out)
+            for x in xs[2:]:  # a later term may broadcast the running total to a larger shape
+                out = np.add(out, x, out=out) if np.broadcast_shapes(out.shape, x.shape) == out.shape else out + x
             return out
         return total
 
     def out_kernel(self, attrs, alias=-1):
+        fresh = self.kernel(attrs)
+
         def total(out, *xs):
+            # out may share the buffer of a term (planned in place); a term after the first two
+            # would be overwritten before it is read, so that case sums into a new array first
+            if len(xs) > 2 and any(np.may_share_memory(out, x) for x in xs[2:]):
+                np.copyto(out, fresh(*xs))
+                return
             np.add(xs[0], xs[1], out=out) if len(xs) > 1 else np.copyto(out, xs[0])
             for x in xs[2:]:
                 np.add(out, x, out=out)

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, normalize_axis
 from . import register
-from .base import Op, need_float
+from .base import Op, as_dtype, need_float
 
 
 def reduced_axes(t: TensorType, axes):
@@ -42,7 +42,8 @@ class Reduce(Op):
     def kernel(self, attrs):
         fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
         axes = None if axes is None else tuple(axes)
-        return lambda x: np.asarray(fn(x, axis=axes, keepdims=keep))
+        # NumPy sums small ints as the platform int and averages ints as float64: keep x's dtype
+        return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep)), x.dtype)
 
     def out_kernel(self, attrs, alias=-1):
         if not self.writes_out:

@@ -246,7 +246,7 @@ class OneHot(Op):
     differentiable = False
 
     def infer(self, ins, attrs):
-        if ins[0].dtype.is_float:
+        if ins[0].dtype.is_float or ins[0].dtype == DType.bool:  # a bool array would index eye() as a mask
             raise IRTypeError(f"OneHot needs integer class indices, got {ins[0]}")
         if not isinstance(attrs["depth"], int) or attrs["depth"] < 1:
             raise IRTypeError(f"OneHot depth must be a positive int, got {attrs['depth']!r}")
