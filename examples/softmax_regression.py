@@ -20,7 +20,7 @@ def main(out_dir=None):
     exe = cr.compile(graph, "gradient")
     out = exe.run({"x": x, "t": t})
     yv = out[graph.outputs[1].name]
-    print("y =", np.round(yv, 4), " sum =", yv.sum())
+    print("y =", np.round(yv, 4), f" sum = {yv.sum():.6f}")
     check(np.all(yv > 0) and abs(yv.sum() - 1) < 1e-12, "softmax outputs are positive and sum to 1")
     check(np.allclose(out["grad_W"], (yv - t).T @ x), "∂L_CE/∂w_k = (y_k − t_k) x for every row k")
     check(np.allclose(out["grad_b"], (yv - t).ravel()), "∂L_CE/∂b_k = y_k − t_k")

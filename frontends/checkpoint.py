@@ -65,11 +65,23 @@ def save(path: str, step, meta: Optional[dict] = None) -> str:
     return path
 
 
+def require_zip(path: str) -> None:
+    """Raise ValueError unless ``path`` starts like a zip archive (an .npz is one). Without this,
+    np.load reads any other file as a pickle and suggests ``allow_pickle``: misleading here."""
+    if os.path.isdir(path):
+        raise ValueError("it is a folder")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK":
+        raise ValueError(f"it is not a zip archive (an .npz file starts with b'PK', this one with {head!r})")
+
+
 def read(path: str):
     """``(meta, {name: array})`` from a checkpoint file, with clear errors."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
+        require_zip(path)
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..ir.errors import ChainruleError
@@ -52,6 +53,9 @@ def main(argv=None) -> int:
         return 0
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # `chainrule examples | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush stays quiet too
+        return 0
     except ChainruleError as err:
         if args.debug:
             raise

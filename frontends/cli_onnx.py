@@ -58,7 +58,9 @@ def _import(path, args=None):
 
 
 def _npz(path):
+    from .checkpoint import require_zip
     try:
+        require_zip(path)
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
@@ -92,6 +94,14 @@ def run_import(args):
 run_inspect = run_import
 
 
+def _run_checkpoint(run_dir):
+    path = os.path.join(run_dir, "checkpoint.npz")
+    if not os.path.exists(path):
+        raise CliInputError(f"{run_dir}: no checkpoint.npz in this folder; is it a folder written by chainrule "
+                            f"train --out? (an IR file to export goes with --params)")
+    return path
+
+
 def trained_model(run_dir, ckpt=None):
     """The inference graph of a ``chainrule train`` run folder: the MLP its settings describe,
     with its trained weights and the loss's link (softmax for cross-entropy), as ``step.predict``."""
@@ -99,7 +109,7 @@ def trained_model(run_dir, ckpt=None):
     from .nn import mlp
     from .optim import SGD
     from .train import compile_train
-    meta, arrays = checkpoint.read(ckpt or os.path.join(run_dir, "checkpoint.npz"))
+    meta, arrays = checkpoint.read(ckpt or _run_checkpoint(run_dir))
     config = meta.get("config")
     summary = os.path.join(run_dir, "summary.json")
     if os.path.isfile(summary):  # a finished run; an interrupted one has only the checkpoint

@@ -1,6 +1,8 @@
 """``chainrule ops`` (list the op registry) and ``chainrule check FILE.ir`` (parse and verify IR text)."""
 from __future__ import annotations
 
+import os
+
 from ..ir import OPS, parse_graph, print_graph, verify
 
 
@@ -22,9 +24,16 @@ def run_ops(args):
     return 0
 
 
+def _read(path):
+    from .cli_onnx import CliInputError
+    if not os.path.isfile(path):
+        raise CliInputError(f"{path}: " + ("is a folder, not an IR text file" if os.path.isdir(path) else "no such file"))
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def run_check(args):
-    with open(args.file, encoding="utf-8") as f:
-        text = f.read()
+    text = _read(args.file)
     try:
         g = parse_graph(text)
     except Exception as err:

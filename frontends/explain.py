@@ -42,9 +42,9 @@ def sym(v: Value) -> str:
 
 
 def bar(name: str) -> str:
-    """v̄ in the lecture's notation: z̄, L̄_reg; longer names as grad_<name> (the IR's name)."""
+    """v̄ in the lecture's notation: z̄, L̄_reg, W̄1; longer names as grad_<name> (the IR's name)."""
     name = SYMBOLS.get(name, name)
-    if len(name) == 1 or (len(name) > 2 and name[1] == "_" and name[0].isalpha()):
+    if len(name) == 1 or (len(name) > 2 and name[1] == "_" and name[0].isalpha()) or re.fullmatch(r"[A-Za-z]\d+", name):
         return name[0] + "\u0304" + name[1:]
     return f"grad_{name}"
 
@@ -168,8 +168,20 @@ def backprop_lines(graph: Graph, loss: Optional[Value] = None, wrt: Optional[Lis
         origins = list(dict.fromkeys(id(o) for _, _, o in terms))
         by_id = {id(o): o for _, _, o in terms}
         general = " + ".join(f"{bar(by_id[k].name)} ∂{sym(by_id[k])}/∂{sym(v)}" for k in origins)
-        lines.append((v, general, _fmt_terms([(c, e) for c, e, _ in terms])))
-    return lines
+        lines.append((v, general, _fmt_terms([(c, e) for c, e, _ in terms]), origins))
+    return _params_after_their_origins(lines)
+
+
+def _params_after_their_origins(lines):
+    """Move each parameter's line to just after the last named value its gradient comes through,
+    as the lecture orders the MLP: ȳ, W̄2, b̄2, h̄, z̄, W̄1, b̄1 (not every W̄ at the end)."""
+    out = [ln[:3] for ln in lines if len(ln) == 3 or ln[0].producer is not None]
+    for v, gen, inst, origins in (ln for ln in lines if len(ln) == 4 and ln[0].producer is None):
+        pos = max((k for k, (u, _, _) in enumerate(out) if id(u) in origins), default=len(out) - 1)
+        while pos + 1 < len(out) and out[pos + 1][0].producer is None:  # keep parameters in their order
+            pos += 1
+        out.insert(pos + 1, (v, gen, inst))
+    return out
 
 
 def format_backprop(graph: Graph, loss=None, wrt=None) -> str:

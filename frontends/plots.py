@@ -30,11 +30,19 @@ def _figure(width, height):
     return fig
 
 
-def plot_curves(history: Sequence[Dict[str, float]], path: str) -> str:
-    """Loss and accuracy per epoch (train and, if present, test) as a two-panel PNG."""
-    fig = _figure(10, 4)
+LOSS_TITLES = {"cross_entropy": "loss (mean cross-entropy)", "squared_error": "loss (mean squared error)",
+               "binary_cross_entropy": "loss (mean binary cross-entropy)"}
+
+
+def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cross_entropy") -> str:
+    """Loss and accuracy per epoch (train and, if present, test) as a two-panel PNG;
+    ``loss`` (a name of ``cr.losses.LOSSES``) titles the loss panel."""
+    fig = _figure(10, 4)  # first: it raises PlotUnavailable without matplotlib
+    from matplotlib.ticker import MaxNLocator
     epochs = [h["epoch"] for h in history]
-    for ax, key, title in zip(fig.subplots(1, 2), ("loss", "accuracy"), ("loss (mean cross-entropy)", "accuracy")):
+    titles = (LOSS_TITLES.get(loss, f"loss ({loss})"), "accuracy")
+    for ax, key, title in zip(fig.subplots(1, 2), ("loss", "accuracy"), titles):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         for split in ("train", "test"):
             name = f"{split}_{key}"
             ys = [h.get(name) for h in history]
@@ -66,8 +74,9 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
     units = w[:max_units]
     cols = int(math.ceil(math.sqrt(len(units))))
     rows = int(math.ceil(len(units) / cols))
-    fig = _figure(cols * 1.1, rows * 1.1 + 0.4)
-    fig.suptitle("first-layer weights (feature detectors)", fontsize=9)
+    fig = _figure(max(cols * 1.1, 4.0), rows * 1.1 + 0.8)
+    fig.suptitle(f"first-layer weights wᵢ of {len(units)} hidden units (feature detectors)\n"
+                 "red: positive weight, blue: negative, white: 0 (each image on its own scale)", fontsize=9)
     axes: List = list(np.atleast_1d(fig.subplots(rows, cols)).ravel())
     for i, ax in enumerate(axes):
         ax.set_xticks([])
@@ -78,5 +87,6 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
             ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         else:
             ax.axis("off")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.7 / (rows * 1.1 + 0.8), wspace=0.1, hspace=0.1)
     fig.savefig(path, format="png")
     return path

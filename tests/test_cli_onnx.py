@@ -132,7 +132,7 @@ def test_export_run_folder_predicts_like_the_trained_step(tmp_path, flags):
 def test_export_run_folder_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["export", str(tmp_path / "empty"), "-o", str(tmp_path / "m.onnx")]) != 0
-    assert "no such checkpoint" in capsys.readouterr().err
+    assert "no checkpoint.npz in this folder" in capsys.readouterr().err
     (tmp_path / "s.ir").write_text("graph g {\n}\n")
     assert main(["export", str(tmp_path / "s.ir"), "-o", str(tmp_path / "m.onnx")]) != 0
     err = capsys.readouterr().err

@@ -39,9 +39,11 @@ def test_l2_backward_pass_matches_the_lecture_line_by_line():
 
 def test_two_layer_mlp_vectorised_backward_pass():
     text = nfc(format_backprop(models.two_layer_mse()))
-    for line in ["ȳ = L̄ ∂L/∂y = L̄ (y − t)", "grad_W2 = ȳ ∂y/∂W2 = ȳᵀ h", "h̄ = ȳ ∂y/∂h = ȳ W2",
-                 "z̄ = h̄ ∂h/∂z = h̄ ∘ σ′(z)", "grad_W1 = z̄ ∂z/∂W1 = z̄ᵀ x", "grad_b1 = z̄ ∂z/∂b1 = Σ_rows z̄"]:
-        assert nfc(line) in text, text
+    lines = ["L̄ = 1", "ȳ = L̄ ∂L/∂y = L̄ (y − t)", "W̄2 = ȳ ∂y/∂W2 = ȳᵀ h", "b̄2 = ȳ ∂y/∂b2 = Σ_rows ȳ",
+             "h̄ = ȳ ∂y/∂h = ȳ W2", "z̄ = h̄ ∂h/∂z = h̄ ∘ σ′(z)", "W̄1 = z̄ ∂z/∂W1 = z̄ᵀ x",
+             "b̄1 = z̄ ∂z/∂b1 = Σ_rows z̄"]
+    # in the lecture's order: each W̄, b̄ right after the ȳ or z̄ it comes from
+    assert text.splitlines() == [nfc(line) for line in lines], text
 
 
 def test_explain_grad_shows_forward_node_fan_out_sum_and_numbers():
