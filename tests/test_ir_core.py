@@ -181,3 +181,12 @@ def test_type_rules_reject_what_the_kernels_cannot_run():
         emit("Neg", flags)
     with pytest.raises(IRTypeError, match="OneHot needs integer class indices"):
         emit("OneHot", flags, depth=3)  # eye(3)[bool mask] has the wrong shape
+
+
+def test_squeeze_without_axes_needs_static_dimensions():
+    """Squeeze {axes=none} of f32[N,1,3] was typed f32[N,3], but for N = 1 its kernel gave [3]."""
+    g = Graph("g")
+    x = g.add_input("x", TensorType(("N", 1, 3), DType.f32))
+    with pytest.raises(IRTypeError, match="symbolic dimension may be 1"):
+        Emitter(g).Squeeze(x)
+    assert Emitter(g).Squeeze(x, axes=(1,)).type == TensorType(("N", 3), DType.f32)

@@ -140,3 +140,22 @@ def test_node_of_another_graph(g):
 def test_message_names_the_graph(g):
     g.value("b").type = TensorType(("N", 4), "f32")
     assert _msg(g).startswith("graph v: ")
+
+
+def test_wrong_arity_missing_attribute_or_output_count(g):
+    """A node built by hand with too few operands or without an attribute: a VerifyError naming
+    it, not the IndexError/KeyError of its type rule (or of its kernel later)."""
+    from chainrule.ir import OPS, Node
+    h = Graph("h")
+    x = h.add_input("x", TensorType((2, 3), "f32"))
+    h.add_node(Node(OPS["Add"], [x]), [x.type], ["y"])
+    msg = _msg(h)
+    assert "Add takes 2 inputs, got 1" in msg and _marked(msg) == [">>   %y: f32[2,3] = Add(%x)"]
+    h = Graph("h")
+    x = h.add_input("x", TensorType((2, 3), "f32"))
+    h.add_node(Node(OPS["Softmax"], [x]), [x.type], ["y"])
+    assert "Softmax node lacks attribute(s) axis" in _msg(h)
+    h = Graph("h")
+    x = h.add_input("x", TensorType((2, 3), "f32"))
+    h.add_node(Node(OPS["Exp"], [x]), [x.type, x.type], ["y", "z"])
+    assert "Exp makes 1 result(s), the node has 2" in _msg(h)

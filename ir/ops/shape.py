@@ -190,6 +190,9 @@ class Squeeze(Op):
 
     def _axes(self, t, attrs):
         if attrs["axes"] is None:
+            if not t.is_static:  # the kernel squeezes every size-1 axis, so N = 1 would vanish too
+                raise IRTypeError(f"Squeeze without axes of {t}: a symbolic dimension may be 1 at run time; "
+                                  f"give the axes to squeeze")
             return tuple(i for i, d in enumerate(t.shape) if d == 1)
         axes = tuple(sorted(normalize_axis(a, t.rank, "Squeeze axis") for a in attrs["axes"]))
         for a in axes:
