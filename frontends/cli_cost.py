@@ -2,12 +2,16 @@
 timeline (``--memory``, ``--png FILE``) and how an MLP's cost grows (``--scaling``)."""
 from __future__ import annotations
 
+from .cli_types import positive_int
+
 
 def add_parser(sub):
-    p = sub.add_parser("cost", help="cost ledger, memory timeline and MLP cost scaling", description=__doc__)
-    p.add_argument("model", nargs="?", default="mlp", help="built-in model name, model .py file or .onnx file")
-    p.add_argument("--pipeline", default="gradient", help="inference, gradient (default) or training")
-    p.add_argument("--batch", type=int, default=32, help="size of the batch dimension N (default 32)")
+    p = sub.add_parser("cost", help="cost ledger, memory timeline and MLP cost scaling", description=__doc__.replace("``", ""))
+    p.add_argument("model", nargs="?", default="mlp",
+                   help="built-in model name (chainrule dump --list; default mlp), model .py file or .onnx file")
+    p.add_argument("--pipeline", default="gradient", metavar="{inference,gradient,training}",
+                   help="which passes run: inference, gradient (default) or training")
+    p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="size of the batch dimension N (default 32)")
     p.add_argument("--summary", action="store_true", help="only the per-phase totals")
     p.add_argument("--memory", action="store_true", help="print the memory timeline too")
     p.add_argument("--png", metavar="FILE", help="plot the memory timeline to FILE (needs matplotlib)")

@@ -41,14 +41,17 @@ def load_model(spec: str):
 
 def add_parser(sub):
     p = sub.add_parser("dump", help="write the IR after every pass, diffs, pictures and an HTML report",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("model", nargs="?", default="mlp", help="built-in model name, model .py file or .onnx file")
+                       description=__doc__.replace("``", ""))
+    p.add_argument("model", nargs="?", default="mlp",
+                   help="built-in model name (see --list; default mlp), model .py file or .onnx file")
     p.add_argument("-o", "--out", default="chainrule-dump", help="output folder (default: chainrule-dump)")
-    p.add_argument("--pipeline", default="inference", help="inference, gradient or training")
+    p.add_argument("--pipeline", default="inference", metavar="{inference,gradient,training}",
+                   help="which passes run: inference (default), gradient (adds autodiff) or training "
+                        "(adds the optimizer update)")
     p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
-    p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass instead")
+    p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass to the terminal instead of writing a folder")
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
-                   help="print the IR after this pass instead (repeatable)")
+                   help="print the IR after this pass to the terminal instead of writing a folder (repeatable)")
     p.add_argument("--print-changed", action="store_true", help="print the IR after each pass that changed it")
     p.add_argument("--list", action="store_true", help="list the built-in models")
     p.set_defaults(run=run)

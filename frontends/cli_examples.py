@@ -8,7 +8,7 @@ from ..ir.errors import InputError
 
 
 def add_parser(sub):
-    p = sub.add_parser("examples", help="list or run the lecture's worked examples", description=__doc__)
+    p = sub.add_parser("examples", help="list or run the lecture's worked examples", description=__doc__.replace("``", ""))
     p.add_argument("name", nargs="?", help="the example to run (omit to list them; 'all' runs every one)")
     p.add_argument("--out", metavar="DIR", help="folder for pictures (default: a temporary folder)")
     p.set_defaults(run=run)

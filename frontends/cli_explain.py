@@ -2,14 +2,17 @@
 ``--backprop`` prints the whole backward pass instead; ``--batch N`` adds the numbers for a sample batch."""
 from __future__ import annotations
 
+from .cli_types import positive_int
+
 
 def add_parser(sub):
     p = sub.add_parser("explain", help="explain how a gradient is computed (v̄ = Σⱼ v̄ⱼ ∂vⱼ/∂v)",
-                       description=__doc__)
-    p.add_argument("model", nargs="?", default="mlp", help="built-in model name, model .py file or .onnx file")
+                       description=__doc__.replace("``", ""))
+    p.add_argument("model", nargs="?", default="mlp",
+                   help="built-in model name (chainrule dump --list; default mlp), model .py file or .onnx file")
     p.add_argument("--grad", metavar="NAME", help="the value whose gradient to explain, e.g. fc1.weight")
     p.add_argument("--backprop", action="store_true", help="print the whole backward pass, one line per value")
-    p.add_argument("--batch", type=int, metavar="N", help="also show the numbers for a sample batch of N")
+    p.add_argument("--batch", type=positive_int, metavar="N", help="also show the numbers for a sample batch of N")
     p.set_defaults(run=run)
 
 

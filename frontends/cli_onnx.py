@@ -4,6 +4,8 @@
 gradients of a model's first, scalar output with respect to its float initializers)."""
 from __future__ import annotations
 
+from .cli_types import positive_int
+
 import collections
 import json
 import os
@@ -23,7 +25,8 @@ def add_parser(sub):
                           ("inspect", run_inspect, "print an ONNX model's summary and IR")):
         p = sub.add_parser(name, help=hlp, description=hlp + ".")
         p.add_argument("model", help="ONNX file")
-        p.add_argument("--max-tensor-bytes", type=int, default=None, help="largest tensor to accept (bytes)")
+        p.add_argument("--max-tensor-bytes", type=positive_int, default=None, metavar="BYTES",
+                       help="refuse a model holding a tensor larger than this (default 1 GiB)")
         p.set_defaults(run=fn)
     p = sub.add_parser("export", help="write a model trained by chainrule train (or an IR graph) as ONNX",
                        description="Export the inference model of a folder written by chainrule train (the MLP "
@@ -37,17 +40,17 @@ def add_parser(sub):
     p.set_defaults(run=run_export)
     p = sub.add_parser("run", help="run an ONNX model on the chainrule runtime",
                        description="Run an ONNX model; inputs and outputs are .npz files keyed by tensor name.")
-    p.add_argument("model")
+    p.add_argument("model", help="ONNX file")
     p.add_argument("--inputs", required=True, help=".npz keyed by graph input name")
     p.add_argument("--output", required=True, help=".npz to write, keyed by graph output name")
     p.set_defaults(run=run_run)
     p = sub.add_parser("grad", help="gradients of an ONNX model's scalar output w.r.t. its initializers",
                        description="Differentiate the first output (a scalar) of an ONNX model with respect to "
                                    "its float initializers; writes the gradients keyed by initializer name.")
-    p.add_argument("model")
+    p.add_argument("model", help="ONNX file whose first output is a scalar (a loss)")
     p.add_argument("--inputs", required=True, help=".npz keyed by graph input name")
     p.add_argument("--output", required=True, help=".npz to write, keyed by initializer name")
-    p.add_argument("--wrt", action="append", help="an initializer to differentiate with respect to (repeatable)")
+    p.add_argument("--wrt", action="append", help="an initializer to differentiate with respect to (repeatable; default: every float one)")
     p.set_defaults(run=run_grad)
 
 

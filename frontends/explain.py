@@ -200,7 +200,7 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
         v = graph.value(name)
     except GraphError:
         names = ", ".join(p.name for p in graph.params)
-        raise GraphError(f"explain: graph {graph.name} has no value named {name!r}; its parameters: {names}") from None
+        raise GraphError(f"graph {graph.name} has no value named {name!r} to explain; its parameters: {names}") from None
     loss_v = graph.value(loss) if isinstance(loss, str) else (loss or graph.outputs[0])
     lines = [f"gradient of the loss %{loss_v.name} with respect to %{v.name} ({v.kind} {v.type})", ""]
     lines.append("forward node(s) using it, with their local rules:")

@@ -100,7 +100,7 @@ class TensorReader:
         nbytes = n * dt.numpy.itemsize
         if nbytes > self.max_bytes:
             raise OnnxImportError(f"{where}: declared size {dims} ({nbytes} bytes) exceeds the limit of "
-                                  f"{self.max_bytes} bytes (import_onnx(max_tensor_bytes=...))")
+                                  f"{self.max_bytes} bytes (raise it with import_onnx(max_tensor_bytes=...) or --max-tensor-bytes)")
         if t.data_location == TensorProto.EXTERNAL:
             raw = self.external(t, where, nbytes)
         elif t.HasField("raw_data"):

@@ -97,3 +97,32 @@ def test_feature_picture_says_what_the_colours_mean(tmp_path, monkeypatch):
     plots.plot_first_layer(np.random.default_rng(0).normal(size=(10, 64)), str(tmp_path / "f.png"))
     title = figs[0]._suptitle.get_text()
     assert "10 hidden units" in title and "red: positive" in title and "blue: negative" in title
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["cost", "--batch", "0"], "argument --batch: must be a whole number at least 1, got 0"),
+    (["cost", "--batch", "-3"], "at least 1, got -3"),  # printed negative costs before
+    (["explain", "--grad", "w", "logistic_l2", "--batch", "-2"], "argument --batch"),  # was a NumPy message
+    (["inspect", "m.onnx", "--max-tensor-bytes", "-5"], "argument --max-tensor-bytes"),
+])
+def test_bad_numbers_are_usage_errors_naming_the_flag(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["dump", "explain", "cost", "examples"])
+def test_help_text_has_no_markup_and_names_the_default_model(capsys, command):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out
+    if command != "examples":
+        assert "default mlp" in " ".join(out.split())
+
+
+def test_run_and_grad_say_what_model_is(capsys):
+    for command in ("run", "grad"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert "ONNX file" in capsys.readouterr().out

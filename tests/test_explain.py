@@ -68,7 +68,7 @@ def test_explain_fc1_weight_of_an_mlp():
 
 
 def test_explain_unknown_value_is_a_clear_error():
-    with pytest.raises(cr.ChainruleError, match="no value named 'fc9.weight'; its parameters: fc1.weight"):
+    with pytest.raises(cr.ChainruleError, match="no value named 'fc9.weight' to explain; its parameters: fc1.weight"):
         explain_grad(models.mlp(), "fc9.weight")
 
 
