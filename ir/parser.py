@@ -146,6 +146,8 @@ class _Lexer:
                 arr = np.array(data, dtype=t.dtype.numpy)
             except (TypeError, ValueError) as err:
                 self.fail(f"bad dense data: {err}", col)
+            if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
+                arr = arr.reshape(t.shape)
             if arr.shape != t.shape:
                 self.fail(f"dense data has shape {list(arr.shape)}, its type says {t}", col)
             return arr

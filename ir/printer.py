@@ -165,7 +165,8 @@ def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
     """The graph as a list of text lines (one per input, param, node...); ``line_of``, if given, is
     filled with id(node) -> index of the node's line, and "return" -> the return line."""
     line_of = {} if line_of is None else line_of
-    lines = [f"graph {var(g.name)[1:]} {{"]
+    name = g.name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", g.name) else json.dumps(g.name, ensure_ascii=False)
+    lines = [f"graph {name} {{"]
     lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
     values = {v.name: v for v in g.all_values()} if meta else None

@@ -124,3 +124,15 @@ def test_initializers_attach_to_parameters_only():
     g = parse_graph("graph g {\n  input %x: f32[2]\n  param %w: f32[2]\n  %y: f32[2] = Mul(%x, %w)\n"
                     "  return %y\n}\n", initializers={"w": np.ones(2, np.float32), "x": np.ones(2)})
     assert list(g.initializers) == ["w"]
+
+
+def test_round_trip_of_a_graph_name_with_a_leading_digit_and_an_empty_tensor():
+    import numpy as np
+    from chainrule.ir import Emitter, Graph, TensorType
+    g = Graph("2layer")
+    x = g.add_input("x", TensorType((0, 2), "f32"))
+    e = Emitter(g)
+    g.set_outputs([e.Add(x, e.const(np.zeros((0, 2), np.float32)))])
+    text = print_graph(g)
+    assert text.startswith('graph "2layer" {')
+    assert print_graph(parse_graph(text)) == text

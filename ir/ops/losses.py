@@ -32,11 +32,14 @@ class Loss(Op):
     arity = (2, 2)
     attrs = {"reduction": "mean"}
     nondiff_inputs = (1,)
+    min_rank = 0  # the cross-entropies need [N, K]: a batch axis and a class axis
 
     def infer(self, ins, attrs):
         y, t = ins
         need_float(self, y)
         same_dtype(self, ins)
+        if y.rank < self.min_rank:
+            raise IRTypeError(f"{self.name} needs predictions of shape [N,K] (examples × classes), got {y}")
         if y.shape != t.shape:
             raise IRTypeError(f"{self.name} needs prediction and target of one shape, got {y} and {t}")
         if attrs["reduction"] not in REDUCTIONS:
@@ -73,6 +76,7 @@ class Loss(Op):
 class CrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
     onnx = None  # exported as ReduceSum(Mul(t, Log(y))) with the reduction
+    min_rank = 2
     rule = "ȳ = −t / y (÷ N for the mean)"
 
     def elementwise_loss(self, y, t):
@@ -122,6 +126,7 @@ class SoftmaxCrossEntropy(Loss):
     row sums to 1 (one-hot labels, or a probability distribution), as classification targets do.
     """
     onnx = "SoftmaxCrossEntropyLoss"
+    min_rank = 2
     rule = "z̄ = softmax(z) − t (÷ N for the mean)"
 
     def elementwise_loss(self, z, t):
