@@ -123,3 +123,29 @@ def test_fused_loss_gradient_matches_finite_differences(rng):
         d[i] = eps
         num[i] = (run.run_list([z + d, t])[0] - run.run_list([z - d, t])[0]) / (2 * eps)
     np.testing.assert_allclose(gz, num, rtol=1e-6, atol=1e-8)
+
+
+def test_fused_gradient_is_exact_for_targets_that_do_not_sum_to_one():
+    """Soft or padded targets (rows not summing to 1): the fused rule keeps softmax(z)·Σt − t."""
+    import chainrule as cr
+    from chainrule.passes import backward
+    from chainrule.passes.fusion import fuse_softmax_ce
+
+    def grads(fuse):
+        b = cr.GraphBuilder("g", dtype="f64")
+        z, t = b.input("z", (3, 4)), b.input("t", (3, 4))
+        L = cr.cross_entropy(cr.softmax(z), t)
+        g = b.build(L)
+        if fuse:
+            fuse_softmax_ce(g)
+            assert [n.op.name for n in g.nodes][-1] == "SoftmaxCrossEntropy"
+        (gz,) = backward(g, [g.outputs[0]], [g.inputs[0]])
+        g.set_outputs([g.outputs[0], gz])
+        return cr.Interpreter(g).run_list([Z, T])
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((3, 4))
+    T = np.abs(rng.standard_normal((3, 4)))
+    T[1] = 0.0  # a padded row
+    (l0, g0), (l1, g1) = grads(False), grads(True)
+    np.testing.assert_allclose(l1, l0, rtol=1e-12)
+    np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-12)

@@ -122,16 +122,20 @@ class BinaryCrossEntropy(Loss):
 class SoftmaxCrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log softmax(z)ₖ, computed from the logits z by log-sum-exp.
 
-    Its gradient rule is the closed form z̄ = softmax(z) − t, which holds when each target
-    row sums to 1 (one-hot labels, or a probability distribution), as classification targets do.
+    Its gradient is z̄ = softmax(z)·Σₖtₖ − t. When the targets come from a ``OneHot`` node
+    each row sums to 1 and the rule emits the lecture's closed form z̄ = softmax(z) − t;
+    for targets it cannot see (a graph input, soft labels) it emits the exact form.
     """
     onnx = "SoftmaxCrossEntropyLoss"
     min_rank = 2
-    rule = "z̄ = softmax(z) − t (÷ N for the mean)"
+    rule = "z̄ = softmax(z) − t (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
 
     def elementwise_loss(self, z, t):
         return -(t * log_softmax(z, axis=-1))
 
     def local_grad(self, e, node):
         z, t = node.inputs
-        return e.Sub(e.Softmax(z, axis=-1), t)
+        y = e.Softmax(z, axis=-1)
+        if t.producer is None or t.producer.op.name != "OneHot":
+            y = e.Mul(y, e.ReduceSum(t, axes=(-1,), keepdims=1))
+        return e.Sub(y, t)
