@@ -48,6 +48,12 @@ def add_parser(sub):
     p.add_argument("--pipeline", default="inference", metavar="{inference,gradient,training}",
                    help="which passes run: inference (default), gradient (adds autodiff) or training "
                         "(adds the optimizer update)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
+                   help="with --pipeline training: the update rule whose nodes the optimizer pass emits "
+                        "(default sgd)")
+    p.add_argument("--lr", type=float, default=None, help="with --optimizer: learning rate (default 0.1 for sgd, "
+                                                          "0.001 for adam)")
+    p.add_argument("--momentum", type=float, default=0.0, help="with --optimizer sgd: momentum (default 0)")
     p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
     p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass to the terminal instead of writing a folder")
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
@@ -65,15 +71,20 @@ def run(args):
             print(f"{name:14} {doc}")
         return 0
     model = load_model(args.model)
+    optimizer = None
+    if args.optimizer is not None:
+        from .optim import SGD, Adam
+        optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum)
+                     if args.optimizer == "sgd" else Adam(args.lr if args.lr is not None else 1e-3))
     if args.print_after_all or args.print_after or args.print_changed:
         graph = model_graph(model, args.pipeline)
         print("// ----- input IR -----")
         from ..ir import print_graph
         print(print_graph(graph), end="")
-        PassManager(pipeline_passes(args.pipeline), print_after_all=args.print_after_all,
+        PassManager(pipeline_passes(args.pipeline, optimizer), print_after_all=args.print_after_all,
                     print_after=args.print_after, print_after_change=args.print_changed).run(graph)
         return 0
-    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg)
+    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer)
     for s in res.steps:
         first = s.diff.splitlines()[0]
         print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Union
 
 from ..ir import Graph, IRTypeError, parse_graph
 from ..passes import PIPELINES, Pass, PassManager
+from ..passes.pipeline import training_pipeline
 from .dot import have_dot, render_svg, to_dot
 from .irdiff import diff_graphs, format_diff
 from .report import build_report
@@ -72,23 +73,27 @@ def model_graph(model, pipeline: Union[str, Sequence[Pass]] = "inference", input
     return b.build(b.op("SoftmaxCrossEntropy", logits, t, name="loss"))
 
 
-def pipeline_passes(pipeline: Union[str, Sequence[Pass]]) -> List[Pass]:
-    """The passes of a named pipeline ("training" is the gradient pipeline until an optimizer adds updates)."""
+def pipeline_passes(pipeline: Union[str, Sequence[Pass]], optimizer=None) -> List[Pass]:
+    """The passes of a named pipeline; ``optimizer`` (a ``cr.optim`` object) sets the training
+    pipeline's update rule (default: SGD with lr 0.1)."""
     if not isinstance(pipeline, str):
         return list(pipeline)
-    name = pipeline
-    if name == "training" and "training" not in PIPELINES:
-        name = "gradient"
-    if name not in PIPELINES:
-        raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(sorted(set(PIPELINES) | {'training'}))}")
-    return list(PIPELINES[name]())
+    if pipeline not in PIPELINES:
+        raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(sorted(PIPELINES))}")
+    if optimizer is not None:
+        if pipeline != "training":
+            raise IRTypeError(f"an optimizer only applies to the training pipeline, not {pipeline!r}")
+        return training_pipeline(optimizer=optimizer.make_pass())
+    return list(PIPELINES[pipeline]())
 
 
 def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None,
-         svg: bool = True, html: bool = True, title: Optional[str] = None, **pm_options) -> DumpResult:
-    """Run ``pipeline`` on ``model`` and write text, diffs, pictures and a report to ``out_dir``."""
+         svg: bool = True, html: bool = True, title: Optional[str] = None, optimizer=None,
+         **pm_options) -> DumpResult:
+    """Run ``pipeline`` on ``model`` and write text, diffs, pictures and a report to ``out_dir``
+    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes)."""
     graph = model_graph(model, pipeline, input_shape)
-    passes = pipeline_passes(pipeline)
+    passes = pipeline_passes(pipeline, optimizer)
     pm = PassManager(passes, dump_dir=out_dir, keep_text=True, **pm_options)
     pm.run(graph)
     return write_steps(pm.history, out_dir, title or f"chainrule dump: {graph.name}", svg=svg, html=html)

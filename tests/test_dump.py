@@ -90,3 +90,17 @@ def test_fused_nodes_are_drawn_as_clusters_and_the_diff_shows_the_fusion(tmp_pat
     assert last.pass_name == "fuse-elementwise"
     assert 'subgraph "cluster_y"' in last.dot and '"%y = Sigmoid"' in last.dot
     assert "removed by fuse-elementwise" in last.diff and "~ %y: f64[] = Fused(" in last.diff
+
+
+def test_dump_a_training_step_with_a_chosen_optimizer(tmp_path):
+    """The optimizer pass's update nodes and state follow the chosen rule (here Adam)."""
+    import chainrule as cr
+    from chainrule.examples.models import logistic_l2
+    res = cr.dump(logistic_l2(), str(tmp_path / "d"), pipeline="training", optimizer=cr.optim.Adam(lr=0.01), svg=False)
+    opt = next(s for s in res.steps if s.pass_name == "optimizer")
+    assert "state %adam.step" in opt.text and "state %w.m" in opt.text and "update %w <- " in opt.text
+    assert "+ %new_adam.step" in opt.diff
+    from chainrule.frontends.cli import main
+    assert main(["dump", "logistic_l2", "--pipeline", "training", "--optimizer", "sgd", "--momentum", "0.9",
+                 "-o", str(tmp_path / "s"), "--no-svg"]) == 0
+    assert "state %w.velocity" in (tmp_path / "s" / "05-optimizer.ir").read_text()

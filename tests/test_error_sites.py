@@ -919,6 +919,8 @@ SITES = {
                                      ["Relu cannot infer its input shape", "input_shape="]),
     "frontends.dump:pipeline_passes#1": (lambda: cr.frontends.dump.pipeline_passes("fast"),
                                          ["unknown pipeline 'fast'", "inference"]),
+    "frontends.dump:pipeline_passes#2": (lambda: cr.frontends.dump.pipeline_passes("gradient", cr.optim.Adam()),
+                                         ["optimizer only applies to the training pipeline", "'gradient'"]),
     "frontends.explain:explain_grad#1": (lambda: cr.frontends.explain.explain_grad(cr.nn.mlp([2, 2]), "fc9.weight"),
                                          ["graph", "no value named 'fc9.weight'", "its parameters: fc1.weight"]),
     # -- losses, training ------------------------------------------------------------
