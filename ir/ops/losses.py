@@ -77,7 +77,7 @@ class CrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
     onnx = None  # exported as ReduceSum(Mul(t, Log(y))) with the reduction
     min_rank = 2
-    rule = "ȳ = −t / y (÷ N for the mean)"
+    rule = "ȳ = −L̄ t / y (÷ N for the mean)"
 
     def elementwise_loss(self, y, t):
         return -(t * np.log(np.where(t != 0, y, 1)))
@@ -91,7 +91,7 @@ class CrossEntropy(Loss):
 class SquaredError(Loss):
     """ℒ = ½‖y − t‖²"""
     onnx = None  # exported as Mul(0.5, ReduceSum(Square(Sub(y, t))))
-    rule = "ȳ = y − t (÷ N for the mean)"
+    rule = "ȳ = L̄(y − t) (÷ N for the mean)"
 
     def elementwise_loss(self, y, t):
         d = y - t
@@ -106,7 +106,7 @@ class SquaredError(Loss):
 class BinaryCrossEntropy(Loss):
     """ℒ = −t log y − (1 − t) log(1 − y)  (y: a probability from the logistic)"""
     onnx = None
-    rule = "ȳ = (y − t) / (y(1 − y)) (÷ N for the mean)"
+    rule = "ȳ = L̄(y − t) / (y(1 − y)) (÷ N for the mean)"
 
     def elementwise_loss(self, y, t):
         one = y.dtype.type(1)
@@ -128,7 +128,7 @@ class SoftmaxCrossEntropy(Loss):
     """
     onnx = "SoftmaxCrossEntropyLoss"
     min_rank = 2
-    rule = "z̄ = softmax(z) − t (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
+    rule = "z̄ = L̄(softmax(z) − t) (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
 
     def elementwise_loss(self, z, t):
         return -(t * log_softmax(z, axis=-1))
