@@ -230,9 +230,16 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
             why = f"of %{node.prov.grad_of}" + (f": {node.prov.rule}" if node.prov.rule else "")
             lines.append(f"      {why}")
     if batch is not None:
-        outs = Interpreter(g).run_list([np.asarray(batch[x.name], dtype=x.type.dtype.numpy) for x in g.inputs])
+        feeds = [np.asarray(batch[x.name], dtype=x.type.dtype.numpy) for x in g.inputs]
+        forward = [g.value(u.name) for u in reversed(named)]  # the chain's values, forward order
+        g.outputs = list(g.outputs) + forward
+        outs = Interpreter(g).run_list(feeds)
         vals = dict(zip([o.name for o in g.outputs], outs))
-        lines += ["", "numbers for this batch:", f"  {bar(loss_v.name)} = 1 (the seed)"]
+        lines += ["", "numbers for this batch, forward pass:"]
+        lines += [f"  {x.name} = {_num(a)}" for x, a in zip(g.inputs, feeds)]
+        lines += [f"  {u.name} = {_num(g.initializers[u.name] if u.kind in ('param', 'state') else vals[u.name])}"
+                  for u in forward if u.kind != "input"]
+        lines += ["", "and backward:", f"  {bar(loss_v.name)} = 1 (the seed)"]
         for u, gr in zip(named[1:], grads):
             lines.append(f"  {bar(u.name)} = {_num(vals[gr.name])}")
     return "\n".join(lines) + "\n"

@@ -80,3 +80,16 @@ def test_cli_explain(capsys):
     assert nfc("w̄ = z̄ ∂z/∂w + R̄ ∂R/∂w = z̄ x + R̄ w") in nfc(capsys.readouterr().out)
     assert main(["explain", "mlp"]) == 1
     assert "needs --grad" in capsys.readouterr().err
+
+
+def test_explain_numbers_show_the_forward_values_behind_the_gradients():
+    text = nfc(explain_grad(models.logistic_l2(), "w", batch={"x": 1.5, "t": 1.0}))
+    fwd, bwd = text.split("numbers for this batch, forward pass:")[1].split("and backward:")
+    val = {line.split(" = ")[0].strip(): float(line.split(" = ")[1]) for line in fwd.strip().splitlines()}
+    w, b, x, t = 0.5, 0.1, 1.5, 1.0
+    z = w * x + b
+    y = 1 / (1 + np.exp(-z))
+    assert val["x"] == 1.5 and val["t"] == 1.0 and val["w"] == w
+    assert val["z"] == pytest.approx(z, rel=1e-4) and val["y"] == pytest.approx(y, rel=1e-4)
+    y_bar = float(bwd.split(nfc("ȳ = "))[1].split()[0])
+    assert y_bar == pytest.approx(val["y"] - val["t"], rel=1e-4)  # ȳ = L̄(y − t) with L̄ = 1
