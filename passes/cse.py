@@ -69,8 +69,10 @@ def _operand(v):
 
 
 def node_key(node: Node):
-    return (node.op.name, tuple((k, freeze(v)) for k, v in node.attrs.items()),
-            tuple(_operand(v) for v in node.inputs))
+    operands = [_operand(v) for v in node.inputs]
+    if node.op.commutative:  # Mul(a, b) and Mul(b, a) compute the same value
+        operands.sort(key=repr)
+    return (node.op.name, tuple((k, freeze(v)) for k, v in node.attrs.items()), tuple(operands))
 
 
 class CSE(Pass):

@@ -43,6 +43,7 @@ class Op:
     differentiable = True  # False: no gradient flows (ArgMax, OneHot, Cast, comparisons)
     zero_grad = False  # True: derivative is zero almost everywhere (hard threshold)
     view = False  # the result is a view of input 0 (no buffer of its own; Constant: its own array)
+    commutative = False  # the inputs may be given in any order (Add, Mul, Sum, Equal)
     rule: str = ""  # the chain-rule step of vjp, in bar notation
 
     # -- attributes --------------------------------------------------------

@@ -56,6 +56,7 @@ class Unary(Op):
 @register
 class Add(Binary):
     """y = a + b"""
+    commutative = True
     onnx = "Add"
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
@@ -80,6 +81,7 @@ class Sub(Binary):
 @register
 class Mul(Binary):
     """y = a * b"""
+    commutative = True
     onnx = "Mul"
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
@@ -243,6 +245,7 @@ class Cos(Unary):
 @register
 class Sum(Op):
     """y = x₀ + x₁ + … : the Σ of the multivariate chain rule at a fan-out."""
+    commutative = True
     onnx = "Sum"
     arity = (1, None)
     elementwise = True
@@ -301,6 +304,7 @@ class Greater(Compare):
 @register
 class Equal(Compare):
     """y = a == b (bool)"""
+    commutative = True
     onnx = "Equal"
     ufunc = np.equal
 
