@@ -124,3 +124,14 @@ def test_layer_checker_sees_a_violation(tmp_path):
     assert _target_layer(fake, 3, "passes.basic") == "passes"
     assert _target_layer(fake, 2, "types") == "ir"
     assert _target_layer(os.path.join(ROOT, "ir", "core.py"), 2, "passes") == "passes"
+
+
+def test_readme_names_the_python_version_pyproject_requires():
+    import pathlib
+    import re
+    import sys
+    root = pathlib.Path(__file__).resolve().parents[1]
+    want = tomllib.loads((root / "pyproject.toml").read_text())["project"]["requires-python"]
+    version = re.fullmatch(r">=(\d+\.\d+)", want).group(1)
+    assert f"Python ≥ {version}" in (root / "README.md").read_text(encoding="utf-8")
+    assert sys.version_info >= tuple(int(p) for p in version.split("."))
