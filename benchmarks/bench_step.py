@@ -147,6 +147,7 @@ def bench_config(sizes, n, reps, rng, threads):
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
     t = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], n)]
     hand = NumpyMLP({k: v.copy() for k, v in exe.params.items()}, sizes, n)
+    same_step(exe, hand, x, t)
     fns = {"chainrule": lambda: exe(x, t), "numpy": lambda: hand.step(x, t),
            "chainrule_inf": lambda: inf(x), "numpy_inf": lambda: hand.forward(x)}
     ts = torch_step(sizes, exe.params, threads)
@@ -160,6 +161,18 @@ def bench_config(sizes, n, reps, rng, threads):
     for f in fns.values():
         f()
     return median_times(fns, reps, min(inner, 200)), compile_s, len(exe.graph.nodes), flops
+
+
+def same_step(exe, hand, x, t):
+    """Before timing anything: one step of each from the same parameters gives the same loss and
+    the same updated parameters, so the two implementations compute the same thing."""
+    lc, lh = float(exe(x, t)), float(hand.step(x, t))
+    if not np.isclose(lc, lh, rtol=1e-4, atol=1e-6):
+        raise AssertionError(f"chainrule's loss {lc} differs from the hand-written step's {lh}")
+    for i, (w, b) in enumerate(zip(hand.W, hand.b), 1):
+        for name, mine in ((f"fc{i}.weight", w), (f"fc{i}.bias", b)):
+            if not np.allclose(exe.params[name], mine, rtol=1e-4, atol=1e-6):
+                raise AssertionError(f"after one step, {name} differs between chainrule and the hand-written step")
 
 
 def gemm_peak(reps=5):
@@ -199,9 +212,9 @@ def dispatch_overhead(k=200, reps=7):
     return (m["exe"] - m["hand"]) / k, m["exe"] / k, m["hand"] / k
 
 
-def compile_scaling():
+def compile_scaling(sizes=(1000, 6666, 10000)):
     out = []
-    for n in (1000, 6666, 10000):
+    for n in sizes:
         b = cr.GraphBuilder("chain")
         x = b.input("x", (4,))
         y = x
@@ -218,12 +231,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and configurations")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--smoke", action="store_true",
+                    help="one tiny configuration, one repetition: checks the script runs (the test suite uses it)")
     args = ap.parse_args()
     reps = 5 if args.quick else 11
     configs = [((784, 256, 256, 10), 1), ((784, 256, 256, 10), 32), ((784, 256, 256, 10), 128),
                ((784, 256, 256, 10), 512), ((64, 32, 10), 32), ((2, 2, 2, 2), 1)]
     if args.quick:
         configs = [configs[1], configs[4], configs[5]]
+    if args.smoke:
+        configs, reps, args.threads = [((8, 4, 3), 4), ((2, 2, 2, 2), 1)], 1, [1]
     try:
         from threadpoolctl import threadpool_info
         kern = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info())
@@ -252,7 +269,7 @@ def main():
             over, per, raw = dispatch_overhead()
             print(f"  per-node dispatch overhead (200 MatMul/Relu 1x1 nodes): {over * 1e9:.0f} ns per node "
                   f"({per * 1e9:.0f} ns per node vs {raw * 1e9:.0f} ns for the bare np.matmul call)")
-    for nodes, s in compile_scaling():
+    for nodes, s in compile_scaling((300,) if args.smoke else (1000, 6666, 10000)):
         print(f"compile (inference pipeline) of a {nodes}-node graph: {s * 1e3:.0f} ms")
 
 
