@@ -2,7 +2,7 @@
 timeline (``--memory``, ``--png FILE``) and how an MLP's cost grows (``--scaling``)."""
 from __future__ import annotations
 
-from .cli_types import positive_int
+from .cli_types import new_file, positive_int
 
 
 def add_parser(sub):
@@ -14,7 +14,7 @@ def add_parser(sub):
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="size of the batch dimension N (default 32)")
     p.add_argument("--summary", action="store_true", help="only the per-phase totals")
     p.add_argument("--memory", action="store_true", help="print the memory timeline too")
-    p.add_argument("--png", metavar="FILE", help="plot the memory timeline to FILE (needs matplotlib)")
+    p.add_argument("--png", metavar="FILE", type=new_file, help="plot the memory timeline to FILE (needs matplotlib)")
     p.add_argument("--scaling", action="store_true", help="MLP cost against layers and units per layer")
     p.set_defaults(run=run)
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ..ir import parse_graph, print_graph
-from ..ir.errors import ChainruleError
+from ..ir.errors import ChainruleError, InputError
 
 
 class CliInputError(ChainruleError, ValueError):
@@ -194,7 +194,10 @@ def _feeds(g, path):
 def run_run(args):
     from ..runtime import Interpreter
     g = _import(args.model)
-    outs = Interpreter(g).run(_feeds(g, args.inputs))
+    try:
+        outs = Interpreter(g).run(_feeds(g, args.inputs))
+    except InputError as err:  # say which file held the array that does not fit
+        raise CliInputError(f"{args.inputs}: {err}") from None
     np.savez(args.output, **outs)
     print(f"wrote {args.output}: " + ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outs.items()))
     return 0

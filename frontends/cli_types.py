@@ -20,3 +20,12 @@ def at_least(low: int):
 
 
 positive_int = at_least(1)
+
+
+def new_file(text: str) -> str:
+    """A path to write: its folder must exist (checked before any work is done)."""
+    import os
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: the folder {folder!r} does not exist")
+    return text

@@ -126,3 +126,11 @@ def test_run_and_grad_say_what_model_is(capsys):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         assert "ONNX file" in capsys.readouterr().out
+
+
+def test_png_into_a_missing_folder_is_a_usage_error_before_any_work(tmp_path, capsys):
+    from chainrule.frontends.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["cost", "mlp", "--memory", "--png", str(tmp_path / "no" / "t.png")])
+    assert exc.value.code == 2
+    assert "--png: cannot write" in capsys.readouterr().err

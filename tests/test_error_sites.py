@@ -281,6 +281,7 @@ def _cli_onnx(case):
         f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9).SerializeToString())
     np.savez(j("in.npz"), x=np.ones((1, 2), np.float32))
     np.savez(j("bad.npz"), y=np.ones(1))
+    np.savez(j("wide.npz"), x=np.ones((1, 3), np.float32))
     with open(j("junk.npz"), "w") as f:
         f.write("junk")
     step = cr.compile_train(cr.nn.Sequential(cr.nn.Linear(2, 2)), metrics=[])
@@ -290,6 +291,7 @@ def _cli_onnx(case):
     ns = argparse.Namespace
     run = {
         "feeds": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("bad.npz"), output=j("o.npz"))),
+        "wide": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("wide.npz"), output=j("o.npz"))),
         "npz1": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("none.npz"), output=j("o.npz"))),
         "npz2": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("junk.npz"), output=j("o.npz"))),
         "export1": lambda: cli_onnx.run_export(ns(ir=j("none.ir"), params=j("p.npz"), output=j("o.onnx"))),
@@ -662,6 +664,7 @@ def _grad_cli(nodes, outputs, inits=(), wrt=None):
 SITES = {
     # -- frontends.cli_onnx ---------------------------------------------------------------
     "frontends.cli_onnx:_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
+    "frontends.cli_onnx:run_run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
     "frontends.cli_onnx:_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
     "frontends.cli_onnx:_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
     "frontends.cli_onnx:run_export#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),

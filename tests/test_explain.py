@@ -86,7 +86,7 @@ def test_explain_numbers_show_the_forward_values_behind_the_gradients():
     text = nfc(explain_grad(models.logistic_l2(), "w", batch={"x": 1.5, "t": 1.0}))
     fwd, bwd = text.split("numbers for this batch, forward pass:")[1].split("and backward:")
     val = {line.split(" = ")[0].strip(): float(line.split(" = ")[1]) for line in fwd.strip().splitlines()}
-    w, b, x, t = 0.5, 0.1, 1.5, 1.0
+    w, b, x = 0.5, 0.1, 1.5
     z = w * x + b
     y = 1 / (1 + np.exp(-z))
     assert val["x"] == 1.5 and val["t"] == 1.0 and val["w"] == w
