@@ -111,6 +111,21 @@ def _same_type(n: Node) -> Rewrite:
     return x if len(n.inputs) == 1 and x.type == n.outputs[0].type else None
 
 
+def _matmul_add(n: Node) -> Rewrite:
+    """``MatMul(x, W) + b`` with b a row: one ``Gemm(x, W, b)`` (the same operations, so the same
+    bits), as exporters write a linear layer; fold-linear then sees Gemm pairs."""
+    for k in (0, 1):
+        mm = _producer(n.inputs[k], "MatMul")
+        b = n.inputs[1 - k]
+        if mm is None or len(mm.outputs[0].uses) != 1 or any(o is mm.outputs[0] for o in mm.graph.outputs):
+            continue
+        x, w = mm.inputs
+        row = b.type.rank == 1 or (b.type.rank == 2 and b.type.shape[0] == 1)
+        if x.type.rank == 2 and w.type.rank == 2 and row:
+            return "Gemm", (x, w, b), {}
+    return None
+
+
 RULES: List[Rule] = [
     Rule("x·1 → x", "Mul", _right_unit(1)),
     Rule("1·x → x", "Mul", _left_unit(1)),
@@ -126,6 +141,7 @@ RULES: List[Rule] = [
     Rule("Identity(x) → x", "Identity", lambda n: n.inputs[0]),
     Rule("Sum(x) → x", "Sum", _same_type),
     Rule("Cast(x) to x's dtype → x", "Cast", _same_type),
+    Rule("MatMul(x, W) + b → Gemm(x, W, b)", "Add", _matmul_add),
 ]
 
 

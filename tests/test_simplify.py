@@ -28,6 +28,9 @@ ONE = "  %one: f64[] = Constant() {value=dense<f64[]>1.0}\n"
 ZERO = "  %zero: f64[] = Constant() {value=dense<f64[]>0.0}\n"
 ROW1 = "  %ones: f64[3] = Constant() {value=dense<f64[3]>[1.0, 1.0, 1.0]}\n"
 
+W34 = "  %w: f64[3,4] = Constant() {value=dense<f64[3,4]>" + str((np.arange(12.0).reshape(3, 4) / 7).tolist()) + "}\n"
+B4 = "  %b: f64[4] = Constant() {value=dense<f64[4]>[0.5, -1.0, 0.25, 2.0]}\n"
+
 #: name -> (graph text, the rule that must fire)
 RULE_CASES = {
     "mul_one": (G(ONE + "  %m: f64[2,3] = Mul(%a, %one)\n  %y: f64[2,3] = Sin(%m)\n  return %y\n"), "x·1 → x"),
@@ -51,6 +54,10 @@ RULE_CASES = {
     "identity": (G("  %i: f64[2,3] = Identity(%a)\n  %y: f64[2,3] = Sin(%i)\n  return %y\n"), "Identity(x) → x"),
     "identity_output": (G("  %y: f64[2,3] = Identity(%a)\n  return %y\n"), "Identity(x) → x"),
     "sum_one": (G("  %s: f64[2,3] = Sum(%a)\n  %y: f64[2,3] = Sin(%s)\n  return %y\n"), "Sum(x) → x"),
+    "matmul_add": (G(W34 + B4 + "  %m: f64[2,4] = MatMul(%a, %w)\n  %s: f64[2,4] = Add(%m, %b)\n"
+                     "  %y: f64[2,4] = Sin(%s)\n  return %y\n"), "MatMul(x, W) + b → Gemm(x, W, b)"),
+    "bias_add_matmul": (G(W34 + B4 + "  %m: f64[2,4] = MatMul(%a, %w)\n  %s: f64[2,4] = Add(%b, %m)\n"
+                          "  %y: f64[2,4] = Sin(%s)\n  return %y\n"), "MatMul(x, W) + b → Gemm(x, W, b)"),
 }
 
 #: name -> graph text on which no rule may fire (the reason is in the name)
@@ -69,6 +76,12 @@ UNSAFE_CASES = {
     "identity_of_an_input_is_an_output": G("  %y: f64[2,3] = Identity(%x)\n  return %a, %y\n"),
     "identity_of_an_output_is_an_output": G("  %y: f64[2,3] = Identity(%a)\n  return %a, %y\n"),
     "transpose_real_perm": G("  %t: f64[3,2] = Transpose(%a)\n  return %t\n"),
+    "matmul_add_per_example_bias": G(W34 + "  %c: f64[2,4] = Constant() {value=dense<f64[2,4]>"
+                                     "[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]}\n"
+                                     "  %m: f64[2,4] = MatMul(%a, %w)\n  %s: f64[2,4] = Add(%m, %c)\n"
+                                     "  return %s\n"),
+    "matmul_add_second_use": G(W34 + B4 + "  %m: f64[2,4] = MatMul(%a, %w)\n  %s: f64[2,4] = Add(%m, %b)\n"
+                               "  return %s, %m\n"),
 }
 
 
@@ -385,3 +398,19 @@ def test_cse_merges_commutative_operands_in_either_order():
     assert ops.count("Mul") == 1 and ops.count("Exp") == 1 and ops.count("Sub") == 2
     for a, b_ in zip(before, cr.Interpreter(g).run_list(xs)):
         np.testing.assert_array_equal(a, b_)
+
+
+def test_matmul_plus_bias_layers_as_exporters_write_them_fold_into_one_gemm():
+    """(x W1 + b1) W2 + b2, the MatMul + Add form ONNX exporters emit: simplify makes each layer a
+    Gemm, and fold-linear makes the two one layer (the lecture's deep linear network)."""
+    r = np.random.default_rng(0)
+    b = cr.GraphBuilder("g")
+    x = b.input("x", ("N", 5))
+    W1, b1 = b.param("W1", r.standard_normal((5, 8)).astype(np.float32)), b.param("b1", np.ones(8, np.float32))
+    W2, b2 = b.param("W2", r.standard_normal((8, 3)).astype(np.float32)), b.param("b2", np.ones(3, np.float32))
+    g = b.build((x @ W1 + b1) @ W2 + b2)
+    X = r.standard_normal((4, 5)).astype(np.float32)
+    want = cr.compile(g, pipeline=[])(X)
+    exe = cr.compile(g)
+    assert [n.op.name for n in exe.graph.nodes] == ["Gemm"]
+    np.testing.assert_allclose(exe(X), want, rtol=1e-5, atol=1e-5)
