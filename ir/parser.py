@@ -87,6 +87,41 @@ class _Lexer:
     def var(self):
         return self.name_of(self.next())
 
+    def op_call(self, resolve):
+        """``Op(%a, %b, ...)``: the op and its operands, each name looked up by ``resolve(name, column)``."""
+        kind, opname, opcol = self.next()
+        if kind != "word":
+            self.i -= 1
+            self.fail(f"expected an op name, found {opname!r}")
+        try:
+            op = get_op(opname)
+        except ChainruleError as err:
+            self.fail(str(err), opcol)
+        self.expect("(")
+        operands = []
+        if not self.accept(")"):
+            while True:
+                tok = self.next()
+                operands.append(resolve(self.name_of(tok), tok[2]))
+                if self.accept(")"):
+                    break
+                self.expect(",")
+        return op, operands
+
+    def attr_items(self) -> dict:
+        """``key=value, ...}`` after an opening ``{``."""
+        attrs = {}
+        while True:
+            kind, key, _ = self.next()
+            if kind != "word":
+                self.i -= 1
+                self.fail(f"expected an attribute name, found {key!r}")
+            self.expect("=")
+            attrs[key] = self.value()
+            if self.accept("}"):
+                return attrs
+            self.expect(",")
+
     def dtype(self):
         kind, val, _ = self.next()
         if val not in DType.__members__:
@@ -259,40 +294,18 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
         if not lx.accept(","):
             break
     lx.expect("=")
-    kind, opname, opcol = lx.next()
-    if kind != "word":
-        lx.i -= 1
-        lx.fail(f"expected an op name, found {opname!r}")
-    try:
-        op = get_op(opname)
-    except ChainruleError as err:
-        lx.fail(str(err), opcol)
-    lx.expect("(")
-    args = []
-    if not lx.accept(")"):
-        while True:
-            tok = lx.next()
-            name = lx.name_of(tok)
-            if name not in env:
-                lx.fail(f"%{name} is used before it is defined", tok[2])
-            args.append(env[name])
-            if lx.accept(")"):
-                break
-            lx.expect(",")
+    def defined(name, col):
+        if name not in env:
+            lx.fail(f"%{name} is used before it is defined", col)
+        return env[name]
+    op, args = lx.op_call(defined)
+    opname = op.name
     attrs = {}
     region = False
     if lx.accept("{"):
         region = lx.at_end()  # "{" ending the line opens a body region (Fused)
-        while not region:
-            kind, key, kcol = lx.next()
-            if kind != "word":
-                lx.i -= 1
-                lx.fail(f"expected an attribute name, found {key!r}")
-            lx.expect("=")
-            attrs[key] = lx.value()
-            if lx.accept("}"):
-                break
-            lx.expect(",")
+        if not region:
+            attrs = lx.attr_items()
     prov = Provenance()
     if lx.accept("#["):
         while not lx.accept("]"):
@@ -332,32 +345,13 @@ def _region(body_lines, args, head: _Lexer):
         lx.expect(":")
         t = lx.type()
         lx.expect("=")
-        kind, opname, opcol = lx.next()
-        try:
-            op = get_op(opname)
-        except ChainruleError as err:
-            lx.fail(str(err), opcol)
-        lx.expect("(")
-        operands = []
-        if not lx.accept(")"):
-            while True:
-                tok = lx.next()
-                nm = lx.name_of(tok)
-                if nm not in refs:
-                    lx.fail(f"%{nm} is neither an input of the Fused node nor an earlier step", tok[2])
-                operands.append(refs[nm])
-                if lx.accept(")"):
-                    break
-                lx.expect(",")
-        attrs = {}
-        if lx.accept("{"):
-            while True:
-                kind, key, kcol = lx.next()
-                lx.expect("=")
-                attrs[key] = lx.value()
-                if lx.accept("}"):
-                    break
-                lx.expect(",")
+        def ref(nm, col):
+            if nm not in refs:
+                lx.fail(f"%{nm} is neither an input of the Fused node nor an earlier step", col)
+            return refs[nm]
+        op, operands = lx.op_call(ref)
+        opname = op.name
+        attrs = lx.attr_items() if lx.accept("{") else {}
         if not lx.at_end():
             lx.fail(f"unexpected {lx.peek()[1]!r} at end of line")
         try:
