@@ -4,8 +4,9 @@ Trained here on the bundled 8×8 digits with chainrule."""
 import numpy as np
 
 import chainrule as cr
-from chainrule.examples._common import check, out_path, pyplot
+from chainrule.examples._common import check, out_path
 from chainrule.frontends.datasets import load_digits
+from chainrule.frontends.plots import PlotUnavailable, plot_first_layer
 
 
 def main(out_dir=None, epochs=30):
@@ -37,18 +38,10 @@ def main(out_dir=None, epochs=30):
     check(images.shape == (16, 8, 8), "each hidden unit's weights wᵢ reshape to an 8×8 image")
     spread = np.abs(images - images.mean(axis=(1, 2), keepdims=True)).mean(axis=(1, 2))
     check(np.all(spread > 0.01), "every detector has structure (weights vary over the image)")
-    plt = pyplot()
-    if plt is not None:
-        fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
-        for ax, img in zip(axes.ravel(), images):
-            ax.imshow(img, cmap="RdBu_r", vmin=-np.abs(img).max(), vmax=np.abs(img).max())
-            ax.axis("off")
-        fig.suptitle("first-layer feature detectors (weights wᵢ as images)")
-        path = out_path(out_dir, "feature_detectors.png")
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        print("  wrote", path)
-
+    try:  # the same picture chainrule train draws (frontends/plots.py)
+        print("  wrote", plot_first_layer(W, out_path(out_dir, "feature_detectors.png"), image_shape=(8, 8)))
+    except PlotUnavailable as err:
+        print(f"  no picture: {err}")
 
 if __name__ == "__main__":
     main()
