@@ -18,18 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..ir import Graph, IRTypeError
+from ..ir import Graph
 from ..ir.core import PHASES
 from ..passes.memory import plan_memory
 
 
 def nbytes(t, bindings) -> int:
-    n = t.numel(bindings)
-    if n is None:
-        unbound = [d for d in t.shape if isinstance(d, str) and d not in (bindings or {})]
-        raise IRTypeError(f"cost: symbolic dimension(s) {', '.join(unbound)} of {t} need a size; "
-                          f"pass bindings, e.g. {{'{unbound[0] if unbound else 'N'}': 32}}")
-    return n * t.dtype.numpy.itemsize
+    return t.require_nbytes(bindings, "cost: ")
 
 
 @dataclass

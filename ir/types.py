@@ -15,7 +15,7 @@ from typing import Tuple, Union
 
 import numpy as np
 
-from .errors import IRTypeError
+from .errors import InputError, IRTypeError
 
 Dim = Union[int, str]
 
@@ -108,6 +108,16 @@ class TensorType:
     def nbytes(self, bindings=None):
         n = self.numel(bindings)
         return None if n is None else n * self.dtype.numpy.itemsize
+
+    def require_nbytes(self, bindings=None, what: str = "") -> int:
+        """``nbytes``, or an ``InputError`` naming the symbolic dimensions that have no size
+        (``what`` names the value, e.g. ``"%h"``, and the step that needs it)."""
+        n = self.nbytes(bindings)
+        if n is None:
+            missing = [d for d in self.shape if isinstance(d, str) and d not in (bindings or {})]
+            raise InputError(f"{what}symbolic dimension(s) {', '.join(missing)} of {self} need a size; "
+                             f"pass bindings such as {{{missing[0]!r}: 32}}")
+        return n
 
     def with_shape(self, shape) -> "TensorType":
         return TensorType(tuple(shape), self.dtype)

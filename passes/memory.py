@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..ir import Graph, InputError
+from ..ir import Graph
 from ..ir.ops.outkernels import has_out_kernel, inplace_inputs, view_source
 
 
@@ -65,12 +65,7 @@ class MemoryPlan:
 
 
 def _nbytes(v, bindings) -> int:
-    n = v.type.nbytes(bindings)
-    if n is None:
-        missing = [d for d in v.type.shape if isinstance(d, str) and d not in bindings]
-        raise InputError(f"memory planning needs a size for dimension(s) {', '.join(missing)} of %{v.name} "
-                         f"({v.type}); pass bindings such as {{{missing[0]!r}: 32}}")
-    return n
+    return v.type.require_nbytes(bindings, f"memory planning of %{v.name}: ")
 
 
 def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,

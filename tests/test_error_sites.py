@@ -786,8 +786,8 @@ SITES = {
     "passes.optimizer:OptimizerPass.pairs#1": (lambda: _optimizer("none"), ["graph g has no gradient outputs"]),
     "passes.optimizer:OptimizerPass.pairs#2": (lambda: _optimizer("w"), ["no gradient output for w"]),
     "passes.optimizer:make_optimizer#1": (lambda: _optimizer("kind"), ["'rmsprop'", "sgd, adam"]),
-    "passes.memory:_nbytes#1": (lambda: __import__("chainrule.passes.memory", fromlist=["x"]).plan_memory(
-        cr.nn.Linear(2, 2).to_graph()), ["dimension(s) N of %linear (f32[N,2])", "bindings such as {'N': 32}"]),
+    "ir.types:TensorType.require_nbytes#1": (lambda: __import__("chainrule.passes.memory", fromlist=["x"]).plan_memory(
+        cr.nn.Linear(2, 2).to_graph()), ["planning of %linear", "dimension(s) N of f32[N,2]", "bindings such as {'N': 32}"]),
     # -- runtime ------------------------------------------------------------------------
     "runtime.interpreter:Interpreter.__init__#1": (lambda: cr.Interpreter(cr.parse_graph(
         "graph g {\n  param %w: f32[2]\n  return %w\n}\n")), ["graph g", "without arrays: w"]),
@@ -874,8 +874,6 @@ SITES = {
                                                 ["unknown executor 'gpu'", "sequential"]),
     "frontends.compile:compile#2": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
                                     ["unknown backend 'torch'"]),
-    "frontends.cost:nbytes#1": (lambda: __import__("chainrule.frontends.cost", fromlist=["x"]).cost_ledger(
-        cr.nn.Linear(2, 2).to_graph()), ["dimension(s) N of f32[N,2]", "bindings"]),
     "frontends.datasets:load_digits#1": (lambda: cr.datasets.load_digits("nosuch.csv.gz"),
                                          ["nosuch.csv.gz: digits data file not found"]),
     "frontends.datasets:load_digits#2": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,x\n")),
