@@ -53,10 +53,6 @@ def var(name: str) -> str:
     return "%" + (name if _BARE.match(name) else json.dumps(name, ensure_ascii=False))
 
 
-def format_type(t: TensorType) -> str:
-    return str(t)
-
-
 def _scalar(x, dtype: DType) -> str:
     if dtype == DType.bool:
         return "true" if x else "false"

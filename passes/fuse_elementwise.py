@@ -100,18 +100,6 @@ def _make_fused(graph: Graph, group: List[Node], created_by: str, before) -> Nod
     return fused
 
 
-def fuse_group(graph: Graph, group: List[Node], created_by: str = "fuse-elementwise") -> Node:
-    """Replace ``group`` (graph order, last node = the exit) by one ``Fused`` node."""
-    exit_node = group[-1]
-    old = exit_node.outputs[0]
-    fused = _make_fused(graph, group, created_by, before=exit_node)
-    name = old.name
-    old.replace_all_uses_with(fused.outputs[0])
-    graph.remove_nodes(group)
-    graph.rename(fused.outputs[0], name)
-    return fused
-
-
 @graph_pass("fuse-elementwise")
 def fuse_elementwise(graph: Graph) -> bool:
     """Fuse single-consumer chains of elementwise ops into ``Fused`` nodes; see the module doc."""

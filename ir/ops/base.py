@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 
 from ..errors import IRTypeError
 from ..types import TensorType
@@ -113,7 +112,3 @@ def need_float(op: Op, t: TensorType, where: str = "") -> None:
 def as_dtype(x, dtype):
     """Cast a kernel result back to ``dtype`` (NumPy may promote scalars)."""
     return x if x.dtype == dtype else x.astype(dtype, copy=False)
-
-
-def np_scalar(value, dtype) -> np.ndarray:
-    return np.asarray(value, dtype=dtype)

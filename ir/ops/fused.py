@@ -194,8 +194,3 @@ class _FusedKernel:
             fn(buf, *[vals[r] for r in refs])
             vals[n + j] = buf
         return out
-
-
-def body_refs_names(node) -> List[str]:
-    """Names for every ref of a fused node: its inputs' names, then its steps' names."""
-    return [v.name for v in node.inputs] + [s[3] for s in node.attrs["body"]]
