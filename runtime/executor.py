@@ -128,7 +128,10 @@ class _Prepared:
             else:
                 k = gen.const(n.op.kernel(dict(n.attrs)), "k")
                 lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
-                lines.append(f"{lhs} = {k}({', '.join(args)})")
+                # a graph output that is a view (of a reused buffer, or of a parameter an update will
+                # overwrite) is copied here, so the caller keeps this call's value
+                copy = ".copy()" if n.op.view and id(o) in outputs else ""
+                lines.append(f"{lhs} = {k}({', '.join(args)}){copy}")
             self.code.append((lines, ins, outs))
         self.deps = _dependencies(graph, self.nodes, plan, self.donated)
         for i, j in self.extra_deps.items():
@@ -257,11 +260,16 @@ class SequentialExecutor:
             lines.append(f"    v{prep.slot[id(v)]} = inputs[{k}]")
         for v in g.params:
             lines.append(f"    v{prep.slot[id(v)]} = P[{v.name!r}]")
+        results = [prep.expr[prep.slot[id(v)]] for v in g.outputs]
+        for k, v in enumerate(g.outputs):
+            if v.kind in ("param", "state"):  # returned as it was before this step's updates
+                lines.append(f"    r{k} = {results[k]}.copy()")
+                results[k] = f"r{k}"
         for body, _, _ in prep.code:
             lines += ["    " + ln for ln in body]
         for ps, vs in self._updates(prep, key):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
-        lines.append(f"    return [{', '.join(prep.expr[prep.slot[id(v)]] for v in g.outputs)}]")
+        lines.append(f"    return [{', '.join(results)}]")
         ns = prep.gen.ns
         self.source = "\n".join(lines)
         exec(compile(self.source, f"<chainrule step {g.name}>", "exec"), ns)  # noqa: S102 (generated code)
@@ -348,6 +356,7 @@ class DataflowExecutor(SequentialExecutor):
             env[prep.slot[id(v)]] = a
         for v in g.params:
             env[prep.slot[id(v)]] = P[v.name]
+        before = {k: P[v.name].copy() for k, v in enumerate(g.outputs) if v.kind in ("param", "state")}
         done: "queue.SimpleQueue" = queue.SimpleQueue()
 
         def work(i):
@@ -384,4 +393,4 @@ class DataflowExecutor(SequentialExecutor):
             return env[int(e[1:])] if e[0] == "v" and e[1:].isdigit() else prep.gen.ns[e]
         for ps, vs in updates:
             np.copyto(val(ps), val(vs))
-        return [val(prep.slot[id(v)]) for v in g.outputs]
+        return [before[k] if k in before else val(prep.slot[id(v)]) for k, v in enumerate(g.outputs)]

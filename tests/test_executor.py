@@ -123,3 +123,27 @@ def test_sum_of_three_computed_in_place_on_its_last_operand():
         np.testing.assert_array_equal(run(g, planner=plan_memory).run_list([xv])[0], ref)
     fuse_elementwise(g)  # the same Sum as a step of a Fused body, in place on a dying operand
     np.testing.assert_array_equal(SequentialExecutor(g, planner=plan_memory).run_list([xv])[0], ref)
+
+
+@pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow"])
+def test_outputs_keep_their_values_across_calls_and_updates(executor):
+    """A view output of a reused buffer, and outputs that are (views of) an updated parameter,
+    hold this call's values: the next call and the step's own updates do not change them."""
+    b = cr.GraphBuilder("g")
+    x = b.input("x", (2, 3))
+    exe = cr.compile(b.build(cr.relu(x * 2.0).reshape(6)), executor=executor)
+    first = exe(np.ones((2, 3), np.float32))
+    exe(np.full((2, 3), 5, np.float32))
+    np.testing.assert_array_equal(first, np.full(6, 2, np.float32))
+
+    b = cr.GraphBuilder("u")
+    x = b.input("x", (3,))
+    w = b.param("w", np.ones(3, np.float32))
+    g = b.build(cr.identity(w), w.reshape(3, 1))
+    g.outputs.append(w.value)
+    g.add_update(w.value, (w + x).value)
+    exe = cr.compile(g, executor=executor)
+    ident, col, same = exe(np.ones(3, np.float32))
+    for out in (ident, col.ravel(), same):
+        np.testing.assert_array_equal(out, [1, 1, 1])  # w before the step
+    np.testing.assert_array_equal(exe.params["w"], [2, 2, 2])  # w after it
