@@ -6,7 +6,7 @@
 
 This file only re-exports; the README says in which order to read the code.
 """
-__version__ = "0.1.0"
+from .frontends.version import __version__
 
 # the IR and its passes
 from .ir import ChainruleError, DType, Emitter, Graph, OPS, TensorType, parse_graph, print_graph, verify
@@ -14,18 +14,19 @@ from .passes import Autodiff, PassManager, backward
 from .runtime import Interpreter
 
 # writing, compiling and training models
-from .frontends import checkpoint, datasets, nn, optim
+from .frontends.train import checkpoint, datasets, optim
+from .frontends.python import nn
 from .frontends.compile import Executable, compile
-from .frontends.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, cr.cross_entropy, ...)
-from .frontends.functional import __all__ as _functional
-from .frontends.tracer import GraphBuilder, Tensor, trace
-from .frontends.train import TrainStep, compile_train
+from .frontends.python.functional import *  # noqa: F401,F403  (cr.relu, cr.softmax, cr.cross_entropy, ...)
+from .frontends.python.functional import __all__ as _functional
+from .frontends.python.tracer import GraphBuilder, Tensor, trace
+from .frontends.train.step import TrainStep, compile_train
 
 # the edges and the teaching tools
-from .frontends.dump import dump
-from .frontends.explain import explain_grad
-from .frontends.gradcheck import gradcheck
-from .frontends.onnx_api import export_onnx, import_onnx
+from .frontends.inspect.dump import dump
+from .frontends.inspect.explain import explain_grad
+from .frontends.inspect.gradcheck import gradcheck
+from .frontends.onnx.api import export_onnx, import_onnx
 
 __all__ = [
     "Autodiff", "ChainruleError", "DType", "Emitter", "Graph", "OPS", "TensorType", "parse_graph",

@@ -5,7 +5,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule.examples._common import check
-from chainrule.frontends.explain import format_backprop
+from chainrule.frontends.inspect.explain import format_backprop
 
 
 def main(out_dir=None):

@@ -2,7 +2,7 @@
 (W̄ = z̄xᵀ and x̄ = Wᵀz̄), so backward ≈ 2 × forward; an MLP's cost is linear in the number of layers and
 quadratic in the units per layer. Measured on the IR by chainrule's cost ledger."""
 from chainrule.examples._common import check
-from chainrule.frontends.cost import cost_ledger, format_ledger, mlp_gradient_graph, mlp_scaling
+from chainrule.frontends.inspect.cost import cost_ledger, format_ledger, mlp_gradient_graph, mlp_scaling
 
 
 def main(out_dir=None):

@@ -5,8 +5,8 @@ import numpy as np
 
 import chainrule as cr
 from chainrule.examples._common import check, out_path
-from chainrule.frontends.datasets import load_digits
-from chainrule.frontends.plots import PlotUnavailable, plot_first_layer
+from chainrule.frontends.train.datasets import load_digits
+from chainrule.frontends.train.plots import PlotUnavailable, plot_first_layer
 
 
 def main(out_dir=None, epochs=30):
@@ -38,7 +38,7 @@ def main(out_dir=None, epochs=30):
     check(images.shape == (16, 8, 8), "each hidden unit's weights wᵢ reshape to an 8×8 image")
     spread = np.abs(images - images.mean(axis=(1, 2), keepdims=True)).mean(axis=(1, 2))
     check(np.all(spread > 0.01), "every detector has structure (weights vary over the image)")
-    try:  # the same picture chainrule train draws (frontends/plots.py)
+    try:  # the same picture chainrule train draws (frontends/train/plots.py)
         print("  wrote", plot_first_layer(W, out_path(out_dir, "feature_detectors.png"), image_shape=(8, 8)))
     except PlotUnavailable as err:
         print(f"  no picture: {err}")

@@ -7,7 +7,7 @@ import numpy as np
 import chainrule as cr
 from chainrule.examples._common import check
 from chainrule.examples.models import logistic_l2
-from chainrule.frontends.explain import backprop_lines, bar, format_backprop
+from chainrule.frontends.inspect.explain import backprop_lines, bar, format_backprop
 
 LECTURE = ["L̄_reg = 1", "R̄ = L̄_reg λ", "L̄ = L̄_reg", "ȳ = L̄(y − t)", "z̄ = ȳσ′(z)", "w̄ = z̄x + R̄w", "b̄ = z̄"]
 

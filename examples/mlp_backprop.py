@@ -8,7 +8,7 @@ import numpy as np
 import chainrule as cr
 from chainrule.examples._common import check
 from chainrule.examples.models import two_layer_mse
-from chainrule.frontends.explain import format_backprop
+from chainrule.frontends.inspect.explain import format_backprop
 
 
 def scalar_backprop(W1, b1, W2, b2, x, t):

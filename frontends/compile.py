@@ -11,19 +11,12 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..ir import Graph, IRTypeError
-from ..passes import PIPELINES, Pass, PassManager
+from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
+from ..runtime.backends import BACKENDS
 from ..runtime.executor import DataflowExecutor, SequentialExecutor
-from .nn import Module
-
-
-def to_graph(model, input_shape=None) -> Graph:
-    if isinstance(model, Graph):
-        return model
-    if isinstance(model, Module):
-        return model.to_graph(input_shape)
-    raise IRTypeError(f"cannot compile a {type(model).__name__}: pass a cr.Graph or a cr.nn module")
+from .python.lower import to_graph
 
 
 EXECUTORS = {"interpreter": Interpreter, "sequential": SequentialExecutor, "dataflow": DataflowExecutor}
@@ -68,22 +61,16 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     The input graph is copied first unless ``copy=False``. ``executor``: "sequential"
     (planned buffers, least overhead), "dataflow" (thread pool) or "interpreter";
     ``threads`` caps BLAS threads (threadpoolctl). ``backend="onnxruntime"`` runs the
-    compiled graph on onnxruntime instead (``onnx_backend.OrtExecutable``, same interface).
+    compiled graph on onnxruntime instead (registered by ``frontends/onnx/``, same interface).
     """
-    graph = to_graph(model, input_shape)
+    graph = to_graph(model, input_shape, "compile")
     if copy:
         graph = graph.clone()
-    if isinstance(pipeline, str):
-        if pipeline not in PIPELINES:
-            raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
-        passes = PIPELINES[pipeline]()
-    else:
-        passes = list(pipeline)
+    passes = get_pipeline(pipeline)
     pm = PassManager(passes, **options)
     compiled = pm.run(graph)
-    if backend == "onnxruntime":
-        from .onnx_backend import OrtExecutable
-        return OrtExecutable(compiled, pm.history)
     if backend != "numpy":
-        raise IRTypeError(f"unknown backend {backend!r}; choose 'numpy' or 'onnxruntime'")
+        if backend not in BACKENDS:
+            raise IRTypeError(f"unknown backend {backend!r}; choose from {', '.join(['numpy', *BACKENDS])}")
+        return BACKENDS[backend](compiled, pm.history)
     return Executable(compiled, pm.history, check_numerics=check_numerics, executor=executor, threads=threads)

@@ -1,12 +1,13 @@
 """The pass pipelines: one ordered list each, in this one file (no global registry).
 
 ``inference_pipeline()`` prepares a forward graph for execution;
-``training_pipeline(loss, wrt)`` appends the backward graph first. Later
-passes (fusion, memory planning) are added to these lists, in order.
+``gradient_pipeline()`` appends the backward graph; ``training_pipeline()``
+appends the backward graph and the optimizer's update nodes, then cleans up,
+fuses and schedules. ``get_pipeline`` is the one look-up by name.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Sequence, Union
 
 from .autodiff import Autodiff
 from .basic import dce, infer_shapes, toposort
@@ -15,6 +16,7 @@ from .fold import fold_constants
 from .fold_linear import fold_linear
 from .fuse_elementwise import fuse_elementwise
 from .fusion import fuse_softmax_ce
+from ..ir import IRTypeError
 from .manager import Pass
 from .optimizer import OptimizerPass, SGDUpdate
 from .schedule import schedule
@@ -40,3 +42,17 @@ def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> L
 
 
 PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline, "training": training_pipeline}
+
+
+def get_pipeline(pipeline: Union[str, Sequence[Pass]], optimizer: Optional[OptimizerPass] = None) -> List[Pass]:
+    """The passes of ``pipeline`` (a name in ``PIPELINES``, or a list of passes, returned as a list);
+    ``optimizer`` is the update pass of the training pipeline (default: SGD with lr 0.1)."""
+    if not isinstance(pipeline, str):
+        return list(pipeline)
+    if pipeline not in PIPELINES:
+        raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(sorted(PIPELINES))}")
+    if optimizer is not None:
+        if pipeline != "training":
+            raise IRTypeError(f"an optimizer only applies to the training pipeline, not {pipeline!r}")
+        return training_pipeline(optimizer=optimizer)
+    return list(PIPELINES[pipeline]())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.checkpoint import CheckpointError, load, read, save
+from chainrule.frontends.train.checkpoint import CheckpointError, load, read, save
 
 
 def make_step(seed=0, opt=None):

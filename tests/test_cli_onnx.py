@@ -7,7 +7,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import chainrule as cr
-from chainrule.frontends.cli import main
+from chainrule.frontends.cli.main import main
 
 
 def _loss_model(path, rng):
@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_error(tmp_path, rng, capsys, argv, message):
 
 def test_subprocess_exit_status(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
-    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "inspect", str(tmp_path / "empty.onnx")],
+    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", "inspect", str(tmp_path / "empty.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "empty" in r.stderr and "Traceback" not in r.stderr
 
@@ -100,13 +100,13 @@ def test_subprocess_exit_status(tmp_path):
 def test_export_run_folder_predicts_like_the_trained_step(tmp_path, flags):
     import onnx
     import onnxruntime as ort
-    from chainrule.frontends import checkpoint, datasets
+    from chainrule.frontends.train import checkpoint, datasets
     run = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "train", *flags, "--batch-size", "64",
+    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", "train", *flags, "--batch-size", "64",
                         "--out", str(run)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "model.onnx"
-    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", "export", str(run), "-o", str(out)],
+    r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", "export", str(run), "-o", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "the trained model of" in r.stdout

@@ -9,14 +9,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from chainrule.frontends import cli
+from chainrule.frontends.cli import main as cli
 
 FLAGS = ["--hidden", "--activation", "--loss", "--optimizer", "--lr", "--momentum", "--weight-decay", "--epochs",
          "--batch-size", "--seed", "--out", "--resume", "--check-numerics", "--mnist", "--test-fraction"]
 
 
 def run_cli(args, cwd, code=None):
-    cmd = [sys.executable, "-m", "chainrule.frontends.cli", *args] if code is None else [sys.executable, "-c", code]
+    cmd = [sys.executable, "-m", "chainrule.frontends.cli.main", *args] if code is None else [sys.executable, "-c", code]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -68,7 +68,7 @@ def test_without_matplotlib_the_run_succeeds_and_says_what_was_skipped(tmp_path)
                 if name == "matplotlib" or name.startswith("matplotlib."):
                     raise ImportError("blocked for the test")
         sys.meta_path.insert(0, Block())
-        from chainrule.frontends import cli
+        from chainrule.frontends.cli import main as cli
         sys.exit(cli.main(["train", "--epochs", "1", "--out", {str(tmp_path / 'run')!r}]))
     """)
     r = run_cli([], cwd=tmp_path, code=code)
@@ -126,7 +126,7 @@ def test_non_finite_loss_stops_naming_the_step_and_check_numerics_names_the_node
 
 
 def test_mnist_idx_folder_trains(tmp_path, capsys):
-    from chainrule.frontends.datasets import save_idx
+    from chainrule.frontends.train.datasets import save_idx
     rng = np.random.default_rng(0)
     for split, n in (("train", 60), ("t10k", 20)):
         y = rng.integers(0, 3, n).astype(np.uint8)

@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from chainrule.frontends import checkpoint, cli, cli_train, plots
-from chainrule.frontends.checkpoint import CheckpointError
+from chainrule.frontends.train import checkpoint, plots
+
+from chainrule.frontends.cli import main as cli, train as cli_train
+from chainrule.frontends.train.checkpoint import CheckpointError
 
 
 class _ClosedPipe(io.StringIO):
@@ -129,7 +131,7 @@ def test_run_and_grad_say_what_model_is(capsys):
 
 
 def test_png_into_a_missing_folder_is_a_usage_error_before_any_work(tmp_path, capsys):
-    from chainrule.frontends.cli import main
+    from chainrule.frontends.cli.main import main
     with pytest.raises(SystemExit) as exc:
         main(["cost", "mlp", "--memory", "--png", str(tmp_path / "no" / "t.png")])
     assert exc.value.code == 2

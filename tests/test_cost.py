@@ -4,9 +4,9 @@ import pytest
 
 import chainrule as cr
 from chainrule.examples import models
-from chainrule.frontends.cli import main
+from chainrule.frontends.cli.main import main
 from chainrule.passes.memory import plan_memory
-from chainrule.frontends.cost import (cost_ledger, format_ledger, memory_timeline, mlp_gradient_graph,
+from chainrule.frontends.inspect.cost import (cost_ledger, format_ledger, memory_timeline, mlp_gradient_graph,
                                       mlp_scaling, plot_timeline)
 
 

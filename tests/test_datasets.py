@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.datasets import DatasetError, find_mnist, load_idx, load_mnist, save_idx
+from chainrule.frontends.train.datasets import DatasetError, find_mnist, load_idx, load_mnist, save_idx
 
 D = cr.datasets
 

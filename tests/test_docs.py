@@ -49,7 +49,7 @@ def _run_shell_line(line, where, cwd):
             continue  # this suite
         elif part.startswith("chainrule"):
             args = shlex.split(part)[1:]
-            r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", *args], cwd=cwd,
+            r = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", *args], cwd=cwd,
                                capture_output=True, text=True, timeout=600)
             assert r.returncode == 0, f"{where}: {part!r} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
         else:

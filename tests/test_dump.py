@@ -6,9 +6,9 @@ from golden import check_golden
 
 import chainrule as cr
 from chainrule.examples import models
-from chainrule.frontends.dot import have_dot, to_dot
-from chainrule.frontends.dump import dump
-from chainrule.frontends.irdiff import diff_graphs, diff_texts, format_diff
+from chainrule.frontends.inspect.dot import have_dot, to_dot
+from chainrule.frontends.inspect.dump import dump
+from chainrule.frontends.inspect.irdiff import diff_graphs, diff_texts, format_diff
 
 
 def test_dump_l2_gradient_folder_matches_golden(tmp_path):
@@ -100,7 +100,7 @@ def test_dump_a_training_step_with_a_chosen_optimizer(tmp_path):
     opt = next(s for s in res.steps if s.pass_name == "optimizer")
     assert "state %adam.step" in opt.text and "state %w.m" in opt.text and "update %w <- " in opt.text
     assert "+ %new_adam.step" in opt.diff
-    from chainrule.frontends.cli import main
+    from chainrule.frontends.cli.main import main
     assert main(["dump", "logistic_l2", "--pipeline", "training", "--optimizer", "sgd", "--momentum", "0.9",
                  "-o", str(tmp_path / "s"), "--no-svg"]) == 0
     assert "state %w.velocity" in (tmp_path / "s" / "05-optimizer.ir").read_text()

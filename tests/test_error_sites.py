@@ -219,8 +219,8 @@ def _required_attr():
 
 def _ckpt(tmp_blob=None, other=None):
     """A tiny train step; write ``tmp_blob`` (bytes) or ``other``'s checkpoint, then load it."""
-    from chainrule.frontends import checkpoint
-    from chainrule.frontends.train import compile_train
+    from chainrule.frontends.train import checkpoint
+    from chainrule.frontends.train.step import compile_train
     step = compile_train(cr.nn.mlp([4, 3], seed=0), metrics=[])
     d = _tmpdir()
     path = os.path.join(d, "ck.npz")
@@ -267,10 +267,10 @@ PARSE_USE = "graph g {\n  input %x: f32[2]\n  %y: f32[2] = Relu(%z)\n  return %y
 
 
 def _cli_onnx(case):
-    """Trigger a raise site of ``chainrule.frontends.cli_onnx`` on files made in a temp folder."""
+    """Trigger a raise site of ``chainrule.frontends.cli.onnx`` on files made in a temp folder."""
     import argparse
     from onnx import TensorProto, helper, numpy_helper
-    from chainrule.frontends import cli_onnx
+    from chainrule.frontends.cli import onnx as cli_onnx
     d = _tmpdir()
     j = lambda n: os.path.join(d, n)  # noqa: E731
     nodes = [helper.make_node("MatMul", ["x", "W"], ["L"])]
@@ -306,7 +306,8 @@ def _cli_export_run(case):
     """Trigger a raise site of ``chainrule export RUN_DIR`` (cli_onnx.trained_model) on a fake run folder."""
     import argparse
     import json
-    from chainrule.frontends import checkpoint, cli_onnx
+    from chainrule.frontends.train import checkpoint
+    from chainrule.frontends.cli import onnx as cli_onnx
     d = _tmpdir()
     step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
     checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2], "activation": "relu",
@@ -339,7 +340,7 @@ def _tmp(name, data=None):
 
 def _cli(*argv):
     """Run ``chainrule ARGV`` with --debug, so the ChainruleError propagates."""
-    from chainrule.frontends.cli import main
+    from chainrule.frontends.cli.main import main
     return main(["--debug", *argv])
 
 
@@ -352,7 +353,7 @@ def _zip_member(path):
 
 def _meta_param():
     from types import SimpleNamespace
-    from chainrule.frontends import checkpoint
+    from chainrule.frontends.train import checkpoint
     g = Graph("g")
     g.add_param("__meta__", np.zeros(2, np.float32))
     checkpoint.save(_tmp("ck.npz"), SimpleNamespace(graph=g, steps=0))
@@ -397,7 +398,7 @@ def _idx(name, header: bytes, nbytes: int = 0):
 
 
 def _mnist(images_shape, labels_shape):
-    from chainrule.frontends import datasets
+    from chainrule.frontends.train import datasets
     im, lb = _tmp("im"), _tmp("lb")
     datasets.save_idx(im, np.zeros(images_shape, np.uint8))
     datasets.save_idx(lb, np.zeros(labels_shape, np.uint8))
@@ -407,7 +408,7 @@ def _mnist(images_shape, labels_shape):
 def _dot(case):
     import subprocess
     from unittest import mock
-    from chainrule.frontends.dot import render_svg
+    from chainrule.frontends.inspect.dot import render_svg
     if case == "missing":
         with mock.patch("shutil.which", return_value=None):
             return render_svg("digraph {}")
@@ -426,7 +427,7 @@ def _dot(case):
 def _no_matplotlib():
     import sys
     from unittest import mock
-    from chainrule.frontends import plots
+    from chainrule.frontends.train import plots
     with mock.patch.dict(sys.modules, {"matplotlib": None, "matplotlib.backends": None,
                                        "matplotlib.backends.backend_agg": None, "matplotlib.figure": None}):
         plots._figure(4, 3)
@@ -450,7 +451,7 @@ def _flatten_grad():
 
 
 def _model_py(text):
-    from chainrule.frontends.cli_dump import load_model
+    from chainrule.frontends.cli.dump import load_model
     return load_model(_tmp("model.py", text))
 
 
@@ -608,7 +609,7 @@ def _vi_input(vi):
 
 def _too_deep():
     from unittest import mock
-    from chainrule.frontends import onnx_import
+    from chainrule.frontends.onnx import importer as onnx_import
 
     def deep(self):
         raise RecursionError("maximum recursion depth exceeded")
@@ -657,25 +658,25 @@ def _ort(case):
 
 def _grad_cli(nodes, outputs, inits=(), wrt=None):
     import argparse
-    from chainrule.frontends import cli_onnx
+    from chainrule.frontends.cli import onnx as cli_onnx
     path = _tmp("m.onnx", _om(nodes, outputs=outputs, inits=inits).SerializeToString())
     return cli_onnx.run_grad(argparse.Namespace(model=path, inputs=None, output=_tmp("o.npz"), wrt=wrt))
 
 SITES = {
-    # -- frontends.cli_onnx ---------------------------------------------------------------
-    "frontends.cli_onnx:_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
-    "frontends.cli_onnx:run_run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
-    "frontends.cli_onnx:_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
-    "frontends.cli_onnx:_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
-    "frontends.cli_onnx:run_export#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
-    "frontends.cli_onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
-    "frontends.cli_onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
-    "frontends.cli_onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
-    "frontends.cli_onnx:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
-    "frontends.cli_onnx:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
-    "frontends.cli_onnx:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
-    "frontends.cli_onnx:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
-    "frontends.onnx_import:_Importer.symbolic_output#1": (
+    # -- frontends.cli.onnx ---------------------------------------------------------------
+    "frontends.cli.onnx:_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
+    "frontends.cli.onnx:run_run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
+    "frontends.cli.onnx:_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
+    "frontends.cli.onnx:_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    "frontends.cli.onnx:run_export#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
+    "frontends.cli.onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
+    "frontends.cli.onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
+    "frontends.cli.onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
+    "frontends.cli.onnx:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
+    "frontends.cli.onnx:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
+    "frontends.cli.onnx:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
+    "frontends.cli.onnx:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
+    "frontends.onnx.importer:_Importer.symbolic_output#1": (
         lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
         ["graph output 'y'", "shape value [N, 3]", "symbolic dimensions"]),
     # -- ir.core -------------------------------------------------------------------------
@@ -812,285 +813,281 @@ SITES = {
     "runtime.limits:parse_size#1": (lambda: __import__("chainrule.runtime.limits", fromlist=["x"]).parse_size("lots"),
                                     ["'lots'", "8G"]),
     # -- frontends ----------------------------------------------------------------------
-    "frontends.nn:Module.to_graph#1": (lambda: cr.nn.ReLU().to_graph(), ["Relu cannot infer its input shape",
+    "frontends.python.nn:Module.to_graph#1": (lambda: cr.nn.ReLU().to_graph(), ["Relu cannot infer its input shape",
                                                                          "input_shape="]),
-    "frontends.nn:Linear.__init__#1": (lambda: cr.nn.Linear(0, 3), ["Linear(0, 3)"]),
-    "frontends.nn:Linear.forward#1": (lambda: cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.Linear(5, 2)).to_graph(),
+    "frontends.python.nn:Linear.__init__#1": (lambda: cr.nn.Linear(0, 3), ["Linear(0, 3)"]),
+    "frontends.python.nn:Linear.forward#1": (lambda: cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.Linear(5, 2)).to_graph(),
                                       [os.path.basename(__file__), "fc2 expects 5 input features", "[N,3]"]),
-    "frontends.nn:Sequential.__init__#1": (lambda: cr.nn.Sequential(cr.nn.ReLU(), 3), ["Sequential takes modules", "int"]),
-    "frontends.nn:mlp#1": (lambda: cr.nn.mlp([2, 3], "gelu"), ["'gelu'", "relu"]),
-    "frontends.tracer:lift#1": (lambda: cr.GraphBuilder("a").input("x", (2,)) + cr.GraphBuilder("b").input("y", (2,)),
+    "frontends.python.nn:Sequential.__init__#1": (lambda: cr.nn.Sequential(cr.nn.ReLU(), 3), ["Sequential takes modules", "int"]),
+    "frontends.python.nn:mlp#1": (lambda: cr.nn.mlp([2, 3], "gelu"), ["'gelu'", "relu"]),
+    "frontends.python.tracer:lift#1": (lambda: cr.GraphBuilder("a").input("x", (2,)) + cr.GraphBuilder("b").input("y", (2,)),
                                 ["%y: f32[2]", "%x: f32[2]", "different graphs"]),
-    "frontends.tracer:lift#2": (lambda: cr.GraphBuilder("a").input("x", (2,)) + "s", ["str", "operand"]),
-    "frontends.tracer:GraphBuilder.build#1": (lambda: cr.GraphBuilder("a").build(), ["build() needs at least one"]),
-    "frontends.tracer:GraphBuilder.build#2": (lambda: cr.GraphBuilder("a").build(cr.GraphBuilder("b").input("x", (2,))),
+    "frontends.python.tracer:lift#2": (lambda: cr.GraphBuilder("a").input("x", (2,)) + "s", ["str", "operand"]),
+    "frontends.python.tracer:GraphBuilder.build#1": (lambda: cr.GraphBuilder("a").build(), ["build() needs at least one"]),
+    "frontends.python.tracer:GraphBuilder.build#2": (lambda: cr.GraphBuilder("a").build(cr.GraphBuilder("b").input("x", (2,))),
                                               ["is not a tensor of graph a"]),
-    "frontends.functional:_t#1": (lambda: cr.relu(np.ones(2)), ["must be a traced Tensor", "ndarray"]),
-    "frontends.compile:to_graph#1": (lambda: cr.compile("model"), ["cannot compile a str"]),
-    "frontends.compile:compile#1": (lambda: cr.compile(cr.nn.Linear(2, 2), pipeline="fast"),
-                                    ["unknown pipeline 'fast'", "inference"]),
+    "frontends.python.functional:_t#1": (lambda: cr.relu(np.ones(2)), ["must be a traced Tensor", "ndarray"]),
+    "frontends.python.lower:to_graph#1": (lambda: cr.compile("model"), ["cannot compile a str"]),
+    "passes.pipeline:get_pipeline#1": (lambda: cr.compile(cr.nn.Linear(2, 2), pipeline="fast"),
+                                       ["unknown pipeline 'fast'", "inference"]),
     # -- checkpoints, gradcheck, training ------------------------------------------------
-    "frontends.checkpoint:read#1": (lambda: _ckpt(), ["ck.npz: no such checkpoint"]),
-    "frontends.checkpoint:read#2": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
-    "frontends.checkpoint:read#4": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
-    "frontends.checkpoint:read#5": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
+    "frontends.train.checkpoint:read#1": (lambda: _ckpt(), ["ck.npz: no such checkpoint"]),
+    "frontends.train.checkpoint:read#2": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
+    "frontends.train.checkpoint:read#4": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
+    "frontends.train.checkpoint:read#5": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
                                     ["ck.npz", "unreadable metadata"]),
-    "frontends.checkpoint:read#6": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
-    "frontends.checkpoint:read#7": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
-    "frontends.checkpoint:read#8": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
+    "frontends.train.checkpoint:read#6": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
+    "frontends.train.checkpoint:read#7": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
+    "frontends.train.checkpoint:read#8": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
                                     ["ck.npz", "damaged", "missing fc1.bias"]),
-    "frontends.checkpoint:load#1": (lambda: _ckpt(other=[4, 2, 3]), ["ck.npz", "does not match", "fc2"]),
-    "frontends.checkpoint:load#2": (lambda: _ckpt(other=[5, 3]), ["ck.npz", "fc1.weight is float32[3, 5]"]),
-    "frontends.gradcheck:gradcheck#1": (lambda: _gradcheck("vector"), ["scalar loss", "f32[2]"]),
-    "frontends.gradcheck:gradcheck#2": (lambda: _gradcheck("wrong"), ["w ", "MISMATCH"]),
-    "frontends.gradcheck:_feeds#1": (lambda: _gradcheck("missing"), ["missing input(s) x"]),
-    "frontends.optim:_check#1": (lambda: cr.optim.SGD(lr="fast"), ["lr must be a number", "'fast'"]),
-    "frontends.optim:_check#2": (lambda: cr.optim.SGD(lr=-1), ["lr must be in (0.0, ∞)", "-1"]),
-    "frontends.optim:Adam.__init__#1": (lambda: cr.optim.Adam(betas=(0.9,)), ["betas must be a pair", "(0.9,)"]),
-    "frontends.losses:get_loss#1": (lambda: __import__("chainrule.frontends.losses", fromlist=["x"]).get_loss("hinge"),
+    "frontends.train.checkpoint:load#1": (lambda: _ckpt(other=[4, 2, 3]), ["ck.npz", "does not match", "fc2"]),
+    "frontends.train.checkpoint:load#2": (lambda: _ckpt(other=[5, 3]), ["ck.npz", "fc1.weight is float32[3, 5]"]),
+    "frontends.inspect.gradcheck:gradcheck#1": (lambda: _gradcheck("vector"), ["scalar loss", "f32[2]"]),
+    "frontends.inspect.gradcheck:gradcheck#2": (lambda: _gradcheck("wrong"), ["w ", "MISMATCH"]),
+    "frontends.inspect.gradcheck:_feeds#1": (lambda: _gradcheck("missing"), ["missing input(s) x"]),
+    "frontends.train.optim:_check#1": (lambda: cr.optim.SGD(lr="fast"), ["lr must be a number", "'fast'"]),
+    "frontends.train.optim:_check#2": (lambda: cr.optim.SGD(lr=-1), ["lr must be in (0.0, ∞)", "-1"]),
+    "frontends.train.optim:Adam.__init__#1": (lambda: cr.optim.Adam(betas=(0.9,)), ["betas must be a pair", "(0.9,)"]),
+    "frontends.train.objectives:get_loss#1": (lambda: __import__("chainrule.frontends.train.objectives", fromlist=["x"]).get_loss("hinge"),
                                     ["unknown loss 'hinge'", "cross_entropy"]),
-    "frontends.cli_train:_hidden#1": (lambda: __import__("chainrule.frontends.cli_train", fromlist=["x"])._hidden("a,b"),
+    "frontends.cli.train:_hidden#1": (lambda: __import__("chainrule.frontends.cli.train", fromlist=["x"])._hidden("a,b"),
                                       ["--hidden", "'a,b'"]),
-    "frontends.cli_train:_hidden#2": (lambda: __import__("chainrule.frontends.cli_train", fromlist=["x"])._hidden("8,-1"),
+    "frontends.cli.train:_hidden#2": (lambda: __import__("chainrule.frontends.cli.train", fromlist=["x"])._hidden("8,-1"),
                                       ["--hidden", "positive", "'8,-1'"]),
     # -- checkpoints, datasets, CLI ------------------------------------------------------
-    "frontends.checkpoint:save#1": (_meta_param, ["parameter is named '__meta__'"]),
-    "frontends.checkpoint:read#3": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
-    "frontends.cli_dump:load_model#1": (lambda: _cli("dump", "nosuch.py"), ["nosuch.py: no such file"]),
-    "frontends.cli_dump:load_model#2": (lambda: _model_py("x = 1\n"), ["model.py defines neither 'model'"]),
-    "frontends.cli_dump:load_model#3": (lambda: _cli("dump", "resnet"), ["unknown model 'resnet'", "mlp"]),
-    "frontends.cli_examples:run#1": (lambda: _cli("examples", "nosuch"), ["no example 'nosuch'"]),
-    "frontends.cli_examples:run#2": (_example_fails, ["example one_hot failed: y = [0, 1, 0] expected"]),
-    "frontends.cli_explain:run#1": (lambda: _cli("explain", "mlp"), ["--grad NAME", "--backprop"]),
-    "frontends.cli_train:_epochs#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
-    "frontends.cli_train:run#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
-    "frontends.cli_train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
-    "frontends.cli_ops:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
-    "frontends.cli_onnx:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
+    "frontends.train.checkpoint:save#1": (_meta_param, ["parameter is named '__meta__'"]),
+    "frontends.train.checkpoint:read#3": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
+    "frontends.cli.dump:load_model#1": (lambda: _cli("dump", "nosuch.py"), ["nosuch.py: no such file"]),
+    "frontends.cli.dump:load_model#2": (lambda: _model_py("x = 1\n"), ["model.py defines neither 'model'"]),
+    "frontends.cli.dump:load_model#3": (lambda: _cli("dump", "resnet"), ["unknown model 'resnet'", "mlp"]),
+    "frontends.cli.examples:run#1": (lambda: _cli("examples", "nosuch"), ["no example 'nosuch'"]),
+    "frontends.cli.examples:run#2": (_example_fails, ["example one_hot failed: y = [0, 1, 0] expected"]),
+    "frontends.cli.explain:run#1": (lambda: _cli("explain", "mlp"), ["--grad NAME", "--backprop"]),
+    "frontends.cli.train:_epochs#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
+    "frontends.cli.train:run#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
+    "frontends.cli.train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
+    "frontends.cli.ops:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
+    "frontends.cli.onnx:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
                                              ["no checkpoint.npz in this folder", "chainrule train --out"]),
-    "frontends.cli_train:_out_dir#1": (lambda: _cli("train", "--out", __file__), ["--out", "is not a folder"]),
-    "frontends.cli_train:run#2": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
+    "frontends.cli.train:_out_dir#1": (lambda: _cli("train", "--out", __file__), ["--out", "is not a folder"]),
+    "frontends.cli.train:run#2": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
     "frontends.compile:Executable.__init__#1": (lambda: cr.compile(cr.nn.Linear(2, 2), executor="gpu"),
                                                 ["unknown executor 'gpu'", "sequential"]),
-    "frontends.compile:compile#2": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
+    "frontends.compile:compile#1": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
                                     ["unknown backend 'torch'"]),
-    "frontends.datasets:load_digits#1": (lambda: cr.datasets.load_digits("nosuch.csv.gz"),
+    "frontends.train.datasets:load_digits#1": (lambda: cr.datasets.load_digits("nosuch.csv.gz"),
                                          ["nosuch.csv.gz: digits data file not found"]),
-    "frontends.datasets:load_digits#2": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,x\n")),
+    "frontends.train.datasets:load_digits#2": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,x\n")),
                                          ["d.csv.gz: cannot read the digits CSV"]),
-    "frontends.datasets:load_digits#3": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,2,3\n")),
+    "frontends.train.datasets:load_digits#3": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,2,3\n")),
                                          ["d.csv.gz: expected 64 pixel columns", "got 3 columns"]),
-    "frontends.datasets:train_test_split#1": (lambda: cr.datasets.train_test_split(np.ones((4, 2)), np.ones(4), 1.5),
+    "frontends.train.datasets:train_test_split#1": (lambda: cr.datasets.train_test_split(np.ones((4, 2)), np.ones(4), 1.5),
                                               ["test_fraction must be in (0, 1), got 1.5"]),
-    "frontends.datasets:train_test_split#2": (lambda: cr.datasets.train_test_split(np.ones((4, 2)), np.ones(3)),
+    "frontends.train.datasets:train_test_split#2": (lambda: cr.datasets.train_test_split(np.ones((4, 2)), np.ones(3)),
                                               ["X has 4 rows but y has 3 labels"]),
-    "frontends.datasets:batches#1": (lambda: list(cr.datasets.batches(np.ones((4, 2)), np.ones(4), 0)),
+    "frontends.train.datasets:batches#1": (lambda: list(cr.datasets.batches(np.ones((4, 2)), np.ones(4), 0)),
                                      ["batch_size must be at least 1, got 0"]),
-    "frontends.datasets:load_idx#1": (lambda: cr.datasets.load_idx("nosuch-idx"), ["nosuch-idx: no such IDX file"]),
-    "frontends.datasets:load_idx#2": (lambda: cr.datasets.load_idx(os.path.dirname(_tmp("x"))), ["cannot read"]),
-    "frontends.datasets:load_idx#3": (lambda: cr.datasets.load_idx(_tmp("a.gz", b"\x1f\x8b\x08junk")),
+    "frontends.train.datasets:load_idx#1": (lambda: cr.datasets.load_idx("nosuch-idx"), ["nosuch-idx: no such IDX file"]),
+    "frontends.train.datasets:load_idx#2": (lambda: cr.datasets.load_idx(os.path.dirname(_tmp("x"))), ["cannot read"]),
+    "frontends.train.datasets:load_idx#3": (lambda: cr.datasets.load_idx(_tmp("a.gz", b"\x1f\x8b\x08junk")),
                                       ["a.gz: corrupt or truncated gzip"]),
-    "frontends.datasets:load_idx#4": (lambda: cr.datasets.load_idx(_tmp("a", b"\x00\x00")),
+    "frontends.train.datasets:load_idx#4": (lambda: cr.datasets.load_idx(_tmp("a", b"\x00\x00")),
                                       ["a: too short", "(2 bytes)"]),
-    "frontends.datasets:load_idx#5": (lambda: cr.datasets.load_idx(_tmp("a", b"PK\x03\x04")),
+    "frontends.train.datasets:load_idx#5": (lambda: cr.datasets.load_idx(_tmp("a", b"PK\x03\x04")),
                                       ["a: not an IDX file", "magic starts 504b"]),
-    "frontends.datasets:load_idx#6": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x07\x01")),
+    "frontends.train.datasets:load_idx#6": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x07\x01")),
                                       ["a: unknown IDX dtype code 0x07"]),
-    "frontends.datasets:load_idx#7": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x00")),
+    "frontends.train.datasets:load_idx#7": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x00")),
                                       ["a: IDX header declares 0 dimensions"]),
-    "frontends.datasets:load_idx#8": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x03", 4)),
+    "frontends.train.datasets:load_idx#8": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x03", 4)),
                                       ["a: truncated IDX header (8 bytes, need 16 for 3 dimensions)"]),
-    "frontends.datasets:load_idx#9": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x01\x00\x00\x00\x05", 3)),
+    "frontends.train.datasets:load_idx#9": (lambda: cr.datasets.load_idx(_idx("a", b"\x00\x00\x08\x01\x00\x00\x00\x05", 3)),
                                       ["a: IDX data truncated", "shape [5] of uint8 needs 5 bytes, file has 3"]),
-    "frontends.datasets:save_idx#1": (lambda: cr.datasets.save_idx(_tmp("a"), np.ones(2, np.complex64)),
+    "frontends.train.datasets:save_idx#1": (lambda: cr.datasets.save_idx(_tmp("a"), np.ones(2, np.complex64)),
                                       ["IDX cannot store dtype complex64"]),
-    "frontends.datasets:load_mnist#1": (lambda: _mnist((2, 4), (2,)), ["im: MNIST images must have 3 dimensions",
+    "frontends.train.datasets:load_mnist#1": (lambda: _mnist((2, 4), (2,)), ["im: MNIST images must have 3 dimensions",
                                                                         "[2, 4]"]),
-    "frontends.datasets:load_mnist#2": (lambda: _mnist((2, 2, 2), (2, 1)), ["lb: MNIST labels must have 1 dimension",
+    "frontends.train.datasets:load_mnist#2": (lambda: _mnist((2, 2, 2), (2, 1)), ["lb: MNIST labels must have 1 dimension",
                                                                              "[2, 1]"]),
-    "frontends.datasets:load_mnist#3": (lambda: _mnist((2, 2, 2), (3,)), ["im has 2 images but", "lb has 3 labels"]),
-    "frontends.datasets:find_mnist#1": (lambda: cr.datasets.find_mnist(os.path.dirname(_tmp("x"))),
+    "frontends.train.datasets:load_mnist#3": (lambda: _mnist((2, 2, 2), (3,)), ["im has 2 images but", "lb has 3 labels"]),
+    "frontends.train.datasets:find_mnist#1": (lambda: cr.datasets.find_mnist(os.path.dirname(_tmp("x"))),
                                         ["no train-images-idx3-ubyte[.gz] (MNIST train images)"]),
-    "frontends.dot:render_svg#1": (lambda: _dot("missing"), ["Graphviz 'dot' program is not installed"]),
-    "frontends.dot:render_svg#2": (lambda: _dot("slow"), ["Graphviz dot took longer than 0 s"]),
-    "frontends.dot:render_svg#3": (lambda: _dot("bad"), ["Graphviz dot failed", "syntax error in line 1"]),
-    "frontends.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "chainrule[plot]"]),
-    "frontends.dump:model_graph#1": (lambda: cr.frontends.dump.model_graph(3), ["cannot dump a int"]),
-    "frontends.dump:model_graph#2": (lambda: cr.frontends.dump.model_graph(cr.nn.ReLU(), "gradient"),
+    "frontends.inspect.dot:render_svg#1": (lambda: _dot("missing"), ["Graphviz 'dot' program is not installed"]),
+    "frontends.inspect.dot:render_svg#2": (lambda: _dot("slow"), ["Graphviz dot took longer than 0 s"]),
+    "frontends.inspect.dot:render_svg#3": (lambda: _dot("bad"), ["Graphviz dot failed", "syntax error in line 1"]),
+    "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "chainrule[plot]"]),
+    "frontends.inspect.dump:model_graph#1": (lambda: cr.frontends.inspect.dump.model_graph(cr.nn.ReLU(), "gradient"),
                                      ["Relu cannot infer its input shape", "input_shape="]),
-    "frontends.dump:pipeline_passes#1": (lambda: cr.frontends.dump.pipeline_passes("fast"),
-                                         ["unknown pipeline 'fast'", "inference"]),
-    "frontends.dump:pipeline_passes#2": (lambda: cr.frontends.dump.pipeline_passes("gradient", cr.optim.Adam()),
+    "passes.pipeline:get_pipeline#2": (lambda: cr.frontends.inspect.dump.pipeline_passes("gradient", cr.optim.Adam()),
                                          ["optimizer only applies to the training pipeline", "'gradient'"]),
-    "frontends.explain:explain_grad#1": (lambda: cr.frontends.explain.explain_grad(cr.nn.mlp([2, 2]), "fc9.weight"),
+    "frontends.inspect.explain:explain_grad#1": (lambda: cr.frontends.inspect.explain.explain_grad(cr.nn.mlp([2, 2]), "fc9.weight"),
                                          ["graph", "no value named 'fc9.weight'", "its parameters: fc1.weight"]),
     # -- losses, training ------------------------------------------------------------
-    "frontends.losses:Loss.prepare_target#1": (lambda: _step()(np.ones((2, 4)), np.eye(3)[:2]),
+    "frontends.train.objectives:Loss.prepare_target#1": (lambda: _step()(np.ones((2, 4)), np.eye(3)[:2]),
                                                ["'cross_entropy'", "class-index targets", "shape [2, 3]"]),
-    "frontends.losses:Loss.prepare_target#2": (lambda: _step()(np.ones((2, 4)), np.array([0.5, 1.0])),
+    "frontends.train.objectives:Loss.prepare_target#2": (lambda: _step()(np.ones((2, 4)), np.array([0.5, 1.0])),
                                                ["'cross_entropy'", "must be integers, got float64"]),
-    "frontends.losses:CrossEntropy.__init__#1": (lambda: _step(targets="onehot"), ["targets", "'onehot'"]),
-    "frontends.losses:CrossEntropy._classes#1": (lambda: cr.compile_train(_graph(lambda x: x.sum(axis=1))),
+    "frontends.train.objectives:CrossEntropy.__init__#1": (lambda: _step(targets="onehot"), ["targets", "'onehot'"]),
+    "frontends.train.objectives:CrossEntropy._classes#1": (lambda: cr.compile_train(_graph(lambda x: x.sum(axis=1))),
                                                  ["cross_entropy", "[N,K]", "f32[N]"]),
-    "frontends.losses:add_l2#1": (_only_bias, ["weight decay 0.01", "the model has none", "biases"]),
-    "frontends.train:build_objective#1": (lambda: cr.compile_train(_graph(lambda x: x, lambda x: -x)),
+    "frontends.train.objectives:add_l2#1": (_only_bias, ["weight decay 0.01", "the model has none", "biases"]),
+    "frontends.train.step:build_objective#1": (lambda: cr.compile_train(_graph(lambda x: x, lambda x: -x)),
                                           ["one output", "model has 2"]),
-    "frontends.train:build_objective#2": (lambda: cr.compile_train(_graph(lambda x, t: x + t, names=("x", "t"))),
+    "frontends.train.step:build_objective#2": (lambda: cr.compile_train(_graph(lambda x, t: x + t, names=("x", "t"))),
                                           ["graph model already has a value named %t"]),
-    "frontends.train:build_objective#3": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), metrics=["f1"]),
+    "frontends.train.step:build_objective#3": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), metrics=["f1"]),
                                           ["unknown metric 'f1'", "accuracy"]),
-    "frontends.train:build_objective#4": (lambda: cr.compile_train(cr.nn.mlp([4, 1]), loss="squared_error",
+    "frontends.train.step:build_objective#4": (lambda: cr.compile_train(cr.nn.mlp([4, 1]), loss="squared_error",
                                                                    metrics=["accuracy"]),
                                           ["metric 'accuracy'", "not 'squared_error'"]),
-    "frontends.train:TrainStep.__call__#1": (lambda: _step(check_numerics=True)(np.full((1, 4), np.inf), [0]),
+    "frontends.train.step:TrainStep.__call__#1": (lambda: _step(check_numerics=True)(np.full((1, 4), np.inf), [0]),
                                              ["training step 1", "node %"]),
-    "frontends.train:TrainStep.__call__#2": (lambda: _step()(np.full((1, 4), np.inf), [0]),
+    "frontends.train.step:TrainStep.__call__#2": (lambda: _step()(np.full((1, 4), np.inf), [0]),
                                              ["training step 1: the loss is nan", "--check-numerics"]),
-    "frontends.train:TrainStep.evaluate#1": (lambda: _step().evaluate(np.ones((2, 4)), [0, 1, 2]),
+    "frontends.train.step:TrainStep.evaluate#1": (lambda: _step().evaluate(np.ones((2, 4)), [0, 1, 2]),
                                              ["evaluate: x has 2 examples but t has 3"]),
-    "frontends.train:compile_train#1": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), optimizer="adam"),
+    "frontends.train.step:compile_train#1": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), optimizer="adam"),
                                         ["optimizer must be a cr.optim optimizer", "got str"]),
     # -- ONNX import ----------------------------------------------------------------------
-    "frontends.onnx_import:load_model_proto#1": (lambda: cr.import_onnx("nothere.onnx"), ["nothere.onnx: no such file"]),
-    "frontends.onnx_import:load_model_proto#2": (lambda: cr.import_onnx(os.path.dirname(_tmp("x"))),
+    "frontends.onnx.importer:load_model_proto#1": (lambda: cr.import_onnx("nothere.onnx"), ["nothere.onnx: no such file"]),
+    "frontends.onnx.importer:load_model_proto#2": (lambda: cr.import_onnx(os.path.dirname(_tmp("x"))),
                                                  ["is a directory, not an ONNX file"]),
-    "frontends.onnx_import:load_model_proto#3": (lambda: cr.import_onnx(os.path.join(_tmp("f.txt", "x"), "m.onnx")),
+    "frontends.onnx.importer:load_model_proto#3": (lambda: cr.import_onnx(os.path.join(_tmp("f.txt", "x"), "m.onnx")),
                                                  ["f.txt/m.onnx: cannot read: Not a directory"]),
-    "frontends.onnx_import:parse_model_bytes#1": (lambda: cr.import_onnx(_tmp("e.onnx", b"")),
+    "frontends.onnx.importer:parse_model_bytes#1": (lambda: cr.import_onnx(_tmp("e.onnx", b"")),
                                                   ["e.onnx: the file is empty"]),
-    "frontends.onnx_import:parse_model_bytes#2": (lambda: cr.import_onnx(_tmp("t.onnx", "graph main {\n}\n")),
+    "frontends.onnx.importer:parse_model_bytes#2": (lambda: cr.import_onnx(_tmp("t.onnx", "graph main {\n}\n")),
                                                   ["t.onnx: not a valid ONNX model", "a text file"]),
-    "frontends.onnx_import:parse_model_bytes#3": (lambda: cr.import_onnx(bytes([8, 9])),
+    "frontends.onnx.importer:parse_model_bytes#3": (lambda: cr.import_onnx(bytes([8, 9])),
                                                   ["<bytes>: not an ONNX model (missing graph, opset_import)"]),
-    "frontends.onnx_import:import_onnx#1": (lambda: cr.import_onnx(3), ["cannot import a int"]),
-    "frontends.onnx_import:import_onnx#2": (_too_deep, ["<model g>: the model is nested too deeply"]),
-    "frontends.onnx_common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=8)),
+    "frontends.onnx.importer:import_onnx#1": (lambda: cr.import_onnx(3), ["cannot import a int"]),
+    "frontends.onnx.importer:import_onnx#2": (_too_deep, ["<model g>: the model is nested too deeply"]),
+    "frontends.onnx.common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=8)),
                                                 ["initializer 'w'", "element type STRING is not supported"]),
-    "frontends.onnx_import:TensorReader.__call__#1": (lambda: _init(_tp("w", [-1, 3])),
+    "frontends.onnx.importer:TensorReader.__call__#1": (lambda: _init(_tp("w", [-1, 3])),
                                                       ["<model g>: initializer 'w': negative dimension in [-1, 3]"]),
-    "frontends.onnx_import:TensorReader.__call__#2": (lambda: _init(_tp("w", [2, 3], [1.0] * 6), max_tensor_bytes=16),
+    "frontends.onnx.importer:TensorReader.__call__#2": (lambda: _init(_tp("w", [2, 3], [1.0] * 6), max_tensor_bytes=16),
                                                       ["initializer 'w'", "[2, 3] (24 bytes) exceeds the limit of 16"]),
-    "frontends.onnx_import:TensorReader.__call__#3": (lambda: _init(_tp("w", [2, 3]).__class__(
+    "frontends.onnx.importer:TensorReader.__call__#3": (lambda: _init(_tp("w", [2, 3]).__class__(
         name="w", data_type=1, dims=[2, 3], raw_data=bytes(20))), ["initializer 'w'", "raw_data has 20 bytes", "need 24"]),
-    "frontends.onnx_import:TensorReader.__call__#4": (lambda: _init(_tp("w", [2, 3], [1.0] * 5)),
+    "frontends.onnx.importer:TensorReader.__call__#4": (lambda: _init(_tp("w", [2, 3], [1.0] * 5)),
                                                       ["initializer 'w'", "float_data has 5 values", "need 6"]),
-    "frontends.onnx_import:TensorReader.external#1": (lambda: _ext(), ["initializer 'w'", "without a location"]),
-    "frontends.onnx_import:TensorReader.external#2": (lambda: cr.import_onnx(__import__("onnx").load_model_from_string(
+    "frontends.onnx.importer:TensorReader.external#1": (lambda: _ext(), ["initializer 'w'", "without a location"]),
+    "frontends.onnx.importer:TensorReader.external#2": (lambda: cr.import_onnx(__import__("onnx").load_model_from_string(
         open(_tmp("m.onnx", _om([_node("Add", ["x", "w"])], inits=[_ext_tp()]).SerializeToString()), "rb").read())),
         ["initializer 'w'", "'w.bin' needs the model's folder"]),
-    "frontends.onnx_import:TensorReader.external#3": (lambda: _ext("/etc/passwd"),
+    "frontends.onnx.importer:TensorReader.external#3": (lambda: _ext("/etc/passwd"),
                                                       ["initializer 'w'", "'/etc/passwd' is an absolute path"]),
-    "frontends.onnx_import:TensorReader.external#4": (lambda: _ext("../secret.bin"), ["'../secret.bin' contains '..'"]),
-    "frontends.onnx_import:TensorReader.external#5": (lambda: _ext("link.bin", setup=_outside),
+    "frontends.onnx.importer:TensorReader.external#4": (lambda: _ext("../secret.bin"), ["'../secret.bin' contains '..'"]),
+    "frontends.onnx.importer:TensorReader.external#5": (lambda: _ext("link.bin", setup=_outside),
                                                       ["'link.bin' is a symbolic link"]),
-    "frontends.onnx_import:TensorReader.external#6": (_ext_unchecked_link, ["'link.bin' leaves the model's folder"]),
-    "frontends.onnx_import:TensorReader.external#7": (lambda: _ext("nothere.bin"),
+    "frontends.onnx.importer:TensorReader.external#6": (_ext_unchecked_link, ["'link.bin' leaves the model's folder"]),
+    "frontends.onnx.importer:TensorReader.external#7": (lambda: _ext("nothere.bin"),
                                                       ["file 'nothere.bin' does not exist beside the model"]),
-    "frontends.onnx_import:TensorReader.external#8": (lambda: _ext("sub", setup=lambda d: os.mkdir(os.path.join(d, "sub"))),
+    "frontends.onnx.importer:TensorReader.external#8": (lambda: _ext("sub", setup=lambda d: os.mkdir(os.path.join(d, "sub"))),
                                                       ["external data 'sub' is not a regular file"]),
-    "frontends.onnx_import:TensorReader.external#9": (lambda: _ext("hard.bin", setup=_outside),
+    "frontends.onnx.importer:TensorReader.external#9": (lambda: _ext("hard.bin", setup=_outside),
                                                       ["'hard.bin' has 2 hard links; refused"]),
-    "frontends.onnx_import:TensorReader.external#10": (lambda: _ext("w.bin", offset="ten"),
+    "frontends.onnx.importer:TensorReader.external#10": (lambda: _ext("w.bin", offset="ten"),
                                                        ["initializer 'w'", "offset/length are not integers"]),
-    "frontends.onnx_import:TensorReader.external#11": (lambda: _ext("w.bin", offset=16),
+    "frontends.onnx.importer:TensorReader.external#11": (lambda: _ext("w.bin", offset=16),
                                                        ["'w.bin' offset 16 + length 24 is past the end", "(24 bytes)"]),
-    "frontends.onnx_import:TensorReader.external#12": (lambda: _ext("w.bin", length=20),
+    "frontends.onnx.importer:TensorReader.external#12": (lambda: _ext("w.bin", length=20),
                                                        ["'w.bin' has length 20 but the tensor needs 24 bytes"]),
-    "frontends.onnx_import:TensorReader.external#13": (_ext_shrinks, ["initializer 'w'", "'w.bin' ended early"]),
-    "frontends.onnx_import:schedule#1": (lambda: _imp(_node("Relu", ["x"], ["x"], name="r")),
+    "frontends.onnx.importer:TensorReader.external#13": (_ext_shrinks, ["initializer 'w'", "'w.bin' ended early"]),
+    "frontends.onnx.importer:schedule#1": (lambda: _imp(_node("Relu", ["x"], ["x"], name="r")),
                                          ["node 'r' (Relu) writes tensor 'x'", "graph input or initializer"]),
-    "frontends.onnx_import:schedule#2": (lambda: _imp(_node("Relu", name="r1"), _node("Relu", name="r2")),
+    "frontends.onnx.importer:schedule#2": (lambda: _imp(_node("Relu", name="r1"), _node("Relu", name="r2")),
                                          ["two nodes write tensor 'y'", "'r1' (Relu)", "'r2' (Relu)"]),
-    "frontends.onnx_import:schedule#3": (lambda: _imp(_node("Relu", ["a"], name="r")),
+    "frontends.onnx.importer:schedule#3": (lambda: _imp(_node("Relu", ["a"], name="r")),
                                          ["node 'r' (Relu) reads tensor 'a'", "no node"]),
-    "frontends.onnx_import:schedule#4": (lambda: _imp(_node("Add", ["x", "b"], ["a"], name="n1"),
+    "frontends.onnx.importer:schedule#4": (lambda: _imp(_node("Add", ["x", "b"], ["a"], name="n1"),
                                                       _node("Relu", ["a"], ["b"], name="n2"), _node("Relu", ["a"])),
                                          ["the graph has a cycle through node 'n1' (Add)", "'n2'"]),
-    "frontends.onnx_import:_Ctx.fail#1": (lambda: _imp(_node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]), ("s", [2]))),
+    "frontends.onnx.importer:_Ctx.fail#1": (lambda: _imp(_node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]), ("s", [2]))),
                                           ["node 'n' (Reshape)", "input 'shape' ('s') must be a constant"]),
-    "frontends.onnx_import:_Ctx.unsupported#1": (lambda: _imp(_node("ArgMax", select_last_index=1), outputs=(("y", None),)),
+    "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("ArgMax", select_last_index=1), outputs=(("y", None),)),
                                                  ["node 'n' (ArgMax)", "unsupported: select_last_index=1"]),
-    "frontends.onnx_import:_Importer.__init__#1": (lambda: _model_meta(**{"chainrule.state": "{oops"}),
+    "frontends.onnx.importer:_Importer.__init__#1": (lambda: _model_meta(**{"chainrule.state": "{oops"}),
                                                    ["metadata chainrule.state is not JSON"]),
-    "frontends.onnx_import:_Importer.__init__#2": (lambda: _init(_tp("", [1], [1.0])), ["initializer #0 has no name"]),
-    "frontends.onnx_import:_Importer.__init__#3": (lambda: _imp(_node("Add", ["x", "w"]), inits=[
+    "frontends.onnx.importer:_Importer.__init__#2": (lambda: _init(_tp("", [1], [1.0])), ["initializer #0 has no name"]),
+    "frontends.onnx.importer:_Importer.__init__#3": (lambda: _imp(_node("Add", ["x", "w"]), inits=[
         _tp("w", [1], [1.0]), _tp("w", [1], [2.0])]), ["two initializers are named 'w'"]),
-    "frontends.onnx_import:_Importer.__init__#4": (lambda: _imp(sparse_initializer=[__import__("onnx").helper.
+    "frontends.onnx.importer:_Importer.__init__#4": (lambda: _imp(sparse_initializer=[__import__("onnx").helper.
         make_sparse_tensor(_tp("sw", [1], [1.0]), _tp("i", [1], dtype=7), [4])]), ["sparse initializer 'sw'"]),
-    "frontends.onnx_import:_Importer.__init__#5": (lambda: _imp(inputs=(("x", [2, 3]), ("x", [2, 3]))),
+    "frontends.onnx.importer:_Importer.__init__#5": (lambda: _imp(inputs=(("x", [2, 3]), ("x", [2, 3]))),
                                                    ["two graph inputs are named 'x'"]),
-    "frontends.onnx_import:_Importer.__init__#6": (lambda: _imp(static_inputs={"zz": np.ones(2)}),
+    "frontends.onnx.importer:_Importer.__init__#6": (lambda: _imp(static_inputs={"zz": np.ones(2)}),
                                                    ["static_inputs names no graph input: zz"]),
-    "frontends.onnx_import:_Importer.check_versions#1": (lambda: _imp(ir=99), ["ONNX IR version 99 is not supported"]),
-    "frontends.onnx_import:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
+    "frontends.onnx.importer:_Importer.check_versions#1": (lambda: _imp(ir=99), ["ONNX IR version 99 is not supported"]),
+    "frontends.onnx.importer:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
         "com.acme", 1)]), ["imports no default-domain (ai.onnx) opset"]),
-    "frontends.onnx_import:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
-    "frontends.onnx_import:_Importer.input_type#1": (lambda: _vi_input(__import__("onnx").helper.
+    "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
+    "frontends.onnx.importer:_Importer.input_type#1": (lambda: _vi_input(__import__("onnx").helper.
         make_tensor_sequence_value_info("x", 1, None)), ["graph input 'x' is not a tensor"]),
-    "frontends.onnx_import:_Importer.input_type#2": (lambda: _imp(inputs=(("x", None),)),
+    "frontends.onnx.importer:_Importer.input_type#2": (lambda: _imp(inputs=(("x", None),)),
                                                      ["graph input 'x' has no shape"]),
-    "frontends.onnx_import:_Importer.input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
+    "frontends.onnx.importer:_Importer.input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
                                                      ["graph input 'x': negative dimension -3"]),
-    "frontends.onnx_import:_Importer.check_declared#1": (lambda: _vi_input_init(),
+    "frontends.onnx.importer:_Importer.check_declared#1": (lambda: _vi_input_init(),
                                                          ["graph input 'w' is declared INT64", "holds float32"]),
-    "frontends.onnx_import:_Importer.value#1": (lambda: _composite(op="Relu", inputs='["nope"]', output="y"),
+    "frontends.onnx.importer:_Importer.value#1": (lambda: _composite(op="Relu", inputs='["nope"]', output="y"),
                                                 ["node 'n' (Relu)", "tensor 'nope' is not defined"]),
-    "frontends.onnx_import:_Importer.run#1": (lambda: _imp(_node("Relu", domain="com.acme")),
+    "frontends.onnx.importer:_Importer.run#1": (lambda: _imp(_node("Relu", domain="com.acme")),
                                               ["node 'n' (Relu): domain 'com.acme' is not supported"]),
-    "frontends.onnx_import:_Importer.run#2": (lambda: _imp(_node("Frobnicate")),
+    "frontends.onnx.importer:_Importer.run#2": (lambda: _imp(_node("Frobnicate")),
                                               ["node 'n' (Frobnicate): op Frobnicate is not supported", "Relu"]),
-    "frontends.onnx_import:_Importer.attrs_of#1": (lambda: _imp(_node("Relu", colour=3)),
+    "frontends.onnx.importer:_Importer.attrs_of#1": (lambda: _imp(_node("Relu", colour=3)),
                                                    ["node 'n' (Relu): unknown attribute 'colour'", "none"]),
-    "frontends.onnx_import:_Importer.attrs_of#2": (lambda: _attr(name="perm", ref_attr_name="p", type=7),
+    "frontends.onnx.importer:_Importer.attrs_of#2": (lambda: _attr(name="perm", ref_attr_name="p", type=7),
                                                    ["node 'n' (Transpose): attribute 'perm' refers to a function"]),
-    "frontends.onnx_import:_Importer.attrs_of#3": (_attr_unreadable,
+    "frontends.onnx.importer:_Importer.attrs_of#3": (_attr_unreadable,
                                                    ["node 'n' (Transpose): attribute 'perm' cannot be read"]),
-    "frontends.onnx_import:_Importer.attrs_of#4": (lambda: _imp(_node("LeakyRelu", alpha="big")),
+    "frontends.onnx.importer:_Importer.attrs_of#4": (lambda: _imp(_node("LeakyRelu", alpha="big")),
                                                    ["node 'n' (LeakyRelu): attribute 'alpha' must be FLOAT, got STRING"]),
-    "frontends.onnx_import:_Importer.attrs_of#5": (lambda: _attr(name="perm", type=5, g=__import__("onnx").GraphProto()),
+    "frontends.onnx.importer:_Importer.attrs_of#5": (lambda: _attr(name="perm", type=5, g=__import__("onnx").GraphProto()),
                                                    ["attribute 'perm' of type GRAPH is not supported"]),
-    "frontends.onnx_import:_Importer.apply#1": (lambda: _imp(_node("Relu", ["x", "x"])),
+    "frontends.onnx.importer:_Importer.apply#1": (lambda: _imp(_node("Relu", ["x", "x"])),
                                                 ["node 'n' (Relu): takes 1 inputs, got 2"]),
-    "frontends.onnx_import:_Importer.apply#2": (lambda: _imp(_node("MatMul", ["x", "x"])),
+    "frontends.onnx.importer:_Importer.apply#2": (lambda: _imp(_node("MatMul", ["x", "x"])),
                                                 ["node 'n' (MatMul)", "f32[2,3]"]),
-    "frontends.onnx_import:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])]),
+    "frontends.onnx.importer:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])]),
                                                 ["node 'n' (ReduceSum)", "NaN"]),
-    "frontends.onnx_import:_Importer.bind#1": (lambda: _imp(_node("Relu", outs=["y", "z"])),
+    "frontends.onnx.importer:_Importer.bind#1": (lambda: _imp(_node("Relu", outs=["y", "z"])),
                                                ["node 'n' (Relu): has 2 outputs, chainrule gives 1"]),
-    "frontends.onnx_import:_Importer.rename#1": (_rename_twice, ["tensor name 'y/flatten' is used twice"]),
-    "frontends.onnx_import:_Importer.composite#1": (lambda: _composite(op="Frob", output="y"),
+    "frontends.onnx.importer:_Importer.rename#1": (_rename_twice, ["tensor name 'y/flatten' is used twice"]),
+    "frontends.onnx.importer:_Importer.composite#1": (lambda: _composite(op="Frob", output="y"),
                                                     ["node 'n' (Relu): metadata names chainrule op 'Frob'"]),
-    "frontends.onnx_import:_Importer.composite#2": (lambda: _composite(op="Relu", inputs="[x", output="y"),
+    "frontends.onnx.importer:_Importer.composite#2": (lambda: _composite(op="Relu", inputs="[x", output="y"),
                                                     ["node 'n' (Relu): bad chainrule metadata"]),
-    "frontends.onnx_import:_Importer.composite#3": (lambda: _composite(op="Relu", inputs='["x"]'),
+    "frontends.onnx.importer:_Importer.composite#3": (lambda: _composite(op="Relu", inputs='["x"]'),
                                                     ["node 'n' (Relu): bad chainrule metadata (inputs/output)"]),
-    "frontends.onnx_import:_Importer.composite#4": (lambda: _composite(op="Relu", inputs='["x", "x"]', output="y"),
+    "frontends.onnx.importer:_Importer.composite#4": (lambda: _composite(op="Relu", inputs='["x", "x"]', output="y"),
                                                     ["node 'n' (Relu): Relu takes 1 input"]),
-    "frontends.onnx_import:_Importer.finish#1": (lambda: _imp(_node("Relu", outs=["z"])),
+    "frontends.onnx.importer:_Importer.finish#1": (lambda: _imp(_node("Relu", outs=["z"])),
                                                  ["graph output 'y' is produced by no node"]),
-    "frontends.onnx_import:_Importer.check_output#1": (lambda: _imp(_node("Cast", to=7)),
+    "frontends.onnx.importer:_Importer.check_output#1": (lambda: _imp(_node("Cast", to=7)),
                                                        ["graph output 'y' is declared FLOAT but computes i64[2,3]"]),
-    "frontends.onnx_import:_Importer.check_output#2": (lambda: _imp(outputs=(("y", [6]),)),
+    "frontends.onnx.importer:_Importer.check_output#2": (lambda: _imp(outputs=(("y", [6]),)),
                                                        ["graph output 'y' is declared with rank 1", "f32[2,3]"]),
-    "frontends.onnx_import:_Importer.check_output#3": (lambda: _imp(outputs=(("y", [2, 4]),)),
+    "frontends.onnx.importer:_Importer.check_output#3": (lambda: _imp(outputs=(("y", [2, 4]),)),
                                                        ["graph output 'y' is declared with shape [2,4]", "f32[2,3]"]),
     # -- ONNX export, onnxruntime backend, CLI -----------------------------------------------
-    "frontends.onnx_export:to_graph#1": (lambda: cr.export_onnx("model"), ["cannot export a str"]),
-    "frontends.onnx_export:_Exporter.composite#1": (_export_unknown_op, ["node frob: op Frob has no ONNX form"]),
-    "frontends.onnx_export:export_model#1": (lambda: cr.export_onnx(Graph("empty")), ["graph empty has no outputs"]),
-    "frontends.onnx_export:export_model#2": (lambda: cr.export_onnx(cr.parse_graph(
+    "frontends.onnx.exporter:_Exporter.composite#1": (_export_unknown_op, ["node frob: op Frob has no ONNX form"]),
+    "frontends.onnx.exporter:export_model#1": (lambda: cr.export_onnx(Graph("empty")), ["graph empty has no outputs"]),
+    "frontends.onnx.exporter:export_model#2": (lambda: cr.export_onnx(cr.parse_graph(
         "graph g {\n  input %x: f32[2]\n  param %w: f32[2]\n  %y: f32[2] = Mul(%x, %w)\n  return %y\n}\n")),
         ["graph g: parameters without arrays", ": w"]),
-    "frontends.onnx_export:export_model#3": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
+    "frontends.onnx.exporter:export_model#3": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
                                                              "the name is taken"]),
-    "frontends.onnx_backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
-    "frontends.onnx_backend:OrtExecutable.run#1": (lambda: _ort("run"), ["takes inputs x, got z"]),
-    "frontends.onnx_backend:OrtExecutable.__call__#1": (lambda: _ort("call"), ["takes 1 input(s), got 0"]),
-    "frontends.cli_onnx:run_grad#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
-    "frontends.cli_onnx:run_grad#3": (lambda: _grad_cli([_node("MatMul", ["x", "W"]), _node("ReduceSum", ["y"], ["L"], keepdims=0)],
+    "frontends.onnx.backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
+    "frontends.onnx.backend:OrtExecutable.run#1": (lambda: _ort("run"), ["takes inputs x, got z"]),
+    "frontends.onnx.backend:OrtExecutable.__call__#1": (lambda: _ort("call"), ["takes 1 input(s), got 0"]),
+    "frontends.cli.onnx:run_grad#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
+    "frontends.cli.onnx:run_grad#3": (lambda: _grad_cli([_node("MatMul", ["x", "W"]), _node("ReduceSum", ["y"], ["L"], keepdims=0)],
                                                         (("L", []),), [_tp("W", [3, 1], [1.0] * 3)], wrt=["V"]),
                                       ["--wrt V: not a float initializer of", "m.onnx", "(they are: W)"]),
-    "frontends.cli_onnx:run_grad#4": (lambda: _grad_cli([_node("ReduceSum", ["x"], ["L"], keepdims=0)], (("L", []),)),
+    "frontends.cli.onnx:run_grad#4": (lambda: _grad_cli([_node("ReduceSum", ["x"], ["L"], keepdims=0)], (("L", []),)),
                                       ["m.onnx: no float initializers"]),
 }
 

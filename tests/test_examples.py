@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from chainrule.examples import EXAMPLES
-from chainrule.frontends.cli import main
+from chainrule.frontends.cli.main import main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

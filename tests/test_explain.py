@@ -6,8 +6,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.examples import models
-from chainrule.frontends.cli import main
-from chainrule.frontends.explain import explain_grad, format_backprop
+from chainrule.frontends.cli.main import main
+from chainrule.frontends.inspect.explain import explain_grad, format_backprop
 
 LECTURE_L2 = """\
 L̄_reg = 1

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.gradcheck import GradcheckError, gradcheck
+from chainrule.frontends.inspect.gradcheck import GradcheckError, gradcheck
 from chainrule.ir import GradientError, OPS
 from chainrule.passes.precision import cast_floats
 

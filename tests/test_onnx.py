@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import chainrule as cr
-from chainrule.frontends.onnx_export import export_model
+from chainrule.frontends.onnx.exporter import export_model
 
 ACTS = ["ReLU", "Sigmoid", "Tanh", "Softplus", "HardThreshold", "Identity"]
 
@@ -236,7 +236,7 @@ def test_onnxruntime_backend_runs_a_training_graph_with_updates(rng):
 
 
 def test_readme_op_list_is_generated_from_the_registry():
-    from chainrule.frontends.onnx_export import supported_text
+    from chainrule.frontends.onnx.exporter import supported_text
     readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"),
                   encoding="utf-8").read()
     start = readme.index("<!-- onnx-ops -->\n") + len("<!-- onnx-ops -->\n")

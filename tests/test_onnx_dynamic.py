@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import chainrule as cr
-from chainrule.frontends.onnx_import import OnnxImportError
+from chainrule.frontends.onnx.importer import OnnxImportError
 
 
 def _session(m):

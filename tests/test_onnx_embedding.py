@@ -6,7 +6,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import chainrule as cr
-from chainrule.frontends.onnx_export import export_model
+from chainrule.frontends.onnx.exporter import export_model
 from chainrule.ir import DType, Emitter, Graph, TensorType
 from chainrule.passes import backward
 from chainrule.runtime import Interpreter

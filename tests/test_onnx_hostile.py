@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import chainrule as cr
-from chainrule.frontends.onnx_import import OnnxImportError
+from chainrule.frontends.onnx.importer import OnnxImportError
 
 
 def _model(nodes, inputs=(("x", [2, 3]),), outputs=(("y", [2, 3]),), inits=(), opset=18, ir=9, dtype=TensorProto.FLOAT):

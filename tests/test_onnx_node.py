@@ -17,8 +17,8 @@ import pytest
 from onnx import numpy_helper
 
 import onnx_summary
-from chainrule.frontends.onnx_import import OnnxImportError, import_onnx
-from chainrule.frontends.onnx_ops import ONNX_OPS
+from chainrule.frontends.onnx.importer import OnnxImportError, import_onnx
+from chainrule.frontends.onnx.ops import ONNX_OPS
 from chainrule.ir.errors import ChainruleError
 from chainrule.runtime import Interpreter
 

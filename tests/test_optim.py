@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.optim import OptimizerError
+from chainrule.frontends.train.optim import OptimizerError
 from chainrule.passes import AdamUpdate, SGDUpdate
 from golden import check_golden
 
@@ -137,8 +137,8 @@ def test_update_nodes_are_in_the_graph_with_provenance_and_state_params(rng):
 
 def test_keep_grads_leaves_gradients_as_outputs(rng):
     g = softmax_regression(rng).to_graph(dtype=F64)
-    from chainrule.frontends.train import build_objective
-    from chainrule.frontends.losses import get_loss
+    from chainrule.frontends.train.step import build_objective
+    from chainrule.frontends.train.objectives import get_loss
     obj, name = build_objective(g, get_loss("cross_entropy"), [])
     out = cr.PassManager(cr.passes.training_pipeline(name, optimizer=SGDUpdate(0.1, keep_grads=True))).run(obj)
     assert [v.name for v in out.outputs] == ["loss", "grad_fc1.weight", "grad_fc1.bias"]
@@ -180,8 +180,8 @@ def test_optimizer_pass_preserves_results(rng):
     """Outputs before the pass (loss, w̄) and after (loss, update) agree: new w = w − α w̄."""
     from chainrule.passes import Autodiff, dce, infer_shapes, toposort
     model = cr.nn.Sequential(cr.nn.Linear(2, 1, seed=0))
-    from chainrule.frontends.losses import get_loss
-    from chainrule.frontends.train import build_objective
+    from chainrule.frontends.train.objectives import get_loss
+    from chainrule.frontends.train.step import build_objective
     obj, name = build_objective(model.to_graph(), get_loss("binary_cross_entropy"), [])
     before = cr.PassManager([infer_shapes, toposort, Autodiff(name)]).run(obj.clone())
     after = cr.PassManager([SGDUpdate(lr=0.5), dce]).run(before.clone())

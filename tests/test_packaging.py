@@ -95,7 +95,7 @@ def _target_layer(path, level, module):
 
 
 ALLOWED = {"ir": {"ir"}, "passes": {"ir", "passes"}, "runtime": {"ir", "runtime"},
-           "frontends": set(LAYERS) | {"chainrule"}}  # the CLI reads __version__
+           "frontends": set(LAYERS)}
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -135,3 +135,41 @@ def test_readme_names_the_python_version_pyproject_requires():
     version = re.fullmatch(r">=(\d+\.\d+)", want).group(1)
     assert f"Python ≥ {version}" in (root / "README.md").read_text(encoding="utf-8")
     assert sys.version_info >= tuple(int(p) for p in version.split("."))
+
+
+#: frontends/ rooms, bottom to top: a room imports only rooms below it (and itself).
+ROOMS = {"version": 0, "python": 1, "onnx": 2, "compile": 3, "train": 4, "inspect": 4, "cli": 5}
+
+
+def _room(path):
+    rel = os.path.relpath(path, os.path.join(ROOT, "frontends")).split(os.sep)
+    return rel[0][:-3] if rel[0].endswith(".py") else rel[0]
+
+
+def _target_room(path, level, module):
+    rel = os.path.relpath(os.path.dirname(path), ROOT).split(os.sep)
+    base = rel[: len(rel) - (level - 1)]
+    parts = [p for p in base if p != "."] + [m for m in module.split(".") if m]
+    return parts[1] if len(parts) > 1 and parts[0] == "frontends" else None
+
+
+def test_frontends_rooms_import_only_downwards():
+    bad = []
+    for path in _layer_files("frontends"):
+        here = _room(path)
+        if here == "__init__":
+            continue
+        for level, module in _imports(path):
+            there = _target_room(path, level, module) if level > 0 else None
+            if there is None or there == here:
+                continue
+            if ROOMS[there] >= ROOMS[here]:
+                bad.append(f"{os.path.relpath(path, ROOT)} ({here}) imports frontends/{there}")
+    assert not bad, "\n".join(bad)
+
+
+def test_room_checker_sees_a_violation():
+    fake = os.path.join(ROOT, "frontends", "python", "nn.py")
+    assert _room(fake) == "python"
+    assert _target_room(fake, 2, "compile") == "compile"
+    assert ROOMS["compile"] > ROOMS["python"]

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from chainrule.examples import models
-from chainrule.frontends.dump import dump
+from chainrule.frontends.inspect.dump import dump
 
 CHROME = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

@@ -18,15 +18,15 @@ import time
 import numpy as np
 import pytest
 
-from chainrule.frontends import checkpoint
-from chainrule.frontends.checkpoint import CheckpointError
-from chainrule.frontends.nn import mlp
-from chainrule.frontends.optim import SGD
-from chainrule.frontends.train import compile_train
+from chainrule.frontends.train import checkpoint
+from chainrule.frontends.train.checkpoint import CheckpointError
+from chainrule.frontends.python.nn import mlp
+from chainrule.frontends.train.optim import SGD
+from chainrule.frontends.train.step import compile_train
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-TRAIN = [sys.executable, "-m", "chainrule.frontends.cli", "train", "--hidden", "8"]
+TRAIN = [sys.executable, "-m", "chainrule.frontends.cli.main", "train", "--hidden", "8"]
 NB8 = 180  # batches per epoch of the bundled digits' training split at --batch-size 8
 
 
@@ -79,7 +79,8 @@ def _self_signalling(tmp_path, at_step, action, argv):
     script = tmp_path / "selfsignal.py"
     script.write_text(f"""
 import os, signal, sys
-from chainrule.frontends import cli, train, checkpoint
+from chainrule.frontends.cli import main as cli
+from chainrule.frontends.train import step as train, checkpoint
 action, at_step = {action!r}, {at_step}
 if action == "SIGTERM":
     orig = train.TrainStep.__call__
@@ -105,7 +106,7 @@ sys.exit(cli.main({argv!r}))
 
 def test_resume_after_sigterm_mid_epoch_equals_an_uninterrupted_run(tmp_path):
     args = ["train", "--hidden", "8", "--epochs", "2", "--batch-size", "32", "--optimizer", "adam"]
-    whole = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", *args, "--out", str(tmp_path / "a")],
+    whole = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", *args, "--out", str(tmp_path / "a")],
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
     cut = _self_signalling(tmp_path, 60, "SIGTERM", args + ["--out", str(tmp_path / "b")])  # epoch 2, batch 15
@@ -113,7 +114,7 @@ def test_resume_after_sigterm_mid_epoch_equals_an_uninterrupted_run(tmp_path):
     assert "interrupted by SIGTERM in epoch 2 after batch 15 of 45" in cut.stderr
     meta = checkpoint.read(str(tmp_path / "b" / "checkpoint.npz"))[0]
     assert (meta["epoch"], meta["batch"], meta["steps"]) == (1, 15, 60)
-    resumed = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli", *args, "--out", str(tmp_path / "b"),
+    resumed = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", *args, "--out", str(tmp_path / "b"),
                               "--resume", str(tmp_path / "b" / "checkpoint.npz")],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.losses import get_loss
-from chainrule.frontends.train import build_objective
+from chainrule.frontends.train.objectives import get_loss
+from chainrule.frontends.train.step import build_objective
 from chainrule.ir import Emitter
 from chainrule.passes import PassManager, backward, inference_pipeline, training_pipeline
 from chainrule.passes.basic import dce

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.frontends.train import NonFiniteLossError
+from chainrule.frontends.train.step import NonFiniteLossError
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 XOR_T = np.array([0, 1, 1, 0], np.float32)

@@ -1,0 +1,1 @@
+"""The ``chainrule`` command: ``main`` parses and dispatches; each subcommand is one module."""

@@ -1,0 +1,92 @@
+"""``chainrule dump MODEL``: per-pass IR, diffs, pictures and an HTML report.
+
+MODEL is a built-in example model (``chainrule dump --list``), a Python file
+that defines ``model`` (a cr.Graph or cr.nn module) or ``build()`` returning
+one, or an ``.onnx`` file. ``--print-after-all``, ``--print-after=PASS`` and
+``--print-changed`` print the IR to the terminal instead of writing a folder.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import runpy
+
+from ...ir.errors import InputError
+
+
+def builtin_models():
+    return importlib.import_module("...examples.models", __package__).MODELS
+
+
+def load_model(spec: str):
+    """A Graph or module from a built-in name, a ``.py`` file or an ``.onnx`` file."""
+    models = builtin_models()
+    if spec in models:
+        return models[spec][0]()
+    if spec.endswith(".onnx"):
+        from ..onnx.api import import_onnx
+        return import_onnx(spec)
+    if spec.endswith(".py"):
+        if not os.path.exists(spec):
+            raise InputError(f"{spec}: no such file")
+        ns = runpy.run_path(spec)
+        if "model" in ns:
+            return ns["model"]
+        if callable(ns.get("build")):
+            return ns["build"]()
+        raise InputError(f"{spec} defines neither 'model' (a cr.Graph or cr.nn module) nor 'build()'")
+    raise InputError(f"unknown model {spec!r}: give a built-in model ({', '.join(models)}), "
+                     f"a .py file defining 'model', or an .onnx file")
+
+
+def add_parser(sub):
+    p = sub.add_parser("dump", help="write the IR after every pass, diffs, pictures and an HTML report",
+                       description=__doc__.replace("``", ""))
+    p.add_argument("model", nargs="?", default="mlp",
+                   help="built-in model name (see --list; default mlp), model .py file or .onnx file")
+    p.add_argument("-o", "--out", default="chainrule-dump", help="output folder (default: chainrule-dump)")
+    p.add_argument("--pipeline", default="inference", metavar="{inference,gradient,training}",
+                   help="which passes run: inference (default), gradient (adds autodiff) or training "
+                        "(adds the optimizer update)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
+                   help="with --pipeline training: the update rule whose nodes the optimizer pass emits "
+                        "(default sgd)")
+    p.add_argument("--lr", type=float, default=None, help="with --optimizer: learning rate (default 0.1 for sgd, "
+                                                          "0.001 for adam)")
+    p.add_argument("--momentum", type=float, default=0.0, help="with --optimizer sgd: momentum (default 0)")
+    p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
+    p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass to the terminal instead of writing a folder")
+    p.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass to the terminal instead of writing a folder (repeatable)")
+    p.add_argument("--print-changed", action="store_true", help="print the IR after each pass that changed it")
+    p.add_argument("--list", action="store_true", help="list the built-in models")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ..inspect.dump import dump, model_graph, pipeline_passes
+    from ...passes import PassManager
+    if args.list:
+        for name, (_, doc) in builtin_models().items():
+            print(f"{name:14} {doc}")
+        return 0
+    model = load_model(args.model)
+    optimizer = None
+    if args.optimizer is not None:
+        from ..train.optim import SGD, Adam
+        optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum)
+                     if args.optimizer == "sgd" else Adam(args.lr if args.lr is not None else 1e-3))
+    if args.print_after_all or args.print_after or args.print_changed:
+        graph = model_graph(model, args.pipeline)
+        print("// ----- input IR -----")
+        from ...ir import print_graph
+        print(print_graph(graph), end="")
+        PassManager(pipeline_passes(args.pipeline, optimizer), print_after_all=args.print_after_all,
+                    print_after=args.print_after, print_after_change=args.print_changed).run(graph)
+        return 0
+    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer)
+    for s in res.steps:
+        first = s.diff.splitlines()[0]
+        print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")
+    print(f"wrote {len(res.files)} files to {args.out}; open {res.report}")
+    return 0

@@ -1,0 +1,75 @@
+"""The ``chainrule`` command line. Each subcommand lives in its own module and
+registers itself in ``SUBCOMMANDS`` (name -> module with ``add_parser`` and ``run``)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ...ir.errors import ChainruleError
+
+#: subcommand name -> module (relative to chainrule.frontends.cli.main) defining add_parser(sub) and run(args)
+SUBCOMMANDS = {
+    "ops": ".ops",
+    "check": ".ops",
+    "train": ".train",
+    "dump": ".dump",
+    "explain": ".explain",
+    "cost": ".cost",
+    "examples": ".examples",
+    "import": ".onnx",
+    "inspect": ".onnx",
+    "export": ".onnx",
+    "run": ".onnx",
+    "grad": ".onnx",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chainrule",
+        description="chainrule: a graph-IR compiler for neural networks. "
+                    "Models become IR graphs; passes (autodiff, fusion, memory planning) transform them; "
+                    "a NumPy runtime runs them.")
+    from ..version import __version__
+    p.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    seen = set()
+    for name, modname in SUBCOMMANDS.items():
+        mod = importlib.import_module(modname, __package__)
+        if mod.__name__ not in seen:
+            seen.add(mod.__name__)
+            mod.add_parser(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except BrokenPipeError:  # `chainrule examples | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush stays quiet too
+        return 0
+    except ChainruleError as err:
+        if args.debug:
+            raise
+        print(f"chainrule {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
+        if args.debug:
+            raise
+        print(f"chainrule {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""``cr.dump``: every step the compiler takes, written to a folder.
+
+    res = cr.dump(model, "dump/", pipeline="gradient")
+
+writes, for the input and after each pass ``NN-<pass>``:
+
+- ``NN-<pass>.ir``: the IR text (written by the PassManager's ``dump_dir``);
+- ``NN-<pass>.diff``: nodes added, removed and rewritten against the previous
+  step, with stable node identities and the pass/rule that made each change;
+- ``NN-<pass>.dot`` (and ``.svg`` when Graphviz is installed): the picture;
+
+and ``report.html``, one self-contained page stepping through them all.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Union
+
+from ...ir import Graph, IRTypeError, parse_graph
+from ...passes import Pass, PassManager, get_pipeline
+from ..python.lower import to_graph
+from ..python.nn import Module
+from ..python.tracer import GraphBuilder
+from .dot import have_dot, render_svg, to_dot
+from .irdiff import diff_graphs, format_diff
+from .report import build_report
+
+NEEDS_LOSS = ("gradient", "training")
+
+
+@dataclass
+class DumpStep:
+    label: str  # "02-autodiff"
+    pass_name: str
+    changed: bool
+    text: str
+    diff: str
+    dot: str
+    svg: Optional[str] = None
+
+
+@dataclass
+class DumpResult:
+    out_dir: str
+    steps: List[DumpStep] = field(default_factory=list)
+    report: Optional[str] = None  # path of report.html
+
+    @property
+    def files(self) -> List[str]:
+        return sorted(os.listdir(self.out_dir))
+
+
+def model_graph(model, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None) -> Graph:
+    """A fresh graph for ``model`` (``to_graph``, copied).
+
+    A module dumped through a gradient/training pipeline gets the loss
+    ``SoftmaxCrossEntropy(logits, t)`` on a one-hot target input ``%t``.
+    """
+    if not (isinstance(model, Module) and isinstance(pipeline, str) and pipeline in NEEDS_LOSS):
+        return to_graph(model, input_shape, "dump").clone()
+    n_in = model.in_features()
+    if input_shape is None and n_in is None:
+        raise IRTypeError(f"{type(model).__name__} cannot infer its input shape; pass input_shape=")
+    b = GraphBuilder(type(model).__name__.lower())
+    x = b.input("x", input_shape or ("N", n_in))
+    logits = model(x)
+    t = b.input("t", logits.shape)
+    return b.build(b.op("SoftmaxCrossEntropy", logits, t, name="loss"))
+
+
+def pipeline_passes(pipeline: Union[str, Sequence[Pass]], optimizer=None) -> List[Pass]:
+    """The passes of ``pipeline``; ``optimizer`` (a ``cr.optim`` object) sets the training
+    pipeline's update rule (default: SGD with lr 0.1)."""
+    return get_pipeline(pipeline, None if optimizer is None else optimizer.make_pass())
+
+
+def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None,
+         svg: bool = True, html: bool = True, title: Optional[str] = None, optimizer=None,
+         **pm_options) -> DumpResult:
+    """Run ``pipeline`` on ``model`` and write text, diffs, pictures and a report to ``out_dir``
+    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes)."""
+    graph = model_graph(model, pipeline, input_shape)
+    passes = pipeline_passes(pipeline, optimizer)
+    pm = PassManager(passes, dump_dir=out_dir, keep_text=True, **pm_options)
+    pm.run(graph)
+    return write_steps(pm.history, out_dir, title or f"chainrule dump: {graph.name}", svg=svg, html=html)
+
+
+def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True) -> DumpResult:
+    """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    res = DumpResult(out_dir)
+    render = svg and have_dot()
+    prev = None
+    for i, rec in enumerate(history):
+        label = f"{i:02d}-{rec.name}"
+        g = parse_graph(rec.text)
+        if prev is None:
+            diff = f"// {label}: the input graph ({len(g.nodes)} nodes)\n"
+        else:
+            diff = format_diff(diff_graphs(prev[1], g, rec.name, prev[0], label))
+        dot = to_dot(g, title=f"{label}: {g.name}")
+        step = DumpStep(label, rec.name, rec.changed or i == 0, rec.text, diff, dot)
+        _write(out_dir, f"{label}.diff", diff)
+        _write(out_dir, f"{label}.dot", dot)
+        if render:
+            step.svg = render_svg(dot)
+            _write(out_dir, f"{label}.svg", step.svg)
+        res.steps.append(step)
+        prev = (label, g)
+    if html:
+        page = build_report(title, [{"label": s.label, "pass": s.pass_name, "changed": s.changed, "text": s.text,
+                                     "diff": s.diff, "svg": s.svg, "dot": s.dot} for s in res.steps])
+        res.report = os.path.join(out_dir, "report.html")
+        _write(out_dir, "report.html", page)
+    return res
+
+
+def _write(out_dir, name, text):
+    with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)

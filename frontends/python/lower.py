@@ -1,0 +1,26 @@
+"""Model -> Graph: the one place that says what counts as a model.
+
+A model is a ``Graph``, a ``cr.nn`` module (lowered on an input ``%x``, in its
+parameters' dtype), or anything that holds a compiled graph in ``.graph``
+(an ``Executable``, a ``TrainStep``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import Graph, IRTypeError
+from .nn import Module
+
+
+def to_graph(model, input_shape=None, action: str = "compile") -> Graph:
+    """The graph of ``model`` (not a copy); ``action`` names what the caller does, for the error."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, Module):
+        ps = model.named_parameters()
+        return model.to_graph(input_shape, dtype=ps[0][1].dtype if ps else np.float32)
+    g = getattr(model, "graph", None)
+    if isinstance(g, Graph):
+        return g
+    raise IRTypeError(f"cannot {action} a {type(model).__name__}: pass a cr.Graph, a cr.nn module, "
+                      f"a compiled Executable or a training step")

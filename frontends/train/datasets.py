@@ -1,0 +1,182 @@
+"""Data: the bundled handwritten digits, splits, mini-batches, and MNIST IDX files.
+
+    X, y = cr.datasets.load_digits()                 # f32[1797,64] pixels 0..16, i64 labels
+    Xtr, Xte, ytr, yte = cr.datasets.train_test_split(X, y, test_fraction=0.2, seed=0)
+    Xtr, Xte = cr.datasets.standardize(Xtr, Xte)     # statistics of the training part only
+    for xb, yb in cr.datasets.batches(Xtr, ytr, 32, seed=0, epoch=3): ...
+
+The digits (UCI optical digits, CC BY 4.0) ship with the package; see
+``data/README.md``. Nothing here touches the network. Shuffling depends only
+on ``(seed, epoch)``, so a run resumed at epoch k sees the same batches as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from ...ir.errors import ChainruleError
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+class DatasetError(ChainruleError, ValueError):
+    """A data file is missing, corrupt or not what it claims to be; the message names the file."""
+
+
+def load_digits(path: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The 8×8 digits: ``X`` f32[1797,64] (pixel counts 0..16) and labels ``y`` i64[1797]."""
+    path = path or os.path.join(DATA_DIR, "digits.csv.gz")
+    try:
+        with gzip.open(path, "rt", encoding="ascii") as f:
+            data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: digits data file not found (reinstall the package)") from None
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise DatasetError(f"{path}: cannot read the digits CSV: {err}") from None
+    if data.shape[1] != 65:
+        raise DatasetError(f"{path}: expected 64 pixel columns and a label, got {data.shape[1]} columns")
+    return data[:, :64].astype(np.float32), data[:, 64].astype(np.int64)
+
+
+def standardize(train: np.ndarray, *others: np.ndarray):
+    """Shift and scale each feature to mean 0, std 1 on ``train``; apply the same to ``others``.
+
+    Constant features (std 0, e.g. always-blank corner pixels) are only shifted.
+    """
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    out = [((a - mean) / std).astype(train.dtype) for a in (train,) + others]
+    return out[0] if not others else tuple(out)
+
+
+def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int = 0):
+    """A stratified split: each class keeps its proportion in both parts. Returns Xtr, Xte, ytr, yte."""
+    if not 0 < test_fraction < 1:
+        raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if len(X) != len(y):
+        raise DatasetError(f"X has {len(X)} rows but y has {len(y)} labels")
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(y):  # sorted classes: deterministic
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        test.append(idx[:int(round(len(idx) * test_fraction))])
+    test_idx = np.sort(np.concatenate(test))
+    mask = np.zeros(len(y), bool)
+    mask[test_idx] = True
+    train_idx = np.flatnonzero(~mask)
+    return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+def batches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+            epoch: int = 0, drop_last: bool = False) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Mini-batches of one epoch; the order depends only on ``(seed, epoch)``."""
+    if batch_size < 1:
+        raise DatasetError(f"batch_size must be at least 1, got {batch_size}")
+    n = len(X)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for i in range(0, stop, batch_size):
+        idx = order[i:i + batch_size]
+        yield X[idx], y[idx]
+
+
+# -- MNIST IDX files -----------------------------------------------------------
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path: str) -> np.ndarray:
+    """Read an IDX file (MNIST format), plain or gzip-compressed, into an array.
+
+    Layout: two zero bytes, a dtype code, the number of dimensions, each
+    dimension as a big-endian u32, then the data. Any deviation (bad magic,
+    unknown dtype, truncated or trailing data, corrupt gzip) is a DatasetError.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such IDX file") from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read: {err}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DatasetError(f"{path}: corrupt or truncated gzip data: {err}") from None
+    if len(raw) < 4:
+        raise DatasetError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(f"{path}: not an IDX file (magic starts {raw[:2].hex()}, expected 0000)")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise DatasetError(f"{path}: unknown IDX dtype code 0x{code:02x}")
+    if ndim == 0:
+        raise DatasetError(f"{path}: IDX header declares 0 dimensions")
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise DatasetError(f"{path}: truncated IDX header ({len(raw)} bytes, need {head} for {ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
+    dt = np.dtype(_IDX_DTYPES[code])
+    want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    got = len(raw) - head
+    if got != want:
+        what = "truncated" if got < want else "has trailing bytes"
+        raise DatasetError(f"{path}: IDX data {what}: shape {list(shape)} of {dt.name} needs {want} bytes, "
+                           f"file has {got}")
+    return np.frombuffer(raw, dt, offset=head).reshape(shape).astype(dt.newbyteorder("="))
+
+
+def save_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> None:
+    """Write ``array`` as an IDX file (gzip if ``compress`` or the path ends in .gz)."""
+    codes = {np.dtype(v).newbyteorder("=").str[1:]: k for k, v in _IDX_DTYPES.items()}
+    a = np.asarray(array)
+    key = a.dtype.newbyteorder("=").str[1:]
+    if key not in codes:
+        raise DatasetError(f"IDX cannot store dtype {a.dtype}")
+    code = codes[key]
+    buf = io.BytesIO()
+    buf.write(bytes([0, 0, code, a.ndim]))
+    buf.write(np.asarray(a.shape, ">u4").tobytes())
+    buf.write(a.astype(np.dtype(_IDX_DTYPES[code])).tobytes())
+    data = buf.getvalue()
+    if compress or (compress is None and path.endswith(".gz")):
+        data = gzip.compress(data, mtime=0)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def load_mnist(images: str, labels: str, scale: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    """Images (N,rows,cols u8) and labels (N,) from two IDX files -> X f32[N,rows·cols], y i64[N]."""
+    X = load_idx(images)
+    y = load_idx(labels)
+    if X.ndim != 3:
+        raise DatasetError(f"{images}: MNIST images must have 3 dimensions (N, rows, cols), got {list(X.shape)}")
+    if y.ndim != 1:
+        raise DatasetError(f"{labels}: MNIST labels must have 1 dimension, got {list(y.shape)}")
+    if len(X) != len(y):
+        raise DatasetError(f"{images} has {len(X)} images but {labels} has {len(y)} labels")
+    X = X.reshape(len(X), -1).astype(np.float32)
+    return (X / 255.0 if scale else X).astype(np.float32), y.astype(np.int64)
+
+
+def find_mnist(folder: str, split: str = "train") -> Tuple[str, str]:
+    """Paths of ``<split>-images-idx3-ubyte[.gz]`` and its labels file in ``folder``."""
+    prefix = "train" if split == "train" else "t10k"
+    out = []
+    for kind, nd in (("images", 3), ("labels", 1)):
+        base = os.path.join(folder, f"{prefix}-{kind}-idx{nd}-ubyte")
+        for cand in (base, base + ".gz"):
+            if os.path.exists(cand):
+                out.append(cand)
+                break
+        else:
+            raise DatasetError(f"{folder}: no {os.path.basename(base)}[.gz] (MNIST {split} {kind}) in this folder")
+    return out[0], out[1]

@@ -1,0 +1,191 @@
+"""``cr.compile_train``: one compiled graph per training step.
+
+    step = cr.compile_train(model, loss="cross_entropy", optimizer=cr.optim.SGD(lr=0.1))
+    L = step(x_batch, t_batch)        # forward, loss, backward, update: the loss before the update
+    step.params["fc1.weight"]         # live arrays, updated in place by each call
+    step.predict(x); step.evaluate(x, t)
+
+The model's output ``%z`` gets a target input ``%t`` and the loss (and, if
+asked, the accuracy) as IR; the ``training`` pipeline then appends the
+backward graph (autodiff) and the optimizer's update nodes. Parameters stay
+the model's own arrays, so training updates the model in place; optimizer
+state lives in ``kind=state`` parameters of the step's graph.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ...ir import Emitter, Graph, InputError, IRTypeError
+from ...ir.errors import ChainruleError
+from ...passes import PassManager, inference_pipeline, training_pipeline
+from ...passes.memory import plan_memory
+from ...runtime import Interpreter, NumericsError
+from ...runtime.executor import SequentialExecutor
+from ..python.lower import to_graph
+from .objectives import Loss, add_l2, decayed_params, get_loss
+from ..python.nn import Module
+from .optim import SGD, Optimizer
+
+METRICS = ("accuracy",)
+
+
+class NonFiniteLossError(ChainruleError):
+    """The loss became NaN or Inf; the message names the step."""
+
+
+def build_objective(model_graph: Graph, loss: Loss, metrics: Sequence[str], weight_decay: float = 0.0):
+    """Clone the model graph and append ``%t``, the loss, metrics and (if λ > 0) ℒ_reg.
+
+    Returns ``(graph, objective name)``; outputs are ``[loss, *metrics]``.
+    """
+    if len(model_graph.outputs) != 1:
+        raise IRTypeError(f"compile_train needs a model with one output, {model_graph.name} has "
+                          f"{len(model_graph.outputs)}")
+    g = model_graph.clone()
+    z = g.outputs[0]
+    if "t" in [v.name for v in g.all_values()]:
+        raise IRTypeError(f"graph {g.name} already has a value named %t (the target input)")
+    t = g.add_input("t", loss.target_type(z.type))
+    e = Emitter(g, created_by="loss")
+    L = loss.emit(e, z, t)
+    outs = [L]
+    for m in metrics:
+        if m not in METRICS:
+            raise IRTypeError(f"unknown metric {m!r}; choose from {', '.join(METRICS)}")
+        ok = loss.correct(e, z, t)
+        if ok is None:
+            raise IRTypeError(f"metric {m!r} needs a classification loss, not {loss.name!r}")
+        outs.append(e.ReduceMean(e.Cast(ok, to=z.dtype), axes=None, keepdims=0, name=m))
+    objective = L
+    if weight_decay:
+        objective = add_l2(e, L, decayed_params(g.params), weight_decay)
+    g.set_outputs(outs)
+    return g, objective.name
+
+
+class TrainStep:
+    """A compiled training step plus the matching evaluation and prediction graphs."""
+
+    def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Loss,
+                 optimizer: Optimizer, check_numerics: bool = False, history=()):
+        self.graph, self.eval_graph, self.predict_graph = graph, eval_graph, predict_graph
+        self.loss, self.optimizer = loss, optimizer
+        self.history = list(history)
+        self.steps = 0  # training steps taken (checkpointed)
+        self.check_numerics = check_numerics
+        live = graph.initializers
+        # the sequential executor (buffers planned once, generated code); the interpreter when
+        # checking numerics, since it inspects every node's result
+        self._train = Interpreter(graph, check_numerics=True) if check_numerics else \
+            SequentialExecutor(graph, live, planner=plan_memory)
+        self._eval = SequentialExecutor(eval_graph, live, planner=plan_memory)
+        self._predict = SequentialExecutor(predict_graph, live, planner=plan_memory)
+        self.output_names = [v.name for v in graph.outputs]
+        self.last: Dict[str, float] = {}
+
+    @property
+    def params(self) -> Dict[str, np.ndarray]:
+        """Trainable parameters by name: the live arrays, updated in place by every step."""
+        return {p.name: self.graph.initializers[p.name] for p in self.graph.params if p.kind == "param"}
+
+    @property
+    def state(self) -> Dict[str, np.ndarray]:
+        """Optimizer state (momentum, Adam moments and step counter) by name, live."""
+        return {p.name: self.graph.initializers[p.name] for p in self.graph.params if p.kind == "state"}
+
+    def _x(self, x, graph):
+        want = graph.inputs[0].type.dtype.numpy
+        x = np.asarray(x)
+        return x.astype(want, copy=False) if x.dtype.kind == "f" else x
+
+    def __call__(self, x, t) -> float:
+        """One step on a batch: returns the loss before the update (metrics in ``self.last``)."""
+        tt = self.loss.prepare_target(t, self.graph.inputs[1].type)
+        n = self.steps + 1
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the guard below reports it
+                outs = self._train.run_list([self._x(x, self.graph), tt])
+        except NumericsError as err:
+            raise NonFiniteLossError(f"training step {n}: {err}") from err
+        self.steps = n
+        self.last = {k: float(v) for k, v in zip(self.output_names, outs)}
+        L = self.last[self.output_names[0]]
+        if not np.isfinite(L):
+            raise NonFiniteLossError(
+                f"training step {n}: the loss is {L}; the parameters are now invalid. Lower the learning "
+                f"rate, or rerun with check_numerics=True (--check-numerics) to find the first node making NaN/Inf")
+        return L
+
+    def predict(self, x, batch_size: Optional[int] = None) -> np.ndarray:
+        """The model's prediction (class probabilities for cross-entropy), no update."""
+        x = self._x(x, self.predict_graph)
+        if batch_size is None or len(x) <= batch_size:
+            return self._predict.run_list([x])[0]
+        return np.concatenate([self._predict.run_list([x[i:i + batch_size]])[0]
+                               for i in range(0, len(x), batch_size)])
+
+    def evaluate(self, x, t, batch_size: Optional[int] = None) -> Dict[str, float]:
+        """Mean loss (and metrics) over ``(x, t)``, no update."""
+        x = self._x(x, self.eval_graph)
+        t = self.loss.prepare_target(t, self.eval_graph.inputs[1].type)
+        if len(x) != len(t):
+            raise InputError(f"evaluate: x has {len(x)} examples but t has {len(t)}")
+        bs = batch_size or max(len(x), 1)
+        totals = np.zeros(len(self.eval_graph.outputs))
+        for i in range(0, len(x), bs):
+            outs = self._eval.run_list([x[i:i + bs], t[i:i + bs]])
+            totals += np.array([float(o) for o in outs]) * len(x[i:i + bs])
+        return {v.name: float(s / len(x)) for v, s in zip(self.eval_graph.outputs, totals)}
+
+    def fit_epoch(self, x, t, batch_size: int = 32, seed: int = 0, epoch: int = 0, on_batch=None,
+                  start_batch: int = 0) -> Dict[str, float]:
+        """One shuffled pass over ``(x, t)``; returns the example-weighted mean of each output.
+
+        ``start_batch`` skips the epoch's first batches (resuming a run interrupted mid-epoch)."""
+        from .datasets import batches
+        totals, n = np.zeros(len(self.output_names)), 0
+        for k, (xb, tb) in enumerate(batches(x, t, batch_size, seed=seed, epoch=epoch)):
+            if k < start_batch:
+                continue
+            self(xb, tb)
+            totals += np.array([self.last[m] for m in self.output_names]) * len(xb)
+            n += len(xb)
+            if on_batch:
+                on_batch(k, self.last)
+        return {m: float(s / max(n, 1)) for m, s in zip(self.output_names, totals)}
+
+    def __repr__(self):
+        return f"<TrainStep {self.graph.name}: {len(self.graph.nodes)} nodes, {len(self.graph.updates)} updates>"
+
+
+def compile_train(model: Union[Module, Graph], loss: Union[str, Loss] = "cross_entropy",
+                  optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,
+                  targets: Optional[str] = None, input_shape=None, check_numerics: bool = False,
+                  **options) -> TrainStep:
+    """Compile ``model`` (a cr.nn module or a Graph with one output) into a ``TrainStep``.
+
+    ``loss``: a name (``cross_entropy``, ``squared_error``, ``binary_cross_entropy``)
+    or a ``Loss``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
+    ``metrics``: default ``["accuracy"]`` for classification losses.
+    ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
+    """
+    optimizer = optimizer or SGD(lr=0.1)
+    if not isinstance(optimizer, Optimizer):
+        raise IRTypeError(f"optimizer must be a cr.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
+    lobj = get_loss(loss, **({"targets": targets} if targets else {}))
+    base = to_graph(model, input_shape, "train").clone()
+    if metrics is None:
+        metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
+    objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.weight_decay)
+    eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(objective.clone())  # live params
+    pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)
+    train_graph = pm.run(objective)
+    pred = base.clone()
+    pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
+    pred = PassManager(inference_pipeline(freeze_params=False)).run(pred)
+    return TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history)
+
+
+__all__: List[str] = ["NonFiniteLossError", "TrainStep", "build_objective", "compile_train"]
