@@ -10,7 +10,7 @@ gradient node which forward value and rule).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class Emitter:
 
     def __init__(self, graph: Graph, created_by: str = "frontend", phase: str = "forward",
                  grad_of: Optional[str] = None, rule: Optional[str] = None,
-                 before: Optional[Node] = None, name_hint: Optional[str] = None, source=None):
+                 before: Optional[Node] = None, name_hint: Optional[str] = None, source=None,
+                 made: Optional[List[Node]] = None):
         self.graph = graph
         self.created_by = created_by
         self.phase = phase
@@ -34,6 +35,7 @@ class Emitter:
         self.before = before
         self.name_hint = name_hint
         self.source = source  # a callable returning "file:line", or None
+        self.made: List[Node] = [] if made is None else made  # every node emitted, in order
 
     def emit(self, opname: str, inputs: Sequence[Value], attrs: Optional[dict] = None,
              name: Optional[str] = None) -> Node:
@@ -55,6 +57,7 @@ class Emitter:
         node = Node(op, inputs, attrs, prov)
         hint = name or self.name_hint or opname.lower()
         names = [hint] if len(out_types) == 1 else [f"{hint}.{k}" for k in range(len(out_types))]
+        self.made.append(node)
         return self.graph.add_node(node, out_types, names, before=self.before)
 
     def __call__(self, opname: str, *inputs: Value, name: Optional[str] = None, **attrs):

@@ -232,28 +232,32 @@ class Graph:
             self.nodes.insert(self.nodes.index(before), node)
         return node
 
+    def is_exported(self, v: Value) -> bool:
+        """Is ``v`` part of the graph's interface: an output, or the new value of an update?"""
+        return any(o is v for o in self.outputs) or any(u is v for _, u in self.updates)
+
+    def exported_ids(self) -> set:
+        """``id`` of every exported value (outputs and updates), for membership tests in a loop."""
+        return {id(v) for v in self.outputs} | {id(v) for _, v in self.updates}
+
     def remove_node(self, node: Node) -> None:
         """Remove a node whose outputs are unused; refuses otherwise."""
-        for out in node.outputs:
-            if out.uses:
-                users = ", ".join(sorted({u.name for u, _ in out.uses}))
-                raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is still used by {users}")
-            if any(v is out for v in self.outputs) or any(v is out for _, v in self.updates):
-                raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is a graph output")
-        for i, v in enumerate(node.inputs):
-            v.uses.remove((node, i))
-        self.nodes.remove(node)
-        for out in node.outputs:
-            self._names.pop(out.name, None)
-        node.graph = None
+        self.remove_nodes([node])
 
     def remove_nodes(self, dead: Sequence[Node]) -> None:
-        """Remove many unused nodes at once (consumers first), in one pass over the list."""
+        """Remove unused nodes (consumers first), in one pass over the list; refuses to remove a node
+        whose output is still used by a node that stays, or is a graph output or update."""
         dead_ids = {id(n) for n in dead}
-        for node in reversed([n for n in self.nodes if id(n) in dead_ids]):
+        exported = self.exported_ids()
+        for node in dead:
             for out in node.outputs:
-                if any(id(u) not in dead_ids for u, _ in out.uses):
-                    raise GraphError(f"cannot remove node {node.name}: %{out.name} is still used")
+                users = sorted({u.name for u, _ in out.uses if id(u) not in dead_ids})
+                if users:
+                    raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is still used "
+                                     f"by {', '.join(users)}")
+                if id(out) in exported:
+                    raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is a graph output")
+        for node in dead:
             for out in node.outputs:
                 self._names.pop(out.name, None)
             node.graph = None

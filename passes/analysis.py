@@ -55,3 +55,15 @@ def nodes_between(graph: Graph, sources: Sequence[Value], sinks: Sequence[Value]
     down = nx.descendants(dg, src) if src in dg else set()
     up = nx.ancestors(dg, sink) if sink in dg else set()
     return [graph.nodes[i] for i in range(len(graph.nodes)) if i in down and i in up]
+
+
+def dead_nodes(nodes: Sequence[Node], live: set) -> List[Node]:
+    """The nodes (given in topological order) none of whose outputs reaches a value whose id is in
+    ``live``, consumers first. ``live`` is extended with the ids of the values that stay needed."""
+    dead = []
+    for node in reversed(nodes):
+        if any(id(o) in live for o in node.outputs):
+            live.update(id(v) for v in node.inputs)
+        else:
+            dead.append(node)
+    return dead

@@ -43,7 +43,7 @@ import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
 from ..ir import Emitter, GradientError, Graph, Value
-from .analysis import nodes_between
+from .analysis import dead_nodes, nodes_between
 from .manager import Pass, PassResult
 
 FAN_IN_RULE = "v̄ = Σⱼ v̄ⱼ ∂vⱼ/∂v  (multivariate chain rule: sum over the children of v)"
@@ -83,8 +83,7 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
     made = []  # nodes this pass emits
 
     def emitter(**kw):
-        e = Emitter(graph, created_by=created_by, phase="backward", **kw)
-        return e
+        return Emitter(graph, created_by=created_by, phase="backward", made=made, **kw)
 
     done: Dict[int, Value] = {}  # v̄ once finalized: a value asked for twice gets one Σ node
 
@@ -109,14 +108,12 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
             return g
         e = emitter(grad_of=v.name, rule=FAN_IN_RULE)
         g = e.Sum(*parts, name=grad_name(v))
-        made.append(g.producer)
         named.add(id(g))
         return g
 
     for L in losses:
         e = emitter(grad_of=L.name, rule=f"{_bar(L.name)} = 1")
         seed = e.const(1.0, L.type.dtype, name=grad_name(L))
-        made.append(seed.producer)
         named.add(id(seed))
         cot.setdefault(id(L), []).append(seed)
 
@@ -134,9 +131,7 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
             stopped.append(node)
             continue
         e = emitter(grad_of=node.outputs[0].name, rule=op.rule)
-        start = len(graph.nodes)
         gins = op.vjp(e, node, gys)
-        made.extend(graph.nodes[start:])
         skip = getattr(op, "nondiff_inputs", ())
         for i, (x, g) in enumerate(zip(node.inputs, gins)):
             if g is None or i in skip or id(x) not in relevant:
@@ -153,18 +148,16 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
                 if stopped:
                     where = ", ".join(f"%{n.name} ({n.op.name})" for n in stopped[:3])
                     why = f" (the gradient stops at {where}, which has no gradient rule"
-                    why += "; fused nodes are made after autodiff, so differentiate before fusing)" if any(
-                        n.op.name == "Fused" for n in stopped) else ")"
+                    reasons = sorted({n.op.nograd_reason for n in stopped if n.op.nograd_reason})
+                    why += "".join(f"; {r}" for r in reasons) + ")"
                 raise GradientError(f"{loss_names} does not depend (differentiably) on %{v.name}{why}; "
                                     f"pass allow_unused=True for an explicit zero gradient")
             e = emitter(grad_of=v.name, rule=f"{_bar(v.name)} = 0 (the loss does not depend on it)")
             g = e.ExpandLike(e.const(0.0, v.type.dtype), v, name=grad_name(v))
-            made.extend(graph.nodes[-2:])
         elif g.name != grad_name(v):
             # a gradient that aliases another value (b̄ = z̄) still gets its own name
             e = emitter(grad_of=v.name, rule=f"{_bar(v.name)} = the cotangent %{g.name}")
             g = e.Identity(g, name=grad_name(v))
-            made.append(g.producer)
         named.add(id(g))
         grads.append(g)
 
@@ -174,14 +167,7 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
 
 def _prune(graph: Graph, made, keep) -> None:
     """Remove emitted nodes whose results reach no requested gradient (e.g. x̄ of the data)."""
-    alive = set(keep) | {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
-    dead = []
-    for node in reversed(made):  # made is in emission (topological) order
-        if any(id(o) in alive for o in node.outputs):
-            alive.update(id(v) for v in node.inputs)
-        else:
-            dead.append(node)
-    graph.remove_nodes(dead)
+    graph.remove_nodes(dead_nodes(made, set(keep) | graph.exported_ids()))  # made: emission order
 
 
 def _bar(name: str) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..ir import Graph, IRTypeError
-from .analysis import topological_order
+from .analysis import dead_nodes, topological_order
 from .manager import graph_pass
 
 
@@ -49,12 +49,6 @@ def dce(graph: Graph) -> bool:
       %b: f32[] = Sin(%x)             return %b
       return %b
     """
-    live = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
-    dead = []
-    for node in reversed(graph.nodes):
-        if any(id(o) in live for o in node.outputs):
-            live.update(id(v) for v in node.inputs)
-        else:
-            dead.append(node)
+    dead = dead_nodes(graph.nodes, graph.exported_ids())
     graph.remove_nodes(dead)
     return bool(dead)

@@ -38,7 +38,7 @@ def _only_consumer(node: Node):
     v = node.outputs[0]
     g = node.graph
     users = v.consumers
-    if len(users) != 1 or any(o is v for o in g.outputs) or any(u is v for _, u in g.updates):
+    if len(users) != 1 or g.is_exported(v):
         return None
     return users[0]
 

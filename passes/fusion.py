@@ -35,7 +35,7 @@ def _single_use(v: Value) -> Optional[Node]:
     g = v.graph
     if len(v.uses) != 1:
         return None
-    if g is not None and (any(o is v for o in g.outputs) or any(u is v for _, u in g.updates)):
+    if g is not None and g.is_exported(v):
         return None
     return v.uses[0][0]
 

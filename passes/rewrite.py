@@ -28,8 +28,7 @@ def constant_of(v: Value) -> Optional[np.ndarray]:
 
 def is_exported(v: Value) -> bool:
     """A graph output or the new value of an update: its name is part of the interface."""
-    g = v.graph
-    return g is not None and (any(o is v for o in g.outputs) or any(u is v for _, u in g.updates))
+    return v.graph is not None and v.graph.is_exported(v)
 
 
 def can_replace(old: Value, new: Value) -> bool:

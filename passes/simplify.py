@@ -117,7 +117,7 @@ def _matmul_add(n: Node) -> Rewrite:
     for k in (0, 1):
         mm = _producer(n.inputs[k], "MatMul")
         b = n.inputs[1 - k]
-        if mm is None or len(mm.outputs[0].uses) != 1 or any(o is mm.outputs[0] for o in mm.graph.outputs):
+        if mm is None or len(mm.outputs[0].uses) != 1 or mm.graph.is_exported(mm.outputs[0]):
             continue
         x, w = mm.inputs
         row = b.type.rank == 1 or (b.type.rank == 2 and b.type.shape[0] == 1)

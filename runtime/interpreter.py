@@ -55,7 +55,7 @@ class Interpreter:
 
         self.input_slots = [slot_of(v) for v in graph.inputs]
         self.param_slots = [(slot_of(v), v.name) for v in graph.params]
-        keep = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
+        keep = graph.exported_ids()
         last_use: Dict[int, int] = {}
         for i, node in enumerate(graph.nodes):
             for v in node.inputs:

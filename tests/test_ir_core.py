@@ -190,3 +190,22 @@ def test_squeeze_without_axes_needs_static_dimensions():
     with pytest.raises(IRTypeError, match="symbolic dimension may be 1"):
         Emitter(g).Squeeze(x)
     assert Emitter(g).Squeeze(x, axes=(1,)).type == TensorType(("N", 3), DType.f32)
+
+
+def test_remove_nodes_refuses_outputs_updates_and_used_values_like_remove_node():
+    g = Graph("g")
+    x = g.add_input("x", TensorType((2,), DType.f32))
+    w = g.add_param("w", np.ones(2, np.float32))
+    e = Emitter(g)
+    a = e.Exp(x)
+    b = e.Neg(a)
+    u = e.Mul(w, x)
+    g.set_outputs([b])
+    g.add_update(w, u)
+    with pytest.raises(GraphError, match="%exp is still used by neg"):
+        g.remove_nodes([a.producer])
+    with pytest.raises(GraphError, match="%neg is a graph output"):
+        g.remove_nodes([a.producer, b.producer])
+    with pytest.raises(GraphError, match="%mul is a graph output"):
+        g.remove_nodes([u.producer])
+    assert len(g.nodes) == 3  # nothing was removed by the refused calls

@@ -570,7 +570,7 @@ class _Importer:
             outs.append(v)
         g.set_outputs(outs)
         # unused constants made for ONNX Constant nodes and integer initializers
-        keep = {id(v) for v in g.outputs} | {id(v) for _, v in g.updates}
+        keep = g.exported_ids()
         changed = True
         while changed:
             dead = [n for n in g.nodes if n.op.name == "Constant" and not n.outputs[0].uses

@@ -44,6 +44,7 @@ class Op:
     view = False  # the result is a view of input 0 (no buffer of its own; Constant: its own array)
     commutative = False  # the inputs may be given in any order (Add, Mul, Sum, Equal)
     rule: str = ""  # the chain-rule step of vjp, in bar notation
+    nograd_reason: str = ""  # why a non-differentiable op has no gradient, for autodiff's error
 
     # -- attributes --------------------------------------------------------
     def check_attrs(self, attrs: dict, where: str = "") -> dict:

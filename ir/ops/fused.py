@@ -70,6 +70,7 @@ class Fused(Op):
     elementwise = True
     differentiable = False  # made by fuse-elementwise, which runs after autodiff
     rule = "none: fused nodes are made after autodiff (fuse-elementwise), so they are never differentiated"
+    nograd_reason = "fused nodes are made after autodiff, so differentiate before fusing"
 
     def infer(self, ins, attrs):
         body = attrs["body"]
@@ -79,13 +80,6 @@ class Fused(Op):
 
     def flops(self, ins, outs, attrs, bindings=None):
         return len(attrs["body"]) * (outs[0].numel(bindings) or 0)
-
-    def inplace_input(self, node) -> int:
-        """The input whose buffer the result may take over (same type), or -1."""
-        for k, v in enumerate(node.inputs):
-            if v.type == node.outputs[0].type:
-                return k
-        return -1
 
     def kernel(self, attrs):
         run = self.out_kernel(attrs, alias=-1)
