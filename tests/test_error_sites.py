@@ -259,10 +259,10 @@ PARSE_USE = "graph g {\n  input %x: f32[2]\n  %y: f32[2] = Relu(%z)\n  return %y
 
 
 def _cli_onnx(case):
-    """Trigger a raise site of ``chainrule.frontends.cli.onnx`` on files made in a temp folder."""
+    """Trigger a raise site of the model-file commands on files made in a temp folder."""
     import argparse
     from onnx import TensorProto, helper, numpy_helper
-    from chainrule.frontends.cli import onnx as cli_onnx
+    from chainrule.frontends.cli import export as cli_export, grad as cli_grad, run as cli_run
     d = _tmpdir()
     j = lambda n: os.path.join(d, n)  # noqa: E731
     nodes = [helper.make_node("MatMul", ["x", "W"], ["L"])]
@@ -282,24 +282,24 @@ def _cli_onnx(case):
     np.savez(j("p.npz"), **{k: np.zeros(1, np.float32) for k in step.graph.initializers})
     ns = argparse.Namespace
     run = {
-        "feeds": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("bad.npz"), output=j("o.npz"))),
-        "wide": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("wide.npz"), output=j("o.npz"))),
-        "npz1": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("none.npz"), output=j("o.npz"))),
-        "npz2": lambda: cli_onnx.run_run(ns(model=j("m.onnx"), inputs=j("junk.npz"), output=j("o.npz"))),
-        "export1": lambda: cli_onnx.run_export(ns(ir=j("none.ir"), params=j("p.npz"), output=j("o.onnx"))),
-        "export2": lambda: cli_onnx.run_export(ns(ir=j("s.ir"), params=j("in.npz"), output=j("o.onnx"))),
-        "export3": lambda: cli_onnx.run_export(ns(ir=j("s.ir"), params=j("p.npz"), output=j("o.onnx"))),
-        "grad2": lambda: cli_onnx.run_grad(ns(model=j("m.onnx"), inputs=j("in.npz"), output=j("o.npz"), wrt=None)),
+        "feeds": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("bad.npz"), output=j("o.npz"))),
+        "wide": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("wide.npz"), output=j("o.npz"))),
+        "npz1": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("none.npz"), output=j("o.npz"))),
+        "npz2": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("junk.npz"), output=j("o.npz"))),
+        "export1": lambda: cli_export.run(ns(ir=j("none.ir"), params=j("p.npz"), output=j("o.onnx"))),
+        "export2": lambda: cli_export.run(ns(ir=j("s.ir"), params=j("in.npz"), output=j("o.onnx"))),
+        "export3": lambda: cli_export.run(ns(ir=j("s.ir"), params=j("p.npz"), output=j("o.onnx"))),
+        "grad2": lambda: cli_grad.run(ns(model=j("m.onnx"), inputs=j("in.npz"), output=j("o.npz"), wrt=None)),
     }
     return run[case]()
 
 
 def _cli_export_run(case):
-    """Trigger a raise site of ``chainrule export RUN_DIR`` (cli_onnx.trained_model) on a fake run folder."""
+    """Trigger a raise site of ``chainrule export RUN_DIR`` (cli.export.trained_model) on a fake run folder."""
     import argparse
     import json
     from chainrule.frontends.train import checkpoint
-    from chainrule.frontends.cli import onnx as cli_onnx
+    from chainrule.frontends.cli import export as cli_export, grad as cli_grad, run as cli_run
     d = _tmpdir()
     step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
     checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2], "activation": "relu",
@@ -317,8 +317,8 @@ def _cli_export_run(case):
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f)
     if case == "params":
-        return cli_onnx.run_export(argparse.Namespace(ir=os.path.join(d, "s.ir"), params=None, output="o.onnx"))
-    return cli_onnx.trained_model(d)
+        return cli_export.run(argparse.Namespace(ir=os.path.join(d, "s.ir"), params=None, output="o.onnx"))
+    return cli_export.trained_model(d)
 
 
 def _tmp(name, data=None):
@@ -650,24 +650,24 @@ def _ort(case):
 
 def _grad_cli(nodes, outputs, inits=(), wrt=None):
     import argparse
-    from chainrule.frontends.cli import onnx as cli_onnx
+    from chainrule.frontends.cli import export as cli_export, grad as cli_grad, run as cli_run
     path = _tmp("m.onnx", _om(nodes, outputs=outputs, inits=inits).SerializeToString())
-    return cli_onnx.run_grad(argparse.Namespace(model=path, inputs=None, output=_tmp("o.npz"), wrt=wrt))
+    return cli_grad.run(argparse.Namespace(model=path, inputs=None, output=_tmp("o.npz"), wrt=wrt))
 
 SITES = {
-    # -- frontends.cli.onnx ---------------------------------------------------------------
-    "frontends.cli.onnx:_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
-    "frontends.cli.onnx:run_run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
-    "frontends.cli.onnx:_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
-    "frontends.cli.onnx:_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
-    "frontends.cli.onnx:run_export#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
-    "frontends.cli.onnx:run_export#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
-    "frontends.cli.onnx:run_export#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
-    "frontends.cli.onnx:run_grad#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
-    "frontends.cli.onnx:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
-    "frontends.cli.onnx:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
-    "frontends.cli.onnx:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
-    "frontends.cli.onnx:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
+    # -- frontends.cli: model-file commands -----------------------------------------------------------
+    "frontends.cli.common:read_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
+    "frontends.cli.run:run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
+    "frontends.cli.common:read_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
+    "frontends.cli.common:read_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    "frontends.cli.export:run#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
+    "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
+    "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
+    "frontends.cli.grad:run#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
+    "frontends.cli.export:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
+    "frontends.cli.export:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
+    "frontends.cli.export:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
+    "frontends.cli.export:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
     "frontends.onnx.importer:_Importer.symbolic_output#1": (
         lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
         ["graph output 'y'", "shape value [N, 3]", "symbolic dimensions"]),
@@ -857,8 +857,8 @@ SITES = {
     "frontends.cli.train:_epochs#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
     "frontends.cli.train:run#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
     "frontends.cli.train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
-    "frontends.cli.ops:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
-    "frontends.cli.onnx:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
+    "frontends.cli.check:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
+    "frontends.cli.export:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
                                              ["no checkpoint.npz in this folder", "chainrule train --out"]),
     "frontends.cli.train:_out_dir#1": (lambda: _cli("train", "--out", __file__), ["--out", "is not a folder"]),
     "frontends.cli.train:run#2": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
@@ -1074,11 +1074,11 @@ SITES = {
     "frontends.onnx.backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
     "frontends.onnx.backend:OrtExecutable.run#1": (lambda: _ort("run"), ["takes inputs x, got z"]),
     "frontends.onnx.backend:OrtExecutable.__call__#1": (lambda: _ort("call"), ["takes 1 input(s), got 0"]),
-    "frontends.cli.onnx:run_grad#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
-    "frontends.cli.onnx:run_grad#3": (lambda: _grad_cli([_node("MatMul", ["x", "W"]), _node("ReduceSum", ["y"], ["L"], keepdims=0)],
+    "frontends.cli.grad:run#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
+    "frontends.cli.grad:run#3": (lambda: _grad_cli([_node("MatMul", ["x", "W"]), _node("ReduceSum", ["y"], ["L"], keepdims=0)],
                                                         (("L", []),), [_tp("W", [3, 1], [1.0] * 3)], wrt=["V"]),
                                       ["--wrt V: not a float initializer of", "m.onnx", "(they are: W)"]),
-    "frontends.cli.onnx:run_grad#4": (lambda: _grad_cli([_node("ReduceSum", ["x"], ["L"], keepdims=0)], (("L", []),)),
+    "frontends.cli.grad:run#4": (lambda: _grad_cli([_node("ReduceSum", ["x"], ["L"], keepdims=0)], (("L", []),)),
                                       ["m.onnx: no float initializers"]),
 }
 

@@ -9,20 +9,20 @@ import sys
 
 from ...ir.errors import ChainruleError
 
-#: subcommand name -> module (relative to chainrule.frontends.cli.main) defining add_parser(sub) and run(args)
+#: subcommand name -> module (relative to chainrule.frontends.cli) defining add_parser(sub) and run(args)
 SUBCOMMANDS = {
     "ops": ".ops",
-    "check": ".ops",
+    "check": ".check",
     "train": ".train",
     "dump": ".dump",
     "explain": ".explain",
     "cost": ".cost",
     "examples": ".examples",
-    "import": ".onnx",
-    "inspect": ".onnx",
-    "export": ".onnx",
-    "run": ".onnx",
-    "grad": ".onnx",
+    "import": ".inspect",
+    "inspect": ".inspect",
+    "export": ".export",
+    "run": ".run",
+    "grad": ".grad",
 }
 
 

@@ -1,0 +1,42 @@
+"""What the model-file commands share: the error type, and reading an ONNX model or a .npz of arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir.errors import ChainruleError
+
+
+class CliInputError(ChainruleError, ValueError):
+    """A file given to a command is missing or does not fit the model."""
+
+
+def import_model(path, args=None):
+    """The IR graph of ONNX file ``path`` (``--max-tensor-bytes`` from ``args``)."""
+    from ..onnx.importer import MAX_TENSOR_BYTES, import_onnx
+    limit = getattr(args, "max_tensor_bytes", None) or MAX_TENSOR_BYTES
+    return import_onnx(path, max_tensor_bytes=limit)
+
+
+def read_npz(path):
+    from ..train.checkpoint import require_zip
+    try:
+        require_zip(path)
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise CliInputError(f"{path}: no such file") from None
+    except Exception as err:
+        raise CliInputError(f"{path}: not a readable .npz file: {err}") from None
+
+
+def read_feeds(g, path):
+    arrays = read_npz(path)
+    names = [v.name for v in g.inputs]
+    missing = [n for n in names if n not in arrays]
+    extra = [k for k in arrays if k not in names]
+    if missing or extra:
+        raise CliInputError(f"{path}: " + "; ".join(
+            s for s in (f"missing input(s) {', '.join(missing)}" if missing else "",
+                        f"unknown input(s) {', '.join(extra)}" if extra else "") if s)
+            + f" (the model's inputs: {', '.join(names)})")
+    return {n: arrays[n] for n in names}

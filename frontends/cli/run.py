@@ -1,0 +1,28 @@
+"""``chainrule run MODEL.onnx --inputs in.npz --output out.npz``: a model on the chainrule runtime."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir.errors import InputError
+from .common import CliInputError, import_model, read_feeds
+
+
+def add_parser(sub):
+    p = sub.add_parser("run", help="run an ONNX model on the chainrule runtime",
+                       description="Run an ONNX model; inputs and outputs are .npz files keyed by tensor name.")
+    p.add_argument("model", help="ONNX file")
+    p.add_argument("--inputs", required=True, help=".npz keyed by graph input name")
+    p.add_argument("--output", required=True, help=".npz to write, keyed by graph output name")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ...runtime import Interpreter
+    g = import_model(args.model)
+    try:
+        outs = Interpreter(g).run(read_feeds(g, args.inputs))
+    except InputError as err:  # say which file held the array that does not fit
+        raise CliInputError(f"{args.inputs}: {err}") from None
+    np.savez(args.output, **outs)
+    print(f"wrote {args.output}: " + ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outs.items()))
+    return 0
