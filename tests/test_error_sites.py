@@ -854,7 +854,7 @@ SITES = {
     "frontends.cli.examples:run#1": (lambda: _cli("examples", "nosuch"), ["no example 'nosuch'"]),
     "frontends.cli.examples:run#2": (_example_fails, ["example one_hot failed: y = [0, 1, 0] expected"]),
     "frontends.cli.explain:run#1": (lambda: _cli("explain", "mlp"), ["--grad NAME", "--backprop"]),
-    "frontends.cli.train:_epochs#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
+    "frontends.train.loop:TrainingLoop.run#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
     "frontends.cli.train:run#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
     "frontends.cli.train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
     "frontends.cli.check:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),

@@ -23,7 +23,8 @@ from ..train.interrupt import StopOnSignal
 from ..train.objectives import LOSSES
 from ..python.nn import ACTIVATIONS, mlp
 from ..train.optim import OPTIMIZERS, Adam, OptimizerError, SGD
-from ..train.step import NonFiniteLossError, compile_train
+from ..train.loop import Split, TrainingLoop, accuracy
+from ..train.step import compile_train
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
 # squared error on the logits has larger gradients early on: SGD with momentum 0.9 at 0.1 (and
@@ -143,57 +144,12 @@ class Progress:
             self.stream.write(f"\repoch {epoch:>3}/{self.epochs} {self.bar((k + 1) / nbatches)} loss {loss:.4f}")
             self.stream.flush()
 
-    def epoch(self, epoch, stats):
+    def epoch(self, stats):
+        epoch = stats["epoch"]
         line = (f"epoch {epoch:>3}/{self.epochs} {self.bar(epoch / self.epochs)} loss {stats['train_loss']:.4f} "
                 f"acc {stats['train_accuracy']:.4f} test_acc {stats['test_accuracy']:.4f}")
         self.stream.write(("\r" if self.tty else "") + line + "\n")
         self.stream.flush()
-
-
-def _accuracy(step, X, y):
-    return float(np.mean(np.argmax(step.predict(X, batch_size=4096), axis=1) == y))
-
-
-class _Stop(Exception):
-    """Raised from the batch callback once a signal has arrived (the batch itself is complete)."""
-
-
-def _epochs(args, step, progress, nb, stop, start, skip, Xtr, ttr, Xte, tte, ytr, yte, history, ckpt_path,
-            config) -> int:
-    """The epoch loop. On SIGINT/SIGTERM it stops after the current batch, saves a checkpoint
-    (atomically) that records the position, and returns 130/143; otherwise 0."""
-    def on_batch(b, last):
-        progress.batch(ep + 1, b, nb, last["loss"])
-        done[0] = b + 1
-        if stop and done[0] < nb:  # after the last batch the epoch ends normally (and is saved)
-            raise _Stop
-
-    for ep in range(start, args.epochs):
-        done = [skip if ep == start else 0]
-        try:
-            if stop:
-                raise _Stop
-            stats = step.fit_epoch(Xtr, ttr, args.batch_size, seed=args.seed, epoch=ep, on_batch=on_batch,
-                                   start_batch=done[0])
-        except NonFiniteLossError as err:
-            raise NonFiniteLossError(f"epoch {ep + 1}, {err}") from err
-        except _Stop:
-            checkpoint.save(ckpt_path, step, {"epoch": ep, "batch": done[0], "config": config,
-                                              "history": history, "interrupted": stop.name})
-            print(f"\ninterrupted by {stop.name} in epoch {ep + 1} after batch {done[0]} of {nb}; "
-                  f"wrote {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
-            return stop.exit_code
-        test = step.evaluate(Xte, tte, batch_size=4096)
-        rec = {"epoch": ep + 1, "train_loss": stats["loss"], "train_accuracy": _accuracy(step, Xtr, ytr),
-               "test_loss": test["loss"], "test_accuracy": _accuracy(step, Xte, yte)}
-        history.append(rec)
-        progress.epoch(ep + 1, rec)
-        checkpoint.save(ckpt_path, step, {"epoch": ep + 1, "config": config, "history": history})
-        if stop:  # arrived at the end of the epoch: the checkpoint just written is the final one
-            print(f"interrupted by {stop.name} after epoch {ep + 1}; wrote {ckpt_path}; "
-                  f"continue with --resume {ckpt_path}", file=sys.stderr)
-            return stop.exit_code
-    return 0
 
 
 def run(args):
@@ -217,7 +173,7 @@ def run(args):
 
     model = mlp([Xtr.shape[1], *hidden, k], args.activation, seed=args.seed)
     step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics)
-    ttr, tte = _targets(args.loss, ytr, k), _targets(args.loss, yte, k)
+    train, test = Split(Xtr, _targets(args.loss, ytr, k), ytr), Split(Xte, _targets(args.loss, yte, k), yte)
     _out_dir(args.out)
     ckpt_path = os.path.join(args.out, "checkpoint.npz")
     history, start, skip = [], 0, 0
@@ -237,14 +193,20 @@ def run(args):
         f.write(print_graph(step.graph))
 
     progress = Progress(args.epochs)
-    nb = -(-len(Xtr) // args.batch_size)
+    loop = TrainingLoop(step, train, test, args.epochs, args.batch_size, ckpt_path, config, seed=args.seed,
+                        history=history, start_epoch=start, start_batch=skip,
+                        on_batch=progress.batch, on_epoch=progress.epoch)
     with StopOnSignal() as stop:  # SIGINT/SIGTERM: finish the batch, checkpoint, exit 130/143
-        code = _epochs(args, step, progress, nb, stop, start, skip, Xtr, ttr, Xte, tte, ytr, yte, history,
-                       ckpt_path, config)
-    if code:
-        return code
+        stopped = loop.run(stop)
+    history = loop.history
+    if stopped is not None:
+        where = (f"after epoch {stopped.epoch}" if stopped.batch == stopped.batches else
+                 f"in epoch {stopped.epoch} after batch {stopped.batch} of {stopped.batches}")
+        print(("" if stopped.batch == stopped.batches else "\n") + f"interrupted by {stopped.signal} {where}; "
+              f"wrote {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
+        return stopped.exit_code
 
-    final = {"train_accuracy": _accuracy(step, Xtr, ytr), "test_accuracy": _accuracy(step, Xte, yte)}
+    final = {"train_accuracy": accuracy(step, train), "test_accuracy": accuracy(step, test)}
     written, skipped = ["checkpoint.npz", "train_step.ir"], []
     if not os.path.exists(ckpt_path):  # zero epochs left to run (resumed a finished run)
         checkpoint.save(ckpt_path, step, {"epoch": start, "config": config, "history": history})
