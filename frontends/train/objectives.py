@@ -1,6 +1,7 @@
-"""Losses by name, emitted as IR on a model's output; and L2 regularisation.
+"""Training objectives by name: a loss emitted as IR on a model's output (with the IR's loss ops), and L2
+regularisation. Named ``...Objective`` so that they do not clash with the IR's ``CrossEntropy`` etc.
 
-A ``Loss`` knows the type of its target input, emits the mean loss on the
+An ``Objective`` knows the type of its target input, emits the mean loss on the
 model output ``%z``, the prediction the user sees (``link``: softmax of the
 logits, σ of a logit, or ``%z`` itself) and, for classifiers, the accuracy.
 
@@ -23,7 +24,7 @@ import numpy as np
 from ...ir import DType, Emitter, InputError, IRTypeError, TensorType, Value
 
 
-class Loss:
+class Objective:
     """Base class: ``emit(e, z, t)`` returns the scalar mean loss as an IR value."""
 
     name = ""
@@ -45,7 +46,7 @@ class Loss:
 
     def is_classifier(self, z: TensorType) -> bool:
         """Does an accuracy metric make sense for model outputs of type ``z``?"""
-        return type(self).correct is not Loss.correct
+        return type(self).correct is not Objective.correct
 
     def prepare_target(self, t, want: TensorType) -> np.ndarray:
         """Convert a user's target array to the graph's target input type, or explain why not."""
@@ -78,7 +79,7 @@ def _mean_over_batch(e: Emitter, per_elem: Value, name: str) -> Value:
     return e.Div(total, e.Count(per_elem, axes=(0,)), name=name)
 
 
-class CrossEntropy(Loss):
+class CrossEntropyObjective(Objective):
     """Softmax cross-entropy: ℒ = −Σₖ tₖ log softmax(z)ₖ, mean over the batch."""
 
     name = "cross_entropy"
@@ -115,7 +116,7 @@ class CrossEntropy(Loss):
         return e.Equal(e.ArgMax(z, axis=-1, keepdims=0, name="predicted"), labels)
 
 
-class SquaredError(Loss):
+class SquaredErrorObjective(Objective):
     """ℒ = ½‖y − t‖², mean over the batch."""
 
     name = "squared_error"
@@ -133,7 +134,7 @@ class SquaredError(Loss):
         return e.Equal(e.ArgMax(z, axis=-1, keepdims=0, name="predicted"), e.ArgMax(t, axis=-1, keepdims=0))
 
 
-class BinaryCrossEntropy(Loss):
+class BinaryCrossEntropyObjective(Objective):
     """ℒ = −t log y − (1 − t) log(1 − y) with y = σ(z); from the logit it is softplus(z) − t z."""
 
     name = "binary_cross_entropy"
@@ -158,12 +159,13 @@ class BinaryCrossEntropy(Loss):
         return e.Equal(pred, truth)  # one entry per output: accuracy is per output unit
 
 
-LOSSES = {"cross_entropy": CrossEntropy, "squared_error": SquaredError, "binary_cross_entropy": BinaryCrossEntropy}
+LOSSES = {"cross_entropy": CrossEntropyObjective, "squared_error": SquaredErrorObjective,
+          "binary_cross_entropy": BinaryCrossEntropyObjective}
 
 
-def get_loss(loss: Union[str, Loss], **options) -> Loss:
+def get_loss(loss: Union[str, Objective], **options) -> Objective:
     """A loss object from its name (with ``options``) or the object itself."""
-    if isinstance(loss, Loss):
+    if isinstance(loss, Objective):
         return loss
     if loss not in LOSSES:
         raise IRTypeError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")

@@ -24,7 +24,7 @@ from ...passes.memory import plan_memory
 from ...runtime import Interpreter, NumericsError
 from ...runtime.executor import SequentialExecutor
 from ..python.lower import to_graph
-from .objectives import Loss, add_l2, decayed_params, get_loss
+from .objectives import Objective, add_l2, decayed_params, get_loss
 from ..python.nn import Module
 from .optim import SGD, Optimizer
 
@@ -35,7 +35,7 @@ class NonFiniteLossError(ChainruleError):
     """The loss became NaN or Inf; the message names the step."""
 
 
-def build_objective(model_graph: Graph, loss: Loss, metrics: Sequence[str], weight_decay: float = 0.0):
+def build_objective(model_graph: Graph, loss: Objective, metrics: Sequence[str], weight_decay: float = 0.0):
     """Clone the model graph and append ``%t``, the loss, metrics and (if λ > 0) ℒ_reg.
 
     Returns ``(graph, objective name)``; outputs are ``[loss, *metrics]``.
@@ -68,7 +68,7 @@ def build_objective(model_graph: Graph, loss: Loss, metrics: Sequence[str], weig
 class TrainStep:
     """A compiled training step plus the matching evaluation and prediction graphs."""
 
-    def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Loss,
+    def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Objective,
                  optimizer: Optimizer, check_numerics: bool = False, history=()):
         self.graph, self.eval_graph, self.predict_graph = graph, eval_graph, predict_graph
         self.loss, self.optimizer = loss, optimizer
@@ -160,14 +160,14 @@ class TrainStep:
         return f"<TrainStep {self.graph.name}: {len(self.graph.nodes)} nodes, {len(self.graph.updates)} updates>"
 
 
-def compile_train(model: Union[Module, Graph], loss: Union[str, Loss] = "cross_entropy",
+def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cross_entropy",
                   optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,
                   targets: Optional[str] = None, input_shape=None, check_numerics: bool = False,
                   **options) -> TrainStep:
     """Compile ``model`` (a cr.nn module or a Graph with one output) into a ``TrainStep``.
 
     ``loss``: a name (``cross_entropy``, ``squared_error``, ``binary_cross_entropy``)
-    or a ``Loss``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
+    or an ``Objective``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
     ``metrics``: default ``["accuracy"]`` for classification losses.
     ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
     """
