@@ -23,7 +23,8 @@ EXECUTORS = {"interpreter": Interpreter, "sequential": SequentialExecutor, "data
 
 
 class Executable:
-    """A compiled graph bound to the NumPy interpreter."""
+    """A compiled graph bound to a NumPy runtime: the sequential executor (planned buffers) by default,
+    the dataflow executor, or the interpreter (always, with ``check_numerics``)."""
 
     def __init__(self, graph: Graph, history=(), check_numerics: bool = False, executor: str = "sequential",
                  threads: Optional[int] = None):

@@ -8,8 +8,9 @@ their bits (``-0.0`` is not ``0.0``, a NaN equals itself). An operand made by
 a Constant counts by its value, so ``Mul(%lr, %g)`` and ``Mul(%one_minus_beta2, %g)``
 with both 0.001 are one product; but the Constant nodes themselves are not
 merged (unless ``CSE(merge_constants=True)``): their names say which
-hyperparameter they are, and a scalar costs nothing. Operands are not
-reordered (``Mul(a, b)`` and ``Mul(b, a)`` stay two nodes).
+hyperparameter they are, and a scalar costs nothing. The operands of a
+commutative op (``Op.commutative``: Add, Mul, Sum, Equal) count in any order, so
+``Mul(a, b)`` and ``Mul(b, a)`` are one node.
 
     Before:                                        After:
       %a: f32[N,3] = Transpose(%x) {perm=[1,0]}      %a: f32[N,3] = Transpose(%x) {perm=[1,0]}

@@ -1,6 +1,6 @@
-"""Fusion passes: softmax + cross-entropy (before autodiff) and elementwise chains (after).
+"""``fuse-softmax-ce``: softmax + cross-entropy into one stable op, before autodiff.
 
-``fuse-softmax-ce`` rewrites a loss computed from probabilities into the fused,
+It rewrites a loss computed from probabilities into the fused,
 stable ``SoftmaxCrossEntropy`` on the logits, whose gradient rule is the closed
 form z̄ = softmax(z) − t (÷ N for the mean)::
 

@@ -68,12 +68,32 @@ def graph_pass(name: str):
 
 @dataclass
 class PassRecord:
-    """What the manager saw of one pass: name, changed, seconds, text after."""
+    """What the manager saw of one pass: name, changed, seconds (the pass itself), text after."""
     name: str
     changed: bool
     seconds: float
     text: str = ""
     notes: List[str] = field(default_factory=list)  # the pass result's notes
+    verify_seconds: float = 0.0  # the verifier's run after the pass (with ``verify_each``)
+
+
+def format_timing(history: Sequence[PassRecord]) -> str:
+    """A per-pass time table, as MLIR's ``-mlir-timing`` prints one::
+
+        pass                 time (ms)   share
+        infer-shapes             0.212    8.1%
+        ...
+        (verifier)               0.530   20.2%
+        total                    2.624  100.0%
+    """
+    rows = [(r.name, r.seconds) for r in history if r.name != "input"]
+    rows.append(("(verifier)", sum(r.verify_seconds for r in history)))
+    total = sum(s for _, s in rows) or 1e-12
+    width = max(len("pass"), *(len(n) for n, _ in rows))
+    lines = [f"{'pass':{width}}  time (ms)   share"]
+    lines += [f"{n:{width}}  {s * 1e3:9.3f}  {100 * s / total:5.1f}%" for n, s in rows]
+    lines.append(f"{'total':{width}}  {total * 1e3:9.3f}  100.0%")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -110,9 +130,11 @@ class PassManager:
         if self.dump_dir:
             os.makedirs(self.dump_dir, exist_ok=True)
             self._dump(0, "input", None, graph)
+        t0 = time.perf_counter()
         if self.verify_each:
             self._verify(graph, "input")
-        self.history = [PassRecord("input", False, 0.0, print_graph(graph) if self.keep_text else "")]
+        self.history = [PassRecord("input", False, 0.0, print_graph(graph) if self.keep_text else "",
+                                   verify_seconds=time.perf_counter() - t0)]
         for i, p in enumerate(self.passes, 1):
             t0 = time.perf_counter()
             try:
@@ -130,14 +152,15 @@ class PassManager:
                 if isinstance(err, PassError):
                     raise
                 raise PassError(f"pass {p.name} failed with {type(err).__name__}: {err}{where}") from err
-            dt = time.perf_counter() - t0
+            t1 = time.perf_counter()
             graph = result.graph
             if self.verify_each:
                 self._verify(graph, p.name)
+            t2 = time.perf_counter()
             text = None
             if self.keep_text:
                 text = print_graph(graph)
-            self.history.append(PassRecord(p.name, result.changed, dt, text or "", list(result.notes)))
+            self.history.append(PassRecord(p.name, result.changed, t1 - t0, text or "", list(result.notes), t2 - t1))
             if self.dump_dir:
                 self._dump(i, p.name, result.changed, graph)
             if self.print_after_all or p.name in self.print_after or (self.print_after_change and result.changed):

@@ -158,12 +158,4 @@ class AdamUpdate(OptimizerPass):
         return e.Sub(p, step, name=f"new_{p.name}")
 
 
-def make_optimizer(kind: str, **hyper) -> OptimizerPass:
-    """``"sgd"`` or ``"adam"`` with their hyperparameters."""
-    kinds = {"sgd": SGDUpdate, "adam": AdamUpdate}
-    if kind not in kinds:
-        raise GradientError(f"unknown optimizer {kind!r}; choose from {', '.join(kinds)}")
-    return kinds[kind](**hyper)
-
-
-__all__: List[str] = ["AdamUpdate", "OptimizerPass", "SGDUpdate", "make_optimizer"]
+__all__: List[str] = ["AdamUpdate", "OptimizerPass", "SGDUpdate"]

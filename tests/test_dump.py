@@ -104,3 +104,17 @@ def test_dump_a_training_step_with_a_chosen_optimizer(tmp_path):
     assert main(["dump", "logistic_l2", "--pipeline", "training", "--optimizer", "sgd", "--momentum", "0.9",
                  "-o", str(tmp_path / "s"), "--no-svg"]) == 0
     assert "state %w.velocity" in (tmp_path / "s" / "05-optimizer.ir").read_text()
+
+
+def test_dump_prints_a_per_pass_time_table(tmp_path, capsys):
+    from chainrule.frontends.cli import main as cli
+    from chainrule.passes.manager import PassRecord, format_timing
+    assert cli.main(["dump", "mlp", "--pipeline", "gradient", "-o", str(tmp_path / "d"), "--no-svg"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("pass "):]
+    for name in ("infer-shapes", "toposort", "autodiff", "dce", "(verifier)", "total"):
+        assert any(line.split()[0] == name for line in table.splitlines() if line.strip()), name
+    text = format_timing([PassRecord("input", False, 0.0, verify_seconds=0.001),
+                          PassRecord("a", True, 0.003, verify_seconds=0.0)])
+    assert text.splitlines()[1:] == ["a               3.000   75.0%", "(verifier)      1.000   25.0%",
+                                     "total           4.000  100.0%"]

@@ -182,9 +182,6 @@ def _backward(case):
 
 def _optimizer(case):
     from chainrule.passes import SGDUpdate
-    from chainrule.passes.optimizer import make_optimizer
-    if case == "kind":
-        make_optimizer("rmsprop")
     g, (x,) = graph_with(T(2))
     w = g.add_param("w", np.ones(2, np.float32))
     g.set_outputs([Emitter(g).Mul(x, w)])
@@ -777,7 +774,6 @@ SITES = {
     "passes.autodiff:backward#5": (lambda: _backward("unused"), ["%reducesum does not depend", "%x0"]),
     "passes.optimizer:OptimizerPass.pairs#1": (lambda: _optimizer("none"), ["graph g has no gradient outputs"]),
     "passes.optimizer:OptimizerPass.pairs#2": (lambda: _optimizer("w"), ["no gradient output for w"]),
-    "passes.optimizer:make_optimizer#1": (lambda: _optimizer("kind"), ["'rmsprop'", "sgd, adam"]),
     "ir.types:TensorType.require_nbytes#1": (lambda: __import__("chainrule.passes.memory", fromlist=["x"]).plan_memory(
         cr.nn.Linear(2, 2).to_graph()), ["planning of %linear", "dimension(s) N of f32[N,2]", "bindings such as {'N': 32}"]),
     # -- runtime ------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def add_parser(sub):
 def run(args):
     from ..inspect.dump import dump, model_graph, pipeline_passes
     from ...passes import PassManager
+    from ...passes.manager import format_timing
     if args.list:
         for name, (_, doc) in builtin_models().items():
             print(f"{name:14} {doc}")
@@ -88,5 +89,7 @@ def run(args):
     for s in res.steps:
         first = s.diff.splitlines()[0]
         print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")
+    print()
+    print(format_timing(res.history), end="")
     print(f"wrote {len(res.files)} files to {args.out}; open {res.report}")
     return 0

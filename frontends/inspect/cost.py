@@ -155,14 +155,17 @@ def format_timeline(tl: Timeline) -> str:
 
 def plot_timeline(tl: Timeline, path: str) -> bool:
     """Write the live-bytes curve as a PNG; returns False when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:  # a Figure with its own Agg canvas: the user's pyplot backend is left alone
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return False
     colours = {"forward": "#3b75af", "backward": "#d9653b", "update": "#2a9d2a"}
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     xs = [s[0] for s in tl.steps]
     ax.step(xs, [s[3] for s in tl.steps], where="post", color="#333333")
     for i, _, ph, b in tl.steps:
@@ -175,5 +178,4 @@ def plot_timeline(tl: Timeline, path: str) -> bool:
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return True

@@ -45,6 +45,7 @@ class DumpResult:
     out_dir: str
     steps: List[DumpStep] = field(default_factory=list)
     report: Optional[str] = None  # path of report.html
+    history: list = field(default_factory=list)  # the PassManager's records (``passes.manager.format_timing``)
 
     @property
     def files(self) -> List[str]:
@@ -90,7 +91,7 @@ def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference"
 def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True) -> DumpResult:
     """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``)."""
     os.makedirs(out_dir, exist_ok=True)
-    res = DumpResult(out_dir)
+    res = DumpResult(out_dir, history=list(history))
     render = svg and have_dot()
     prev = None
     for i, rec in enumerate(history):
