@@ -113,6 +113,28 @@ CASES = {
     # index(3, 5) draws repeated rows, so the scatter-add of their gradients is checked
     "Gather": [case((3, 4), index(3, 5)), case((3, 4), index(4, 2, 3), axis=1), case((5,), index(5, 7))],
     "ScatterAddLike": [case((5, 4), index(3, 5), (3, 4)), case((3, 2, 3), index(4, 2, 3), (3, 4), axis=1)],
+    # convolutions: x [N,C,H,W], W [O,C/group,kh,kw], b [O]; pads are (top, left, bottom, right)
+    "Conv": [case((2, 3, 5, 5), (4, 3, 3, 3), (4,)), case((2, 2, 7, 6), (3, 2, 3, 2), strides=(2, 3)),
+             case((1, 2, 5, 5), (2, 2, 3, 3), (2,), pads=(1, 0, 2, 1)), case((1, 2, 7, 7), (2, 2, 2, 3), dilations=(2, 2)),
+             case((2, 4, 5, 5), (6, 2, 3, 3), (6,), group=2, strides=(2, 2), pads=(1, 1, 1, 1))],
+    "ConvTranspose": [case((2, 4, 3, 3), (4, 3, 3, 3), (3,)), case((1, 2, 3, 4), (2, 3, 2, 2), strides=(2, 2), pads=(1, 0, 0, 1)),
+                      case((1, 4, 3, 3), (4, 1, 3, 3), group=2, strides=(2, 2), output_padding=(1, 0), dilations=(1, 2))],
+    "ConvFilterGrad": [case((2, 3, 5, 5), (2, 4, 3, 3), kernel_shape=(3, 3)),
+                       case((1, 4, 6, 5), (1, 2, 3, 2), kernel_shape=(2, 2), strides=(2, 2), pads=(0, 0, 1, 0), group=2)],
+    # pools: random normal inputs have no ties, so the max is differentiable at the sample
+    "MaxPool": [case((2, 3, 4, 4), kernel_shape=(2, 2), strides=(2, 2)), case((1, 2, 5, 5), kernel_shape=(3, 3)),
+                case((1, 2, 5, 6), kernel_shape=(2, 3), strides=(2, 2), pads=(1, 1, 0, 1), ceil_mode=1),
+                case((1, 1, 7, 7), kernel_shape=(2, 2), dilations=(2, 2), strides=(2, 1))],
+    "AveragePool": [case((2, 3, 4, 4), kernel_shape=(2, 2), strides=(2, 2)),
+                    case((1, 2, 5, 5), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1)),
+                    case((1, 2, 5, 5), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), count_include_pad=1),
+                    case((1, 2, 5, 6), kernel_shape=(2, 2), strides=(2, 2), ceil_mode=1, count_include_pad=1)],
+    "AveragePoolGrad": [case((2, 3, 2, 2), (2, 3, 4, 4), kernel_shape=(2, 2), strides=(2, 2)),
+                        case((1, 2, 3, 3), (1, 2, 5, 5), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))],
+    "GlobalAveragePool": [case((2, 3, 4, 5)), case((2, 3, 4))],
+    # batch norm: x, γ, β (, running μ, running σ² in inference); training checks the paths through μ and σ²
+    "BatchNormalization": [case((4, 3, 2, 2), (3,), (3,), (3,), pos(3,)), case((5, 3), (3,), (3,), (3,), pos(3,), epsilon=0.1)],
+    "BatchNormTraining": [case((4, 3, 2, 2), (3,), (3,)), case((6, 3), (3,), (3,)), case((3, 2, 3, 1), (2,), (2,), epsilon=0.01)],
 }
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
@@ -120,6 +142,8 @@ NOT_DIFFERENTIABLE = {
     "ArgMax", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
+    "MaxPoolGrad",  # differentiable=False: second derivatives through MaxPool are not implemented
+    "DropoutMask",  # differentiable=False: a random mask; dropout's gradient is Mul's
 }
 
 

@@ -124,7 +124,10 @@ REF = {
 }
 
 #: Ops whose kernels are checked in another test file.
-ELSEWHERE = {"Fused": "test_fusion_elementwise.py (a Fused body runs the kernels checked here)"}
+ELSEWHERE = {"Fused": "test_fusion_elementwise.py (a Fused body runs the kernels checked here)",
+             **{op: "test_cnn_kernels.py (naive loop references)" for op in (
+                 "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool", "MaxPoolGrad", "AveragePool",
+                 "AveragePoolGrad", "GlobalAveragePool", "BatchNormalization", "BatchNormTraining", "DropoutMask")}}
 
 
 def test_every_op_has_a_kernel_check():

@@ -1,0 +1,180 @@
+"""Pooling over 2-D windows: ``MaxPool``, ``AveragePool``, ``GlobalAveragePool``, and the
+two routing ops their gradients emit.
+
+    MaxPool      ȳ goes to the one input position that won its window (MaxPoolGrad)
+    AveragePool  ȳ / count spread evenly over the window (AveragePoolGrad)
+
+Tie rule of MaxPool: when several positions of a window hold the maximum, the *first* in
+row-major order inside the window wins and receives all of ȳ (as PyTorch's CPU kernel
+does). Windows overlap when stride < kernel, so one position can win several windows;
+its gradient is the sum (col2im adds).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IRTypeError
+from ..types import TensorType
+from . import register
+from .base import Op, as_dtype, need_float
+from .window import crop, pad, spatial_sizes, tap, window_count, window_of, windows
+
+POOL_ATTRS = {"kernel_shape": None, "strides": None, "pads": None, "dilations": None, "ceil_mode": 0}
+
+
+class Pool(Op):
+    """What the pools share: the window from the attributes and the output size."""
+
+    def window(self, attrs):
+        if attrs["kernel_shape"] is None:
+            raise IRTypeError(f"{self.name} needs attribute 'kernel_shape'")
+        return window_of(self.name, attrs)
+
+    def out_type(self, x, attrs):
+        need_float(self, x)
+        hw = spatial_sizes(self.name, x)
+        outs = self.window(attrs).out_sizes(hw, bool(attrs["ceil_mode"]))
+        return TensorType(x.shape[:2] + outs, x.dtype)
+
+    def infer(self, ins, attrs):
+        return [self.out_type(ins[0], attrs)]
+
+    def geometry(self, attrs, x_hw):
+        """Window, output sizes and ceil_mode's extra end padding for an input of size ``x_hw``."""
+        win = self.window(attrs)
+        outs = win.out_sizes(x_hw, bool(attrs["ceil_mode"]))
+        return win, outs, win.extra_end(x_hw, outs)
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        n = outs[0].numel(bindings)
+        return 0 if n is None else n * window_count(self.window(attrs))
+
+
+def _scatter(gy_taps, win, shape, dtype, outs, extra):
+    """Σ over kernel taps of each tap's (N, C, Ho, Wo) contribution, back on x's positions."""
+    hp = tuple(h + pb + pe + e for h, pb, pe, e in zip(shape[2:], win.pads_begin, win.pads_end, extra))
+    xp = np.zeros(tuple(shape[:2]) + hp, dtype)
+    kh, kw = win.kernel
+    for i in range(kh):
+        for j in range(kw):
+            tap(xp, win, outs, i, j)[...] += gy_taps(i, j)
+    return np.ascontiguousarray(crop(xp, win, shape[2:]))
+
+
+@register
+class MaxPool(Pool):
+    """y[n,c,p,q] = max over the window at (p, q) of x (padding counts as −∞)"""
+    onnx = "MaxPool"
+    attrs = POOL_ATTRS
+    rule = "x̄ = MaxPoolGrad(x, ȳ): ȳ routed to each window's first maximal position"
+
+    def kernel(self, attrs):
+        def maxpool(x):
+            win, outs, extra = self.geometry(attrs, x.shape[2:])
+            v = windows(pad(x, win, extra, -np.inf), win, outs)
+            return np.ascontiguousarray(v.max(axis=(4, 5)))
+        return maxpool
+
+    def vjp(self, e, node, gys):
+        return [e.MaxPoolGrad(node.inputs[0], gys[0], **node.attrs)]
+
+
+@register
+class MaxPoolGrad(Pool):
+    """x̄ = ȳ added at the arg-max of each window of x (first maximum in row-major order)"""
+    onnx = None
+    arity = (2, 2)
+    attrs = POOL_ATTRS
+    differentiable = False
+    nograd_reason = "second derivatives through MaxPool are not implemented"
+
+    def infer(self, ins, attrs):
+        x, gy = ins
+        if self.out_type(x, attrs) != gy:
+            raise IRTypeError(f"MaxPoolGrad: ȳ {gy} is not the MaxPool output type of {x}")
+        return [x]
+
+    def kernel(self, attrs):
+        def maxpool_grad(x, gy):
+            win, outs, extra = self.geometry(attrs, x.shape[2:])
+            v = windows(pad(x, win, extra, -np.inf), win, outs)
+            kw = win.kernel[1]
+            winner = v.reshape(v.shape[:4] + (-1,)).argmax(axis=-1)  # argmax: the first maximum wins
+            return _scatter(lambda i, j: np.where(winner == i * kw + j, gy, 0), win, x.shape, gy.dtype, outs, extra)
+        return maxpool_grad
+
+
+def _counts(win, hw, outs, extra, include_pad, dtype):
+    """Elements averaged by each window: pads count with ``count_include_pad`` (ceil_mode's
+    extra end padding never does, as in PyTorch)."""
+    ones = np.ones((1, 1) + tuple(hw), dtype)
+    marked = pad(ones, win, value=1.0 if include_pad else 0.0)
+    marked = np.pad(marked, [(0, 0), (0, 0)] + [(0, e) for e in extra])
+    return windows(marked, win, outs).sum(axis=(4, 5))[0, 0]
+
+
+@register
+class AveragePool(Pool):
+    """y[n,c,p,q] = mean of the window at (p, q) (pads counted if count_include_pad=1)"""
+    onnx = "AveragePool"
+    attrs = {**POOL_ATTRS, "count_include_pad": 0}
+    rule = "x̄ = AveragePoolGrad(ȳ, x): ȳ / count spread over each window"
+
+    def kernel(self, attrs):
+        def avgpool(x):
+            win, outs, extra = self.geometry(attrs, x.shape[2:])
+            v = windows(pad(x, win, extra), win, outs)
+            cnt = _counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], x.dtype)
+            return as_dtype(v.sum(axis=(4, 5)) / cnt, x.dtype)
+        return avgpool
+
+    def vjp(self, e, node, gys):
+        return [e.AveragePoolGrad(gys[0], node.inputs[0], **node.attrs)]
+
+
+@register
+class AveragePoolGrad(Pool):
+    """x̄ = Σ over the windows containing a position of ȳ / count (reads only x's shape)"""
+    onnx = None
+    arity = (2, 2)
+    attrs = {**POOL_ATTRS, "count_include_pad": 0}
+    nondiff_inputs = (1,)
+    rule = "ȳ̄ = AveragePool(x̄̄): the adjoint of spreading is averaging"
+
+    def infer(self, ins, attrs):
+        gy, x = ins
+        if self.out_type(x, attrs) != gy:
+            raise IRTypeError(f"AveragePoolGrad: ȳ {gy} is not the AveragePool output type of {x}")
+        return [x]
+
+    def kernel(self, attrs):
+        def avgpool_grad(gy, x):
+            win, outs, extra = self.geometry(attrs, x.shape[2:])
+            share = gy / _counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], gy.dtype)
+            return as_dtype(_scatter(lambda i, j: share, win, x.shape, gy.dtype, outs, extra), gy.dtype)
+        return avgpool_grad
+
+    def vjp(self, e, node, gys):
+        return [e.AveragePool(gys[0], **node.attrs), None]
+
+
+@register
+class GlobalAveragePool(Op):
+    """y[n,c,1,1] = mean of x[n,c] over all spatial positions"""
+    onnx = "GlobalAveragePool"
+    rule = "x̄ = ȳ / (H·W) broadcast over the spatial positions"
+
+    def infer(self, ins, attrs):
+        x = ins[0]
+        need_float(self, x)
+        if x.rank < 3:
+            raise IRTypeError(f"GlobalAveragePool needs [N,C,spatial...], got {x}")
+        return [x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))]
+
+    def kernel(self, attrs):
+        return lambda x: as_dtype(x.mean(axis=tuple(range(2, x.ndim)), keepdims=True), x.dtype)
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        n = e.Count(x, axes=tuple(range(2, x.type.rank)))
+        return [e.Div(e.ExpandLike(gys[0], x), n)]
