@@ -88,7 +88,7 @@ def binary(*onnx_ops: str):
         onnx_op(f)
 
 
-def _same(ex, n, *ins, **attrs):
+def same_op(ex, n, *ins, **attrs):
     """The ONNX op of the IR op's name, its attributes carried over unchanged."""
     ex.make(n.op.name, ins, ex.out, **attrs)
 
@@ -96,7 +96,7 @@ def _same(ex, n, *ins, **attrs):
 def direct(*ops: str):
     """Register IR ops that export as the ONNX op of the same name with the same attributes."""
     for op in ops:
-        export_op(op, onnx=op)(_same)
+        export_op(op, onnx=op)(same_op)
 
 
 def axes_of(ctx, attr, inp, since):
