@@ -32,6 +32,8 @@ from onnx import AttributeProto, TensorProto, helper
 from ...ir import DType, Emitter, Graph, TensorType
 from ...ir.errors import ChainruleError
 from ...ir.ops import OPS
+from ...ir.ops.elementwise import Identity
+from ...ir.ops.shape import Constant
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
@@ -493,7 +495,7 @@ class _Importer:
     def fold(self, nodes):
         """Compute nodes whose inputs are all known constants (shape arithmetic) at import time."""
         for n in nodes:
-            if n.op.name == "Constant":
+            if isinstance(n.op, Constant):
                 self.static_of[id(n.outputs[0])] = np.asarray(n.attrs["value"])
                 continue
             if not n.inputs or not all(id(v) in self.static_of for v in n.inputs):
@@ -548,7 +550,7 @@ class _Importer:
                 p = self.value(name[:-len(NEXT_SUFFIX)], None)
                 v = self.vals[name]
                 src = v.producer
-                if src is not None and src.op.name == "Identity" and len(v.uses) == 0:
+                if src is not None and isinstance(src.op, Identity) and len(v.uses) == 0:
                     inner = src.inputs[0]
                     g.remove_node(src)
                     v = inner
@@ -562,7 +564,7 @@ class _Importer:
         keep = g.exported_ids()
         changed = True
         while changed:
-            dead = [n for n in g.nodes if n.op.name == "Constant" and not n.outputs[0].uses
+            dead = [n for n in g.nodes if isinstance(n.op, Constant) and not n.outputs[0].uses
                     and id(n.outputs[0]) not in keep]
             changed = bool(dead)
             if dead:

@@ -10,6 +10,9 @@ opsets is an explicit ``if ctx.opset >= k`` branch. It returns the IR values of 
     def LeakyRelu(ctx, X, *, alpha=0.01):
         return ctx.op("LeakyRelu", ctx.v(X), alpha=float(alpha))
 
+ONNX ops without attributes that are the IR op of the same name are one line each:
+``unary("Relu")`` makes ``Relu(ctx, X)``, ``binary("Add")`` makes ``Add(ctx, A, B)``.
+
 An export function is registered for one IR op with ``@export_op(name, onnx=...)``. It takes
 the exporter, the IR node, its input names and, as keywords, the node's attributes, and
 emits ONNX nodes with ``ex.make`` (the last one writing ``ex.out``). ``onnx`` names the one
@@ -60,32 +63,31 @@ def export_op(op: str, onnx: Optional[str] = None, composite: Optional[bool] = N
     return register
 
 
-def _unary(opname):
+def _named(make):
+    """``make(opname)`` builds an import function; register one per ONNX op name under that name."""
+    def register(*onnx_ops: str):
+        for opname in onnx_ops:
+            f = make(opname)
+            f.__name__ = f.__qualname__ = opname
+            onnx_op(f)
+    register.__doc__ = make.__doc__
+    return register
+
+
+@_named
+def unary(opname):
+    """Register ``Op(ctx, X)`` for ONNX ops without attributes that are the IR op of the same name."""
     def f(ctx, X):
         return ctx.op(opname, ctx.v(X))
     return f
 
 
-def _binary(opname):
+@_named
+def binary(opname):
+    """Register ``Op(ctx, A, B)`` for ONNX ops without attributes that are the IR op of the same name."""
     def f(ctx, A, B):
         return ctx.op(opname, ctx.v(A), ctx.v(B))
     return f
-
-
-def unary(*onnx_ops: str):
-    """Register ``Op(ctx, X)`` for ONNX ops without attributes that are the IR op of the same name."""
-    for opname in onnx_ops:
-        f = _unary(opname)
-        f.__name__ = f.__qualname__ = opname
-        onnx_op(f)
-
-
-def binary(*onnx_ops: str):
-    """The same for ``Op(ctx, A, B)``."""
-    for opname in onnx_ops:
-        f = _binary(opname)
-        f.__name__ = f.__qualname__ = opname
-        onnx_op(f)
 
 
 def same_op(ex, n, *ins, **attrs):
