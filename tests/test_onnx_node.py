@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 import onnx_summary
 from chainrule.frontends.onnx.importer import OnnxImportError, import_onnx
-from chainrule.frontends.onnx.ops import ONNX_OPS
+from chainrule.frontends.onnx.ops import IMPORTS
 from chainrule.ir.errors import ChainruleError
 from chainrule.runtime import Interpreter
 
@@ -202,7 +202,7 @@ def _load_cases():
         if c.model is None:
             continue
         nodes = c.model.graph.node
-        if all(n.op_type in ONNX_OPS and n.domain in ("", "ai.onnx") for n in nodes):
+        if all(n.op_type in IMPORTS and n.domain in ("", "ai.onnx") for n in nodes):
             out.append(c)
     return out
 

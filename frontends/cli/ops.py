@@ -11,8 +11,10 @@ def add_parser(sub):
 
 
 def run(args):
+    from ..onnx.ops import EXPORTS
     print(f"{'op':22} {'family':12} {'onnx':26} gradient")
     for name, op in OPS.items():
         grad = "zero a.e." if op.zero_grad else ("yes" if op.differentiable else "none")
-        print(f"{name:22} {op.family:12} {op.onnx or '(composite)':26} {grad}")
+        onnx = (EXPORTS[name].onnx or "(composite)") if name in EXPORTS else "(none)"
+        print(f"{name:22} {op.family:12} {onnx:26} {grad}")
     return 0

@@ -1,6 +1,6 @@
 """onnxruntime as an execution backend: ``cr.compile(model, backend="onnxruntime")``.
 
-The compiled graph is exported (``onnx_export``) and run by an onnxruntime
+The compiled graph is exported (``exporter``) and run by an onnxruntime
 session with the same calling convention as the NumPy ``Executable``. A graph
 with updates (a training step) feeds its parameters and state in and copies
 the ``<param>.next`` outputs back into the live arrays, as the interpreter does.

@@ -1,7 +1,8 @@
 """Export a chainrule graph as an ONNX model (``cr.export_onnx``).
 
-Each IR node becomes one ONNX node, or a small sub-graph for the composites
-that ONNX lacks (``HardThreshold`` -> ``Cast(Greater(z, 0))``, ``Count`` ->
+Each IR node is exported by its op's entry in the family tables (``ops/``):
+one ONNX node, or a small sub-graph for the composites that ONNX lacks
+(``HardThreshold`` -> ``Cast(Greater(z, 0))``, ``Count`` ->
 ``Cast(ReduceProd(Gather(Shape(x), axes)))``, the losses...). Attributes that
 ONNX takes as inputs (Reshape's shape, the axes of Squeeze, Unsqueeze and the
 reductions) become ``Constant`` nodes. Every ONNX node made from a composite
@@ -23,16 +24,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ...ir import DType, Emitter, Graph
+from ...ir import DType, Graph
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                          META_OUTPUT, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
-                          encode_attrs)
-
-#: IR ops exported as one ONNX node of the same name whose attributes carry over unchanged.
-DIRECT = ("Add", "Sub", "Mul", "Div", "Pow", "Neg", "Identity", "Exp", "Log", "Sqrt", "Sin", "Cos", "Sum",
-          "Greater", "Equal", "Where", "Relu", "LeakyRelu", "Softplus", "Sigmoid", "Tanh", "Softmax",
-          "LogSoftmax", "MatMul", "Gemm", "ArgMax", "Flatten", "Gather", "Concat")
+                     META_OUTPUT, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
+                     encode_attrs)
+from .ops import EXPORTS, Export
 
 
 def value_info(name, t):
@@ -41,6 +38,9 @@ def value_info(name, t):
 
 
 class _Exporter:
+    """What an export function of the tables sees: ``make``, ``const``, ``ints`` and ``tensor`` to
+    build ONNX nodes, ``out`` (the name the IR node's output keeps), ``dtype`` for element types."""
+
     def __init__(self, graph: Graph, onehot_targets: bool):
         self.g = graph
         self.onehot_targets = onehot_targets
@@ -78,150 +78,35 @@ class _Exporter:
     def ints(self, xs, hint="axes") -> str:
         return self.const(np.asarray(list(xs), dtype=np.int64), hint)
 
+    @property
+    def out(self) -> str:
+        """The output name of the IR node being exported (the last ONNX node writes it)."""
+        return self.current.outputs[0].name
+
+    def dtype(self, dt) -> int:
+        """The ONNX element type code of a chainrule dtype."""
+        return TO_ONNX[DType.of(dt)]
+
+    def tensor(self, array, name: str = "") -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(array), name)
+
     # -- per node --------------------------------------------------------------
     def node(self, n):
         self.current, self.group = n, []
-        composite = self.dispatch(n)
+        entry = self.emit(n)
         for node in self.group:
-            self.annotate(node, n, composite)
+            self.annotate(node, n, entry.composite)
 
-    def fused(self, n):
-        """A Fused node exports as its body, one ONNX node (or sub-graph) per step."""
-        sg = Graph("fused")
-        vals, seen = [], {}
-        for v in n.inputs:
-            if v.name not in seen:
-                seen[v.name] = sg.add_input(v.name, v.type)
-            vals.append(seen[v.name])
-        e = Emitter(sg)
-        body = n.attrs["body"]
-        for k, (opname, refs, attrs, name) in enumerate(body):
-            hint = n.outputs[0].name if k == len(body) - 1 else self.fresh(f"{n.name}/{name}")
-            vals.append(e(opname, *[vals[r] for r in refs], name=hint, **dict(attrs)))
-        for sn in sg.nodes:
-            self.current = sn
-            self.dispatch(sn)
-        self.current = n
-
-    def dispatch(self, n) -> bool:
-        """Emit the ONNX node(s) of IR node ``n``; True if they stand for one composite op."""
-        ins = [v.name for v in n.inputs]
-        out = n.outputs[0].name
-        a = dict(n.attrs)
-        op = n.op.name
-        composite = False
-        if op in DIRECT:
-            self.make(op, ins, out, **a)
-        elif op == "Transpose":
-            self.make(op, ins, out, perm=None if a["perm"] is None else list(a["perm"]))
-        elif op == "Cast":
-            self.make(op, ins, out, to=TO_ONNX[DType.of(a["to"])])
-        elif op == "Reshape":
-            self.make(op, [ins[0], self.ints(a["shape"], "shape")], out)
-        elif op in ("Unsqueeze", "Squeeze"):
-            axes = [] if a["axes"] is None else [self.ints(a["axes"])]
-            self.make(op, [ins[0]] + axes, out)
-        elif op in ("ReduceSum", "ReduceMean", "ReduceMax"):
-            self.reduce(op, ins[0], a["axes"], a["keepdims"], out)
-        elif op == "OneHot":
-            dt = DType.of(a["dtype"]).numpy
-            self.make(op, [ins[0], self.const(np.asarray(a["depth"], np.int64), "depth"),
-                           self.const(np.asarray([0, 1], dt), "values")], out, axis=-1)
-            composite = True  # ONNX OneHot wraps negative indices; ours rejects them: keep ours on import
-        elif op == "Constant":
-            self.nodes.append(helper.make_node("Constant", [], [out], name=out,
-                                               value=numpy_helper.from_array(np.asarray(a["value"]), out)))
-            self.group.append(self.nodes[-1])
-        elif op == "Fused":
-            composite = True
-            self.fused(n)
-        else:
-            composite = True
-            self.composite(n, op, ins, out, a)
-        return composite
-
-    def reduce(self, op, x, axes, keepdims, out):
-        if axes is None:
-            return self.make(op, [x], out, keepdims=int(keepdims))
-        return self.make(op, [x, self.ints(axes)], out, keepdims=int(keepdims),
-                         noop_with_empty_axes=1 if len(axes) == 0 else None)
-
-    def composite(self, n, op, ins, out, a):
-        x = ins[0]
-        t = n.inputs[0].type
-        if op == "Square":
-            self.make("Mul", [x, x], out)
-        elif op == "HardThreshold":
-            gt = self.make("Greater", [x, self.const(np.zeros((), t.dtype.numpy), "zero")])
-            self.make("Cast", [gt], out, to=TO_ONNX[t.dtype])
-        elif op == "ExpandLike":
-            self.make("Expand", [x, self.make("Shape", [ins[1]])], out)
-        elif op == "Count":
-            if a["axes"] is None:
-                n_ = self.make("Size", [x])
-            else:
-                dims = self.make("Gather", [self.make("Shape", [x]), self.ints(a["axes"])], axis=0)
-                n_ = self.make("ReduceProd", [dims], keepdims=0)
-            self.make("Cast", [n_], out, to=TO_ONNX[t.dtype])
-        elif op in ("CrossEntropy", "SquaredError", "BinaryCrossEntropy", "SoftmaxCrossEntropy"):
-            self.loss(n, op, ins, out, a["reduction"], t)
-        elif op == "ScatterAddLike":
-            self.scatter_add(n, ins, out, a["axis"])
-        else:
-            raise OnnxExportError(f"node {n.name}: op {op} has no ONNX form")
-
-    def scatter_add(self, n, ins, out, axis):
-        """ScatterND(zeros, indices[..., None], g, reduction="add") with the gathered axis moved first."""
-        g, idx, like = ins
-        gt, it, lt = (v.type for v in n.inputs)
-        r, k, a = lt.rank, it.rank, axis % lt.rank
-        if it.dtype != DType.i64:
-            idx = self.make("Cast", [idx], to=TO_ONNX[DType.i64])
-        shape = self.make("Shape", [like])
-        lp = [a] + [i for i in range(r) if i != a]
-        if a:
-            shape = self.make("Gather", [shape, self.ints(lp, "perm")], axis=0)
-            g = self.make("Transpose", [g], perm=list(range(a, a + k)) + list(range(a)) + list(range(a + k, gt.rank)))
-        zeros = self.make("ConstantOfShape", [shape], value=numpy_helper.from_array(np.zeros(1, gt.dtype.numpy)))
-        where = self.make("Unsqueeze", [idx, self.ints([-1])])
-        if not a:
-            return self.make("ScatterND", [zeros, where, g], out, reduction="add")
-        y = self.make("ScatterND", [zeros, where, g], reduction="add")
-        return self.make("Transpose", [y], out, perm=[int(i) for i in np.argsort(lp)])
-
-    def loss(self, n, op, ins, out, reduction, t):
-        y, tgt = ins
-        dt = t.dtype.numpy
-        if op == "SoftmaxCrossEntropy" and t.rank == 2:
-            src = n.inputs[1].producer
-            labels = None
-            if src is not None and src.op.name == "OneHot":
-                labels = src.inputs[0].name
-                if src.inputs[0].type.dtype != DType.i64:
-                    labels = self.make("Cast", [labels], to=TO_ONNX[DType.i64])
-            elif self.onehot_targets:
-                labels = self.make("ArgMax", [tgt], axis=1, keepdims=0)
-            if labels is not None:
-                return self.make("SoftmaxCrossEntropyLoss", [y, labels], out, reduction=reduction)
-        if op == "CrossEntropy":
-            safe = self.make("Where", [self.make("Equal", [tgt, self.const(np.zeros((), dt), "zero")]),
-                                       self.const(np.ones((), dt), "one"), y])
-            per = self.make("Neg", [self.make("Mul", [tgt, self.make("Log", [safe])])])
-        elif op == "SquaredError":
-            d = self.make("Sub", [y, tgt])
-            per = self.make("Mul", [self.make("Mul", [d, d]), self.const(np.asarray(0.5, dt), "half")])
-        elif op == "BinaryCrossEntropy":
-            one = self.const(np.ones((), dt), "one")
-            pos = self.make("Mul", [tgt, self.make("Log", [y])])
-            neg = self.make("Mul", [self.make("Sub", [one, tgt]), self.make("Log", [self.make("Sub", [one, y])])])
-            per = self.make("Neg", [self.make("Add", [pos, neg])])
-        else:
-            per = self.make("Neg", [self.make("Mul", [tgt, self.make("LogSoftmax", [y], axis=-1)])])
-        if t.rank > 1:
-            per = self.make("ReduceSum", [per, self.ints(range(1, t.rank))], keepdims=0)
-        if reduction == "none" or t.rank == 0:
-            return self.make("Identity", [per], out)
-        return self.make("ReduceSum" if reduction == "sum" else "ReduceMean", [per], out, keepdims=0)
+    def emit(self, n) -> Export:
+        """Emit the ONNX node(s) of IR node ``n`` with its op's entry in the family tables."""
+        entry = EXPORTS.get(n.op.name)
+        if entry is None:
+            raise OnnxExportError(f"node {n.name}: op {n.op.name} has no ONNX form (its family's table in "
+                                  f"frontends/onnx/ops/ has no export entry)")
+        outer, self.current = self.current, n
+        entry.fn(self, n, *[v.name for v in n.inputs], **dict(n.attrs))
+        self.current = outer
+        return entry
 
     def annotate(self, node, n, composite):
         p = n.prov
@@ -294,9 +179,9 @@ __all__ = ["export_model", "export_onnx"]
 
 
 def supported_text() -> str:
-    """The README's list of supported ops, generated from the registry and the importer."""
+    """The README's list of supported ops, generated from the registry and the family tables."""
     from ...ir.ops import OPS
     from .ops import supported_ops
-    exp = ", ".join(f"{n}" if op.onnx == n else f"{n} (as {op.onnx or 'a sub-graph'})" for n, op in OPS.items())
+    exp = ", ".join(n if EXPORTS[n].onnx == n else f"{n} (as {EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
     return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
             f"- export (every registry op, {len(OPS)}): {exp}\n")

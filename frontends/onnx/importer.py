@@ -12,19 +12,19 @@ Float initializers become trainable parameters; other initializers and
 (Reshape's shape, axes inputs) must be constants; shape arithmetic on
 constants is folded, and shape arithmetic on symbolic dimensions
 (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) is folded symbolically
-(``onnx_shapes``). A batch dimension left unset becomes the symbol ``N``.
+(``shapes``). A batch dimension left unset becomes the symbol ``N``.
 Graph outputs named ``<param>.next`` become the graph's updates (the training
-step convention of ``onnx_export``).
+step convention of ``exporter``).
 """
 from __future__ import annotations
 
-import heapq
 import inspect
 import json
 import os
 import stat
 from typing import Dict, List, Optional
 
+import networkx as nx
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper
@@ -32,10 +32,12 @@ from onnx import AttributeProto, TensorProto, helper
 from ...ir import DType, Emitter, Graph, TensorType
 from ...ir.errors import ChainruleError
 from ...ir.ops import OPS
+from ...ir.ops.elementwise import Identity
+from ...ir.ops.shape import Constant
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
-from .ops import ONNX_OPS
+from .ops import IMPORTS
 from .shapes import Sym
 
 #: Default limit on one tensor's declared size (bytes); ``import_onnx(max_tensor_bytes=...)`` changes it.
@@ -189,38 +191,23 @@ def schedule(gp, where, defined) -> List[int]:
                 raise OnnxImportError(f"{where}: two nodes write tensor {o!r}: {_node_label(j, gp.node[j])} and "
                                       f"{_node_label(i, node)}")
             producer[o] = i
-    deps = []
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(len(gp.node)))
     for i, node in enumerate(gp.node):
-        d = set()
         for x in node.input:
             if not x or x in defined:
                 continue
             if x not in producer:
                 raise OnnxImportError(f"{where}: {_node_label(i, node)} reads tensor {x!r}, which no node, graph "
                                       f"input or initializer defines")
-            d.add(producer[x])
-        deps.append(d)
-    # Kahn's algorithm taking the lowest-numbered ready node: a sorted file keeps its order
-    users: Dict[int, List[int]] = {}
-    for i, d in enumerate(deps):
-        for j in d:
-            users.setdefault(j, []).append(i)
-    left = [len(d) for d in deps]
-    ready = [i for i, n in enumerate(left) if n == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(i)
-        for u in users.get(i, []):
-            left[u] -= 1
-            if left[u] == 0:
-                heapq.heappush(ready, u)
-    if len(order) < len(gp.node):
-        stuck = [i for i in range(len(gp.node)) if left[i] > 0]
-        cyc = ", ".join(_node_label(i, gp.node[i]) for i in stuck[:5])
-        raise OnnxImportError(f"{where}: the graph has a cycle through {cyc}")
-    return order
+            dag.add_edge(producer[x], i)
+    if not nx.is_directed_acyclic_graph(dag):
+        cycle = [u for u, _ in nx.find_cycle(dag)]
+        k = cycle.index(min(cycle))  # start the cycle at its first node in the file, whichever was found
+        cyc = ", ".join(_node_label(i, gp.node[i]) for i in (cycle[k:] + cycle[:k])[:5])
+        raise OnnxImportError(f"{where}: the graph has a cycle through {cyc}" + (", ..." if len(cycle) > 5 else ""))
+    # of the nodes ready at each step, the first in the file: a sorted file keeps its order
+    return list(nx.lexicographical_topological_sort(dag))
 
 
 # -- the importer ----------------------------------------------------------------------------------
@@ -230,7 +217,7 @@ def _sanitize(sym: str) -> str:
 
 
 class _Ctx:
-    """What an op function of ``onnx_ops`` sees: values, constants, the emitter, the node."""
+    """What an import function of the tables (``ops/``) sees: values, constants, the emitter, the node."""
 
     def __init__(self, imp, node, label, opset):
         self.imp, self.node, self.where, self.opset = imp, node, label, opset
@@ -269,6 +256,10 @@ class _Ctx:
     def constant(self, arr):
         return self.op("Constant", value=np.asarray(arr))
 
+    def dtype(self, code, what):
+        """The chainrule dtype of ONNX element type ``code`` (``what`` names where it was given)."""
+        return from_onnx_dtype(code, f"{self.where} {what}")
+
     def fail(self, msg):
         raise OnnxImportError(f"{self.where}: {msg}")
 
@@ -302,7 +293,7 @@ class _Importer:
             raise OnnxImportError(f"{where}: sparse initializer {sp.values.name!r} is not supported")
         self.known: Dict[str, np.ndarray] = {k: v for k, v in self.inits.items()}
         self.vals = {}
-        self.symbolic = {}  # name -> onnx_shapes.Sym: shape values holding symbolic dimensions
+        self.symbolic = {}  # name -> shapes.Sym: shape values holding symbolic dimensions
         self.static_of = {}  # id(Value) -> array, for folding
         self.dropped = set()  # ids of Constant nodes made for ONNX constants (removed if unused)
         self.shadow = set()
@@ -407,10 +398,10 @@ class _Importer:
             if node.domain not in DEFAULT_DOMAINS:
                 raise OnnxImportError(f"{label}: domain {node.domain!r} is not supported (supported: the default "
                                       f"ai.onnx domain)")
-            fn = ONNX_OPS.get(node.op_type)
+            fn = IMPORTS.get(node.op_type)
             if fn is None:
                 raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops: "
-                                      f"{', '.join(sorted(ONNX_OPS))}")
+                                      f"{', '.join(sorted(IMPORTS))}")
             self.apply(fn, node, label)
         self.finish()
         return self.g
@@ -504,7 +495,7 @@ class _Importer:
     def fold(self, nodes):
         """Compute nodes whose inputs are all known constants (shape arithmetic) at import time."""
         for n in nodes:
-            if n.op.name == "Constant":
+            if isinstance(n.op, Constant):
                 self.static_of[id(n.outputs[0])] = np.asarray(n.attrs["value"])
                 continue
             if not n.inputs or not all(id(v) in self.static_of for v in n.inputs):
@@ -559,7 +550,7 @@ class _Importer:
                 p = self.value(name[:-len(NEXT_SUFFIX)], None)
                 v = self.vals[name]
                 src = v.producer
-                if src is not None and src.op.name == "Identity" and len(v.uses) == 0:
+                if src is not None and isinstance(src.op, Identity) and len(v.uses) == 0:
                     inner = src.inputs[0]
                     g.remove_node(src)
                     v = inner
@@ -573,7 +564,7 @@ class _Importer:
         keep = g.exported_ids()
         changed = True
         while changed:
-            dead = [n for n in g.nodes if n.op.name == "Constant" and not n.outputs[0].uses
+            dead = [n for n in g.nodes if isinstance(n.op, Constant) and not n.outputs[0].uses
                     and id(n.outputs[0]) not in keep]
             changed = bool(dead)
             if dead:

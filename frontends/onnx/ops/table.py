@@ -1,0 +1,110 @@
+"""The two registries every family table fills: ONNX -> IR (``IMPORTS``) and IR -> ONNX (``EXPORTS``).
+
+An import function is named after its ONNX op and registered with ``@onnx_op``. It takes
+the import context and the node's input names (``None`` for an omitted optional input);
+its keyword-only parameters are the ONNX op's attributes with the spec defaults, and the
+importer refuses any attribute the signature does not name. Behaviour that changed between
+opsets is an explicit ``if ctx.opset >= k`` branch. It returns the IR values of the outputs:
+
+    @onnx_op
+    def LeakyRelu(ctx, X, *, alpha=0.01):
+        return ctx.op("LeakyRelu", ctx.v(X), alpha=float(alpha))
+
+ONNX ops without attributes that are the IR op of the same name are one line each:
+``unary("Relu")`` makes ``Relu(ctx, X)``, ``binary("Add")`` makes ``Add(ctx, A, B)``.
+
+An export function is registered for one IR op with ``@export_op(name, onnx=...)``. It takes
+the exporter, the IR node, its input names and, as keywords, the node's attributes, and
+emits ONNX nodes with ``ex.make`` (the last one writing ``ex.out``). ``onnx`` names the one
+ONNX op it becomes; ``None`` means a sub-graph, whose nodes are tagged with ``chainrule.op``
+metadata so that import rebuilds the one IR node (``composite=True`` asks for the tag also
+when there is one ONNX op whose meaning differs, as for OneHot). An op whose ONNX op has the
+same name and the same attributes is one line, ``direct("Relu")``:
+
+    @export_op("Square")        # ONNX has no Square
+    def _square(ex, n, x):
+        ex.make("Mul", [x, x], ex.out)
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, NamedTuple, Optional
+
+#: ONNX op_type -> import function.
+IMPORTS: Dict[str, Callable] = {}
+
+
+class Export(NamedTuple):
+    """How one IR op becomes ONNX."""
+    op: str  # the IR op
+    onnx: Optional[str]  # the one ONNX op it becomes, or None for a sub-graph
+    composite: bool  # tag the ONNX nodes with chainrule.op, so import rebuilds this IR node
+    fn: Callable  # fn(ex, node, *input_names, **attrs)
+
+
+#: IR op name -> Export.
+EXPORTS: Dict[str, Export] = {}
+
+
+def onnx_op(fn):
+    """Register ``fn`` as the import function of the ONNX op of its name."""
+    if fn.__name__ in IMPORTS:
+        raise ValueError(f"ONNX op {fn.__name__} has two import functions")
+    IMPORTS[fn.__name__] = fn
+    return fn
+
+
+def export_op(op: str, onnx: Optional[str] = None, composite: Optional[bool] = None):
+    """Decorator: register ``fn`` as the export function of IR op ``op`` (see the module docstring)."""
+    def register(fn):
+        if op in EXPORTS:
+            raise ValueError(f"IR op {op} has two export functions")
+        EXPORTS[op] = Export(op, onnx, onnx is None if composite is None else composite, fn)
+        return fn
+    return register
+
+
+def _named(make):
+    """``make(opname)`` builds an import function; register one per ONNX op name under that name."""
+    def register(*onnx_ops: str):
+        for opname in onnx_ops:
+            f = make(opname)
+            f.__name__ = f.__qualname__ = opname
+            onnx_op(f)
+    register.__doc__ = make.__doc__
+    return register
+
+
+@_named
+def unary(opname):
+    """Register ``Op(ctx, X)`` for ONNX ops without attributes that are the IR op of the same name."""
+    def f(ctx, X):
+        return ctx.op(opname, ctx.v(X))
+    return f
+
+
+@_named
+def binary(opname):
+    """Register ``Op(ctx, A, B)`` for ONNX ops without attributes that are the IR op of the same name."""
+    def f(ctx, A, B):
+        return ctx.op(opname, ctx.v(A), ctx.v(B))
+    return f
+
+
+def same_op(ex, n, *ins, **attrs):
+    """The ONNX op of the IR op's name, its attributes carried over unchanged."""
+    ex.make(n.op.name, ins, ex.out, **attrs)
+
+
+def direct(*ops: str):
+    """Register IR ops that export as the ONNX op of the same name with the same attributes."""
+    for op in ops:
+        export_op(op, onnx=op)(same_op)
+
+
+def axes_of(ctx, attr, inp, since):
+    """Axes given as an attribute (before opset ``since``) or as an input (from it on)."""
+    if attr is not None and ctx.opset >= since:
+        ctx.fail(f"attribute 'axes' is an input from opset {since} on (this model uses opset {ctx.opset})")
+    if inp is not None:
+        return tuple(int(a) for a in ctx.static(inp, "axes").reshape(-1))
+    return None if attr is None else tuple(int(a) for a in attr)
