@@ -131,6 +131,7 @@ CASES = {
                     case((1, 2, 5, 6), kernel_shape=(2, 2), strides=(2, 2), ceil_mode=1, count_include_pad=1)],
     "AveragePoolGrad": [case((2, 3, 2, 2), (2, 3, 4, 4), kernel_shape=(2, 2), strides=(2, 2)),
                         case((1, 2, 3, 3), (1, 2, 5, 5), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))],
+    "Pad": [case((2, 3), pads=(1, 0, 2, 3)), case((1, 2, 3, 3), pads=(0, 0, 1, -1, 0, 0, 2, 1), value=1.5)],
     "GlobalAveragePool": [case((2, 3, 4, 5)), case((2, 3, 4))],
     # batch norm: x, γ, β (, running μ, running σ² in inference); training checks the paths through μ and σ²
     "BatchNormalization": [case((4, 3, 2, 2), (3,), (3,), (3,), pos(3,)), case((5, 3), (3,), (3,), (3,), pos(3,), epsilon=0.1)],

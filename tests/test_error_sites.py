@@ -39,6 +39,12 @@ def emit(opname, *types, **attrs):
     return Emitter(g).emit(opname, xs, attrs)
 
 
+def _export_dilated_average_pool():
+    g, (x,) = graph_with(T(1, 1, 5, 5))
+    g.set_outputs([Emitter(g).AveragePool(x, kernel_shape=(2, 2), dilations=(2, 2))])
+    return cr.export_onnx(g)
+
+
 def graph_with(*types):
     g = Graph("g")
     return g, [g.add_input(f"x{i}", t) for i, t in enumerate(types)]
@@ -721,6 +727,61 @@ SITES = {
     "ir.ops.losses:Loss.infer#2": (lambda: emit("SquaredError", T(2, 3), T(2, 4)), ["SquaredError", "f32[2,3]", "f32[2,4]"]),
     "ir.ops.losses:Loss.infer#3": (lambda: emit("SquaredError", T(2), T(2), reduction="max"), ["SquaredError", "'max'"]),
     "ir.ops.reductions:reduced_axes#1": (lambda: emit("ReduceSum", T(2, 3), axes=(1, -1)), ["axes (1, -1) repeat"]),
+    # CNN ops: each type rule names the op, the operand and the attribute that do not fit
+    "ir.ops.conv:Conv._geometry#1": (lambda: emit("Conv", T(1, 1, 5, 5), T(2, 1, 3)), ["Conv needs a static weight"]),
+    "ir.ops.conv:Conv._geometry#2": (lambda: emit("Conv", T(1, 1, 5, 5), T(2, 1, 3, 3), kernel_shape=(2, 2)),
+                                     ["kernel_shape (2, 2) differs"]),
+    "ir.ops.conv:Conv.infer#1": (lambda: emit("Conv", T(1, 2, 5, 5), T(2, 1, 3, 3)), ["has 2 channels", "expects 1"]),
+    "ir.ops.conv:Conv.infer#2": (lambda: emit("Conv", T(1, 1, 5, 5), T(2, 1, 3, 3), T(3)), ["Conv bias", "[2]"]),
+    "ir.ops.conv:ConvFilterGrad.infer#1": (lambda: emit("ConvFilterGrad", T(1, 1, 5, 5), T(1, 2, 3, 3)),
+                                           ["needs attribute 'kernel_shape'"]),
+    "ir.ops.conv:ConvFilterGrad.infer#2": (lambda: emit("ConvFilterGrad", T(1, 1, 5, 5), T(1, 2, 2, 2), kernel_shape=(3, 3)),
+                                           ["is not the output of a Conv"]),
+    "ir.ops.conv:ConvTranspose._out_sizes#1": (lambda: emit("ConvTranspose", T(1, 1, 1, 1), T(1, 1, 1, 1), pads=(1, 1, 1, 1)),
+                                               ["ConvTranspose output would be"]),
+    "ir.ops.conv:ConvTranspose.infer#1": (lambda: emit("ConvTranspose", T(1, 1, 3, 3), T(1, 1, 3)),
+                                          ["ConvTranspose needs a static weight"]),
+    "ir.ops.conv:ConvTranspose.infer#2": (lambda: emit("ConvTranspose", T(1, 2, 3, 3), T(1, 1, 3, 3)), ["has 2 channels"]),
+    "ir.ops.conv:ConvTranspose.infer#3": (lambda: emit("ConvTranspose", T(1, 1, 3, 3), T(1, 2, 3, 3), T(3)),
+                                          ["ConvTranspose bias"]),
+    "ir.ops.conv:_group#1": (lambda: emit("Conv", T(1, 2, 5, 5), T(3, 1, 3, 3), group=2), ["not divisible by group=2"]),
+    "ir.ops.conv:_static#1": (lambda: emit("ConvFilterGrad", T(1, "C", 5, 5), T(1, 2, 3, 3), kernel_shape=(3, 3)),
+                              ["ConvFilterGrad needs a static channel count"]),
+    "ir.ops.norm:BatchNormalization.infer#1": (
+        lambda: emit("BatchNormalization", T(2, 3), T(3), T(3), T(3), T(3), training_mode=1), ["BatchNormTraining"]),
+    "ir.ops.norm:DropoutMask.infer#1": (lambda: emit("DropoutMask", T(2, 3), T()), ["integer scalar step", "f32[]"]),
+    "ir.ops.norm:DropoutMask.infer#2": (lambda: emit("DropoutMask", T(2, 3), T(dt=DType.i64), ratio=1.0),
+                                        ["ratio must be in [0, 1)"]),
+    "ir.ops.norm:_check#1": (lambda: emit("BatchNormTraining", T(3), T(3), T(3)), ["BatchNormTraining needs [N,C]"]),
+    "ir.ops.norm:_check#2": (lambda: emit("BatchNormTraining", T(2, 3), T(4), T(3)), ["input 1 should be f32[3]"]),
+    "ir.ops.pool:AveragePoolGrad.infer#1": (
+        lambda: emit("AveragePoolGrad", T(1, 1, 2, 2), T(1, 1, 4, 4), kernel_shape=(2, 2)), ["not the AveragePool output"]),
+    "ir.ops.pool:GlobalAveragePool.infer#1": (lambda: emit("GlobalAveragePool", T(2, 3)), ["GlobalAveragePool needs"]),
+    "ir.ops.pool:MaxPoolGrad.infer#1": (lambda: emit("MaxPoolGrad", T(1, 1, 4, 4), T(1, 1, 4, 4), kernel_shape=(2, 2)),
+                                        ["not the MaxPool output"]),
+    "ir.ops.pool:Pool.window#1": (lambda: emit("MaxPool", T(1, 1, 4, 4)), ["MaxPool needs attribute 'kernel_shape'"]),
+    "ir.ops.window:Window.out_sizes#1": (lambda: emit("MaxPool", T(1, 1, 2, 2), kernel_shape=(3, 3)),
+                                         ["does not fit an input of size 2"]),
+    "ir.ops.window:_pair#1": (lambda: emit("MaxPool", T(1, 1, 4, 4), kernel_shape=(2,)), ["kernel_shape needs 2 values"]),
+    "ir.ops.window:spatial_sizes#1": (lambda: emit("MaxPool", T(1, 4, 4), kernel_shape=(2, 2)), ["[N,C,H,W]", "f32[1,4,4]"]),
+    "ir.ops.window:spatial_sizes#2": (lambda: emit("MaxPool", T(1, 1, "H", 4), kernel_shape=(2, 2)), ["static spatial sizes"]),
+    "ir.ops.window:window_of#1": (lambda: emit("MaxPool", T(1, 1, 4, 4), kernel_shape=(2, 2), strides=(0, 1)),
+                                  ["strides=(0, 1)"]),
+    "ir.ops.pad:Pad._pads#1": (lambda: emit("Pad", T(2, 3), pads=(1, 1)), ["Pad needs 4 pads", "(1, 1)"]),
+    "ir.ops.pad:Pad.infer#1": (lambda: emit("Pad", T("N", 3), pads=(1, 0, 0, 0)), ["symbolic axis N"]),
+    "ir.ops.pad:Pad.infer#2": (lambda: emit("Pad", T(2, 3), pads=(0, -2, 0, -2)), ["crops more than the 3"]),
+    "frontends.onnx.ops.norm:_dropout_mask#1": (
+        lambda: cr.export_onnx(cr.nn.Sequential(cr.nn.Linear(3, 3), cr.nn.Dropout(0.5)).to_graph(training=True)),
+        ["DropoutMask", "inference mode"]),
+    "frontends.onnx.ops.pool:_no_dilation#1": (lambda: _export_dilated_average_pool(), ["dilations (2, 2)", "opset 19"]),
+    "frontends.python.layers:AdaptiveAvgPool2d.__init__#1": (lambda: cr.nn.AdaptiveAvgPool2d(2), ["output_size=1"]),
+    "frontends.python.layers:Conv2d.__init__#1": (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), ["divisible by groups=2"]),
+    "frontends.python.layers:Dropout.__init__#1": (lambda: cr.nn.Dropout(1.0), ["Dropout probability", "[0, 1)"]),
+    "frontends.python.layers:_BatchNorm.forward#1": (lambda: cr.nn.BatchNorm2d(3).to_graph(("N", 4, 2, 2)),
+                                                     ["BatchNorm2d(3)", "4-d input with 3 channels", "[N,4,2,2]"]),
+    "frontends.python.layers:_check_image#1": (lambda: cr.nn.Conv2d(1, 2, 3).to_graph(("N", 2, 5, 5)),
+                                               ["conv expects an image batch [N,1,H,W]", "[N,2,5,5]"]),
+    "frontends.python.layers:_pair#1": (lambda: cr.nn.MaxPool2d((2, 2, 2)), ["kernel_size must be an int or a pair"]),
     "ir.ops.shape:Transpose._perm#1": (lambda: emit("Transpose", T(2, 3), perm=(0, 0)), ["Transpose perm (0, 0)"]),
     "ir.ops.shape:reshape_target#1": (lambda: emit("Reshape", T(2, 3), shape=(-1, -1)), ["Reshape", "(-1, -1)"]),
     "ir.ops.shape:reshape_target#2": (lambda: reshape_target(("N", 3), ("M", -1)), ["symbol M"]),

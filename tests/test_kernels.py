@@ -119,6 +119,9 @@ REF = {
                                                      for r in range(3)])),
                        ((n(2, 4), np.array([0, -3], np.int64), _A34), {},  # -3 is row 0: both land there
                         lambda g, i, like: np.stack([g[0] + g[1], np.zeros(4), np.zeros(4)]))],
+    "Pad": [((_A34,), {"pads": (1, 0, 0, 2), "value": -1.0},
+             lambda x: np.block([[np.full((1, 4), -1.0), np.full((1, 2), -1.0)], [x, np.full((3, 2), -1.0)]])),
+            ((_A34,), {"pads": (-1, 1, 0, -2)}, lambda x: np.hstack([np.zeros((2, 1)), x[1:, :2]]))],
     "Concat": [((n(2, 3), n(2, 1)), {"axis": 1}, lambda a, b: np.hstack([a, b])),
                ((n(2, 3), n(1, 3), n(2, 3)), {"axis": 0}, lambda a, b, c: np.vstack([a, b, c]))],
 }

@@ -12,13 +12,14 @@ from ...ir import Graph, IRTypeError
 from .nn import Module
 
 
-def to_graph(model, input_shape=None, action: str = "compile") -> Graph:
-    """The graph of ``model`` (not a copy); ``action`` names what the caller does, for the error."""
+def to_graph(model, input_shape=None, action: str = "compile", training: bool = False) -> Graph:
+    """The graph of ``model`` (not a copy); ``action`` names what the caller does, for the error.
+    ``training``: a module's training-mode lowering (batch statistics, dropout masks)."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, Module):
         ps = model.named_parameters()
-        return model.to_graph(input_shape, dtype=ps[0][1].dtype if ps else np.float32)
+        return model.to_graph(input_shape, dtype=ps[0][1].dtype if ps else np.float32, training=training)
     g = getattr(model, "graph", None)
     if isinstance(g, Graph):
         return g

@@ -37,8 +37,13 @@ class Module:
     """Base class: ``__call__(x)`` lowers the module onto ``x``'s graph."""
 
     name: str = ""
+    kind: str = ""  # the prefix Sequential numbers layers by (fc1, conv1, bn1...); default: the class name
 
     def named_parameters(self) -> List[Tuple[str, np.ndarray]]:
+        return []
+
+    def named_buffers(self) -> List[Tuple[str, np.ndarray]]:
+        """State that is not trained but changes in training (batch norm's running statistics)."""
         return []
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,14 +55,16 @@ class Module:
     def in_features(self) -> Optional[int]:
         return None
 
-    def to_graph(self, input_shape=None, name: Optional[str] = None, dtype=DType.f32) -> Graph:
-        """Lower the module on an input ``%x`` of ``input_shape`` (default ``(N, in_features)``)."""
+    def to_graph(self, input_shape=None, name: Optional[str] = None, dtype=DType.f32,
+                 training: bool = False) -> Graph:
+        """Lower the module on an input ``%x`` of ``input_shape`` (default ``(N, in_features)``);
+        ``training`` picks the training-mode lowering (batch statistics, dropout masks)."""
         if input_shape is None:
             n = self.in_features()
             if n is None:
                 raise IRTypeError(f"{type(self).__name__} cannot infer its input shape; pass input_shape=")
             input_shape = ("N", n)
-        b = GraphBuilder(name or type(self).__name__.lower(), dtype)
+        b = GraphBuilder(name or type(self).__name__.lower(), dtype, training=training)
         x = b.input("x", input_shape)
         return b.build(self(x))
 
@@ -70,6 +77,8 @@ class Linear(Module):
 
     Weights start uniform in ±1/√in (as in common frameworks); biases at zero.
     """
+
+    kind = "fc"
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, name: str = "linear",
                  seed: Optional[int] = None, dtype=DType.f32):
@@ -143,13 +152,16 @@ class Sequential(Module):
         for m in self.modules:
             if not isinstance(m, Module):
                 raise IRTypeError(f"Sequential takes modules, got {type(m).__name__}")
-            kind = "fc" if isinstance(m, Linear) else type(m).__name__.lower()
+            kind = m.kind or type(m).__name__.lower()
             counts[kind] = counts.get(kind, 0) + 1
-            if m.name in ("linear", type(m).__name__.lower()):
+            if m.name in ("linear", kind, type(m).__name__.lower()):
                 m.name = f"{kind}{counts[kind]}"
 
     def named_parameters(self):
         return [p for m in self.modules for p in m.named_parameters()]
+
+    def named_buffers(self):
+        return [b for m in self.modules for b in m.named_buffers()]
 
     def in_features(self):
         for m in self.modules:
@@ -177,3 +189,8 @@ def mlp(sizes, activation: str = "relu", seed: Optional[int] = None) -> Sequenti
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return Sequential(*layers)
+
+
+# The convolutional layers live in layers.py (they build on Module); cr.nn holds them all.
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,  # noqa: E402,F401
+                     MaxPool2d)

@@ -132,9 +132,10 @@ def lift(x, like: Tensor) -> Tensor:
 class GraphBuilder:
     """Builds a ``Graph`` from Python code by tracing ``Tensor`` operations."""
 
-    def __init__(self, name: str = "main", dtype=DType.f32):
+    def __init__(self, name: str = "main", dtype=DType.f32, training: bool = False):
         self.graph = Graph(name)
         self.dtype = DType.of(dtype)
+        self.training = bool(training)  # modules lower to their training-mode IR (batch norm, dropout)
         self.emitter = Emitter(self.graph, created_by="frontend", source=user_source)
 
     def input(self, name: str, shape: Sequence, dtype=None) -> Tensor:

@@ -175,11 +175,15 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     if not isinstance(optimizer, Optimizer):
         raise IRTypeError(f"optimizer must be a cr.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
     lobj = get_loss(loss, **({"targets": targets} if targets else {}))
-    base = to_graph(model, input_shape, "train").clone()
+    # the step trains in training mode; evaluate and predict use the inference-mode lowering
+    # (running statistics, no dropout), sharing the same live arrays by name
+    train_base = to_graph(model, input_shape, "train", training=True).clone()
+    base = to_graph(model, input_shape, "train").clone() if isinstance(model, Module) else train_base
     if metrics is None:
         metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
-    objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.weight_decay)
-    eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(objective.clone())  # live params
+    objective, obj_name = build_objective(train_base, lobj, list(metrics), optimizer.weight_decay)
+    inference_objective = build_objective(base, lobj, list(metrics), optimizer.weight_decay)[0]
+    eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(inference_objective)  # live params
     pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)
     train_graph = pm.run(objective)
     pred = base.clone()

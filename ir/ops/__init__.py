@@ -2,7 +2,7 @@
 
 ``OPS`` maps an op name to its (singleton) ``Op`` instance. Families:
 ``elementwise``, ``activations``, ``reductions``, ``linalg``, ``shape``,
-``losses``, ``indexing``, and for CNNs ``conv``, ``pool``, ``norm``. Adding an op is writing one class with ``@register``.
+``losses``, ``indexing``, and for CNNs ``conv``, ``pool``, ``norm``, ``pad``. Adding an op is writing one class with ``@register``.
 """
 from __future__ import annotations
 
@@ -36,6 +36,6 @@ def get_op(name: str) -> Op:
 # Importing the families registers their ops (in this order, deterministically).
 from . import elementwise, activations, reductions, linalg, shape, losses, fused  # noqa: E402,F401
 from . import indexing  # noqa: E402,F401  (Gather, Concat: needed by ONNX import)
-from . import conv, pool, norm  # noqa: E402,F401  (convolutional networks)
+from . import conv, pool, norm, pad  # noqa: E402,F401  (convolutional networks)
 
 __all__ = ["OPS", "Op", "REQUIRED", "get_op", "register"]

@@ -44,7 +44,7 @@ def _check(op, ins):
     c = x.shape[1]
     for k, t in enumerate(ins[1:], 1):
         if t.shape != (c,) or t.dtype != x.dtype:
-            raise IRTypeError(f"{op.name} input {k} should be {x.dtype}[{c}] (one per channel of {x}), got {t}")
+            raise IRTypeError(f"{op.name} input {k} should be {x.dtype.value}[{c}] (one per channel of {x}), got {t}")
     return x
 
 
