@@ -25,4 +25,5 @@ EXAMPLES = {
     "mlp_backprop": "backprop on the two-layer MLP, scalar and vectorised",
     "feature_detectors": "first-layer feature detectors of a digit classifier, drawn as images",
     "computational_cost": "backward ≈ 2 × forward; cost linear in layers, quadratic in units",
+    "conv_as_linear": "a convolution is a linear layer with sparse, tied weights; W̄ sums over positions",
 }

@@ -62,11 +62,22 @@ def xor_threshold() -> cr.Graph:
     return g.build(g.op("HardThreshold", g.op("Gemm", h, W2, b2, transB=1, name="z2"), name="y"))
 
 
+def cnn(seed=0) -> cr.Graph:
+    """A small CNN on 1×8×8 digits: conv3 (4 filters) → ReLU → 2×2 max-pool → linear, softmax cross-entropy."""
+    nn = cr.nn
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, seed=seed), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 10, seed=seed + 1))
+    g = cr.GraphBuilder("cnn")
+    x, t = g.input("x", ("N", 1, 8, 8)), g.input("t", ("N", 10))
+    return g.build(g.op("SoftmaxCrossEntropy", model(x), t, name="loss"))
+
+
 #: name -> (builder, one-line description)
 MODELS = {
     "logistic_l2": (logistic_l2, "L2-regularised logistic least squares (the lecture's backprop example)"),
     "mlp": (mlp, "MLP 4-8-3 with sigmoid units and softmax cross-entropy"),
     "two_layer": (two_layer_mse, "the lecture's two-layer MLP with squared error"),
+    "cnn": (cnn, "a small CNN (conv3, ReLU, max-pool, linear) on 1x8x8 images with softmax cross-entropy"),
     "xor": (xor_threshold, "the hand-set hard-threshold XOR network (inference only)"),
 }
 

@@ -209,3 +209,24 @@ def test_default_init_has_pytorch_bounds():
     bound = 1 / np.sqrt(3 * 25)
     assert np.abs(c.weight).max() <= bound and np.abs(t.weight.detach().numpy()).max() <= bound
     assert np.abs(c.weight).max() > 0.9 * bound and np.abs(c.bias).max() <= bound
+
+
+def test_chainrule_train_model_cnn_learns_the_digits_and_draws_its_filters(tmp_path, capsys):
+    from chainrule.frontends.cli import main as cli
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "cnn", "--epochs", "6", "--out", str(out)]) == 0
+    acc = float(capsys.readouterr().out.split("test accuracy")[1].split()[0])
+    assert acc >= 0.95, acc  # the default 20 epochs reach about 0.99
+    import json
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["model"] == "cnn"
+    assert "conv1.weight" in (out / "train_step.ir").read_text()
+    assert "features.png" in summary["files"] or any("features.png" in s for s in summary["skipped"])
+
+
+def test_explain_grad_of_a_conv_weight_shows_the_filter_gradient(capsys):
+    from chainrule.frontends.cli import main as cli
+    assert cli.main(["explain", "--grad", "conv1.weight", "cnn"]) == 0
+    text = capsys.readouterr().out
+    assert "%grad_conv1.weight: f32[4,1,3,3] = ConvFilterGrad(%x, %grad_conv1)" in text
+    assert "Σ over positions" in text
