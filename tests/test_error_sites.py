@@ -782,6 +782,8 @@ SITES = {
     "frontends.python.layers:_check_image#1": (lambda: cr.nn.Conv2d(1, 2, 3).to_graph(("N", 2, 5, 5)),
                                                ["conv expects an image batch [N,1,H,W]", "[N,2,5,5]"]),
     "frontends.python.layers:_pair#1": (lambda: cr.nn.MaxPool2d((2, 2, 2)), ["kernel_size must be an int or a pair"]),
+    "frontends.cli.train:_image_side#1": (lambda: __import__("chainrule.frontends.cli.train", fromlist=["x"])
+                                          ._image_side(10), ["--model cnn needs square images", "10 features"]),
     "ir.ops.shape:Transpose._perm#1": (lambda: emit("Transpose", T(2, 3), perm=(0, 0)), ["Transpose perm (0, 0)"]),
     "ir.ops.shape:reshape_target#1": (lambda: emit("Reshape", T(2, 3), shape=(-1, -1)), ["Reshape", "(-1, -1)"]),
     "ir.ops.shape:reshape_target#2": (lambda: reshape_target(("N", 3), ("M", -1)), ["symbol M"]),

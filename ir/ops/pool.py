@@ -61,6 +61,17 @@ def _scatter(gy_taps, win, shape, dtype, outs, extra):
     return np.ascontiguousarray(crop(xp, win, shape[2:]))
 
 
+def _tap_max(xp, win, outs):
+    """The maximum of each window: one np.maximum per kernel tap over the whole batch."""
+    kh, kw = win.kernel
+    y = np.array(tap(xp, win, outs, 0, 0))
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(y, tap(xp, win, outs, i, j), out=y)
+    return y
+
+
 @register
 class MaxPool(Pool):
     """y[n,c,p,q] = max over the window at (p, q) of x (padding counts as −∞)"""
@@ -71,8 +82,7 @@ class MaxPool(Pool):
     def kernel(self, attrs):
         def maxpool(x):
             win, outs, extra = self.geometry(attrs, x.shape[2:])
-            v = windows(pad(x, win, extra, -np.inf), win, outs)
-            return np.ascontiguousarray(v.max(axis=(4, 5)))
+            return _tap_max(pad(x, win, extra, -np.inf), win, outs)
         return maxpool
 
     def vjp(self, e, node, gys):
@@ -97,10 +107,17 @@ class MaxPoolGrad(Pool):
     def kernel(self, attrs):
         def maxpool_grad(x, gy):
             win, outs, extra = self.geometry(attrs, x.shape[2:])
-            v = windows(pad(x, win, extra, -np.inf), win, outs)
-            kw = win.kernel[1]
-            winner = v.reshape(v.shape[:4] + (-1,)).argmax(axis=-1)  # argmax: the first maximum wins
-            return _scatter(lambda i, j: np.where(winner == i * kw + j, gy, 0), win, x.shape, gy.dtype, outs, extra)
+            xp = pad(x, win, extra, -np.inf)
+            y = _tap_max(xp, win, outs)
+            gxp = np.zeros(xp.shape, gy.dtype)
+            taken = np.zeros(y.shape, bool)
+            kh, kw = win.kernel
+            for i in range(kh):  # row-major over the window: the first maximum takes ȳ
+                for j in range(kw):
+                    hit = (tap(xp, win, outs, i, j) == y) & ~taken
+                    tap(gxp, win, outs, i, j)[...] += np.where(hit, gy, 0)
+                    taken |= hit
+            return np.ascontiguousarray(crop(gxp, win, x.shape[2:]))
         return maxpool_grad
 
 

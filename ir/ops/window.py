@@ -102,15 +102,21 @@ def windows(xp: np.ndarray, win: Window, outs) -> np.ndarray:
 
 
 def im2col(xp: np.ndarray, win: Window, outs, group: int) -> np.ndarray:
-    """Columns (N, g, C/g·kh·kw, Ho·Wo) of the padded input: one copy of the window view."""
+    """Columns (g, C/g·kh·kw, N·Ho·Wo) of the padded input, channel-major so that a convolution
+    over the whole batch is one GEMM per group: one strided copy per kernel tap."""
     n, c = xp.shape[:2]
     kh, kw = win.kernel
-    cols = np.empty((n, c, kh, kw, outs[0], outs[1]), xp.dtype)
-    # one strided copy per kernel tap is faster than reshaping the 6-d window view
+    cols = np.empty((c, kh, kw, n, outs[0], outs[1]), xp.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = tap(xp, win, outs, i, j)
-    return cols.reshape(n, group, (c // group) * kh * kw, outs[0] * outs[1])
+            cols[:, i, j] = tap(xp, win, outs, i, j).transpose(1, 0, 2, 3)
+    return cols.reshape(group, (c // group) * kh * kw, n * outs[0] * outs[1])
+
+
+def channel_major(a: np.ndarray, group: int) -> np.ndarray:
+    """(N, C, H, W) as (g, C/g, N·H·W): the layout of ``im2col``'s columns (one copy)."""
+    n, c = a.shape[:2]
+    return np.ascontiguousarray(a.reshape(n, c, -1).transpose(1, 0, 2)).reshape(group, c // group, -1)
 
 
 def tap(xp: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
@@ -120,13 +126,14 @@ def tap(xp: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
 
 
 def col2im(cols: np.ndarray, win: Window, padded_hw, outs) -> np.ndarray:
-    """Adjoint of ``im2col``: ``cols`` (N, C, kh, kw, Ho, Wo) summed into a zero padded input."""
-    n, c, kh, kw = cols.shape[:4]
-    xp = np.zeros((n, c) + tuple(padded_hw), cols.dtype)
+    """Adjoint of ``im2col``: ``cols`` (C, kh, kw, N, Ho, Wo) summed into a zero padded input,
+    returned as (N, C, Hp, Wp) (a transposed view of the channel-major sum)."""
+    c, kh, kw, n = cols.shape[:4]
+    xp = np.zeros((c, n) + tuple(padded_hw), cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap(xp, win, outs, i, j)[...] += cols[:, :, i, j]
-    return xp
+            tap(xp, win, outs, i, j)[...] += cols[:, i, j]
+    return xp.transpose(1, 0, 2, 3)
 
 
 def crop(xp: np.ndarray, win: Window, sizes) -> np.ndarray:
