@@ -76,7 +76,6 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
     nodes = list(getattr(graph_or_schedule, "order", None) or graph.nodes)
     bindings = dict(bindings or {})
     plan = MemoryPlan([n.name for n in nodes], bindings)
-    end = len(nodes)
     live = Liveness(nodes, graph.exported_ids())  # views share their owner's storage
     death = live.death  # id(owner) -> last step its storage is read
     # updates written straight into their parameter: the node must be the last reader of the parameter
