@@ -720,6 +720,8 @@ SITES = {
     "ir.ops.losses:Loss.infer#1": (lambda: emit("SoftmaxCrossEntropy", T(10), T(10)), ["SoftmaxCrossEntropy", "[N,K]", "f32[10]"]),
     "ir.ops.losses:Loss.infer#2": (lambda: emit("SquaredError", T(2, 3), T(2, 4)), ["SquaredError", "f32[2,3]", "f32[2,4]"]),
     "ir.ops.losses:Loss.infer#3": (lambda: emit("SquaredError", T(2), T(2), reduction="max"), ["SquaredError", "'max'"]),
+    "ir.ops.losses:SoftmaxCrossEntropy.infer#1": (lambda: emit("SoftmaxCrossEntropy", T(2, 3), T(2, 3), probs=2),
+                                                  ["SoftmaxCrossEntropy probs", "0 or 1", "got 2"]),
     "ir.ops.reductions:reduced_axes#1": (lambda: emit("ReduceSum", T(2, 3), axes=(1, -1)), ["axes (1, -1) repeat"]),
     "ir.ops.shape:Transpose._perm#1": (lambda: emit("Transpose", T(2, 3), perm=(0, 0)), ["Transpose perm (0, 0)"]),
     "ir.ops.shape:reshape_target#1": (lambda: emit("Reshape", T(2, 3), shape=(-1, -1)), ["Reshape", "(-1, -1)"]),
