@@ -337,7 +337,7 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
 
 def _region(body_lines, args, head: _Lexer):
     """Parse a Fused body: steps ``%name: TYPE = Op(%operands) {attrs}`` -> the ``body`` tuple."""
-    from .ops.fused import step_types
+    from .ops.fused import Step, step_types
     refs = {v.name: k for k, v in enumerate(args)}
     body = []
     for lx in body_lines:
@@ -356,7 +356,7 @@ def _region(body_lines, args, head: _Lexer):
             lx.fail(f"unexpected {lx.peek()[1]!r} at end of line")
         try:
             attrs = op.check_attrs(attrs)
-            body.append((opname, tuple(operands), tuple(sorted(attrs.items())), name))
+            body.append(Step(opname, tuple(operands), tuple(sorted(attrs.items())), name))
             got = step_types([v.type for v in args], body)[-1]
         except ChainruleError as err:
             lx.fail(str(err), 0)
@@ -373,8 +373,8 @@ def _make_node(lx, g, env, op, opname, args, attrs, prov, results, col):
         attrs = op.check_attrs(attrs)
         node = Node(op, args, attrs, prov)
         op.check_arity(len(args))
-        if len(results) != op.num_outputs:
-            lx.fail(f"{opname} has {op.num_outputs} result(s), the line names {len(results)}", col)
+        if len(results) != op.output_count(attrs):
+            lx.fail(f"{opname} has {op.output_count(attrs)} result(s), the line names {len(results)}", col)
         for name, _ in results:
             if name in env:
                 lx.fail(f"%{name} is defined twice", col)

@@ -145,14 +145,14 @@ def format_node(node, meta: bool = True, values=None) -> str:
 def region_lines(node, indent: str = "    "):
     """A fused node's body, one step a line; operands by name (the node's inputs, then earlier steps)."""
     from .ops import OPS
-    from .ops.fused import step_types
-    body = node.attrs[node.op.region_attr]
-    names = [v.name for v in node.inputs] + [s[3] for s in body]
+    from .ops.fused import as_body, step_types
+    body = as_body(node.attrs[node.op.region_attr])
+    names = [v.name for v in node.inputs] + [step.name for step in body]
     types = step_types([v.type for v in node.inputs], body)
     out = []
-    for (opname, refs, attrs, name), t in zip(body, types):
-        shown = ", ".join(f"{k}={format_attr(v)}" for k, v in attrs if not _is_default(OPS[opname], k, v))
-        text = f"{indent}{var(name)}: {t} = {opname}({', '.join(var(names[r]) for r in refs)})"
+    for step, t in zip(body, types):
+        shown = ", ".join(f"{k}={format_attr(v)}" for k, v in step.attrs if not _is_default(OPS[step.op], k, v))
+        text = f"{indent}{var(step.name)}: {t} = {step.op}({', '.join(var(names[r]) for r in step.refs)})"
         out.append(text + (" {" + shown + "}" if shown else ""))
     return out
 

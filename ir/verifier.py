@@ -76,13 +76,14 @@ def verify(g) -> None:
             if out.name in defined:
                 _fail(g, f"{var(out.name)} is defined twice (SSA)", node)
             defined[out.name] = out
-        if len(node.outputs) != node.op.num_outputs:
-            _fail(g, f"{node.op.name} makes {node.op.num_outputs} result(s), the node has {len(node.outputs)}", node)
         try:  # arity and attributes first: a type rule (and a kernel) indexes them without checking
             node.op.check_arity(len(node.inputs))
             missing = [k for k in node.op.check_attrs(dict(node.attrs)) if k not in node.attrs]
             if missing:
                 _fail(g, f"{node.op.name} node lacks attribute(s) {', '.join(missing)}", node)
+            count = node.op.output_count(dict(node.attrs))
+            if len(node.outputs) != count:
+                _fail(g, f"{node.op.name} makes {count} result(s), the node has {len(node.outputs)}", node)
             inferred = node.op.infer([v.type for v in node.inputs], dict(node.attrs))
         except VerifyError:
             raise

@@ -15,8 +15,8 @@ activation derivative times the incoming gradient and the update arithmetic::
         %grad_h: f32[N,256] = Mul(%grad_relu, %hardthreshold)
       }
 
-The kernel of a ``Fused`` node (``ir/ops/fused.py``) runs the steps with
-``out=`` ufunc calls on buffers planned once per input shape. Fused nodes have
+The planned executors inline a ``Fused`` node's steps as ``out=`` ufunc calls on
+buffers planned once per input shape (``runtime/fused.py``). Fused nodes have
 no gradient rule, which is safe because this pass runs after autodiff.
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Dict, List
 from ..ir import Graph, Node
 from ..ir.core import Provenance
 from ..ir.ops import OPS
+from ..ir.ops.fused import Step
 from .manager import graph_pass
 
 
@@ -92,7 +93,7 @@ def _make_fused(graph: Graph, group: List[Node], created_by: str, before) -> Nod
     body = []
     for k, n in enumerate(group):
         refs = tuple(ref[id(v)] if id(v) in ref else len(inputs) + inside[id(v)] for v in n.inputs)
-        body.append((n.op.name, refs, tuple(sorted(n.attrs.items())), n.outputs[0].name))
+        body.append(Step(n.op.name, refs, tuple(sorted(n.attrs.items())), n.outputs[0].name))
     exit_node = group[-1]
     prov = Provenance(created_by, exit_node.prov.phase, None, None, exit_node.prov.source)
     fused = Node(OPS["Fused"], inputs, {"body": tuple(body)}, prov)

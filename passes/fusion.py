@@ -1,4 +1,4 @@
-"""``fuse-softmax-ce``: softmax + cross-entropy into one stable op, before autodiff.
+"""Softmax + cross-entropy: fused into one stable loss (before autodiff), and its softmax shared (after).
 
 It rewrites a loss computed from probabilities into the fused,
 stable ``SoftmaxCrossEntropy`` on the logits, whose gradient rule is the closed
@@ -16,6 +16,19 @@ value (the probabilities, the log-probabilities, the products) has no other
 use, so nothing else in the graph loses a value it reads. It must run before
 autodiff: the unfused gradient −t / softmax(z) divides by an underflowed 0 for
 logits of ±1000 (NaN/Inf), the fused one is finite.
+
+``share-loss-softmax`` runs after autodiff: the gradient rule's ``Softmax(z)``
+is what the loss computes on its way, so the loss hands it over as a second
+result (bit for bit the same, see ``SoftmaxCrossEntropy``)::
+
+    Before:                                         After:
+      %loss: f32[] = SoftmaxCrossEntropy(%z, %t)      %loss: f32[], %softmax: f32[N,10] =
+      ...                                                 SoftmaxCrossEntropy(%z, %t) {probs=1}
+      %softmax: f32[N,10] = Softmax(%z)               ...
+      %sub: f32[N,10] = Sub(%softmax, %t)             %sub: f32[N,10] = Sub(%softmax, %t)
+
+Only a ``Softmax`` over the last axis that comes after the loss is replaced
+(its users then come after the loss too).
 
 ``fuse-elementwise`` (after autodiff) is in ``passes/fuse_elementwise.py``.
 """
@@ -126,3 +139,41 @@ def fuse_softmax_ce(graph: Graph) -> bool:
         elif node.op.name == "LogSoftmax":
             changed |= _match_nll(graph, node)
     return changed
+
+
+@graph_pass("share-loss-softmax")
+def share_loss_softmax(graph: Graph) -> bool:
+    """Softmax(z) after SoftmaxCrossEntropy(z, t) becomes the loss's probabilities; see module doc."""
+    loss_of = {}  # id(logits) -> the first SoftmaxCrossEntropy on them
+    later = []  # (Softmax node, that loss) in graph order
+    for node in graph.nodes:
+        if node.op.name == FUSED_CE:
+            loss_of.setdefault(id(node.inputs[0]), node)
+        elif node.op.name == "Softmax" and id(node.inputs[0]) in loss_of and _last_axis(node):
+            later.append((node, loss_of[id(node.inputs[0])]))
+    shared = {}  # id(loss node) -> the node with probs=1 standing for it
+    for sm, ce in later:
+        new = shared.get(id(ce))
+        first = new is None and not ce.attrs["probs"]
+        if new is None:
+            new = shared[id(ce)] = _with_probs(graph, ce) if first else ce
+        old = sm.outputs[0]
+        name = old.name
+        old.replace_all_uses_with(new.outputs[1])
+        graph.remove_nodes([sm])
+        if first:  # the probabilities take the name of the first Softmax they replace
+            graph.rename(new.outputs[1], name)
+    return bool(later)
+
+
+def _with_probs(graph: Graph, ce: Node) -> Node:
+    """A ``SoftmaxCrossEntropy {probs=1}`` in place of ``ce``, its loss under ``ce``'s name."""
+    e = Emitter(graph, created_by="share-loss-softmax", phase=ce.prov.phase, before=ce)
+    e.source = (lambda s=ce.prov.source: s) if ce.prov.source else None
+    new = e.emit(FUSED_CE, ce.inputs, dict(ce.attrs, probs=1), name=ce.outputs[0].name)
+    old = ce.outputs[0]
+    name = old.name
+    old.replace_all_uses_with(new.outputs[0])
+    graph.remove_nodes([ce])
+    graph.rename(new.outputs[0], name)
+    return new

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..ir import Graph
-from ..ir.ops.outkernels import has_out_kernel, inplace_inputs, view_source
+from ..ir.liveness import Liveness
+from ..ir.ops.outkernels import has_out_kernel, inplace_inputs
 
 
 @dataclass
@@ -75,19 +76,8 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
     nodes = list(getattr(graph_or_schedule, "order", None) or graph.nodes)
     bindings = dict(bindings or {})
     plan = MemoryPlan([n.name for n in nodes], bindings)
-    end = len(nodes)
-    keep = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
-    root = {}  # id(value) -> id of the value owning its storage (views share it)
-    death: Dict[int, int] = {}  # id(root value) -> last step its storage is read
-    for i, n in enumerate(nodes):
-        for v in n.inputs:
-            r = root.get(id(v), id(v))
-            death[r] = max(death.get(r, -1), i)
-        src = view_source(n)
-        for o in n.outputs:
-            root[id(o)] = root.get(id(n.inputs[src]), id(n.inputs[src])) if src is not None else id(o)
-            if id(o) in keep:
-                death[root[id(o)]] = end
+    live = Liveness(nodes, graph.exported_ids())  # views share their owner's storage
+    death = live.death  # id(owner) -> last step its storage is read
     # updates written straight into their parameter: the node must be the last reader of the parameter
     upd_target = {}
     if update_into_param:
@@ -105,7 +95,7 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
     born_at: Dict[int, List] = {}
     for i, n in enumerate(nodes):
         for o in n.outputs:
-            if root[id(o)] == id(o) and has_out_kernel(n) and id(o) not in upd_target:
+            if live.owner(o) == id(o) and has_out_kernel(n) and id(o) not in upd_target:
                 born_at.setdefault(i, []).append(o)
     live_now = 0
     dying_at: Dict[int, List[int]] = {}
@@ -129,7 +119,7 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
                 if k >= 0 and k in inplace_inputs(n):
                     plan.alias_of[n.name] = k
             elif outs:
-                _assign(plan, n, o, i, sizes[id(o)], root, death, free, holds, buf_of_root)
+                _assign(plan, n, o, i, sizes[id(o)], live, free, holds, buf_of_root)
         for r in dying_at.get(i, []):  # values last read here release their buffers
             if r in sizes and death.get(r) == i:
                 live_now -= sizes[r]
@@ -222,9 +212,10 @@ def _place(objects, order) -> Dict[int, int]:
     return offset
 
 
-def _assign(plan, n, o, i, size, root, death, free, holds, buf_of_root):
+def _assign(plan, n, o, i, size, live, free, holds, buf_of_root):
     """Pick ``o``'s buffer: an input dying here (in place), a free buffer, or a new one."""
-    roots = [root.get(id(v), id(v)) for v in n.inputs]
+    death = live.death
+    roots = [live.owner(v) for v in n.inputs]
     for k in inplace_inputs(n):
         r = roots[k]
         b = buf_of_root.get(r)

@@ -15,7 +15,7 @@ from .cse import cse
 from .fold import fold_constants
 from .fold_linear import fold_linear
 from .fuse_elementwise import fuse_elementwise
-from .fusion import fuse_softmax_ce
+from .fusion import fuse_softmax_ce, share_loss_softmax
 from ..ir import IRTypeError
 from .manager import Pass
 from .optimizer import OptimizerPass, SGDUpdate
@@ -37,8 +37,10 @@ def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[P
 
 def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> List[Pass]:
     """Forward + loss graph -> one training step: forward, backward, optimizer update nodes."""
+    # share-loss-softmax after cse (one Softmax(z) left to share) and before fuse-elementwise (which
+    # would otherwise fuse nothing differently, but reads the probabilities as a plain value)
     return [infer_shapes, toposort, fuse_softmax_ce, Autodiff(loss, wrt), optimizer or SGDUpdate(lr=0.1),
-            simplify, cse, fold_constants, dce, fuse_elementwise, schedule]
+            simplify, cse, fold_constants, dce, share_loss_softmax, fuse_elementwise, schedule]
 
 
 PIPELINES = {"inference": inference_pipeline, "gradient": gradient_pipeline, "training": training_pipeline}

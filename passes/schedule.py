@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ..ir import Graph, Node
+from ..ir.liveness import Liveness
 from .manager import graph_pass
 from .memory import MemoryPlan, plan_memory
 
@@ -55,7 +56,7 @@ def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None,
     bindings = bindings or {}
     nodes = graph.nodes
     pos = {id(n): i for i, n in enumerate(nodes)}
-    keep = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.updates}
+    keep = graph.exported_ids()
     waiting = [0] * len(nodes)  # producers not yet run
     users: List[List[int]] = [[] for _ in nodes]
     remaining = {}  # id(value) -> readers not yet run
@@ -107,25 +108,14 @@ def memory_aware_order(graph: Graph, bindings: Optional[Dict[str, int]] = None,
 def _update_waits(graph: Graph, pos) -> Dict[int, List[int]]:
     """For each node making an update value nobody else reads, the other readers of its parameter
     (or of views of it): running it after them lets the memory plan write the update in place."""
-    from ..ir.ops.outkernels import view_source
-    root = {id(p): id(p) for p in graph.params}
-    readers: Dict[int, set] = {}
-    for i, n in enumerate(graph.nodes):
-        for v in n.inputs:
-            r = root.get(id(v))
-            if r is not None:
-                readers.setdefault(r, set()).add(i)
-        src = view_source(n)
-        if src is not None and id(n.inputs[src]) in root:
-            for o in n.outputs:
-                root[id(o)] = root[id(n.inputs[src])]
+    live = Liveness(graph.nodes)  # a reader of a view of p reads p
     out_ids = {id(v) for v in graph.outputs}
     waits = {}
     for p, v in graph.updates:
         if v.producer is None or v.uses or id(v) in out_ids:
             continue
         prod = pos[id(v.producer)]
-        waits[prod] = sorted(readers.get(id(p), set()) - {prod})
+        waits[prod] = [r for r in live.readers.get(id(p), []) if r != prod]
     return waits
 
 

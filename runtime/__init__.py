@@ -1,4 +1,11 @@
-"""The runtime layer: executes scheduled graphs with NumPy."""
+"""The runtime layer: executes scheduled graphs with NumPy.
+
+``interpreter.py`` is the runtime: one kernel call per node, values freed after
+their last use, clear errors. The planned executors are an optional chapter on
+speed: ``executor.py`` plans buffers once per set of bindings and runs Python
+generated from the ops' own ``emit`` facets (``codegen.py``, and ``fused.py``
+for a ``Fused`` node's body), bit for bit what the interpreter computes.
+"""
 from .interpreter import Interpreter, NumericsError
 from .limits import memory_limit, set_memory_limit
 

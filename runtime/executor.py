@@ -25,9 +25,9 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from ..ir import ChainruleError, Graph
-from ..ir.ops.outkernels import view_source
-from ..ir.types import TensorType, normalize_axis
-from .codegen import FOLDABLE, Code, _fold, emit_node, emit_softmax_ce
+from ..ir.liveness import Liveness
+from ..ir.types import TensorType
+from .codegen import Code, fold
 from .interpreter import Interpreter
 
 _ndarray = np.ndarray
@@ -54,9 +54,13 @@ class _Prepared:
 
     ``code[i]`` is ``(lines, input slots read, output slots written)`` for node i; ``expr[slot]``
     names the value held in a slot (``v<slot>``, or a bound constant/buffer name in ``ns``).
+    Each node is asked, in turn: is its value known now (``Op.foldable``, ``Op.static_value``)?
+    Does the plan give it a buffer (``Op.emit`` into it)? Can it make new arrays without
+    temporaries (``Op.emit_fresh``)? Else its kernel is called.
     """
 
     def __init__(self, graph: Graph, plan, params: Dict[str, np.ndarray]):
+        self.graph, self.plan = graph, plan
         self.slot: Dict[int, int] = {}
         for v in list(graph.inputs) + list(graph.params):
             self.slot[id(v)] = len(self.slot)
@@ -64,99 +68,84 @@ class _Prepared:
         for n in self.nodes:
             for o in n.outputs:
                 self.slot[id(o)] = len(self.slot)
-        fresh = {id(v) for v in graph.outputs}  # the caller keeps these: a new array each call
-        outputs = fresh | {id(v) for _, v in graph.updates}
-        bindings = plan.bindings if plan is not None else {}
+        self.exported = graph.exported_ids()
+        self.fresh = {id(v) for v in graph.outputs}  # the caller keeps these: a new array each call
+        self.bindings = plan.bindings if plan is not None else {}
         # one arena per bindings; each planned buffer is a byte range of it (ranges of values whose
         # lifetimes do not overlap may overlap, see passes/memory.py)
         self.arena = np.empty(plan.peak_bytes if plan is not None else 0, np.uint8)
         self.buffers = [self.arena[o:o + b] for o, b in zip(plan.buffer_offsets, plan.buffer_bytes)] \
             if plan is not None else []
-        gen = self.gen = Code()
-        pslot = {p.name: self.slot[id(p)] for p in graph.params}
+        self.gen = Code()
+        self.pslot = {p.name: self.slot[id(p)] for p in graph.params}
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
-        self.code = []
-        self.donated = _donated(self.nodes, plan, outputs)
-        self.softmax_of: Dict[int, tuple] = {}  # id(logits) -> (softmax buffer name, index of its node)
-        self.extra_deps: Dict[int, int] = {}
-        for i, n in enumerate(self.nodes):
-            ins = tuple(self.slot[id(v)] for v in n.inputs)
-            outs = tuple(self.slot[id(o)] for o in n.outputs)
-            args = [self.expr[s] for s in ins]
-            o = n.outputs[0]
-            shape = tuple(bindings.get(d, d) if isinstance(d, str) else d for d in o.type.shape)
-            static = all(isinstance(d, int) for d in shape)
-            in_types = [_bound(v.type, bindings) for v in n.inputs]
-            lines: List[str] = []
-            name = n.op.name
-            folded = None
-            if len(outs) == 1 and id(o) not in outputs and static and all(a in gen.known for a in args) and (
-                    name == "Constant" or name in FOLDABLE and name != "Fused"):
-                folded = (n.op.kernel(dict(n.attrs))() if name == "Constant" else
-                          _fold(name, dict(n.attrs), [gen.known[a] for a in args], TensorType(shape, o.type.dtype)))
-            elif name == "Count" and static and id(o) not in outputs and all(t.is_static for t in in_types):
-                folded = n.op.kernel(dict(n.attrs))(np.empty(in_types[0].shape, in_types[0].dtype.numpy))
-            if name == "Softmax" and id(n.inputs[0]) in self.softmax_of and id(o) not in outputs \
-                    and normalize_axis(n.attrs["axis"], o.type.rank) == o.type.rank - 1:
-                prob, at = self.softmax_of[id(n.inputs[0])]  # computed by the loss, same operations
-                self.expr[outs[0]] = prob
-                self.extra_deps[i] = at
-            elif folded is not None:
-                c = gen.const(folded, "c")
-                gen.known[c] = folded
-                self.expr[outs[0]] = c
-            elif plan is not None and (o.name in plan.buffer_of or o.name in plan.param_outputs):
-                alias = plan.alias_of.get(n.name, -1)
-                if o.name in plan.param_outputs:
-                    dst = self.expr[pslot[plan.param_outputs[o.name]]]
-                elif id(o) in fresh:
-                    dst = f"v{outs[0]}"
-                    lines.append(f"{dst} = empty({gen.const(shape, 's')}, {gen.const(o.type.dtype.numpy, 'd')})")
-                else:
-                    dt = o.type.dtype.numpy
-                    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-                    buf = self.buffers[plan.buffer_of[o.name]][:nbytes].view(dt).reshape(shape)
-                    dst = gen.const(buf, "b")
-                donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
-                lines += emit_node(gen, n, alias, dst, args, in_types, donated)
-                self.expr[outs[0]] = dst
-            elif name == "SoftmaxCrossEntropy" and len(in_types[0].shape) >= 2 and in_types[0].is_static \
-                    and in_types[0].dtype.numpy.kind == "f":
-                more, prob = emit_softmax_ce(gen, n, f"v{outs[0]}", args, in_types)
-                lines += more
-                self.softmax_of[id(n.inputs[0])] = (prob, i)
-            else:
-                k = gen.const(n.op.kernel(dict(n.attrs)), "k")
-                lhs = ", ".join(f"v{s}" for s in outs) + ("," if len(outs) > 1 else "")
-                # a graph output that is a view (of a reused buffer, or of a parameter an update will
-                # overwrite) is copied here, so the caller keeps this call's value
-                copy = ".copy()" if n.op.view and id(o) in outputs else ""
-                lines.append(f"{lhs} = {k}({', '.join(args)}){copy}")
-            self.code.append((lines, ins, outs))
-        self.deps = _dependencies(graph, self.nodes, plan, self.donated)
-        for i, j in self.extra_deps.items():
-            self.deps[i] = sorted(set(self.deps[i]) | {j})
+        live = Liveness(self.nodes, self.exported)
+        self.donated = [_donated(n, i, plan, live) for i, n in enumerate(self.nodes)]
+        self.code = [self._node(i, n) for i, n in enumerate(self.nodes)]
+        self.deps = _dependencies(graph, self.nodes, plan, live, self.donated)
+
+    def _node(self, i, n):
+        gen, plan = self.gen, self.plan
+        ins = tuple(self.slot[id(v)] for v in n.inputs)
+        outs = tuple(self.slot[id(o)] for o in n.outputs)
+        args = [self.expr[s] for s in ins]
+        in_types = [_bound(v.type, self.bindings) for v in n.inputs]
+        o, attrs = n.outputs[0], dict(n.attrs)
+        t = _bound(o.type, self.bindings)
+        if len(outs) == 1 and id(o) not in self.exported and t.is_static:
+            value = _known(n.op, attrs, [gen.known.get(a) for a in args], in_types, t)
+            if value is not None:
+                self.expr[outs[0]] = gen.known_value(value)
+                return [], ins, outs
+        lines: List[str] = []
+        dst = self._destination(o, t, outs[0], lines)
+        if dst is not None:
+            alias = plan.alias_of.get(n.name, -1)
+            donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
+            lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated)
+            self.expr[outs[0]] = dst
+            return lines, ins, outs
+        lhs = [f"v{s}" for s in outs]
+        fresh = n.op.emit_fresh(gen, attrs, lhs, args, in_types) if all(t.is_static for t in in_types) else None
+        if fresh is not None:
+            return fresh, ins, outs
+        k = gen.const(n.op.kernel(attrs), "k")
+        # a graph output that is a view (of a reused buffer, or of a parameter an update will
+        # overwrite) is copied here, so the caller keeps this call's value
+        copy = ".copy()" if n.op.view and id(o) in self.exported else ""
+        return [f"{', '.join(lhs)}{',' if len(outs) > 1 else ''} = {k}({', '.join(args)}){copy}"], ins, outs
+
+    def _destination(self, o, t: TensorType, slot: int, lines: List[str]) -> Optional[str]:
+        """The array a planned value is written into: its parameter, a new array for a graph
+        output (allocated by a line added to ``lines``), or its buffer; None if not planned."""
+        plan, gen = self.plan, self.gen
+        if plan is None or not (o.name in plan.buffer_of or o.name in plan.param_outputs):
+            return None
+        if o.name in plan.param_outputs:
+            return self.expr[self.pslot[plan.param_outputs[o.name]]]
+        dt = o.type.dtype.numpy
+        if id(o) in self.fresh:
+            lines.append(f"v{slot} = empty({gen.const(t.shape, 's')}, {gen.const(dt, 'd')})")
+            return f"v{slot}"
+        nbytes = int(np.prod(t.shape, dtype=np.int64)) * dt.itemsize
+        return gen.const(self.buffers[plan.buffer_of[o.name]][:nbytes].view(dt).reshape(t.shape), "b")
 
 
-def _donated(nodes, plan, keep) -> List[List[int]]:
-    """Per node, the inputs in planned buffers that die there (no later reader, no view, not kept):
-    a Fused node may write its intermediate steps into them."""
-    root, death = {}, {}
-    for i, n in enumerate(nodes):
-        for v in n.inputs:
-            death[root.get(id(v), id(v))] = i
-        src = view_source(n)
-        for o in n.outputs:
-            root[id(o)] = root.get(id(n.inputs[src]), id(n.inputs[src])) if src is not None else id(o)
-    for r in keep:
-        death[root.get(r, r)] = len(nodes)
-    out = []
-    for i, n in enumerate(nodes):
-        ids = [id(v) for v in n.inputs]
-        out.append([k for k, v in enumerate(n.inputs) if plan is not None and n.op.name == "Fused"
-                     and v.name in plan.buffer_of and root.get(id(v), id(v)) == id(v)
-                     and death.get(id(v)) == i and ids.count(id(v)) == 1])
-    return out
+def _known(op, attrs, vals, in_types, t: TensorType):
+    """The node's value if it is the same on every call with these bindings, else None."""
+    if op.foldable and all(v is not None for v in vals):
+        return fold(op, attrs, vals, t)
+    return op.static_value(in_types, attrs)
+
+
+def _donated(n, i: int, plan, live: Liveness) -> List[int]:
+    """The inputs of node ``i`` in planned buffers that die there (no later reader, no view, not
+    kept), if its op may overwrite them (``Op.uses_donated``: a Fused node's intermediate steps)."""
+    if plan is None or not n.op.uses_donated:
+        return []
+    ids = [id(v) for v in n.inputs]
+    return [k for k, v in enumerate(n.inputs)
+            if v.name in plan.buffer_of and live.dies_at(v, i) and ids.count(id(v)) == 1]
 
 
 def _bound(t: TensorType, bindings) -> TensorType:
@@ -177,32 +166,26 @@ def _overlapping(plan, key):
     return [("buf", b) for b in plan.overlapping(key[1])]
 
 
-def _dependencies(graph, nodes, plan, donated=None) -> List[List[int]]:
+def _dependencies(graph, nodes, plan, live: Liveness, donated) -> List[List[int]]:
     """For each node, the nodes that must finish first: producers, and the readers and writer of
     the previous value in the buffer (or parameter) it overwrites."""
     index = {id(n): i for i, n in enumerate(nodes)}
-    root = {}
-    where = {}  # id(root value) -> buffer key
+    where = {id(p): ("param", p.name) for p in graph.params}  # id(owner) -> storage key
     readers: Dict[object, List[int]] = {}
     writer: Dict[object, int] = {}
-    for p in graph.params:
-        where[id(p)] = ("param", p.name)
     deps = []
     for i, n in enumerate(nodes):
         d = {index[id(v.producer)] for v in n.inputs if v.producer is not None}
         for v in n.inputs:
-            key = where.get(root.get(id(v), id(v)))
+            key = where.get(live.owner(v))
             if key is not None:
                 readers.setdefault(key, []).append(i)
-        for k in (donated[i] if donated else ()):  # overwrites a dying input: after its other readers
+        for k in donated[i]:  # overwrites a dying input: after its other readers
             for key in _overlapping(plan, ("buf", plan.buffer_of[n.inputs[k].name])):
                 d.update(r for r in readers.get(key, []) if r != i)
                 if key in writer:
                     d.add(writer[key])
         o = n.outputs[0]
-        src = view_source(n)
-        for out in n.outputs:
-            root[id(out)] = root.get(id(n.inputs[src]), id(n.inputs[src])) if src is not None else id(out)
         key = None
         if plan is not None and o.name in plan.param_outputs:
             key = ("param", plan.param_outputs[o.name])

@@ -108,7 +108,8 @@ CASES = {
     "CrossEntropy": [case(unit(4, 3), dist(4, 3)), case(unit(4, 3), dist(4, 3), reduction="none")],
     "BinaryCrossEntropy": [case(unit(4, 1), unit(4, 1)), case(unit(5,), unit(5,), reduction="sum")],
     "SoftmaxCrossEntropy": [case((4, 3), dist(4, 3)), case((4, 3), dist(4, 3), reduction="sum"),
-                            case((2, 3, 4), dist(2, 3, 4), reduction="none")],
+                            case((2, 3, 4), dist(2, 3, 4), reduction="none"),
+                            case((4, 3), dist(4, 3), probs=1), case((2, 3, 4), dist(2, 3, 4), reduction="none", probs=1)],
     "Concat": [case((3, 2), (3, 4), axis=1), case((2, 3), (1, 3), (2, 3)), case((4,))],
     # index(3, 5) draws repeated rows, so the scatter-add of their gradients is checked
     "Gather": [case((3, 4), index(3, 5)), case((3, 4), index(4, 2, 3), axis=1), case((5,), index(5, 7))],

@@ -6,7 +6,7 @@ import chainrule as cr
 from chainrule.ir import InputError
 from chainrule.passes.basic import dce
 from chainrule.passes.fuse_elementwise import fuse_elementwise
-from chainrule.passes.fusion import fuse_softmax_ce
+from chainrule.passes.fusion import fuse_softmax_ce, share_loss_softmax
 from chainrule.passes.memory import plan_memory
 from chainrule.passes.schedule import schedule
 from chainrule.runtime.executor import DataflowExecutor, SequentialExecutor
@@ -19,6 +19,7 @@ def _step_graph(activation="relu"):
     g = mlp_loss_graph(SIZES, activation)
     fuse_softmax_ce(g)
     add_sgd(g)
+    share_loss_softmax(g)
     fuse_elementwise(g)
     dce(g)
     schedule(g)

@@ -23,6 +23,8 @@ MIN_IR_VERSION, MAX_IR_VERSION = 3, onnx.IR_VERSION
 #: as (a composite such as HardThreshold), so import can rebuild that one node.
 META_OP, META_ATTRS, META_INPUTS, META_OUTPUT = "chainrule.op", "chainrule.attrs", "chainrule.inputs", \
     "chainrule.output"
+#: ``chainrule.outputs``: the json list of every result's name, for a composite op with several results.
+META_OUTPUTS = "chainrule.outputs"
 META_BY, META_PHASE, META_OF, META_RULE = "chainrule.by", "chainrule.phase", "chainrule.of", "chainrule.rule"
 #: Model metadata: json list of parameters of kind "state", and the graph name.
 META_STATE = "chainrule.state"

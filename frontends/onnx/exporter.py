@@ -27,7 +27,7 @@ from onnx import helper, numpy_helper
 from ...ir import DType, Graph
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                     META_OUTPUT, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
+                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                      encode_attrs)
 from .ops import EXPORTS, Export
 
@@ -114,6 +114,8 @@ class _Exporter:
         if composite:
             props.update({META_OP: n.op.name, META_ATTRS: encode_attrs(n.attrs),
                           META_INPUTS: json.dumps([v.name for v in n.inputs]), META_OUTPUT: n.outputs[0].name})
+            if len(n.outputs) > 1:
+                props[META_OUTPUTS] = json.dumps([v.name for v in n.outputs])
         if p.created_by != "frontend":
             props[META_BY] = p.created_by
         if p.phase != "forward":

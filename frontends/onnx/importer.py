@@ -35,7 +35,7 @@ from ...ir.ops import OPS
 from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                          META_OUTPUT, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
+                          META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
 from .ops import IMPORTS
 from .shapes import Sym
@@ -251,7 +251,7 @@ class _Ctx:
         base = self.node.output[0] if self.node.output else self.node.op_type
         node = self.e.emit(opname, ins, attrs, name=f"{base}/{opname.lower()}")
         self.made.append(node)
-        return node.outputs[0]
+        return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
 
     def constant(self, arr):
         return self.op("Constant", value=np.asarray(arr))
@@ -515,13 +515,15 @@ class _Importer:
         opname = props[META_OP]
         if opname not in OPS:
             raise OnnxImportError(f"{label}: metadata names chainrule op {opname!r}, which does not exist")
+        out = props.get(META_OUTPUT)
         try:
             attrs = decode_attrs(props.get(META_ATTRS, "{}"))
             ins = json.loads(props.get(META_INPUTS, "[]"))
+            outs = json.loads(props.get(META_OUTPUTS, json.dumps([out])))
         except (ValueError, TypeError) as err:
             raise OnnxImportError(f"{label}: bad chainrule metadata: {err}") from None
-        out = props.get(META_OUTPUT)
-        if not isinstance(ins, list) or not all(isinstance(x, str) for x in ins) or not out:
+        if (not isinstance(ins, list) or not all(isinstance(x, str) for x in ins) or not out
+                or not isinstance(outs, list) or not all(isinstance(x, str) and x for x in outs)):
             raise OnnxImportError(f"{label}: bad chainrule metadata (inputs/output)")
         ctx = _Ctx(self, node, label, self.opset)
         try:
@@ -530,8 +532,13 @@ class _Importer:
             if isinstance(err, OnnxImportError):
                 raise
             raise OnnxImportError(f"{label}: {err}") from None
-        self.rename(v, out)
-        self.vals[out] = v
+        results = v if isinstance(v, tuple) else (v,)
+        if len(results) != len(outs):
+            raise OnnxImportError(f"{label}: chainrule metadata names {len(outs)} result(s) of {opname}, "
+                                  f"the op makes {len(results)}")
+        for r, name in zip(results, outs):
+            self.rename(r, name)
+            self.vals[name] = r
         self.fold(ctx.made)
 
     # -- outputs, updates, clean-up --------------------------------------------------------------

@@ -28,6 +28,9 @@ class Relu(Unary):
     def out_kernel(self, attrs, alias=-1):
         return lambda out, z: np.maximum(z, 0, out=out)
 
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        return [f"{code.const(np.maximum, 'maximum')}({args[0]}, 0, out={out})"]
+
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], e.HardThreshold(node.inputs[0]))]
 
@@ -78,6 +81,9 @@ class HardThreshold(Unary):
     def out_kernel(self, attrs, alias=-1):
         return lambda out, z: np.greater(z, 0, out=out)
 
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        return [f"{code.const(np.greater, 'greater')}({args[0]}, 0, {out})"]
+
     def vjp(self, e, node, gys):
         return [None]
 
@@ -123,6 +129,15 @@ class _AxisOp(Op):
         return 3 * (outs[0].numel(bindings) or 0)
 
 
+def softmax_lines(code, z: str, axis: int, out: str):
+    """Generated lines computing softmax(z) along ``axis`` into ``out``: the operations of
+    ``numerics.softmax`` (so the same bits), with no temporary but the two reductions."""
+    mx, sm = code.const(np.maximum.reduce, "maxr"), code.const(np.add.reduce, "sumr")
+    sub, exp, div = code.const(np.subtract, "sub_"), code.const(np.exp, "exp_"), code.const(np.divide, "divide")
+    return [f"{sub}({z}, {mx}({z}, {axis}, None, None, True), {out})", f"{exp}({out}, {out})",
+            f"{div}({out}, {sm}({out}, {axis}, None, None, True), {out})"]
+
+
 @register
 class Softmax(_AxisOp):
     """yₖ = e^{zₖ} / Σₗ e^{zₗ} along ``axis``"""
@@ -142,6 +157,11 @@ class Softmax(_AxisOp):
             out /= np.sum(out, axis=axis, keepdims=True)
             return out
         return softmax_into
+
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        if not in_types[0].dtype.is_float:
+            return super().emit(code, attrs, out, args, in_types)
+        return softmax_lines(code, args[0], attrs["axis"], out)
 
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]

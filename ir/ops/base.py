@@ -7,6 +7,10 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``infer``: the type rule, input types to output types;
 - ``kernel``: builds the NumPy function once, at compile time, for given attrs;
 - ``out_kernel``: the same, writing into a buffer the memory planner allocated;
+- ``ufunc``, ``foldable``, ``static_value``: what the executors may compute once
+  per set of bindings (a NumPy ufunc, a pure cheap op, a value read off the types);
+- ``emit``: the lines of generated Python that compute the op into a planned
+  buffer (default: a call of the out-kernel); ``emit_fresh``: into new arrays;
 - ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``flops``: multiply-adds, for the cost ledger;
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 
 from ..errors import IRTypeError
 from ..types import TensorType
@@ -45,6 +50,9 @@ class Op:
     commutative = False  # the inputs may be given in any order (Add, Mul, Sum, Equal)
     rule: str = ""  # the chain-rule step of vjp, in bar notation
     nograd_reason: str = ""  # why a non-differentiable op has no gradient, for autodiff's error
+    ufunc = None  # the NumPy ufunc computing this elementwise op: ufunc(*inputs, out=out)
+    foldable = False  # pure and cheap: the executors compute it once per bindings when its inputs are known
+    uses_donated = False  # ``emit`` may overwrite inputs whose buffers die at the node (Fused: its steps)
 
     # -- attributes --------------------------------------------------------
     def check_attrs(self, attrs: dict, where: str = "") -> dict:
@@ -80,6 +88,43 @@ class Op:
         """``fn(out, *inputs)`` writing the result into a planned buffer, or None (then the
         executor calls ``kernel`` and the result gets a fresh array). ``alias``: the input
         that may share ``out``'s storage (used by ``Fused``)."""
+        return None
+
+    def kernel_into(self, attrs: dict):
+        """``fn(out, *inputs)`` always: the out-kernel, or the kernel's result copied into ``out``."""
+        into = self.out_kernel(attrs)
+        if into is not None:
+            return into
+        fn = self.kernel(attrs)
+        return lambda out, *xs: np.copyto(out, fn(*xs), casting="unsafe")
+
+    def output_count(self, attrs: dict) -> int:
+        """How many results a node with these attributes makes."""
+        return self.num_outputs
+
+    def static_value(self, ins: Sequence[TensorType], attrs: dict):
+        """The result if the input *types* alone determine it (``Count``: a product of dimensions), else None."""
+        return None
+
+    # -- generated code (runtime/codegen.py) ---------------------------------
+    # ``code`` is the code generator: ``code.const(obj, hint)`` binds a Python object (a kernel, a
+    # ufunc, a scratch buffer) to a name the lines may use. ``args`` are the names of the inputs,
+    # ``in_types`` their types with every dimension bound. The lines must compute exactly what
+    # the kernel computes, bit for bit: the executors are checked against the interpreter.
+    def emit(self, code, attrs: dict, out: str, args: List[str], in_types: Sequence[TensorType],
+             alias: int = -1, donated: Sequence[int] = ()) -> List[str]:
+        """Lines computing the result into the existing array named ``out`` (a planned buffer).
+        ``alias``: the input sharing ``out``'s storage; ``donated``: inputs whose buffers die here
+        (a ``Fused`` body may use both)."""
+        if self.ufunc is not None:  # with a positional ``out``: the cheapest call there is
+            return [f"{code.const(self.ufunc, self.name.lower() + '_')}({', '.join(list(args) + [out])})"]
+        k = code.const(self.kernel_into(attrs), "k")
+        return [f"{k}({', '.join([out] + list(args))})"]
+
+    def emit_fresh(self, code, attrs: dict, outs: List[str], args: List[str],
+                   in_types: Sequence[TensorType]) -> Optional[List[str]]:
+        """Lines binding the variables ``outs`` to new arrays holding the results, or None: then
+        the executor calls ``kernel`` (``SoftmaxCrossEntropy`` computes its results without temporaries)."""
         return None
 
     def vjp(self, e, node, gys):

@@ -21,7 +21,7 @@ def ufunc_out(uf):
 class Binary(Op):
     arity = (2, 2)
     elementwise = True
-    ufunc = None
+    foldable = True
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -38,7 +38,7 @@ class Binary(Op):
 
 class Unary(Op):
     elementwise = True
-    ufunc = None
+    foldable = True
     needs_float = True
 
     def infer(self, ins, attrs):
@@ -112,6 +112,11 @@ class Div(Binary):
                 np.divide(a, b, out=out)
         return div
 
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        if in_types[0].dtype.is_float:  # the integer form truncates: its out-kernel
+            return [f"{code.const(np.divide, 'divide')}({args[0]}, {args[1]}, {out})"]
+        return super().emit(code, attrs, out, args, in_types)
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         y = node.outputs[0]
@@ -166,6 +171,9 @@ class Identity(Unary):
 
     def out_kernel(self, attrs, alias=-1):
         return lambda out, x: np.copyto(out, x)
+
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        return [f"{code.const(np.copyto, 'copyto')}({out}, {args[0]})"]
 
     def vjp(self, e, node, gys):
         return [gys[0]]
@@ -249,6 +257,7 @@ class Sum(Op):
     onnx = "Sum"
     arity = (1, None)
     elementwise = True
+    foldable = True
     rule = "x̄ᵢ = ȳ for every term"
 
     def infer(self, ins, attrs):

@@ -1,7 +1,7 @@
-"""``Fused``: a chain of elementwise ops run as one node, in place, on preallocated buffers.
+"""``Fused``: a chain of elementwise ops run as one node.
 
-The attribute ``body`` holds the sub-graph as a tuple of steps
-``(op name, operand refs, attrs as sorted (key, value) pairs, name)``; a ref
+The attribute ``body`` holds the sub-graph as a tuple of ``Step(op, refs,
+attrs, name)``: ``attrs`` are sorted (key, value) pairs, and a ref
 ``k < len(inputs)`` is the node's input k, a larger one the result of step
 ``k - len(inputs)``. The last step is the node's result. The text form prints
 the body as a region, operands by name (``ir.printer``)::
@@ -11,35 +11,35 @@ the body as a region, operands by name (``ir.printer``)::
       %grad_h: f32[N,256] = Mul(%grad_relu, %hardthreshold)
     }
 
-The kernel plans buffers once per set of input shapes: each step writes into
-the buffer of an operand that dies at that step (ufuncs with ``out=`` allow
-exact overlap), into the result buffer when it is free, or into a scratch
-buffer kept between calls. So ``Mul(g, HardThreshold(h))`` makes no temporary.
-Fused nodes are made by ``fuse-elementwise``, which runs after autodiff: they
-have no gradient rule.
+The kernel here is the reference: each step writes a fresh array, the last one
+the result. The planned executors inline the body instead, with each step
+written in place into a buffer that is free at that step (``runtime/fused.py``),
+so ``Mul(g, HardThreshold(h))`` makes no temporary; both compute every step with
+the op's own out-kernel, so the bits are the same. Fused nodes are made by
+``fuse-elementwise``, which runs after autodiff: they have no gradient rule.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import TensorType
+from ..types import DType, TensorType
 from . import OPS, register
 from .base import Op
 
-Step = Tuple[str, Tuple[int, ...], Tuple[Tuple[str, object], ...], str]
+class Step(NamedTuple):
+    """One step of a ``Fused`` body: ``op`` applied to the operands ``refs``, naming its result ``name``."""
+    op: str
+    refs: Tuple[int, ...]
+    attrs: Tuple[Tuple[str, object], ...]
+    name: str
 
 
-def step_kernel(opname: str, attrs: dict):
-    """``fn(out, *arrays)`` computing op ``opname`` into ``out`` (its out-kernel, else a copy)."""
-    op = OPS[opname]
-    into = op.out_kernel(attrs)
-    if into is not None:
-        return into
-    fn = op.kernel(attrs)
-    return lambda out, *xs: np.copyto(out, fn(*xs), casting="unsafe")
+def as_body(body) -> tuple:
+    """``body`` with each well-formed 4-tuple as a ``Step`` (malformed ones are left to ``step_types``)."""
+    return tuple(Step(*s) if isinstance(s, tuple) and len(s) == 4 else s for s in body)
 
 
 def step_types(in_types: Sequence[TensorType], body: Sequence[Step]) -> List[TensorType]:
@@ -49,7 +49,7 @@ def step_types(in_types: Sequence[TensorType], body: Sequence[Step]) -> List[Ten
         if not (isinstance(step, tuple) and len(step) == 4):
             raise IRTypeError(f"Fused body step {i} must be (op, refs, attrs, name), got {step!r}")
         opname, refs, attrs, _ = step
-        op = OPS.get(opname)
+        op = OPS.get(opname) if isinstance(opname, str) else None
         if op is None or not op.elementwise or op.name == "Fused":
             raise IRTypeError(f"Fused body step {i}: {opname!r} is not an elementwise op")
         if any(not isinstance(r, int) or r < 0 or r >= len(types) for r in refs):
@@ -68,6 +68,7 @@ class Fused(Op):
     attrs = {"body": ()}
     region_attr = "body"  # printed as an indented region, not as an attribute
     elementwise = True
+    uses_donated = True  # a step may write into an input that dies at this node
     differentiable = False  # made by fuse-elementwise, which runs after autodiff
     rule = "none: fused nodes are made after autodiff (fuse-elementwise), so they are never differentiated"
     nograd_reason = "fused nodes are made after autodiff, so differentiate before fusing"
@@ -78,113 +79,57 @@ class Fused(Op):
             raise IRTypeError("Fused needs a non-empty body")
         return [step_types(ins, body)[-1]]
 
+    def check_attrs(self, attrs, where=""):
+        out = super().check_attrs(attrs, where)
+        out["body"] = as_body(out["body"])
+        return out
+
     def flops(self, ins, outs, attrs, bindings=None):
         return len(attrs["body"]) * (outs[0].numel(bindings) or 0)
 
     def kernel(self, attrs):
-        run = self.out_kernel(attrs, alias=-1)
+        run = _Body(attrs["body"])
 
         def fused(*xs):
-            out = run.alloc(xs)
-            run(out, *xs)
-            return out
+            out = np.empty(*run.result(xs))
+            return run(out, *xs)
         return fused
 
     def out_kernel(self, attrs, alias: int = -1):
-        """``fn(out, *inputs)``; ``alias`` is the input that may share ``out``'s buffer (or -1)."""
-        return _FusedKernel(attrs["body"], alias)
+        """``fn(out, *inputs)``; safe when ``out`` shares an input's storage (``alias``): only the
+        last step writes ``out``, and an elementwise step may overwrite an operand it reads."""
+        return _Body(attrs["body"])
+
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        return code.inline_body(attrs["body"], out, args, in_types, alias, donated)
 
 
-class _FusedKernel:
-    """Runs a body; buffer plans are made once per set of input shapes and cached."""
+class _Body:
+    """Runs a body step by step, each step into a fresh array (the last into ``out``)."""
 
-    def __init__(self, body: Sequence[Step], alias: int):
+    def __init__(self, body: Sequence[Step]):
         self.body = tuple(body)
-        self.alias = alias
-        self.fns = [step_kernel(op, dict(a)) for op, _, a, _ in body]
-        self.plans: Dict[tuple, tuple] = {}
+        self.fns = [OPS[s.op].kernel_into(dict(s.attrs)) for s in self.body]
+        self.types: Dict[tuple, List[TensorType]] = {}  # input shapes and dtypes -> step types
 
-    def alloc(self, xs):
-        shape, dtype = self._plan(xs)[1:]
-        return np.empty(shape, dtype)
+    def _types(self, xs) -> List[TensorType]:
+        key = tuple((x.shape, x.dtype) for x in xs)
+        types = self.types.get(key)
+        if types is None:
+            types = self.types[key] = step_types([TensorType(x.shape, DType.of(x.dtype)) for x in xs], self.body)
+        return types
 
-    def _plan(self, xs):
-        key = tuple(x.shape for x in xs)
-        plan = self.plans.get(key)
-        if plan is None:
-            plan = self.plans[key] = self._make_plan(xs)
-        return plan
-
-    def _make_plan(self, xs):
-        plan = self.plan_for([TensorType(x.shape, x.dtype) for x in xs])
-        return (plan[0], plan[1]), plan[2], plan[3]
-
-    def plan_for(self, ins: Sequence[TensorType], donated: Sequence[int] = ()):
-        """``(steps, scratch buffers, result shape, result dtype)`` for static input types; each step is
-        ``(fn, refs, dst)`` with ``dst`` -1 for ``out``, a scratch buffer index (>= 0), or ``-2 - k`` for
-        the buffer of input k, which the caller ``donated`` (it dies at this node). The executors' code
-        generator binds these once per set of bindings."""
-        n, body = len(ins), self.body
-        types = list(ins) + step_types(ins, body)
-        shapes = [t.shape for t in types]
-        dtypes = [t.dtype.numpy for t in types]
-        last = len(shapes) - 1
-        last_use = {}
-        for j, (_, refs, _, _) in enumerate(body):
-            for r in refs:
-                last_use[r] = n + j
-        # buffer ids: -1 is ``out``; scratch buffers are 0, 1, ...; -2 - k is donated input k's
-        where = {}  # ref -> buffer id holding it
-        holder = {-1: self.alias if self.alias >= 0 else None}
-        if self.alias >= 0:
-            where[self.alias] = -1
-        kind = {-1: (shapes[last], dtypes[last])}  # buffer id -> (shape, dtype)
-        for k in donated:
-            if k != self.alias and k not in where and k in last_use:
-                where[k], holder[-2 - k], kind[-2 - k] = -2 - k, k, (shapes[k], dtypes[k])
-        free: List[int] = []
-        steps = []
-        for j, (_, refs, _, _) in enumerate(body):
-            me = n + j
-            want = (shapes[me], dtypes[me])
-            dst = None
-            if me == last:
-                dst = -1
-            else:
-                for r in refs:  # in place on an operand that dies here
-                    b = where.get(r)
-                    if b is not None and last_use[r] == me and kind[b] == want:
-                        dst = b
-                        break
-                if dst is None and holder[-1] is None and want == kind[-1]:
-                    dst = -1
-                if dst is None:
-                    dst = next((b for b in free if kind[b] == want), None)
-                    if dst is None:
-                        dst = sum(1 for b in kind if b >= 0)
-                        kind[dst] = want
-                    else:
-                        free.remove(dst)
-            for r in refs:  # operands dying here release their buffers
-                b = where.get(r)
-                if b is not None and last_use[r] == me and holder.get(b) == r:
-                    holder[b] = None
-                    if b != -1:
-                        free.append(b)
-            holder[dst] = me
-            where[me] = dst
-            if dst != -1 and dst in free:
-                free.remove(dst)
-            steps.append((self.fns[j], refs, dst))
-        bufs = [np.empty(*kind[b]) for b in range(sum(1 for b in kind if b >= 0))]
-        return tuple(steps), bufs, shapes[last], dtypes[last]
+    def result(self, xs):
+        """(shape, NumPy dtype) of the result for inputs ``xs``."""
+        t = self._types(xs)[-1]
+        return t.shape, t.dtype.numpy
 
     def __call__(self, out, *xs):
-        (steps, bufs) = self._plan(xs)[0]
-        vals = list(xs) + [None] * len(steps)
-        n = len(xs)
-        for j, (fn, refs, dst) in enumerate(steps):
-            buf = out if dst < 0 else bufs[dst]
-            fn(buf, *[vals[r] for r in refs])
-            vals[n + j] = buf
+        types = self._types(xs)
+        vals = list(xs)
+        last = len(self.body) - 1
+        for j, (fn, step) in enumerate(zip(self.fns, self.body)):
+            buf = out if j == last else np.empty(types[j].shape, types[j].dtype.numpy)
+            fn(buf, *[vals[r] for r in step.refs])
+            vals.append(buf)
         return out

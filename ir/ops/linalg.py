@@ -52,6 +52,9 @@ class MatMul(Op):
     def out_kernel(self, attrs, alias=-1):
         return lambda out, a, b: np.matmul(a, b, out=out)
 
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        return [f"{code.const(np.matmul, 'mm')}({args[0]}, {args[1]}, {out})"]
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         g = gys[0]
@@ -124,6 +127,23 @@ class Gemm(Op):
                 out += c if beta == 1.0 else c * c.dtype.type(beta)
             return out
         return gemm_into
+
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        a = args[0] + (".T" if attrs["transA"] else "")
+        b = args[1] + (".T" if attrs["transB"] else "")
+        ta = in_types[0]
+        k = ta.shape[0] if attrs["transA"] else ta.shape[-1]
+        # an outer product (k = 1, a batch of one): BLAS gemm is slow there, a broadcast multiply is not,
+        # and both round the one product once, so the bits are the same
+        mm = code.const(np.multiply, "mul_") if k == 1 else code.const(np.matmul, "mm")
+        lines = [f"{mm}({a}, {b}, {out})"]
+        dt = ta.dtype.numpy.type
+        if attrs["alpha"] != 1.0:
+            lines.append(f"{code.const(np.multiply, 'mul_')}({out}, {code.const(dt(attrs['alpha']))}, {out})")
+        if len(args) > 2:
+            c = args[2] if attrs["beta"] == 1.0 else f"({args[2]} * {code.const(dt(attrs['beta']))})"
+            lines.append(f"{code.const(np.add, 'add_')}({out}, {c}, {out})")
+        return lines
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]

@@ -125,17 +125,85 @@ class SoftmaxCrossEntropy(Loss):
     Its gradient is z̄ = softmax(z)·Σₖtₖ − t. When the targets come from a ``OneHot`` node
     each row sums to 1 and the rule emits the lecture's closed form z̄ = softmax(z) − t;
     for targets it cannot see (a graph input, soft labels) it emits the exact form.
+
+    With ``probs=1`` the node has a second result, the probabilities softmax(z) along the last
+    axis, bit for bit what ``Softmax(z)`` gives: the pass ``share-loss-softmax`` lets the
+    gradient's ``Softmax(z)`` read them instead of computing them again::
+
+        %loss: f32[], %probs: f32[N,10] = SoftmaxCrossEntropy(%z, %t) {probs=1}
     """
     onnx = "SoftmaxCrossEntropyLoss"
+    attrs = {"reduction": "mean", "probs": 0}
     min_rank = 2
     rule = "z̄ = L̄(softmax(z) − t) (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
+
+    def output_count(self, attrs):
+        return 2 if attrs["probs"] else 1
+
+    def infer(self, ins, attrs):
+        if attrs["probs"] not in (0, 1):
+            raise IRTypeError(f"SoftmaxCrossEntropy probs must be 0 or 1, got {attrs['probs']!r}")
+        return super().infer(ins, attrs) + ([ins[0]] if attrs["probs"] else [])
 
     def elementwise_loss(self, z, t):
         return -(t * log_softmax(z, axis=-1))
 
+    def kernel(self, attrs):
+        if not attrs["probs"]:
+            return super().kernel(attrs)
+        red = attrs["reduction"]
+
+        def loss_and_probs(z, t):  # the operations of numerics.log_softmax and numerics.softmax
+            shifted = z - np.max(z, axis=-1, keepdims=True)
+            e = np.exp(shifted)
+            total = np.sum(e, axis=-1, keepdims=True)
+            loss = _reduce(-(t * (shifted - np.log(total))), red)
+            e /= total
+            return loss, e
+        return loss_and_probs
+
+    def emit_fresh(self, code, attrs, outs, args, in_types):
+        """The kernel's operations on scratch buffers (log-softmax, the per-example sum, then
+        mean/sum), each result assigned a new array."""
+        zt = in_types[0]
+        if not zt.dtype.is_float:
+            return None
+        (z, t), rank, dt = args, zt.rank, zt.dtype.numpy
+        s, ls = code.const(np.empty(zt.shape, dt), "s"), code.const(np.empty(zt.shape[:-1] + (1,), dt), "s")
+        empty = code.const(np.empty, "empty")
+        lines = []
+        if attrs["probs"]:
+            prob = outs[1]
+            lines.append(f"{prob} = {empty}({code.const(zt.shape, 's')}, {code.const(dt, 'd')})")
+        else:
+            prob = code.const(np.empty(zt.shape, dt), "p")
+        mx, sm = code.const(np.maximum.reduce, "maxr"), code.const(np.add.reduce, "sumr")
+        sub, mul, div = code.const(np.subtract, "sub_"), code.const(np.multiply, "mul_"), code.const(np.divide, "divide")
+        lines += [f"{sub}({z}, {mx}({z}, -1, None, None, True), {s})", f"{code.const(np.exp, 'exp_')}({s}, {prob})",
+                  f"{sm}({prob}, -1, None, {ls}, True)"]
+        if attrs["probs"]:  # softmax(z) as the Softmax out-kernel computes it
+            lines.append(f"{div}({prob}, {ls}, {prob})")
+        lines += [f"{code.const(np.log, 'log_')}({ls}, {ls})", f"{sub}({s}, {ls}, {s})", f"{mul}({t}, {s}, {s})"]
+        red, loss = attrs["reduction"], outs[0]
+        shape = () if red != "none" else zt.shape[:1]
+        lines.append(f"{loss} = {empty}({code.const(shape, 's')}, {code.const(dt, 'd')})")
+        rows = f"{sm}({s}, {tuple(range(1, rank))!r})"
+        if red == "none":
+            return lines + [f"{code.const(np.negative, 'neg_')}({rows}, {loss})"]
+        n = zt.shape[0] if red == "mean" else 1
+        return lines + [f"{div}({sm}({rows}, None), {code.const(dt.type(-n), 'c')}, {loss})"]
+
     def local_grad(self, e, node):
         z, t = node.inputs
-        y = e.Softmax(z, axis=-1)
+        y = node.outputs[1] if len(node.outputs) > 1 else e.Softmax(z, axis=-1)
         if t.producer is None or t.producer.op.name != "OneHot":
             y = e.Mul(y, e.ReduceSum(t, axes=(-1,), keepdims=1))
         return e.Sub(y, t)
+
+    def vjp(self, e, node, gys):
+        gz = super().vjp(e, node, gys)[0] if gys[0] is not None else None
+        if len(gys) > 1 and gys[1] is not None:  # the probabilities: Softmax's rule
+            y, g = node.outputs[1], gys[1]
+            gp = e.Mul(y, e.Sub(g, e.ReduceSum(e.Mul(g, y), axes=(-1,), keepdims=1)))
+            gz = gp if gz is None else e.Add(gz, gp)
+        return [gz, None]

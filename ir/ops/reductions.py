@@ -34,6 +34,7 @@ class Reduce(Op):
     attrs = {"axes": None, "keepdims": 1}
     fn = None
     writes_out = False  # does ``fn`` take ``out=`` (np.sum, np.max)?
+    reducer = None  # the ufunc whose ``reduce`` this is (np.add for a sum): generated code calls it directly
 
     def infer(self, ins, attrs):
         ax = reduced_axes(ins[0], attrs["axes"])
@@ -51,6 +52,13 @@ class Reduce(Op):
         fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
         axes = None if axes is None else tuple(axes)
         return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
+
+    def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
+        if self.reducer is None or not in_types[0].dtype.is_float:
+            return super().emit(code, attrs, out, args, in_types)
+        axes = None if attrs["axes"] is None else tuple(attrs["axes"])
+        red = code.const(self.reducer.reduce, "red")  # what np.sum / np.max call, without their checks
+        return [f"{red}({args[0]}, {axes!r}, None, {out}, {bool(attrs['keepdims'])})"]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return ins[0].numel(bindings) or 0
@@ -70,6 +78,7 @@ class ReduceSum(Reduce):
     onnx = "ReduceSum"
     fn = staticmethod(np.sum)
     writes_out = True
+    reducer = np.add
     rule = "x̄ = ȳ broadcast back over the summed axes"
 
     def vjp(self, e, node, gys):
@@ -95,6 +104,7 @@ class ReduceMax(Reduce):
     onnx = "ReduceMax"
     fn = staticmethod(np.max)
     writes_out = True
+    reducer = np.maximum
     rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
 
     def vjp(self, e, node, gys):
@@ -124,12 +134,18 @@ class ArgMax(Op):
         return lambda x: np.asarray(np.argmax(x, axis=axis, keepdims=keep), dtype=np.int64)
 
 
+def _count(shape, axes, dtype):
+    ax = range(len(shape)) if axes is None else axes
+    return np.asarray(np.prod([shape[a] for a in ax], dtype=np.int64), dtype=dtype)
+
+
 @register
 class Count(Op):
     """y = number of elements of x over ``axes`` (a scalar in x's dtype; reads only x's shape)"""
     onnx = None  # exported as Cast(ReduceProd(Gather(Shape(x), axes)))
     attrs = {"axes": None}
     differentiable = False
+    foldable = True
 
     def infer(self, ins, attrs):
         need_float(self, ins[0])
@@ -138,11 +154,11 @@ class Count(Op):
 
     def kernel(self, attrs):
         axes = attrs["axes"]
+        return lambda x: _count(x.shape, axes, x.dtype)
 
-        def count(x):
-            ax = range(x.ndim) if axes is None else axes
-            return np.asarray(np.prod([x.shape[a] for a in ax], dtype=np.int64), dtype=x.dtype)
-        return count
+    def static_value(self, ins, attrs):
+        t = ins[0]
+        return _count(t.shape, attrs["axes"], t.dtype.numpy) if t.is_static else None
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0

@@ -275,6 +275,7 @@ class Constant(Op):
     arity = (0, 0)
     attrs = {"value": None}
     differentiable = False
+    foldable = True  # no inputs: the executors bind the array once
 
     def infer(self, ins, attrs):
         v = attrs["value"]

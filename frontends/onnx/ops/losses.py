@@ -103,9 +103,12 @@ def _binary_cross_entropy(ex, n, y, t, *, reduction):
 
 
 @export_op("SoftmaxCrossEntropy", onnx="SoftmaxCrossEntropyLoss", composite=True)
-def _softmax_cross_entropy(ex, n, z, t, *, reduction):
+def _softmax_cross_entropy(ex, n, z, t, *, reduction, probs):
     """On labels (the target is a OneHot, or ``onehot_targets`` says it is one-hot) ONNX's
-    SoftmaxCrossEntropyLoss; else −t·LogSoftmax(z)."""
+    SoftmaxCrossEntropyLoss; else −t·LogSoftmax(z). With ``probs=1`` the second result,
+    softmax(z), is a ``Softmax`` node."""
+    if probs:
+        ex.make("Softmax", [z], n.outputs[1].name, axis=-1)
     if n.inputs[0].type.rank == 2:
         src = n.inputs[1].producer
         labels = None
