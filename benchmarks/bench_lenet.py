@@ -162,7 +162,7 @@ def bench_lenet(n, reps, threads, median_times):
     fns = {"chainrule": lambda: step(x, t), "numpy": lambda: hand.step(x, t)}
     if tor is not None:
         ts, P = tor
-        lt = float(ts(x, t))
+        lt = float(ts(x, t).detach())
         assert np.isclose(lt, lc, rtol=1e-4), (lt, lc)
         fns["torch"] = lambda: ts(x, t)
     for f in fns.values():

@@ -1,4 +1,5 @@
-"""Benchmark: compiled training step and inference vs hand-written NumPy, PyTorch eager and onnxruntime.
+"""Benchmark: compiled training step and inference vs hand-written NumPy, PyTorch eager and onnxruntime;
+and the LeNet-5 training step (``bench_lenet.py``) against NumPy im2col and PyTorch eager.
 
     python benchmarks/bench_step.py [--quick] [--threads 1 2]
 
@@ -21,6 +22,8 @@ import chainrule as cr
 from chainrule.passes.optimizer import SGDUpdate
 from chainrule.passes.pipeline import training_pipeline
 from chainrule.runtime.executor import blas_threads
+
+from bench_lenet import lenet_section
 
 LR = 0.1
 # OpenMP threads (PyTorch's) sleep when idle instead of spinning: with interleaved runs, spinning
@@ -266,6 +269,7 @@ def main():
                 if sizes == (2, 2, 2, 2):
                     print(f"  fixed per-step overhead (2-2-2-2): {c * 1e6:.1f} us for {nodes} nodes "
                           f"= {c / nodes * 1e9:.0f} ns per node")
+            lenet_section((2,) if args.smoke else (16, 64), reps, th, peak, median_times)
             over, per, raw = dispatch_overhead()
             print(f"  per-node dispatch overhead (200 MatMul/Relu 1x1 nodes): {over * 1e9:.0f} ns per node "
                   f"({per * 1e9:.0f} ns per node vs {raw * 1e9:.0f} ns for the bare np.matmul call)")
