@@ -767,7 +767,7 @@ SITES = {
     "ir.ops.window:_pair#1": (lambda: emit("MaxPool", T(1, 1, 4, 4), kernel_shape=(2,)), ["kernel_shape needs 2 values"]),
     "ir.ops.window:spatial_sizes#1": (lambda: emit("MaxPool", T(1, 4, 4), kernel_shape=(2, 2)), ["[N,C,H,W]", "f32[1,4,4]"]),
     "ir.ops.window:spatial_sizes#2": (lambda: emit("MaxPool", T(1, 1, "H", 4), kernel_shape=(2, 2)), ["static spatial sizes"]),
-    "ir.ops.window:window_of#1": (lambda: emit("MaxPool", T(1, 1, 4, 4), kernel_shape=(2, 2), strides=(0, 1)),
+    "ir.ops.window:_window#1": (lambda: emit("MaxPool", T(1, 1, 4, 4), kernel_shape=(2, 2), strides=(0, 1)),
                                   ["strides=(0, 1)"]),
     "ir.ops.pad:Pad._pads#1": (lambda: emit("Pad", T(2, 3), pads=(1, 1)), ["Pad needs 4 pads", "(1, 1)"]),
     "ir.ops.pad:Pad.infer#1": (lambda: emit("Pad", T("N", 3), pads=(1, 0, 0, 0)), ["symbolic axis N"]),

@@ -11,6 +11,8 @@ its gradient is the sum (col2im adds).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import IRTypeError
@@ -42,12 +44,17 @@ class Pool(Op):
     def geometry(self, attrs, x_hw):
         """Window, output sizes and ceil_mode's extra end padding for an input of size ``x_hw``."""
         win = self.window(attrs)
-        outs = win.out_sizes(x_hw, bool(attrs["ceil_mode"]))
-        return win, outs, win.extra_end(x_hw, outs)
+        return _geometry(win, tuple(x_hw), bool(attrs["ceil_mode"]))
 
     def flops(self, ins, outs, attrs, bindings=None):
         n = outs[0].numel(bindings)
         return 0 if n is None else n * window_count(self.window(attrs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometry(win, x_hw, ceil_mode):
+    outs = win.out_sizes(x_hw, ceil_mode)
+    return win, outs, win.extra_end(x_hw, outs)
 
 
 def _scatter(gy_taps, win, shape, dtype, outs, extra):
@@ -110,13 +117,20 @@ class MaxPoolGrad(Pool):
             xp = pad(x, win, extra, -np.inf)
             y = _tap_max(xp, win, outs)
             gxp = np.zeros(xp.shape, gy.dtype)
-            taken = np.zeros(y.shape, bool)
-            kh, kw = win.kernel
-            for i in range(kh):  # row-major over the window: the first maximum takes ȳ
-                for j in range(kw):
-                    hit = (tap(xp, win, outs, i, j) == y) & ~taken
-                    tap(gxp, win, outs, i, j)[...] += np.where(hit, gy, 0)
-                    taken |= hit
+            free = np.ones(y.shape, bool)  # windows whose maximum has not been routed yet
+            hit = np.empty(y.shape, bool)
+            # windows that do not overlap (stride ≥ extent) write each input position at most once
+            disjoint = all(s >= e for s, e in zip(win.strides, win.extent))
+            taps = [(i, j) for i in range(win.kernel[0]) for j in range(win.kernel[1])]
+            for k, (i, j) in enumerate(taps):  # row-major over the window: the first maximum takes ȳ
+                np.logical_and(np.equal(tap(xp, win, outs, i, j), y, out=hit), free, out=hit)
+                target = tap(gxp, win, outs, i, j)
+                if disjoint:
+                    np.multiply(hit, gy, out=target)
+                else:
+                    target += hit * gy
+                if k + 1 < len(taps):
+                    np.logical_xor(free, hit, out=free)  # hit ⊆ free: this removes the routed windows
             return np.ascontiguousarray(crop(gxp, win, x.shape[2:]))
         return maxpool_grad
 

@@ -13,6 +13,7 @@ ends), ``strides`` and ``dilations`` are per spatial axis.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Tuple
 
@@ -65,12 +66,22 @@ def _pair(v, name, op, n=SPATIAL):
     return v
 
 
+def _frozen(v):
+    return None if v is None else tuple(int(a) for a in v)
+
+
 def window_of(op: str, attrs: dict, kernel=None) -> Window:
     """The ``Window`` of a Conv/pool node from its attributes (``kernel`` from the weight)."""
-    k = _pair(kernel if kernel is not None else attrs["kernel_shape"], "kernel_shape", op)
-    s = _pair(attrs["strides"] or (1,) * SPATIAL, "strides", op)
-    d = _pair(attrs.get("dilations") or (1,) * SPATIAL, "dilations", op)
-    p = _pair(attrs["pads"] or (0,) * 2 * SPATIAL, "pads", op, 2 * SPATIAL)
+    k = kernel if kernel is not None else attrs["kernel_shape"]
+    return _window(op, _frozen(k), _frozen(attrs["strides"]), _frozen(attrs.get("dilations")), _frozen(attrs["pads"]))
+
+
+@functools.lru_cache(maxsize=4096)  # kernels ask at every call; the answer depends only on the attributes
+def _window(op, kernel, strides, dilations, pads) -> Window:
+    k = _pair(kernel, "kernel_shape", op)
+    s = _pair(strides or (1,) * SPATIAL, "strides", op)
+    d = _pair(dilations or (1,) * SPATIAL, "dilations", op)
+    p = _pair(pads or (0,) * 2 * SPATIAL, "pads", op, 2 * SPATIAL)
     if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
         raise IRTypeError(f"{op} needs positive kernel_shape, strides, dilations and pads ≥ 0, "
                           f"got kernel_shape={k} strides={s} dilations={d} pads={p}")
