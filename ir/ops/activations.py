@@ -21,6 +21,7 @@ class Relu(Unary):
     """y = max(0, z)"""
     onnx = "Relu"
     rule = "z̄ = ȳ ∘ 𝕀[z > 0]"
+    lecture_factor = "𝕀[{x} > 0]"
 
     def kernel(self, attrs):
         return lambda z: np.maximum(z, 0, dtype=z.dtype)
@@ -60,6 +61,7 @@ class Softplus(Unary):
     """y = log(1 + eᶻ)  (the lecture's soft ReLU)"""
     onnx = "Softplus"
     rule = "z̄ = ȳ ∘ σ(z)"
+    lecture_factor = "σ({x})"
 
     def kernel(self, attrs):
         return lambda z: np.logaddexp(z.dtype.type(0), z)
@@ -93,6 +95,7 @@ class Sigmoid(Unary):
     """y = σ(z) = 1 / (1 + e⁻ᶻ)  (the logistic function)"""
     onnx = "Sigmoid"
     rule = "z̄ = ȳ ∘ σ′(z) = ȳ ∘ y(1 − y)"
+    lecture_factor = "σ′({x})"
 
     def kernel(self, attrs):
         return sigmoid
@@ -111,6 +114,7 @@ class Tanh(Unary):
     onnx = "Tanh"
     ufunc = np.tanh
     rule = "z̄ = ȳ ∘ (1 − y²)"
+    lecture_factor = "(1 − {y}²)"
 
     def vjp(self, e, node, gys):
         y = node.outputs[0]

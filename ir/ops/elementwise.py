@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes
 from . import register
-from .base import Op, need_float, same_dtype
+from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
 
 
 def ufunc_out(uf):
@@ -61,6 +61,9 @@ class Add(Binary):
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
 
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         return [e.sum_to(gys[0], a.type), e.sum_to(gys[0], b.type)]
@@ -72,6 +75,9 @@ class Sub(Binary):
     onnx = "Sub"
     ufunc = np.subtract
     rule = "ā = ȳ, b̄ = −ȳ"
+
+    def lecture(self, node, i, n):
+        return Term(1.0 if i == 0 else -1.0, HOLE)
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -86,6 +92,11 @@ class Mul(Binary):
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
 
+    def lecture(self, node, i, n):
+        other = node.inputs[1 - i]
+        c = n.const(other)  # a scalar constant is a coefficient: z̄ λ, not z̄ ∘ c
+        return Term(c, HOLE) if c is not None else Term(1.0, f"{HOLE}{hadamard(node)}{n.sym(other)}")
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         return [e.sum_to(e.Mul(gys[0], b), a.type), e.sum_to(e.Mul(gys[0], a), b.type)]
@@ -96,6 +107,10 @@ class Div(Binary):
     """y = a / b"""
     onnx = "Div"
     rule = "ā = ȳ / b, b̄ = −ȳ ∘ y / b"
+
+    def lecture(self, node, i, n):
+        b, y = n.sym(node.inputs[1]), n.sym(node.outputs[0])
+        return Term(1.0, f"{HOLE} / {b}") if i == 0 else Term(-1.0, f"{HOLE}{hadamard(node)}{y} / {b}")
 
     def kernel(self, attrs):
         def div(a, b):
@@ -148,6 +163,9 @@ class Neg(Unary):
     needs_float = False
     rule = "x̄ = −ȳ"
 
+    def lecture(self, node, i, n):
+        return Term(-1.0, HOLE)
+
     def infer(self, ins, attrs):
         if ins[0].dtype == DType.bool:
             raise IRTypeError(f"Neg needs a numeric operand, got {ins[0]}")
@@ -163,6 +181,9 @@ class Identity(Unary):
     onnx = "Identity"
     needs_float = False
     rule = "x̄ = ȳ"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
 
     view = True
 
@@ -188,6 +209,7 @@ class Exp(Unary):
     onnx = "Exp"
     ufunc = np.exp
     rule = "x̄ = ȳ ∘ y"
+    lecture_factor = "{y}"
 
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], node.outputs[0])]
@@ -199,6 +221,7 @@ class Log(Unary):
     onnx = "Log"
     ufunc = np.log
     rule = "x̄ = ȳ / x"
+    lecture_factor = "(1/{x})"
 
     def vjp(self, e, node, gys):
         return [e.Div(gys[0], node.inputs[0])]
@@ -223,6 +246,9 @@ class Square(Unary):
     ufunc = np.square
     rule = "x̄ = ȳ ∘ 2x"
 
+    def lecture(self, node, i, n):
+        return Term(2.0, f"{HOLE}{hadamard(node)}{n.sym(node.inputs[0])}")
+
     def vjp(self, e, node, gys):
         x = node.inputs[0]
         return [e.Mul(gys[0], e.Mul(e.scalar_like(2, x), x))]
@@ -234,6 +260,7 @@ class Sin(Unary):
     onnx = "Sin"
     ufunc = np.sin
     rule = "x̄ = ȳ ∘ cos x"
+    lecture_factor = "cos {x}"
 
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], e.Cos(node.inputs[0]))]
@@ -259,6 +286,9 @@ class Sum(Op):
     elementwise = True
     foldable = True
     rule = "x̄ᵢ = ȳ for every term"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes, normalize_axis
 from . import register
-from .base import Op
+from .base import HOLE, Op, Term
 
 
 @register
@@ -18,6 +18,9 @@ class Transpose(Op):
     onnx = "Transpose"
     attrs = {"perm": None}
     rule = "x̄ = ȳ transposed by the inverse permutation"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, f"{HOLE}ᵀ")
 
     def _perm(self, rank, attrs):
         perm = attrs["perm"]
