@@ -56,7 +56,6 @@ class Op:
 
     name: str = ""
     family: str = ""
-    onnx: Optional[str] = None  # ONNX op_type this op maps to, if any
     attrs: Dict[str, object] = {}  # attribute name -> default (or REQUIRED)
     arity = (1, 1)  # (min, max) number of inputs; max None = variadic
     num_outputs = 1

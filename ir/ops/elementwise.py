@@ -57,7 +57,6 @@ class Unary(Op):
 class Add(Binary):
     """y = a + b"""
     commutative = True
-    onnx = "Add"
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
 
@@ -72,7 +71,6 @@ class Add(Binary):
 @register
 class Sub(Binary):
     """y = a - b"""
-    onnx = "Sub"
     ufunc = np.subtract
     rule = "ā = ȳ, b̄ = −ȳ"
 
@@ -88,7 +86,6 @@ class Sub(Binary):
 class Mul(Binary):
     """y = a * b"""
     commutative = True
-    onnx = "Mul"
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
 
@@ -105,7 +102,6 @@ class Mul(Binary):
 @register
 class Div(Binary):
     """y = a / b"""
-    onnx = "Div"
     rule = "ā = ȳ / b, b̄ = −ȳ ∘ y / b"
 
     def lecture(self, node, i, n):
@@ -142,7 +138,6 @@ class Div(Binary):
 @register
 class Pow(Binary):
     """y = a ** b"""
-    onnx = "Pow"
     ufunc = np.power
     rule = "ā = ȳ ∘ b·a^(b−1), b̄ = ȳ ∘ y·log a"
 
@@ -158,7 +153,6 @@ class Pow(Binary):
 @register
 class Neg(Unary):
     """y = −x"""
-    onnx = "Neg"
     ufunc = np.negative
     needs_float = False
     rule = "x̄ = −ȳ"
@@ -178,7 +172,6 @@ class Neg(Unary):
 @register
 class Identity(Unary):
     """y = x"""
-    onnx = "Identity"
     needs_float = False
     rule = "x̄ = ȳ"
 
@@ -206,7 +199,6 @@ class Identity(Unary):
 @register
 class Exp(Unary):
     """y = eˣ"""
-    onnx = "Exp"
     ufunc = np.exp
     rule = "x̄ = ȳ ∘ y"
     lecture_factor = "{y}"
@@ -218,7 +210,6 @@ class Exp(Unary):
 @register
 class Log(Unary):
     """y = log x"""
-    onnx = "Log"
     ufunc = np.log
     rule = "x̄ = ȳ / x"
     lecture_factor = "(1/{x})"
@@ -230,7 +221,6 @@ class Log(Unary):
 @register
 class Sqrt(Unary):
     """y = √x"""
-    onnx = "Sqrt"
     ufunc = np.sqrt
     rule = "x̄ = ȳ / (2y)"
 
@@ -242,7 +232,6 @@ class Sqrt(Unary):
 @register
 class Square(Unary):
     """y = x²"""
-    onnx = None  # exported as Mul(x, x)
     ufunc = np.square
     rule = "x̄ = ȳ ∘ 2x"
 
@@ -257,7 +246,6 @@ class Square(Unary):
 @register
 class Sin(Unary):
     """y = sin x"""
-    onnx = "Sin"
     ufunc = np.sin
     rule = "x̄ = ȳ ∘ cos x"
     lecture_factor = "cos {x}"
@@ -269,7 +257,6 @@ class Sin(Unary):
 @register
 class Cos(Unary):
     """y = cos x"""
-    onnx = "Cos"
     ufunc = np.cos
     rule = "x̄ = −ȳ ∘ sin x"
 
@@ -281,7 +268,6 @@ class Cos(Unary):
 class Sum(Op):
     """y = x₀ + x₁ + … : the Σ of the multivariate chain rule at a fan-out."""
     commutative = True
-    onnx = "Sum"
     arity = (1, None)
     elementwise = True
     foldable = True
@@ -336,7 +322,6 @@ class Compare(Binary):
 @register
 class Greater(Compare):
     """y = a > b (bool)"""
-    onnx = "Greater"
     ufunc = np.greater
 
 
@@ -344,14 +329,12 @@ class Greater(Compare):
 class Equal(Compare):
     """y = a == b (bool)"""
     commutative = True
-    onnx = "Equal"
     ufunc = np.equal
 
 
 @register
 class Where(Op):
     """y = c ? a : b"""
-    onnx = "Where"
     arity = (3, 3)
     elementwise = True
     nondiff_inputs = (0,)
@@ -378,7 +361,6 @@ class Where(Op):
 @register
 class Cast(Op):
     """y = x converted to dtype ``to``."""
-    onnx = "Cast"
     attrs = {"to": DType.f32}
     elementwise = True
     differentiable = False

@@ -38,7 +38,6 @@ def _swap_last(e, v):
 @register
 class MatMul(Op):
     """Y = A @ B (NumPy matmul semantics; batch dimensions broadcast)"""
-    onnx = "MatMul"
     arity = (2, 2)
     rule = "Ā = Ȳ Bᵀ, B̄ = Aᵀ Ȳ"
 
@@ -90,7 +89,6 @@ class MatMul(Op):
 @register
 class Gemm(Op):
     """Y = α·op(A)·op(B) + β·C, op(X) = Xᵀ if trans else X (A, B are matrices)"""
-    onnx = "Gemm"
     arity = (2, 3)
     attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     rule = "Ā = α Ȳ op(B)ᵀ, B̄ = α op(A)ᵀ Ȳ (transposed back if needed), C̄ = β Ȳ summed to C's shape"

@@ -84,7 +84,6 @@ class Loss(Op):
 @register
 class CrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
-    onnx = None  # exported as ReduceSum(Mul(t, Log(y))) with the reduction
     min_rank = 2
     rule = "ȳ = −L̄ t / y (÷ N for the mean)"
     lecture_grad = "(−{t} / {y})"
@@ -100,7 +99,6 @@ class CrossEntropy(Loss):
 @register
 class SquaredError(Loss):
     """ℒ = ½‖y − t‖²"""
-    onnx = None  # exported as Mul(0.5, ReduceSum(Square(Sub(y, t))))
     rule = "ȳ = L̄(y − t) (÷ N for the mean)"
     lecture_grad = "({y} − {t})"
 
@@ -116,7 +114,6 @@ class SquaredError(Loss):
 @register
 class BinaryCrossEntropy(Loss):
     """ℒ = −t log y − (1 − t) log(1 − y)  (y: a probability from the logistic)"""
-    onnx = None
     rule = "ȳ = L̄(y − t) / (y(1 − y)) (÷ N for the mean)"
     lecture_grad = "({y} − {t}) / ({y}(1 − {y}))"
 
@@ -144,7 +141,6 @@ class SoftmaxCrossEntropy(Loss):
 
         %loss: f32[], %probs: f32[N,10] = SoftmaxCrossEntropy(%z, %t) {probs=1}
     """
-    onnx = "SoftmaxCrossEntropyLoss"
     attrs = {"reduction": "mean", "probs": 0}
     min_rank = 2
     rule = "z̄ = L̄(softmax(z) − t) (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
