@@ -246,9 +246,16 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
 
 
 def _num(a) -> str:
+    """A value for the batch table: small arrays in full with their shape's nesting ([[1, 2], [3, 4]]
+    for a [2,2] x), large ones as dtype[shape], norm and the first entries."""
     a = np.asarray(a)
     if a.size <= 8:
-        text = ", ".join(f"{x:.5g}" for x in a.ravel())
-        return text if a.ndim == 0 else f"[{text}]"
+        return _nested(a)
     first = ", ".join(f"{x:.5g}" for x in a.ravel()[:4])
     return f"{a.dtype}{list(a.shape)}, ‖·‖ = {np.linalg.norm(a):.5g}, first [{first}, ...]"
+
+
+def _nested(a: np.ndarray) -> str:
+    if a.ndim == 0:
+        return f"{a.item():.5g}"
+    return "[" + ", ".join(_nested(x) for x in a) + "]"
