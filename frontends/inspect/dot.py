@@ -19,10 +19,8 @@ import subprocess
 from typing import Optional
 
 from ...ir import ChainruleError, Graph
+from ...ir.display import COLOURS  # fill colours by phase, and for inputs and parameters
 
-#: fill colours by phase (and for graph inputs / parameters)
-COLOURS = {"forward": "#dbe9f6", "backward": "#fbe0d0", "update": "#d9f0d3",
-           "input": "#ffffff", "param": "#fff4c2", "state": "#eeeeee"}
 
 
 class RenderError(ChainruleError):

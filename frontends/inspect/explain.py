@@ -31,6 +31,7 @@ from ...ir.printer import format_node
 from ...passes import backward
 from ...passes.analysis import nodes_between
 from ...runtime import Interpreter
+from .display import Explanation
 
 HOLE = "⋆"  # where the child's v̄ goes in a local term
 SYMBOLS = {"lam": "λ", "lambda": "λ", "alpha": "α", "beta": "β", "sigma": "σ", "eta": "η"}
@@ -189,7 +190,7 @@ def format_backprop(graph: Graph, loss=None, wrt=None) -> str:
     out = []
     for v, gen, inst in backprop_lines(graph, loss, wrt):
         out.append(f"{bar(v.name)} = {gen} = {inst}" if gen and gen != inst else f"{bar(v.name)} = {inst}")
-    return "\n".join(out) + "\n"
+    return Explanation("\n".join(out) + "\n")
 
 
 def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> str:
@@ -242,7 +243,7 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
         lines += ["", "and backward:", f"  {bar(loss_v.name)} = 1 (the seed)"]
         for u, gr in zip(named[1:], grads):
             lines.append(f"  {bar(u.name)} = {_num(vals[gr.name])}")
-    return "\n".join(lines) + "\n"
+    return Explanation("\n".join(lines) + "\n")
 
 
 def _num(a) -> str:
