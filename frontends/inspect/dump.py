@@ -119,7 +119,9 @@ def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool 
             diff = f"// {label}: the input graph ({len(g.nodes)} nodes)\n"
         else:
             diff = format_diff(diff_graphs(prev[1], g, rec.name, prev[0], label))
-        dot = to_dot(g, title=f"{label}: {g.name}")
+        here = {n.name for n in g.nodes}
+        gone = [] if prev is None else [n for n in prev[1].nodes if n.name not in here]  # drawn as ghosts
+        dot = to_dot(g, title=f"{label}: {g.name}", removed=gone)
         step = DumpStep(label, rec.name, rec.changed or i == 0, rec.text, diff, dot)
         _write(out_dir, f"{label}.diff", diff)
         _write(out_dir, f"{label}.dot", dot)
