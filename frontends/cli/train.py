@@ -211,7 +211,9 @@ def run(args):
     if not os.path.exists(ckpt_path):  # zero epochs left to run (resumed a finished run)
         checkpoint.save(ckpt_path, step, {"epoch": start, "config": config, "history": history})
     for name, draw in (("curves.png", lambda p: plots.plot_curves(history, p, args.loss)),
-                       ("features.png", lambda p: plots.plot_first_layer(step.params["fc1.weight"], p))):
+                       ("features.png", lambda p: plots.plot_first_layer(
+                           step.params["fc1.weight"], p, kind="hidden units (feature detectors)" if hidden
+                           else "output units (no hidden layer: one template per class)"))):
         try:
             draw(os.path.join(args.out, name))
             written.append(name)

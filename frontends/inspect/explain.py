@@ -33,6 +33,7 @@ from ...ir.printer import format_node
 from ...passes import backward
 from ...passes.analysis import nodes_between
 from ...runtime import Interpreter
+from .display import Explanation
 
 SYMBOLS = {"lam": "λ", "lambda": "λ", "alpha": "α", "beta": "β", "sigma": "σ", "eta": "η"}
 
@@ -153,7 +154,7 @@ def format_backprop(graph: Graph, loss=None, wrt=None) -> str:
     out = []
     for v, gen, inst in backprop_lines(graph, loss, wrt):
         out.append(f"{bar(v.name)} = {gen} = {inst}" if gen and gen != inst else f"{bar(v.name)} = {inst}")
-    return "\n".join(out) + "\n"
+    return Explanation("\n".join(out) + "\n")
 
 
 def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> str:
@@ -206,13 +207,20 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
         lines += ["", "and backward:", f"  {bar(loss_v.name)} = 1 (the seed)"]
         for u, gr in zip(named[1:], grads):
             lines.append(f"  {bar(u.name)} = {_num(vals[gr.name])}")
-    return "\n".join(lines) + "\n"
+    return Explanation("\n".join(lines) + "\n")
 
 
 def _num(a) -> str:
+    """A value for the batch table: small arrays in full with their shape's nesting ([[1, 2], [3, 4]]
+    for a [2,2] x), large ones as dtype[shape], norm and the first entries."""
     a = np.asarray(a)
     if a.size <= 8:
-        text = ", ".join(f"{x:.5g}" for x in a.ravel())
-        return text if a.ndim == 0 else f"[{text}]"
+        return _nested(a)
     first = ", ".join(f"{x:.5g}" for x in a.ravel()[:4])
     return f"{a.dtype}{list(a.shape)}, ‖·‖ = {np.linalg.norm(a):.5g}, first [{first}, ...]"
+
+
+def _nested(a: np.ndarray) -> str:
+    if a.ndim == 0:
+        return f"{a.item():.5g}"
+    return "[" + ", ".join(_nested(x) for x in a) + "]"
