@@ -23,6 +23,7 @@ from .frontends.python.tracer import GraphBuilder, Tensor, trace
 from .frontends.train.step import TrainStep, compile_train
 
 # the edges and the teaching tools
+from .frontends.inspect import display as _display  # noqa: F401  (notebook pictures of graphs, with Graphviz)
 from .frontends.inspect.dump import dump
 from .frontends.inspect.explain import explain_grad
 from .frontends.inspect.gradcheck import gradcheck

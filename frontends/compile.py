@@ -49,7 +49,12 @@ class Executable:
         return self.runner.run(feeds)
 
     def __repr__(self):
-        return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes>"
+        return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes, {type(self.runner).__name__}>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook shows the compiled graph (``ir/display.py``)."""
+        from ..ir.display import graph_bundle
+        return graph_bundle(self.graph, repr(self))
 
 
 def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",

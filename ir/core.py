@@ -300,3 +300,8 @@ class Graph:
 
     def __repr__(self):
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.params)} params, {len(self.nodes)} nodes>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook cell's display (``ir/display.py``): the IR coloured by phase, or a picture."""
+        from .display import graph_bundle
+        return graph_bundle(self, repr(self))

@@ -109,7 +109,6 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
             sizes[id(o)] = _nbytes(o, bindings)
             live_now += sizes[id(o)]
             plan.no_reuse_bytes += sizes[id(o)]
-        plan.live_bytes.append(live_now)
         if has_out_kernel(n) and len(n.outputs) == 1:
             o = n.outputs[0]
             if id(o) in upd_target:
@@ -120,6 +119,10 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
                     plan.alias_of[n.name] = k
             elif outs:
                 _assign(plan, n, o, i, sizes[id(o)], live, free, holds, buf_of_root)
+        # a result computed in place overwrites its input: the two are one buffer, counted once
+        k = plan.alias_of.get(n.name)
+        overwritten = sizes.get(live.owner(n.inputs[k]), 0) if k is not None and outs else 0
+        plan.live_bytes.append(live_now - overwritten)
         for r in dying_at.get(i, []):  # values last read here release their buffers
             if r in sizes and death.get(r) == i:
                 live_now -= sizes[r]

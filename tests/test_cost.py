@@ -61,3 +61,26 @@ def test_cli_cost(capsys, tmp_path):
     assert "backward / forward multiply-adds" in out and "planned peak (buffers reused" in out
     assert main(["cost", "--scaling", "--batch", "8"]) == 0
     assert "(quadratic)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sizes", [(4, 8, 3), (4, 8, 8, 3), (16, 8, 4)])
+def test_live_bytes_never_exceed_the_planned_peak(sizes):
+    """A value computed in place shares its input's buffer, so a step holds it once, not twice:
+    the live bytes stay between the lower bound and the arena the plan allocates."""
+    g = mlp_gradient_graph(list(sizes))
+    plan = plan_memory(g, {"N": 32})
+    assert plan.alias_of, "the MLP's backward pass has in-place steps"
+    assert max(plan.live_bytes) == plan.lower_bound_bytes <= plan.peak_bytes
+    step = plan.order.index(next(iter(plan.alias_of)))  # σ(z) overwrites z: no more bytes than before it
+    assert plan.live_bytes[step] == plan.live_bytes[step - 1]
+
+
+def test_memory_plot_steps_are_whole_numbers(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    figs = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figs.append(self), real(self, *a, **k))[1])
+    assert plot_timeline(memory_timeline(mlp_gradient_graph([4, 8, 3]), {"N": 4}), str(tmp_path / "m.png"))
+    ticks = [t for t in figs[0].axes[0].get_xticks() if 0 <= t <= 20]
+    assert ticks and all(float(t).is_integer() for t in ticks)

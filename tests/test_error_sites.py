@@ -865,7 +865,7 @@ SITES = {
     "runtime.limits:parse_size#1": (lambda: __import__("chainrule.runtime.limits", fromlist=["x"]).parse_size("lots"),
                                     ["'lots'", "8G"]),
     # -- frontends ----------------------------------------------------------------------
-    "frontends.python.nn:Module.to_graph#1": (lambda: cr.nn.ReLU().to_graph(), ["Relu cannot infer its input shape",
+    "frontends.python.nn:Module.to_graph#1": (lambda: cr.nn.ReLU().to_graph(), ["ReLU cannot infer its input shape",
                                                                          "input_shape="]),
     "frontends.python.nn:Linear.__init__#1": (lambda: cr.nn.Linear(0, 3), ["Linear(0, 3)"]),
     "frontends.python.nn:Linear.forward#1": (lambda: cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.Linear(5, 2)).to_graph(),
@@ -969,7 +969,10 @@ SITES = {
     "frontends.inspect.dot:render_svg#3": (lambda: _dot("bad"), ["Graphviz dot failed", "syntax error in line 1"]),
     "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "chainrule[plot]"]),
     "frontends.inspect.dump:model_graph#1": (lambda: cr.frontends.inspect.dump.model_graph(cr.nn.ReLU(), "gradient"),
-                                     ["Relu cannot infer its input shape", "input_shape="]),
+                                     ["ReLU cannot infer its input shape", "input_shape="]),
+    "frontends.inspect.dump:DumpResult.diff#1": (
+        lambda: cr.frontends.inspect.dump.DumpResult("d", [cr.frontends.inspect.dump.DumpStep(
+            "00-input", "input", True, "", "", "")]).diff("autodiff"), ["no pass 'autodiff'"]),
     "passes.pipeline:get_pipeline#2": (lambda: cr.frontends.inspect.dump.pipeline_passes("gradient", cr.optim.Adam()),
                                          ["optimizer only applies to the training pipeline", "'gradient'"]),
     "frontends.inspect.explain:explain_grad#1": (lambda: cr.frontends.inspect.explain.explain_grad(cr.nn.mlp([2, 2]), "fc9.weight"),

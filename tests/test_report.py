@@ -43,11 +43,33 @@ def test_report_opens_in_headless_chromium_and_steps_through_passes(tmp_path):
     assert re.search(r'<section class="pass shown" data-pass="autodiff"', dom)
 
 
-@pytest.mark.skipif(CHROME is None, reason="Chromium not installed (README: apt-get install chromium)")
-def test_report_screenshot_is_drawn(tmp_path):
+def test_report_without_graphviz_draws_its_own_pictures(tmp_path, monkeypatch):
+    from chainrule.frontends.inspect import dump as dump_module
+    monkeypatch.setattr(dump_module, "have_dot", lambda: False)
     res = dump(models.mlp(), str(tmp_path / "d"), pipeline="gradient")
-    shot = tmp_path / "shot.png"
-    chrome(tmp_path, "--window-size=1400,900", f"--screenshot={shot}", "file://" + os.path.abspath(res.report))
-    with open(shot, "rb") as f:
-        png = f.read()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000  # a page with a picture, not a blank one
+    page = open(res.report, encoding="utf-8").read()
+    assert "Graphviz is not installed" in page
+    auto = page[page.index('data-pass="autodiff"'):]
+    auto = auto[:auto.index("</section>")]
+    normal, mirror = auto.split('<div class="pic mirror">')
+    for pic in (normal, mirror):  # both layouts draw every node, as Graphviz names them
+        for n in ("n:fc1", "n:grad_fc1.weight", "v:fc1.weight", "n:loss"):
+            assert f"<title>{n}</title>" in pic
+
+
+def _ghosts(page, label):
+    sec = page[page.index(f'data-label="{label}"'):]
+    return sec[:sec.index("</section>")]
+
+
+def test_removed_nodes_are_ghosts_in_both_pictures(tmp_path):
+    res = dump(models.mlp(), str(tmp_path / "d"), pipeline="training")
+    page = open(res.report, encoding="utf-8").read()
+    removing = [s for s in res.steps if re.search(r"-([1-9]\d*) removed", s.diff.splitlines()[0])]
+    assert removing, "some pass of the training pipeline removes nodes"
+    for s in removing:
+        k = int(re.search(r"-(\d+) removed", s.diff.splitlines()[0]).group(1))
+        normal, mirror = _ghosts(page, s.label).split('<div class="pic mirror">')
+        assert mirror.count('stroke-dasharray="5,3"') == k
+        facts = re.search(r'<script type="application/json" class="facts">(.*?)</script>', mirror).group(1)
+        assert facts.count('"change": "removed"') == k

@@ -67,12 +67,14 @@ def digits_cnn(side: int, classes: int, seed: int = 0) -> Sequential:
                       Flatten(), Dropout(0.25, seed=seed + 2), Linear(32 * after * after, classes, seed=seed + 3))
 
 
-def _plot_features(step, path):
-    """The first layer's weights as images: the MLP's rows as 8×8 inputs, the CNN's 3×3 filters."""
+def _plot_features(step, path, hidden):
+    """The first layer's weights as images: the MLP's rows as input images, the CNN's filters."""
     if "conv1.weight" in step.params:
         w = step.params["conv1.weight"]
-        return plots.plot_first_layer(w.reshape(w.shape[0], -1), path, image_shape=w.shape[2:])
-    return plots.plot_first_layer(step.params["fc1.weight"], path)
+        return plots.plot_first_layer(w.reshape(w.shape[0], -1), path, image_shape=w.shape[2:],
+                                      kind="first-layer convolution filters")
+    return plots.plot_first_layer(step.params["fc1.weight"], path, kind="hidden units (feature detectors)" if hidden
+                                  else "output units (no hidden layer: one template per class)")
 
 
 def add_parser(sub):
@@ -249,7 +251,7 @@ def run(args):
     if not os.path.exists(ckpt_path):  # zero epochs left to run (resumed a finished run)
         checkpoint.save(ckpt_path, step, {"epoch": start, "config": config, "history": history})
     for name, draw in (("curves.png", lambda p: plots.plot_curves(history, p, args.loss)),
-                       ("features.png", lambda p: _plot_features(step, p))):
+                       ("features.png", lambda p: _plot_features(step, p, hidden))):
         try:
             draw(os.path.join(args.out, name))
             written.append(name)

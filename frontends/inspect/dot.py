@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from typing import Optional
+from typing import Optional, Sequence
 
 from ...ir import ChainruleError, Graph
+from ...ir.display import COLOURS  # fill colours by phase, and for inputs and parameters
 
-#: fill colours by phase (and for graph inputs / parameters)
-COLOURS = {"forward": "#dbe9f6", "backward": "#fbe0d0", "update": "#d9f0d3",
-           "input": "#ffffff", "param": "#fff4c2", "state": "#eeeeee"}
 
 
 class RenderError(ChainruleError):
@@ -45,12 +43,14 @@ def _members(node):
     return [] if node.op.name.startswith("Fused") else None
 
 
-def to_dot(graph: Graph, title: Optional[str] = None) -> str:
-    """The graph in Graphviz DOT; deterministic (graph order, no sets)."""
+def to_dot(graph: Graph, title: Optional[str] = None, removed: Sequence = ()) -> str:
+    """The graph in Graphviz DOT; deterministic (graph order, no sets). ``removed``: nodes of the
+    previous graph a pass removed, drawn as dashed red ghosts (with the edges from values still here).
+    Node text is 14 pt so that it stays readable on a projector at 1:1."""
     lines = [f"digraph {_q(graph.name)} {{",
-             "  rankdir=TB; fontname=\"Helvetica\"; fontsize=11;",
-             "  node [fontname=\"Helvetica\", fontsize=10, style=filled];",
-             "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#555555\"];"]
+             "  rankdir=TB; fontname=\"Helvetica\"; fontsize=16;",
+             "  node [fontname=\"Helvetica\", fontsize=14, style=filled];",
+             "  edge [fontname=\"Helvetica\", fontsize=10, color=\"#555555\"];"]
     if title:
         lines.append(f"  label={_q(title)}; labelloc=t;")
     src = {}  # value name -> DOT id of what produces it
@@ -81,6 +81,13 @@ def to_dot(graph: Graph, title: Optional[str] = None) -> str:
             style = ", style=dashed" if n.prov.phase != "forward" and v.producer is not None \
                 and v.producer.prov.phase == "forward" else ""
             lines.append(f"  {_q(src[v.name])} -> {_q('n:' + n.name)} [label={_q(str(v.type))}{style}];")
+    for n in removed:
+        label = f"removed\n{n.op.name}\n%{n.name}"
+        lines.append(f"  {_q('n:' + n.name)} [label={_q(label)}, shape=box, style=\"dashed\", color=\"#b3261e\", "
+                     f"fontcolor=\"#b3261e\"];")
+        for v in n.inputs:
+            if v.name in src:
+                lines.append(f"  {_q(src[v.name])} -> {_q('n:' + n.name)} [style=dotted, color=\"#b3261e\"];")
     for i, v in enumerate(graph.outputs):
         oid = f"out:{i}"
         lines.append(f"  {_q(oid)} [label={_q('return ' + v.name)}, shape=plaintext, style=\"\"];")

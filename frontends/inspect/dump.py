@@ -23,7 +23,7 @@ from ..python.lower import to_graph
 from ..python.nn import Module
 from ..python.tracer import GraphBuilder
 from .dot import have_dot, render_svg, to_dot
-from .irdiff import diff_graphs, format_diff
+from .irdiff import GraphDiff, diff_graphs, diff_texts, format_diff
 from .report import build_report
 
 NEEDS_LOSS = ("gradient", "training")
@@ -34,10 +34,10 @@ class DumpStep:
     label: str  # "02-autodiff"
     pass_name: str
     changed: bool
-    text: str
-    diff: str
-    dot: str
-    svg: Optional[str] = None
+    text: str = field(repr=False)  # the texts and pictures are long: repr() shows the label only
+    diff: str = field(repr=False)
+    dot: str = field(repr=False)
+    svg: Optional[str] = field(default=None, repr=False)
 
 
 @dataclass
@@ -50,6 +50,24 @@ class DumpResult:
     @property
     def files(self) -> List[str]:
         return sorted(os.listdir(self.out_dir))
+
+    def diff(self, pass_name: str) -> GraphDiff:
+        """The diff made by the first run of ``pass_name`` (displays itself in a notebook)."""
+        for i, s in enumerate(self.steps[1:], 1):
+            if s.pass_name == pass_name:
+                prev = self.steps[i - 1]
+                return diff_texts(prev.text, s.text, pass_name, prev.label, s.label)
+        raise IRTypeError(f"this dump has no pass {pass_name!r}; its passes: "
+                          f"{', '.join(s.pass_name for s in self.steps[1:])}")
+
+    def __repr__(self):
+        changed = sum(s.changed for s in self.steps[1:])
+        return (f"<DumpResult {self.out_dir}: {len(self.steps)} steps, {changed} passes changed the graph"
+                + (f", report {self.report}>" if self.report else ">"))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .display import dump_bundle
+        return dump_bundle(self)
 
 
 def model_graph(model, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None) -> Graph:
@@ -101,7 +119,9 @@ def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool 
             diff = f"// {label}: the input graph ({len(g.nodes)} nodes)\n"
         else:
             diff = format_diff(diff_graphs(prev[1], g, rec.name, prev[0], label))
-        dot = to_dot(g, title=f"{label}: {g.name}")
+        here = {n.name for n in g.nodes}
+        gone = [] if prev is None else [n for n in prev[1].nodes if n.name not in here]  # drawn as ghosts
+        dot = to_dot(g, title=f"{label}: {g.name}", removed=gone)
         step = DumpStep(label, rec.name, rec.changed or i == 0, rec.text, diff, dot)
         _write(out_dir, f"{label}.diff", diff)
         _write(out_dir, f"{label}.dot", dot)

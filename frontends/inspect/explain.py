@@ -27,14 +27,15 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ...ir import GraphError, Graph, Value
+from ...ir.ops.base import HOLE, Term
+from ...ir.ops.shape import Constant
 from ...ir.printer import format_node
 from ...passes import backward
 from ...passes.analysis import nodes_between
 from ...runtime import Interpreter
+from .display import Explanation
 
-HOLE = "⋆"  # where the child's v̄ goes in a local term
 SYMBOLS = {"lam": "λ", "lambda": "λ", "alpha": "α", "beta": "β", "sigma": "σ", "eta": "η"}
-Term = Tuple[float, str]  # (coefficient, expression with the v̄ of a child substituted)
 
 
 def sym(v: Value) -> str:
@@ -54,63 +55,27 @@ def anonymous(v: Value) -> bool:
     if v.producer is None:
         return False
     base = re.sub(r"\.\d+$", "", v.name)
-    op = v.producer.op.name
-    return base == op.lower() or (op == "Constant" and base == "c")
+    return base == v.producer.op.name.lower() or (isinstance(v.producer.op, Constant) and base == "c")
 
 
 def _const(v: Value):
-    if v.producer is not None and v.producer.op.name == "Constant" and anonymous(v):
+    if v.producer is not None and isinstance(v.producer.op, Constant) and anonymous(v):
         a = np.asarray(v.producer.attrs["value"])
         if a.size == 1:
             return float(a.reshape(()))
     return None
 
 
+class _Notation:
+    """How explain names values in an op's ``lecture`` term (see ``Op.lecture``)."""
+    sym = staticmethod(sym)
+    const = staticmethod(_const)
+
+
 def local(node, i: int) -> Term:
-    """v̄ⱼ ∂vⱼ/∂vᵢ for input i of node j, as (coefficient, template with HOLE for v̄ⱼ)."""
-    op, ins, y = node.op.name, node.inputs, node.outputs[0]
-    x = ins[i]
-    scalar = y.type.rank == 0
-    dot = " " if scalar else " ∘ "
-    if op in ("Add", "Sum", "Identity"):
-        return 1.0, HOLE
-    if op == "Sub":
-        return (1.0 if i == 0 else -1.0), HOLE
-    if op == "Neg":
-        return -1.0, HOLE
-    if op == "Mul":
-        other = ins[1 - i]
-        c = _const(other)
-        return (c, HOLE) if c is not None else (1.0, f"{HOLE}{dot}{sym(other)}")
-    if op == "Div":
-        return (1.0, f"{HOLE} / {sym(ins[1])}") if i == 0 else (-1.0, f"{HOLE}{dot}{sym(y)} / {sym(ins[1])}")
-    if op == "Square":
-        return 2.0, f"{HOLE}{dot}{sym(x)}"
-    unary = {"Sigmoid": f"σ′({sym(x)})", "Tanh": f"(1 − {sym(y)}²)", "Relu": f"𝕀[{sym(x)} > 0]",
-             "Softplus": f"σ({sym(x)})", "Exp": sym(y), "Log": f"(1/{sym(x)})", "Sin": f"cos {sym(x)}"}
-    if op in unary:
-        return 1.0, f"{HOLE}{dot}{unary[op]}"
-    if op in ("SquaredError", "CrossEntropy", "BinaryCrossEntropy", "SoftmaxCrossEntropy") and i == 0:
-        t = sym(ins[1])
-        g = {"SquaredError": f"({sym(x)} − {t})", "CrossEntropy": f"(−{t} / {sym(x)})",
-             "BinaryCrossEntropy": f"({sym(x)} − {t}) / ({sym(x)}(1 − {sym(x)}))",
-             "SoftmaxCrossEntropy": f"(softmax({sym(x)}) − {t})"}[op]
-        mean = node.attrs.get("reduction") == "mean" and x.type.rank > 0
-        return 1.0, f"{HOLE} {g}" + (" / N" if mean else "")
-    if op == "Gemm":
-        ta, tb, a, b = node.attrs["transA"], node.attrs["transB"], sym(ins[0]), sym(ins[1])
-        alpha = float(node.attrs["alpha"])
-        if i == 0:
-            return alpha, (f"{HOLE} {b if tb else b + 'ᵀ'}" if not ta else f"{b + 'ᵀ' if tb else b} {HOLE}ᵀ")
-        if i == 1:
-            return alpha, (f"{a + 'ᵀ' if not ta else a} {HOLE}" if not tb else f"{HOLE}ᵀ {a + 'ᵀ' if ta else a}")
-        beta = float(node.attrs["beta"])
-        return beta, (HOLE if x.type.rank == y.type.rank else f"Σ_rows {HOLE}")
-    if op == "MatMul":
-        return 1.0, (f"{HOLE} {sym(ins[1])}ᵀ" if i == 0 else f"{sym(ins[0])}ᵀ {HOLE}")
-    if op == "Transpose":
-        return 1.0, f"{HOLE}ᵀ"
-    return 1.0, f"{HOLE} ∂{sym(y)}/∂{sym(x)}"
+    """v̄ⱼ ∂vⱼ/∂vᵢ for input i of node j, as (coefficient, template with HOLE for v̄ⱼ): the op's own
+    ``lecture`` facet."""
+    return node.op.lecture(node, i, _Notation)
 
 
 def _fill(template: str, expr: str) -> str:
@@ -189,7 +154,7 @@ def format_backprop(graph: Graph, loss=None, wrt=None) -> str:
     out = []
     for v, gen, inst in backprop_lines(graph, loss, wrt):
         out.append(f"{bar(v.name)} = {gen} = {inst}" if gen and gen != inst else f"{bar(v.name)} = {inst}")
-    return "\n".join(out) + "\n"
+    return Explanation("\n".join(out) + "\n")
 
 
 def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> str:
@@ -242,13 +207,20 @@ def explain_grad(model, name: str, batch: Optional[dict] = None, loss=None) -> s
         lines += ["", "and backward:", f"  {bar(loss_v.name)} = 1 (the seed)"]
         for u, gr in zip(named[1:], grads):
             lines.append(f"  {bar(u.name)} = {_num(vals[gr.name])}")
-    return "\n".join(lines) + "\n"
+    return Explanation("\n".join(lines) + "\n")
 
 
 def _num(a) -> str:
+    """A value for the batch table: small arrays in full with their shape's nesting ([[1, 2], [3, 4]]
+    for a [2,2] x), large ones as dtype[shape], norm and the first entries."""
     a = np.asarray(a)
     if a.size <= 8:
-        text = ", ".join(f"{x:.5g}" for x in a.ravel())
-        return text if a.ndim == 0 else f"[{text}]"
+        return _nested(a)
     first = ", ".join(f"{x:.5g}" for x in a.ravel()[:4])
     return f"{a.dtype}{list(a.shape)}, ‖·‖ = {np.linalg.norm(a):.5g}, first [{first}, ...]"
+
+
+def _nested(a: np.ndarray) -> str:
+    if a.ndim == 0:
+        return f"{a.item():.5g}"
+    return "[" + ", ".join(_nested(x) for x in a) + "]"

@@ -45,6 +45,10 @@ class GraphDiff:
     def empty(self) -> bool:
         return not self.changes and not self.header and not self.reordered
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .display import diff_bundle
+        return diff_bundle(self)
+
 
 def _why(node, pass_name: str) -> str:
     p = node.prov

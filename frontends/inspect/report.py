@@ -1,61 +1,38 @@
-"""One self-contained HTML report that steps through the passes of a dump.
+"""One self-contained HTML report of a dump, made to be projected (1024×768 and up).
 
-No network, no external scripts or fonts: the SVG pictures, CSS and a few
-lines of JavaScript are inline. Each pass is a ``<section class="pass">``
-holding the picture, the IR text and the diff side by side; the script
-builds the pass list, shows one pass at a time (← → keys, buttons) and
-writes "pass i of n: <name>" into ``#status``.
+No network, no external scripts or fonts: pictures, CSS, data and script are inline
+(``report.css``, ``report.js`` beside this file). The graph is the main view:
+
+- pan and zoom with the wheel, by dragging, and with the fit / 1:1 buttons; it opens at 1:1
+  (14 px node text) unless the whole graph fits larger;
+- the nodes the pass added (green), rewrote (orange) or removed (red dashed ghosts) are outlined;
+- clicking a node shows its IR line, its provenance (pass, phase, the value it differentiates)
+  and its chain rule in the side panel; the search box finds a value by name;
+- the *mirror* layout (``layout.mirror``) puts each gradient node beside its forward value;
+- ← → (or the pass strip) step through the passes; "pass i of n: <name>" is in ``#status``.
+
+Each pass is a ``<section class="pass" data-pass=…>`` holding both pictures, the IR text,
+the diff and a JSON blob with what the panel shows for each node.
 """
 from __future__ import annotations
 
 import html
-from typing import Sequence
+import json
+import os
+from typing import Dict, Optional, Sequence
 
-_CSS = """
-body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#24364b;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
-header h1{font-size:18px;margin:0}
-#status{font-weight:bold}
-button{font-size:14px;padding:2px 10px}
-#layout{display:flex}
-nav{width:190px;padding:8px;border-right:1px solid #ccc;font-size:13px}
-nav a{display:block;padding:3px 6px;color:#24364b;text-decoration:none;border-radius:3px;cursor:pointer}
-nav a.current{background:#24364b;color:#fff}
-nav a.unchanged{color:#999}
-main{flex:1;padding:8px;overflow:auto}
-section.pass{display:none}
-section.pass.shown{display:block}
-.cols{display:grid;grid-template-columns:minmax(300px,1.2fr) 1fr 1fr;gap:8px}
-.col{background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px;overflow:auto;max-height:85vh}
-.col h3{margin:0 0 4px 0;font-size:13px;color:#555}
-pre{font-size:11px;margin:0;white-space:pre}
-pre.wrap{white-space:pre-wrap;word-break:break-word}
-.add{color:#1a7f37;background:#e6ffec}.del{color:#b3261e;background:#ffebe9}.mod{color:#8a5a00;background:#fff5d6}
-.why{color:#666}
-.legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid #999;font-size:11px;color:#222}
-svg{max-width:100%;height:auto}
-"""
+from ...ir import parse_graph
+from ...ir.display import COLOURS
+from ...ir.printer import derived_rule, format_node, graph_lines
+from .irdiff import diff_graphs
+from .layout import layered, mirror
 
-_JS = """
-(function(){
-  var secs=document.querySelectorAll('section.pass'), nav=document.getElementById('passes'), cur=0;
-  function show(i){
-    if(i<0||i>=secs.length)return; cur=i;
-    for(var k=0;k<secs.length;k++){secs[k].classList.toggle('shown',k==i);nav.children[k].classList.toggle('current',k==i);}
-    document.getElementById('status').textContent='pass '+i+' of '+(secs.length-1)+': '+secs[i].dataset.pass;
-  }
-  for(var k=0;k<secs.length;k++){
-    var a=document.createElement('a'); a.textContent=secs[k].dataset.label;
-    a.className='navitem'+(secs[k].dataset.changed=='false'?' unchanged':'');
-    a.onclick=(function(i){return function(){show(i);};})(k); nav.appendChild(a);
-  }
-  document.getElementById('prev').onclick=function(){show(cur-1);};
-  document.getElementById('next').onclick=function(){show(cur+1);};
-  document.addEventListener('keydown',function(e){if(e.key=='ArrowLeft')show(cur-1);if(e.key=='ArrowRight')show(cur+1);});
-  var first=0; for(var k=1;k<secs.length;k++){if(secs[k].dataset.changed=='true'){first=k;break;}}
-  show(first);
-})();
-"""
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _asset(name: str) -> str:
+    with open(os.path.join(_HERE, name), encoding="utf-8") as f:
+        return f.read()
 
 
 def _diff_html(diff_text: str) -> str:
@@ -66,33 +43,86 @@ def _diff_html(diff_text: str) -> str:
     return "\n".join(out)
 
 
+def _ir_html(g) -> str:
+    """The IR text, each node's line marked with the node's name (the panel scrolls to it)."""
+    line_of: dict = {}
+    lines = graph_lines(g, line_of=line_of)
+    name_at = {line_of[id(n)]: n.name for n in g.nodes}
+    return "\n".join(f'<span class="ln" data-name="{html.escape(name_at[i])}">{html.escape(ln)}</span>'
+                     if i in name_at else html.escape(ln) for i, ln in enumerate(lines))
+
+
+def node_facts(g, diff=None) -> Dict[str, dict]:
+    """What the panel shows for each node and value, by picture id (``n:NAME`` / ``v:NAME``)."""
+    changes = {c.name: c for c in diff.changes} if diff is not None else {}
+    values = {v.name: v for v in g.all_values()}
+    facts: Dict[str, dict] = {}
+    for v in list(g.inputs) + list(g.params):
+        facts["v:" + v.name] = {"name": v.name, "line": f"{v.kind} %{v.name}: {v.type}", "kind": v.kind,
+                                "uses": [u.name for u in v.consumers]}
+    for n in g.nodes:
+        p = n.prov
+        rule = p.rule or derived_rule(n, values) or (n.op.rule if p.phase == "forward" else None)
+        c = changes.get(n.name)
+        facts["n:" + n.name] = {
+            "name": n.name, "line": format_node(n), "op": n.op.name, "phase": p.phase, "by": p.created_by,
+            "of": p.grad_of, "rule": rule, "source": p.source, "uses": [u.name for u in n.outputs[0].consumers],
+            "change": c.kind if c else None, "was": c.before if c else None, "why": c.why if c else None}
+    for c in (diff.changes if diff is not None else []):
+        if c.kind == "removed":
+            facts["n:" + c.name] = {"name": c.name, "line": c.line, "change": "removed", "why": c.why}
+    return facts
+
+
+def _json(data) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+
+
+def _picture(svg: Optional[str], fallback: str) -> str:
+    if svg:
+        return svg[svg.find("<svg"):] if "<svg" in svg else svg  # drop the XML prolog and DOCTYPE
+    return fallback
+
+
 def build_report(title: str, steps: Sequence[dict]) -> str:
     """HTML text. Each step: label, pass, changed, text (IR), diff (text), svg (or None), dot."""
-    from .dot import COLOURS
     legend = "".join(f'<span style="background:{COLOURS[k]}">{k}</span>'
                      for k in ("forward", "backward", "update", "param"))
-    secs = []
+    legend += '<span class="lg-add">added</span><span class="lg-mod">rewritten</span><span class="lg-del">removed</span>'
+    secs, prev = [], None
     for s in steps:
-        if s.get("svg"):
-            svg = s["svg"]
-            svg = svg[svg.find("<svg"):] if "<svg" in svg else svg  # drop the XML prolog and DOCTYPE
-            pic = svg
-        else:
-            pic = ("<p>(Graphviz is not installed, so there is no picture; install it with "
-                   "<code>apt-get install graphviz</code>. The DOT source:)</p><pre>"
-                   + html.escape(s.get("dot", "")) + "</pre>")
+        g = parse_graph(s["text"])
+        d = diff_graphs(prev, g, s["pass"]) if prev is not None else None
+        here = {n.name for n in g.nodes}
+        gone = [n for n in prev.nodes if n.name not in here] if prev is not None else []  # ghosts
+        normal = _picture(s.get("svg"), layered(g, gone))
+        note = "" if s.get("svg") else ('<p class="note">Graphviz is not installed, so this is the simple layered '
+                                        'picture (apt-get install graphviz for the full one).</p>')
         secs.append(
             f'<section class="pass" data-pass="{html.escape(s["pass"])}" data-label="{html.escape(s["label"])}" '
             f'data-changed="{"true" if s["changed"] else "false"}">'
-            f'<h2>{html.escape(s["label"])}{"" if s["changed"] else " (unchanged)"}</h2>'
-            f'<div class="cols"><div class="col"><h3>graph</h3>{pic}</div>'
-            f'<div class="col"><h3>IR text</h3><pre>{html.escape(s["text"])}</pre></div>'
-            f'<div class="col"><h3>diff against the previous pass</h3><pre class="wrap">{_diff_html(s["diff"])}</pre></div>'
-            f"</div></section>")
+            f'<div class="view"><div class="pic normal">{normal}</div>'
+            f'<div class="pic mirror">{mirror(g, gone)}</div>{note}</div>'
+            f'<div class="ir"><pre class="wrap">{_ir_html(g)}</pre></div>'
+            f'<div class="diff"><pre class="wrap">{_diff_html(s["diff"])}</pre></div>'
+            f'<script type="application/json" class="facts">{_json(node_facts(g, d))}</script>'
+            f"</section>")
+        prev = g
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            f"<header><h1>{html.escape(title)}</h1><button id=\"prev\">&larr;</button>"
-            f"<span id=\"status\">(the pass viewer needs JavaScript)</span><button id=\"next\">&rarr;</button>"
-            f"<span class=\"legend\">{legend}</span></header>"
-            f"<div id=\"layout\"><nav id=\"passes\"></nav><main>{''.join(secs)}</main></div>"
-            f"<script>{_JS}</script></body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{_asset('report.css')}</style></head><body>"
+            f"<header><h1 title=\"{html.escape(title)}\">{html.escape(title)}</h1>"
+            "<button id=\"prev\" title=\"previous pass (←)\">&larr;</button>"
+            "<span id=\"status\">(the pass viewer needs JavaScript)</span>"
+            "<button id=\"next\" title=\"next pass (→)\">&rarr;</button>"
+            "<button id=\"layout-toggle\" title=\"forward left, backward right, updates below (m)\">mirror</button>"
+            "<button id=\"fit\" title=\"the whole graph (f)\">fit</button>"
+            "<button id=\"one\" title=\"readable size (1)\">1:1</button>"
+            "<input id=\"search\" type=\"search\" placeholder=\"find a value (/)\" autocomplete=\"off\">"
+            "<span id=\"search-status\"></span></header>"
+            f"<nav id=\"passes\"></nav><div id=\"layout\"><main id=\"main\">{''.join(secs)}</main>"
+            "<aside id=\"panel\"><div id=\"info\"><p class=\"hint\">Click a node to see its IR line, provenance "
+            "and chain rule. Wheel: zoom, drag: pan.</p></div>"
+            f"<div class=\"legend\">{legend}</div>"
+            "<details open><summary>diff against the previous pass</summary><div id=\"diff-pane\"></div></details>"
+            "<details><summary>IR text</summary><div id=\"ir-pane\"></div></details></aside></div>"
+            f"<script>{_asset('report.js')}</script></body></html>\n")

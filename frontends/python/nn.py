@@ -18,7 +18,15 @@ from ...ir import DType, Graph, IRTypeError
 from . import functional as F
 from .tracer import GraphBuilder, Tensor, user_source
 
+__all__ = ["Module", "Linear", "Sequential", "mlp", "manual_seed", "ACTIVATIONS", "ReLU", "Sigmoid", "Tanh",
+           "Softplus", "HardThreshold", "Identity", "Softmax", "LogSoftmax", "Flatten"]
+
 _SEED = [0]
+
+
+def __dir__():
+    """``dir(cr.nn)`` (and tab completion) lists the modules, not this file's imports."""
+    return list(__all__)
 
 
 def manual_seed(seed: int) -> None:
@@ -115,20 +123,22 @@ class Linear(Module):
         return f"Linear({self.in_f}, {self.out_f})"
 
 
-def _activation(opname, fn, doc):
+def _activation(cls_name, fn, doc):
+    """A module class named ``cls_name`` (what ``repr`` prints) applying ``fn``; instances are
+    named after the class in lower case (relu, sigmoid), as Sequential numbers them."""
     class Act(Module):
         __doc__ = doc
 
-        def __init__(self, name: str = opname.lower()):
+        def __init__(self, name: str = cls_name.lower()):
             self.name = name
 
         def forward(self, x):
             return fn(x)
-    Act.__name__ = Act.__qualname__ = opname
+    Act.__name__ = Act.__qualname__ = cls_name
     return Act
 
 
-ReLU = _activation("Relu", F.relu, "y = max(0, z)")
+ReLU = _activation("ReLU", F.relu, "y = max(0, z)")
 Sigmoid = _activation("Sigmoid", F.sigmoid, "y = σ(z), the logistic function")
 Tanh = _activation("Tanh", F.tanh, "y = tanh z")
 Softplus = _activation("Softplus", F.softplus, "y = log(1 + eᶻ), the soft ReLU")

@@ -8,6 +8,7 @@ is touched.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -58,10 +59,11 @@ def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cro
 
 
 def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequence[int]] = None,
-                     max_units: int = 64) -> str:
+                     max_units: int = 64, kind: str = "hidden units (feature detectors)") -> str:
     """Each first-layer unit's weights wᵢ as an image: the lecture's "feature detectors".
 
-    ``weight`` is (hidden, inputs); ``image_shape`` defaults to a square (8×8 for the digits).
+    ``weight`` is (units, inputs); ``image_shape`` defaults to a square (8×8 for the digits);
+    ``kind`` names the rows (a model without hidden layers: "output units (one template per class)").
     """
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim != 2:
@@ -74,9 +76,15 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
     units = w[:max_units]
     cols = int(math.ceil(math.sqrt(len(units))))
     rows = int(math.ceil(len(units) / cols))
-    fig = _figure(max(cols * 1.1, 4.0), rows * 1.1 + 0.8)
-    fig.suptitle(f"first-layer weights wᵢ of {len(units)} hidden units (feature detectors)\n"
-                 "red: positive weight, blue: negative, white: 0 (each image on its own scale)", fontsize=9)
+    width = max(cols * 1.1, 4.0)
+    # the caption is wrapped to the figure's width (a 9 pt character is about 0.075 in wide), so a
+    # narrow grid does not clip it, and the grid starts below however many lines it takes
+    caption = [f"first-layer weights wᵢ of {len(units)} {kind}",
+               "red: positive weight, blue: negative, white: 0 (each image on its own scale)"]
+    lines = [ln for c in caption for ln in textwrap.wrap(c, max(int(width / 0.075), 20))]
+    title_h = 0.2 * len(lines) + 0.3
+    fig = _figure(width, rows * 1.1 + title_h)
+    fig.suptitle("\n".join(lines), fontsize=9)
     axes: List = list(np.atleast_1d(fig.subplots(rows, cols)).ravel())
     for i, ax in enumerate(axes):
         ax.set_xticks([])
@@ -87,6 +95,6 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
             ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         else:
             ax.axis("off")
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.7 / (rows * 1.1 + 0.8), wspace=0.1, hspace=0.1)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - title_h / (rows * 1.1 + title_h), wspace=0.1, hspace=0.1)
     fig.savefig(path, format="png")
     return path

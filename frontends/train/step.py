@@ -159,6 +159,11 @@ class TrainStep:
     def __repr__(self):
         return f"<TrainStep {self.graph.name}: {len(self.graph.nodes)} nodes, {len(self.graph.updates)} updates>"
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook shows the whole training step: forward, backward and update nodes (``ir/display.py``)."""
+        from ...ir.display import graph_bundle
+        return graph_bundle(self.graph, repr(self))
+
 
 def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cross_entropy",
                   optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,

@@ -19,8 +19,8 @@ from .elementwise import Unary
 @register
 class Relu(Unary):
     """y = max(0, z)"""
-    onnx = "Relu"
     rule = "z̄ = ȳ ∘ 𝕀[z > 0]"
+    lecture_factor = "𝕀[{x} > 0]"
 
     def kernel(self, attrs):
         return lambda z: np.maximum(z, 0, dtype=z.dtype)
@@ -38,7 +38,6 @@ class Relu(Unary):
 @register
 class LeakyRelu(Unary):
     """y = z if z > 0 else αz"""
-    onnx = "LeakyRelu"
     attrs = {"alpha": 0.01}
     rule = "z̄ = ȳ ∘ (𝕀[z > 0] + α𝕀[z ≤ 0])"
 
@@ -58,8 +57,8 @@ class LeakyRelu(Unary):
 @register
 class Softplus(Unary):
     """y = log(1 + eᶻ)  (the lecture's soft ReLU)"""
-    onnx = "Softplus"
     rule = "z̄ = ȳ ∘ σ(z)"
+    lecture_factor = "σ({x})"
 
     def kernel(self, attrs):
         return lambda z: np.logaddexp(z.dtype.type(0), z)
@@ -71,7 +70,6 @@ class Softplus(Unary):
 @register
 class HardThreshold(Unary):
     """y = 𝕀[z > 0]  (1 if z > 0 else 0, in z's dtype)"""
-    onnx = None  # exported as Cast(Greater(z, 0))
     zero_grad = True
     rule = "z̄ = 0 almost everywhere (the step has no useful gradient)"
 
@@ -91,8 +89,8 @@ class HardThreshold(Unary):
 @register
 class Sigmoid(Unary):
     """y = σ(z) = 1 / (1 + e⁻ᶻ)  (the logistic function)"""
-    onnx = "Sigmoid"
     rule = "z̄ = ȳ ∘ σ′(z) = ȳ ∘ y(1 − y)"
+    lecture_factor = "σ′({x})"
 
     def kernel(self, attrs):
         return sigmoid
@@ -108,9 +106,9 @@ class Sigmoid(Unary):
 @register
 class Tanh(Unary):
     """y = tanh z"""
-    onnx = "Tanh"
     ufunc = np.tanh
     rule = "z̄ = ȳ ∘ (1 − y²)"
+    lecture_factor = "(1 − {y}²)"
 
     def vjp(self, e, node, gys):
         y = node.outputs[0]
@@ -141,7 +139,6 @@ def softmax_lines(code, z: str, axis: int, out: str):
 @register
 class Softmax(_AxisOp):
     """yₖ = e^{zₖ} / Σₗ e^{zₗ} along ``axis``"""
-    onnx = "Softmax"
     rule = "z̄ = y ∘ (ȳ − Σₖ ȳₖyₖ)"
 
     def kernel(self, attrs):
@@ -173,7 +170,6 @@ class Softmax(_AxisOp):
 @register
 class LogSoftmax(_AxisOp):
     """yₖ = zₖ − log Σₗ e^{zₗ} along ``axis``"""
-    onnx = "LogSoftmax"
     rule = "z̄ = ȳ − softmax(z) ∘ Σₖ ȳₖ"
 
     def kernel(self, attrs):

@@ -13,17 +13,34 @@ writing one class (and one entry in the gradient-check table of the tests):
   buffer (default: a call of the out-kernel); ``emit_fresh``: into new arrays;
 - ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
-- ``flops``: multiply-adds, for the cost ledger;
-- ``onnx``: the ONNX op it maps to (the mapping code itself lives in frontends/).
+- ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
+- ``flops``: multiply-adds, for the cost ledger.
+
+How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
+export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from ..errors import IRTypeError
 from ..types import TensorType
+
+
+HOLE = "⋆"  # in a lecture term, where the consumer's v̄ⱼ goes
+
+
+class Term(NamedTuple):
+    """v̄ⱼ ∂vⱼ/∂vᵢ in the lecture's notation: ``coef`` times ``text``, which holds ``HOLE`` for v̄ⱼ."""
+    coef: float
+    text: str
+
+
+def hadamard(node) -> str:
+    """The product sign between v̄ⱼ and a local derivative: ∘ for tensors, a space for scalars."""
+    return " " if node.outputs[0].type.rank == 0 else " ∘ "
 
 
 class _Required:
@@ -39,7 +56,6 @@ class Op:
 
     name: str = ""
     family: str = ""
-    onnx: Optional[str] = None  # ONNX op_type this op maps to, if any
     attrs: Dict[str, object] = {}  # attribute name -> default (or REQUIRED)
     arity = (1, 1)  # (min, max) number of inputs; max None = variadic
     num_outputs = 1
@@ -50,6 +66,7 @@ class Op:
     commutative = False  # the inputs may be given in any order (Add, Mul, Sum, Equal)
     rule: str = ""  # the chain-rule step of vjp, in bar notation
     nograd_reason: str = ""  # why a non-differentiable op has no gradient, for autodiff's error
+    lecture_factor: str = ""  # an elementwise op's ∂y/∂x as the lecture writes it; {x}, {y} name operand and result
     ufunc = None  # the NumPy ufunc computing this elementwise op: ufunc(*inputs, out=out)
     foldable = False  # pure and cheap: the executors compute it once per bindings when its inputs are known
     uses_donated = False  # ``emit`` may overwrite inputs whose buffers die at the node (Fused: its steps)
@@ -126,6 +143,14 @@ class Op:
         """Lines binding the variables ``outs`` to new arrays holding the results, or None: then
         the executor calls ``kernel`` (``SoftmaxCrossEntropy`` computes its results without temporaries)."""
         return None
+
+    def lecture(self, node, i: int, n) -> Term:
+        """Input ``i``'s term v̄ⱼ ∂vⱼ/∂vᵢ, as ``chainrule explain`` prints it. ``n`` names values:
+        ``n.sym(v)`` (λ for ``lam``), ``n.const(v)`` (the number of a scalar constant, or None)."""
+        x, y = n.sym(node.inputs[i]), n.sym(node.outputs[0])
+        if self.lecture_factor:
+            return Term(1.0, f"{HOLE}{hadamard(node)}{self.lecture_factor.format(x=x, y=y)}")
+        return Term(1.0, f"{HOLE} ∂{y}/∂{x}")
 
     def vjp(self, e, node, gys):
         """Cotangents of the inputs given cotangents ``gys`` of the outputs.

@@ -59,7 +59,6 @@ def _grad_attrs(node, kernel):
 @register
 class Conv(Op):
     """y[n,o] = b[o] + Σ_c,i,j W[o,c,i,j] · x_pad[n, c + g·C/g, p·s + i·d, q·s + j·d]  (2-D, NCHW, OIHW)"""
-    onnx = "Conv"
     arity = (2, 3)
     attrs = CONV_ATTRS
     rule = "x̄ = ConvTranspose(ȳ, W), W̄ = ConvFilterGrad(x, ȳ) = Σ over positions, b̄ = Σ ȳ"
@@ -131,7 +130,6 @@ class Conv(Op):
 class ConvTranspose(Op):
     """y = b + the adjoint of Conv(·, W): each input pixel adds W·u[n,c,p,q] to the window it
     would have been computed from (W is [C_in, C_out/group, kh, kw], as in ONNX)"""
-    onnx = "ConvTranspose"
     arity = (2, 3)
     attrs = {**CONV_ATTRS, "output_padding": None}
     rule = "ū = Conv(ȳ, W), W̄ = ConvFilterGrad(ȳ, u), b̄ = Σ ȳ"
@@ -196,7 +194,6 @@ class ConvFilterGrad(Op):
     """W̄[o,c,i,j] = Σ_n,p,q ȳ[n,o,p,q] · x_pad[n, c, p·s + i·d, q·s + j·d]: the weight's
     cotangent of Conv(x, W), a correlation of x with ȳ; the sum over (n, p, q) is the
     multivariate chain rule over every position where the tied weight is used"""
-    onnx = None  # exported as a Conv of the transposed x and ȳ (see frontends/onnx/)
     arity = (2, 2)
     attrs = {**CONV_ATTRS, "kernel_shape": None}
     rule = "x̄ = ConvTranspose(ȳ, W̄̄), ȳ̄ = Conv(x, W̄̄)  (bilinear: each operand's cotangent is the other's conv)"

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes
 from . import register
-from .base import Op, need_float, same_dtype
+from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
 
 
 def ufunc_out(uf):
@@ -57,9 +57,11 @@ class Unary(Op):
 class Add(Binary):
     """y = a + b"""
     commutative = True
-    onnx = "Add"
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -69,9 +71,11 @@ class Add(Binary):
 @register
 class Sub(Binary):
     """y = a - b"""
-    onnx = "Sub"
     ufunc = np.subtract
     rule = "ā = ȳ, b̄ = −ȳ"
+
+    def lecture(self, node, i, n):
+        return Term(1.0 if i == 0 else -1.0, HOLE)
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -82,9 +86,13 @@ class Sub(Binary):
 class Mul(Binary):
     """y = a * b"""
     commutative = True
-    onnx = "Mul"
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
+
+    def lecture(self, node, i, n):
+        other = node.inputs[1 - i]
+        c = n.const(other)  # a scalar constant is a coefficient: z̄ λ, not z̄ ∘ c
+        return Term(c, HOLE) if c is not None else Term(1.0, f"{HOLE}{hadamard(node)}{n.sym(other)}")
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -94,8 +102,11 @@ class Mul(Binary):
 @register
 class Div(Binary):
     """y = a / b"""
-    onnx = "Div"
     rule = "ā = ȳ / b, b̄ = −ȳ ∘ y / b"
+
+    def lecture(self, node, i, n):
+        b, y = n.sym(node.inputs[1]), n.sym(node.outputs[0])
+        return Term(1.0, f"{HOLE} / {b}") if i == 0 else Term(-1.0, f"{HOLE}{hadamard(node)}{y} / {b}")
 
     def kernel(self, attrs):
         def div(a, b):
@@ -127,7 +138,6 @@ class Div(Binary):
 @register
 class Pow(Binary):
     """y = a ** b"""
-    onnx = "Pow"
     ufunc = np.power
     rule = "ā = ȳ ∘ b·a^(b−1), b̄ = ȳ ∘ y·log a"
 
@@ -143,10 +153,12 @@ class Pow(Binary):
 @register
 class Neg(Unary):
     """y = −x"""
-    onnx = "Neg"
     ufunc = np.negative
     needs_float = False
     rule = "x̄ = −ȳ"
+
+    def lecture(self, node, i, n):
+        return Term(-1.0, HOLE)
 
     def infer(self, ins, attrs):
         if ins[0].dtype == DType.bool:
@@ -160,9 +172,11 @@ class Neg(Unary):
 @register
 class Identity(Unary):
     """y = x"""
-    onnx = "Identity"
     needs_float = False
     rule = "x̄ = ȳ"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
 
     view = True
 
@@ -185,9 +199,9 @@ class Identity(Unary):
 @register
 class Exp(Unary):
     """y = eˣ"""
-    onnx = "Exp"
     ufunc = np.exp
     rule = "x̄ = ȳ ∘ y"
+    lecture_factor = "{y}"
 
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], node.outputs[0])]
@@ -196,9 +210,9 @@ class Exp(Unary):
 @register
 class Log(Unary):
     """y = log x"""
-    onnx = "Log"
     ufunc = np.log
     rule = "x̄ = ȳ / x"
+    lecture_factor = "(1/{x})"
 
     def vjp(self, e, node, gys):
         return [e.Div(gys[0], node.inputs[0])]
@@ -207,7 +221,6 @@ class Log(Unary):
 @register
 class Sqrt(Unary):
     """y = √x"""
-    onnx = "Sqrt"
     ufunc = np.sqrt
     rule = "x̄ = ȳ / (2y)"
 
@@ -219,9 +232,11 @@ class Sqrt(Unary):
 @register
 class Square(Unary):
     """y = x²"""
-    onnx = None  # exported as Mul(x, x)
     ufunc = np.square
     rule = "x̄ = ȳ ∘ 2x"
+
+    def lecture(self, node, i, n):
+        return Term(2.0, f"{HOLE}{hadamard(node)}{n.sym(node.inputs[0])}")
 
     def vjp(self, e, node, gys):
         x = node.inputs[0]
@@ -231,9 +246,9 @@ class Square(Unary):
 @register
 class Sin(Unary):
     """y = sin x"""
-    onnx = "Sin"
     ufunc = np.sin
     rule = "x̄ = ȳ ∘ cos x"
+    lecture_factor = "cos {x}"
 
     def vjp(self, e, node, gys):
         return [e.Mul(gys[0], e.Cos(node.inputs[0]))]
@@ -242,7 +257,6 @@ class Sin(Unary):
 @register
 class Cos(Unary):
     """y = cos x"""
-    onnx = "Cos"
     ufunc = np.cos
     rule = "x̄ = −ȳ ∘ sin x"
 
@@ -254,11 +268,13 @@ class Cos(Unary):
 class Sum(Op):
     """y = x₀ + x₁ + … : the Σ of the multivariate chain rule at a fan-out."""
     commutative = True
-    onnx = "Sum"
     arity = (1, None)
     elementwise = True
     foldable = True
     rule = "x̄ᵢ = ȳ for every term"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, HOLE)
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -306,7 +322,6 @@ class Compare(Binary):
 @register
 class Greater(Compare):
     """y = a > b (bool)"""
-    onnx = "Greater"
     ufunc = np.greater
 
 
@@ -314,14 +329,12 @@ class Greater(Compare):
 class Equal(Compare):
     """y = a == b (bool)"""
     commutative = True
-    onnx = "Equal"
     ufunc = np.equal
 
 
 @register
 class Where(Op):
     """y = c ? a : b"""
-    onnx = "Where"
     arity = (3, 3)
     elementwise = True
     nondiff_inputs = (0,)
@@ -348,7 +361,6 @@ class Where(Op):
 @register
 class Cast(Op):
     """y = x converted to dtype ``to``."""
-    onnx = "Cast"
     attrs = {"to": DType.f32}
     elementwise = True
     differentiable = False

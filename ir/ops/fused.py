@@ -63,7 +63,6 @@ def step_types(in_types: Sequence[TensorType], body: Sequence[Step]) -> List[Ten
 @register
 class Fused(Op):
     """y = the elementwise sub-graph ``body`` applied to the inputs, in one pass"""
-    onnx = None  # exported by expanding the body
     arity = (1, None)
     attrs = {"body": ()}
     region_attr = "body"  # printed as an indented region, not as an attribute

@@ -20,7 +20,6 @@ from .base import Op, same_dtype
 @register
 class Gather(Op):
     """y = x indexed along ``axis`` by the integer tensor ``indices`` (negative counts from the end)"""
-    onnx = "Gather"
     arity = (2, 2)
     attrs = {"axis": 0}
     nondiff_inputs = (1,)
@@ -57,7 +56,6 @@ class Gather(Op):
 class ScatterAddLike(Op):
     """y = zeros of ``like``'s shape with g's slices added at ``indices`` along ``axis``
     (the gradient of Gather; only like's shape is read)"""
-    onnx = None  # exported as ScatterND(ConstantOfShape(Shape(like)), indices, g, reduction="add")
     arity = (3, 3)
     attrs = {"axis": 0}
     nondiff_inputs = (1, 2)
@@ -103,7 +101,6 @@ class ScatterAddLike(Op):
 @register
 class Concat(Op):
     """y = the operands joined along ``axis`` (all other dimensions equal)"""
-    onnx = "Concat"
     arity = (1, None)
     attrs = {"axis": 0}
     rule = "x̄ᵢ = the slice of ȳ along axis that xᵢ filled"

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType, broadcast_shapes
 from . import register
-from .base import Op, same_dtype
+from .base import HOLE, Op, Term, same_dtype
 
 
 def _mm_shape(a, b):
@@ -38,9 +38,12 @@ def _swap_last(e, v):
 @register
 class MatMul(Op):
     """Y = A @ B (NumPy matmul semantics; batch dimensions broadcast)"""
-    onnx = "MatMul"
     arity = (2, 2)
     rule = "Ā = Ȳ Bᵀ, B̄ = Aᵀ Ȳ"
+
+    def lecture(self, node, i, n):
+        a, b = (n.sym(v) for v in node.inputs)
+        return Term(1.0, f"{HOLE} {b}ᵀ" if i == 0 else f"{a}ᵀ {HOLE}")
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -86,10 +89,20 @@ class MatMul(Op):
 @register
 class Gemm(Op):
     """Y = α·op(A)·op(B) + β·C, op(X) = Xᵀ if trans else X (A, B are matrices)"""
-    onnx = "Gemm"
     arity = (2, 3)
     attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     rule = "Ā = α Ȳ op(B)ᵀ, B̄ = α op(A)ᵀ Ȳ (transposed back if needed), C̄ = β Ȳ summed to C's shape"
+
+    def lecture(self, node, i, n):
+        ta, tb = node.attrs["transA"], node.attrs["transB"]
+        a, b = n.sym(node.inputs[0]), n.sym(node.inputs[1])
+        alpha = float(node.attrs["alpha"])
+        if i == 0:
+            return Term(alpha, f"{HOLE} {b if tb else b + 'ᵀ'}" if not ta else f"{b + 'ᵀ' if tb else b} {HOLE}ᵀ")
+        if i == 1:
+            return Term(alpha, f"{a + 'ᵀ' if not ta else a} {HOLE}" if not tb else f"{HOLE}ᵀ {a + 'ᵀ' if ta else a}")
+        same = node.inputs[2].type.rank == node.outputs[0].type.rank
+        return Term(float(node.attrs["beta"]), HOLE if same else f"Σ_rows {HOLE}")
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType
 from . import register
-from .base import Op, need_float, same_dtype
+from .base import HOLE, Op, Term, need_float, same_dtype
 from .numerics import log_softmax
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -58,6 +58,15 @@ class Loss(Op):
         """∂ℒ/∂y per element, as IR."""
         raise NotImplementedError
 
+    lecture_grad = ""  # ∂L/∂y (per element) as the lecture writes it; {y}, {t} name prediction and target
+
+    def lecture(self, node, i, n):
+        if i != 0 or not self.lecture_grad:
+            return super().lecture(node, i, n)
+        y, t = node.inputs
+        mean = node.attrs.get("reduction") == "mean" and y.type.rank > 0
+        return Term(1.0, f"{HOLE} {self.lecture_grad.format(y=n.sym(y), t=n.sym(t))}" + (" / N" if mean else ""))
+
     def vjp(self, e, node, gys):
         y = node.inputs[0]
         g = gys[0]
@@ -75,9 +84,9 @@ class Loss(Op):
 @register
 class CrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
-    onnx = None  # exported as ReduceSum(Mul(t, Log(y))) with the reduction
     min_rank = 2
     rule = "ȳ = −L̄ t / y (÷ N for the mean)"
+    lecture_grad = "(−{t} / {y})"
 
     def elementwise_loss(self, y, t):
         return -(t * np.log(np.where(t != 0, y, 1)))
@@ -90,8 +99,8 @@ class CrossEntropy(Loss):
 @register
 class SquaredError(Loss):
     """ℒ = ½‖y − t‖²"""
-    onnx = None  # exported as Mul(0.5, ReduceSum(Square(Sub(y, t))))
     rule = "ȳ = L̄(y − t) (÷ N for the mean)"
+    lecture_grad = "({y} − {t})"
 
     def elementwise_loss(self, y, t):
         d = y - t
@@ -105,8 +114,8 @@ class SquaredError(Loss):
 @register
 class BinaryCrossEntropy(Loss):
     """ℒ = −t log y − (1 − t) log(1 − y)  (y: a probability from the logistic)"""
-    onnx = None
     rule = "ȳ = L̄(y − t) / (y(1 − y)) (÷ N for the mean)"
+    lecture_grad = "({y} − {t}) / ({y}(1 − {y}))"
 
     def elementwise_loss(self, y, t):
         one = y.dtype.type(1)
@@ -132,10 +141,10 @@ class SoftmaxCrossEntropy(Loss):
 
         %loss: f32[], %probs: f32[N,10] = SoftmaxCrossEntropy(%z, %t) {probs=1}
     """
-    onnx = "SoftmaxCrossEntropyLoss"
     attrs = {"reduction": "mean", "probs": 0}
     min_rank = 2
     rule = "z̄ = L̄(softmax(z) − t) (÷ N for the mean; softmax(z)·Σₖtₖ − t unless t is one-hot)"
+    lecture_grad = "(softmax({y}) − {t})"
 
     def output_count(self, attrs):
         return 2 if attrs["probs"] else 1

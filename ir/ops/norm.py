@@ -55,7 +55,6 @@ def _bcast(a, rank):
 @register
 class BatchNormalization(Op):
     """y = γ (x − μ_run) / √(σ²_run + ε) + β  (inference: the running statistics)"""
-    onnx = "BatchNormalization"
     arity = (5, 5)
     attrs = {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0}
     nondiff_inputs = (3, 4)  # the running statistics are state, not trained
@@ -93,7 +92,6 @@ class BatchNormalization(Op):
 @register
 class BatchNormTraining(Op):
     """y = γ (x − μ) / √(σ² + ε) + β with the batch's μ and (biased) σ², which are outputs 1, 2"""
-    onnx = None  # exported as ONNX BatchNormalization training_mode=1 (see frontends/onnx/)
     arity = (3, 3)
     num_outputs = 3
     attrs = {"epsilon": 1e-5}
@@ -170,7 +168,6 @@ def counter_uniform(seed: int, step: int, n: int) -> np.ndarray:
 class DropoutMask(Op):
     """m = 𝕀[u ≥ ratio] / (1 − ratio) with u = counter_uniform(seed, step, index); reads only
     x's shape and type, ``step`` is an integer scalar (a state value the step advances)"""
-    onnx = None  # ONNX's Dropout draws its own mask; exports feed this one as an input
     arity = (2, 2)
     attrs = {"ratio": 0.5, "seed": 0}
     differentiable = False

@@ -18,7 +18,6 @@ from .base import Op, as_dtype
 @register
 class Pad(Op):
     """y = x with ``value`` added before and after each axis (negative pads crop)"""
-    onnx = "Pad"
     attrs = {"pads": None, "value": 0.0}
     rule = "x̄ = Pad(ȳ, −pads): the padding's cotangent is dropped"
 

@@ -82,7 +82,6 @@ def _tap_max(xp, win, outs):
 @register
 class MaxPool(Pool):
     """y[n,c,p,q] = max over the window at (p, q) of x (padding counts as −∞)"""
-    onnx = "MaxPool"
     attrs = POOL_ATTRS
     rule = "x̄ = MaxPoolGrad(x, ȳ): ȳ routed to each window's first maximal position"
 
@@ -99,7 +98,6 @@ class MaxPool(Pool):
 @register
 class MaxPoolGrad(Pool):
     """x̄ = ȳ added at the arg-max of each window of x (first maximum in row-major order)"""
-    onnx = None
     arity = (2, 2)
     attrs = POOL_ATTRS
     differentiable = False
@@ -147,7 +145,6 @@ def _counts(win, hw, outs, extra, include_pad, dtype):
 @register
 class AveragePool(Pool):
     """y[n,c,p,q] = mean of the window at (p, q) (pads counted if count_include_pad=1)"""
-    onnx = "AveragePool"
     attrs = {**POOL_ATTRS, "count_include_pad": 0}
     rule = "x̄ = AveragePoolGrad(ȳ, x): ȳ / count spread over each window"
 
@@ -166,7 +163,6 @@ class AveragePool(Pool):
 @register
 class AveragePoolGrad(Pool):
     """x̄ = Σ over the windows containing a position of ȳ / count (reads only x's shape)"""
-    onnx = None
     arity = (2, 2)
     attrs = {**POOL_ATTRS, "count_include_pad": 0}
     nondiff_inputs = (1,)
@@ -192,7 +188,6 @@ class AveragePoolGrad(Pool):
 @register
 class GlobalAveragePool(Op):
     """y[n,c,1,1] = mean of x[n,c] over all spatial positions"""
-    onnx = "GlobalAveragePool"
     rule = "x̄ = ȳ / (H·W) broadcast over the spatial positions"
 
     def infer(self, ins, attrs):

@@ -75,7 +75,6 @@ class Reduce(Op):
 @register
 class ReduceSum(Reduce):
     """y = Σ x over ``axes``"""
-    onnx = "ReduceSum"
     fn = staticmethod(np.sum)
     writes_out = True
     reducer = np.add
@@ -88,7 +87,6 @@ class ReduceSum(Reduce):
 @register
 class ReduceMean(Reduce):
     """y = mean of x over ``axes``"""
-    onnx = "ReduceMean"
     fn = staticmethod(np.mean)
     rule = "x̄ = ȳ / n broadcast back over the averaged axes (n elements averaged)"
 
@@ -101,7 +99,6 @@ class ReduceMean(Reduce):
 @register
 class ReduceMax(Reduce):
     """y = max of x over ``axes``"""
-    onnx = "ReduceMax"
     fn = staticmethod(np.max)
     writes_out = True
     reducer = np.maximum
@@ -121,7 +118,6 @@ class ReduceMax(Reduce):
 @register
 class ArgMax(Op):
     """y = index of the maximum along ``axis`` (i64)"""
-    onnx = "ArgMax"
     attrs = {"axis": 0, "keepdims": 1}
     differentiable = False
 
@@ -142,7 +138,6 @@ def _count(shape, axes, dtype):
 @register
 class Count(Op):
     """y = number of elements of x over ``axes`` (a scalar in x's dtype; reads only x's shape)"""
-    onnx = None  # exported as Cast(ReduceProd(Gather(Shape(x), axes)))
     attrs = {"axes": None}
     differentiable = False
     foldable = True

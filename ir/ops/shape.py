@@ -8,16 +8,18 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes, normalize_axis
 from . import register
-from .base import Op
+from .base import HOLE, Op, Term
 
 
 @register
 class Transpose(Op):
     """y = x with axes permuted by ``perm`` (default: reversed)"""
     view = True
-    onnx = "Transpose"
     attrs = {"perm": None}
     rule = "x̄ = ȳ transposed by the inverse permutation"
+
+    def lecture(self, node, i, n):
+        return Term(1.0, f"{HOLE}ᵀ")
 
     def _perm(self, rank, attrs):
         perm = attrs["perm"]
@@ -78,7 +80,6 @@ def reshape_target(src, target):
 class Reshape(Op):
     """y = x viewed with ``shape`` (0 copies a dimension, -1 is inferred)"""
     view = True
-    onnx = "Reshape"
     attrs = {"shape": ()}
     rule = "x̄ = ȳ reshaped to x's shape"
 
@@ -114,7 +115,6 @@ def like_shape(t: TensorType, where: str = ""):
 class Flatten(Op):
     """y = x as a matrix: dimensions before ``axis`` are rows, the rest columns"""
     view = True
-    onnx = "Flatten"
     attrs = {"axis": 1}
     rule = "x̄ = ȳ reshaped to x's shape"
 
@@ -155,7 +155,6 @@ class Flatten(Op):
 class Unsqueeze(Op):
     """y = x with size-1 axes inserted at ``axes`` (positions in the output)"""
     view = True
-    onnx = "Unsqueeze"
     attrs = {"axes": ()}
     rule = "x̄ = ȳ with those axes squeezed"
 
@@ -184,7 +183,6 @@ class Unsqueeze(Op):
 class Squeeze(Op):
     """y = x with the size-1 axes ``axes`` removed (all size-1 axes if None)"""
     view = True
-    onnx = "Squeeze"
     attrs = {"axes": None}
     rule = "x̄ = ȳ with those axes re-inserted"
 
@@ -219,7 +217,6 @@ class Squeeze(Op):
 class ExpandLike(Op):
     """y = x broadcast to the shape of ``like`` (only like's shape is read)"""
     view = True
-    onnx = None  # exported as Expand(x, Shape(like))
     arity = (2, 2)
     nondiff_inputs = (1,)
     rule = "x̄ = ȳ summed back to x's shape"
@@ -244,7 +241,6 @@ class ExpandLike(Op):
 @register
 class OneHot(Op):
     """y[..., k] = 1 if x[...] == k else 0, for k < ``depth`` (one-of-K encoding)"""
-    onnx = "OneHot"
     attrs = {"depth": 2, "dtype": DType.f32}
     differentiable = False
 
@@ -271,7 +267,6 @@ class OneHot(Op):
 class Constant(Op):
     """y = the array ``value``"""
     view = True
-    onnx = "Constant"
     arity = (0, 0)
     attrs = {"value": None}
     differentiable = False
