@@ -139,7 +139,7 @@ def _torch_model(m):
         elif name == "AdaptiveAvgPool2d":
             t = tn.AdaptiveAvgPool2d(1)
         else:
-            t = {"Relu": tn.ReLU, "Flatten": tn.Flatten}[name]()
+            t = {"Relu": tn.ReLU, "ReLU": tn.ReLU, "Flatten": tn.Flatten}[name]()
         for pname, arr in mod.named_parameters():
             getattr(t, pname.rsplit(".", 1)[1]).data = torch.tensor(np.array(arr, np.float64))
         layers.append(t)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType
 from . import register
-from .base import Op, as_dtype, same_dtype
+from .base import HOLE, Op, Term, as_dtype, same_dtype
 from .window import channel_major, col2im, crop, im2col, pad, spatial_sizes, window_of
 
 CONV_ATTRS = {"kernel_shape": None, "strides": None, "pads": None, "dilations": None, "group": 1}
@@ -62,6 +62,11 @@ class Conv(Op):
     arity = (2, 3)
     attrs = CONV_ATTRS
     rule = "x̄ = ConvTranspose(ȳ, W), W̄ = ConvFilterGrad(x, ȳ) = Σ over positions, b̄ = Σ ȳ"
+
+    def lecture(self, node, i, n):
+        x, w = (n.sym(v) for v in node.inputs[:2])
+        return Term(1.0, (f"ConvTranspose({HOLE}, {w})", f"Σ_positions {HOLE} ⊗ window of {x}  (ConvFilterGrad)",
+                          f"Σ_n,p,q {HOLE}")[i])
 
     def _geometry(self, ins, attrs):
         x, w = ins[0], ins[1]
@@ -133,6 +138,10 @@ class ConvTranspose(Op):
     arity = (2, 3)
     attrs = {**CONV_ATTRS, "output_padding": None}
     rule = "ū = Conv(ȳ, W), W̄ = ConvFilterGrad(ȳ, u), b̄ = Σ ȳ"
+
+    def lecture(self, node, i, n):
+        u, w = (n.sym(v) for v in node.inputs[:2])
+        return Term(1.0, (f"Conv({HOLE}, {w})", f"ConvFilterGrad({HOLE}, {u})", f"Σ_n,p,q {HOLE}")[i])
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
