@@ -20,7 +20,7 @@ from ..errors import IRTypeError
 from ..types import TensorType
 from . import register
 from .base import HOLE, Op, Term, as_dtype, same_dtype
-from .window import channel_major, col2im, crop, im2col, pad, spatial_sizes, window_of
+from .window import channel_major, col2im, crop, im2col, spatial_sizes, window_of
 
 CONV_ATTRS = {"kernel_shape": None, "strides": None, "pads": None, "dilations": None, "group": 1}
 BIAS_AXES = (0, 2, 3)
@@ -105,9 +105,9 @@ class Conv(Op):
         def conv_into(out, x, w, b=None):
             win = window_of("Conv", attrs, w.shape[2:])
             n, o = x.shape[0], w.shape[0]
-            cols = im2col(pad(x, win), win, out.shape[2:], g)              # (g, K, N·Ho·Wo)
-            y = np.matmul(w.reshape(g, o // g, -1), cols)                   # (g, O/g, N·Ho·Wo): one GEMM
-            np.copyto(out.reshape(n, o, -1), y.reshape(o, n, -1).transpose(1, 0, 2))
+            cols = im2col(x, win, out.shape[2:], g)                          # (g, K, Ho·Wo·N)
+            y = np.matmul(w.reshape(g, o // g, -1), cols)                   # (g, O/g, Ho·Wo·N): one GEMM
+            np.copyto(out.reshape(n, o, -1), y.reshape(o, -1, n).transpose(2, 0, 1))
             if b is not None:
                 out += b.reshape(-1, 1, 1)
             return out
@@ -175,8 +175,8 @@ class ConvTranspose(Op):
             full = tuple(s * (o - 1) + e + p for o, s, e, p in
                          zip((h, wd), win.strides, win.extent, attrs["output_padding"] or (0, 0)))
             wg = w.reshape(g, cin // g, cog * kh * kw).transpose(0, 2, 1)     # (g, K, C_in/g)
-            cols = np.matmul(wg, channel_major(u, g))                           # (g, K, N·H·W)
-            xp = col2im(cols.reshape(g * cog, kh, kw, n, h, wd), win, full, (h, wd))
+            cols = np.matmul(wg, channel_major(u, g))                           # (g, K, H·W·N)
+            xp = col2im(cols.reshape(g * cog, kh, kw, h, wd, n), win, full, (h, wd))
             out = crop(xp, win, self._out_sizes((h, wd), (kh, kw), attrs))
             if b is not None:
                 out = out + b.reshape(-1, 1, 1)
@@ -228,8 +228,8 @@ class ConvFilterGrad(Op):
         def filter_grad(x, gy):
             win = window_of(self.name, attrs)
             n, o, ho, wo = gy.shape
-            cols = im2col(pad(x, win), win, (ho, wo), g)                        # (g, K, N·L)
-            # Σ over the batch and every output position: one GEMM per group over N·L
+            cols = im2col(x, win, (ho, wo), g)                                  # (g, K, L·N)
+            # Σ over the batch and every output position: one GEMM per group over L·N
             gw = np.matmul(channel_major(gy, g), cols.transpose(0, 2, 1))      # (g, O/g, K)
             return as_dtype(gw.reshape((o, x.shape[1] // g) + win.kernel), x.dtype)
         return filter_grad

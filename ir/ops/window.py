@@ -112,22 +112,41 @@ def windows(xp: np.ndarray, win: Window, outs) -> np.ndarray:
     return v[:, :, :(outs[0] - 1) * sh + 1:sh, :(outs[1] - 1) * sw + 1:sw, ::dh, ::dw]
 
 
-def im2col(xp: np.ndarray, win: Window, outs, group: int) -> np.ndarray:
-    """Columns (g, C/g·kh·kw, N·Ho·Wo) of the padded input, channel-major so that a convolution
-    over the whole batch is one GEMM per group: one strided copy per kernel tap."""
-    n, c = xp.shape[:2]
+def batch_last(x: np.ndarray, win: Window = None) -> np.ndarray:
+    """(N, C, H, W) as a (C, Hp, Wp, N) copy, zero-padded by ``win``'s pads: the layout the
+    column kernels work in, so that each kernel tap's copy or sum moves whole rows of W·N
+    elements (with N first the rows would be as short as one image row)."""
+    n, c, h, w = x.shape
+    if win is None or not any(win.pads_begin + win.pads_end):
+        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    (pt, pl), (pb, pr) = win.pads_begin, win.pads_end
+    xt = np.zeros((c, h + pt + pb, w + pl + pr, n), x.dtype)
+    xt[:, pt:pt + h, pl:pl + w] = x.transpose(1, 2, 3, 0)
+    return xt
+
+
+def im2col(x: np.ndarray, win: Window, outs, group: int) -> np.ndarray:
+    """Columns (g, C/g·kh·kw, Ho·Wo·N) of the padded input x (N, C, H, W), channel-major so that
+    a convolution over the whole batch is one GEMM per group: one copy per kernel tap."""
+    n, c = x.shape[:2]
+    xt = batch_last(x, win)
     kh, kw = win.kernel
-    cols = np.empty((c, kh, kw, n, outs[0], outs[1]), xp.dtype)
+    cols = np.empty((c, kh, kw, outs[0], outs[1], n), x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = tap(xp, win, outs, i, j).transpose(1, 0, 2, 3)
-    return cols.reshape(group, (c // group) * kh * kw, n * outs[0] * outs[1])
+            cols[:, i, j] = tap_last(xt, win, outs, i, j)
+    return cols.reshape(group, (c // group) * kh * kw, outs[0] * outs[1] * n)
 
 
 def channel_major(a: np.ndarray, group: int) -> np.ndarray:
-    """(N, C, H, W) as (g, C/g, N·H·W): the layout of ``im2col``'s columns (one copy)."""
-    n, c = a.shape[:2]
-    return np.ascontiguousarray(a.reshape(n, c, -1).transpose(1, 0, 2)).reshape(group, c // group, -1)
+    """(N, C, H, W) as (g, C/g, H·W·N): the layout of ``im2col``'s columns (one copy)."""
+    return batch_last(a).reshape(group, a.shape[1] // group, -1)
+
+
+def tap_last(xt: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
+    """``tap`` in the (C, H, W, N) layout: the (C, Ho, Wo, N) positions that tap (i, j) reads."""
+    (sh, sw), (dh, dw) = win.strides, win.dilations
+    return xt[:, i * dh:i * dh + (outs[0] - 1) * sh + 1:sh, j * dw:j * dw + (outs[1] - 1) * sw + 1:sw]
 
 
 def tap(xp: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
@@ -137,14 +156,14 @@ def tap(xp: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
 
 
 def col2im(cols: np.ndarray, win: Window, padded_hw, outs) -> np.ndarray:
-    """Adjoint of ``im2col``: ``cols`` (C, kh, kw, N, Ho, Wo) summed into a zero padded input,
-    returned as (N, C, Hp, Wp) (a transposed view of the channel-major sum)."""
-    c, kh, kw, n = cols.shape[:4]
-    xp = np.zeros((c, n) + tuple(padded_hw), cols.dtype)
+    """Adjoint of ``im2col``: ``cols`` (C, kh, kw, Ho, Wo, N) summed into a zero padded input,
+    returned as (N, C, Hp, Wp) (a transposed view of the batch-last sum)."""
+    c, kh, kw = cols.shape[:3]
+    xt = np.zeros((c,) + tuple(padded_hw) + (cols.shape[-1],), cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap(xp, win, outs, i, j)[...] += cols[:, i, j]
-    return xp.transpose(1, 0, 2, 3)
+            tap_last(xt, win, outs, i, j)[...] += cols[:, i, j]
+    return xt.transpose(3, 0, 1, 2)
 
 
 def crop(xp: np.ndarray, win: Window, sizes) -> np.ndarray:
