@@ -230,3 +230,13 @@ def test_explain_grad_of_a_conv_weight_shows_the_filter_gradient(capsys):
     text = capsys.readouterr().out
     assert "%grad_conv1.weight: f32[4,1,3,3] = ConvFilterGrad(%x, %grad_conv1)" in text
     assert "Σ over positions" in text
+
+
+def test_dump_and_cost_work_on_a_cnn(tmp_path, capsys):
+    from chainrule.frontends.cli import main as cli
+    assert cli.main(["dump", "cnn", "--out", str(tmp_path / "d")]) == 0
+    assert any("ConvFilterGrad" in p.read_text(encoding="utf-8") for p in (tmp_path / "d").glob("*.ir"))
+    capsys.readouterr()
+    assert cli.main(["cost", "cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "ConvFilterGrad" in out and "backward / forward multiply-adds" in out

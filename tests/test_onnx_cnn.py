@@ -120,3 +120,32 @@ def test_torch_exported_cnn_imports_equal_to_torch():
     with torch.no_grad():
         want = m(x).numpy()
     np.testing.assert_allclose(cr.compile(g)(x.numpy()), want, rtol=1e-5, atol=1e-5)
+
+
+@needs_torch
+def test_chainrule_grad_of_a_torch_exported_cnn_loss_equals_torch_autograd(tmp_path):
+    from chainrule.frontends.cli import main as cli
+    tn = torch.nn
+    torch.manual_seed(1)
+    net = tn.Sequential(tn.Conv2d(1, 3, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2), tn.Conv2d(3, 4, 3, stride=2),
+                        tn.AvgPool2d(1), tn.Flatten(), tn.Linear(4, 5))
+
+    class WithLoss(tn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, t):
+            return tn.functional.cross_entropy(self.net(x), t)
+
+    x, t = torch.randn(4, 1, 8, 8), torch.tensor([0, 3, 1, 4])
+    path = tmp_path / "loss.onnx"
+    torch.onnx.export(WithLoss(), (x, t), str(path), opset_version=17, dynamo=False, input_names=["x", "t"],
+                      export_params=True, do_constant_folding=False)
+    np.savez(tmp_path / "in.npz", x=x.numpy(), t=t.numpy())
+    assert cli.main(["grad", str(path), "--inputs", str(tmp_path / "in.npz"), "--output", str(tmp_path / "g.npz")]) == 0
+    loss = WithLoss()(x, t)
+    loss.backward()
+    got = np.load(tmp_path / "g.npz")
+    for name, p in WithLoss().named_parameters():
+        np.testing.assert_allclose(got[name], p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
