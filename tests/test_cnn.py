@@ -235,7 +235,8 @@ def test_explain_grad_of_a_conv_weight_shows_the_filter_gradient(capsys):
 def test_dump_and_cost_work_on_a_cnn(tmp_path, capsys):
     from chainrule.frontends.cli import main as cli
     assert cli.main(["dump", "cnn", "--out", str(tmp_path / "d")]) == 0
-    assert any("ConvFilterGrad" in p.read_text(encoding="utf-8") for p in (tmp_path / "d").glob("*.ir"))
+    assert any("= Conv(%x, %conv1.weight" in p.read_text(encoding="utf-8") for p in (tmp_path / "d").glob("*.ir"))
+    assert "ConvFilterGrad" in (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
     capsys.readouterr()
     assert cli.main(["cost", "cnn"]) == 0
     out = capsys.readouterr().out
