@@ -161,11 +161,12 @@ class Interpreter:
                 raise
             except Exception as err:
                 self._fail(i, env, err)
-        results = [env[s] for s in self.output_slots]
+        # an output that is (a view of) a parameter is copied, as the executors do: writing into
+        # it must not change the model, and it keeps its value from before this step's update
+        live = [params[name] for _, name in self.param_slots]
+        results = [r.copy() if any(np.may_share_memory(r, p) for p in live) else r
+                   for r in (env[s] for s in self.output_slots)]
         if self.update_slots:
-            # an output that is (a view of) a parameter must keep its value from before the update
-            updated = [params[name] for name, _ in self.update_slots]
-            results = [r.copy() if any(np.shares_memory(r, p) for p in updated) else r for r in results]
             for name, s in self.update_slots:
                 np.copyto(params[name], env[s])
         return results
