@@ -33,3 +33,13 @@ def test_interpreter_returns_a_copy_of_a_parameter_output(check_numerics):
     w_out *= 0
     assert w.tolist() == [2.0, 3.0]
     assert exe.run_list([x])[0].tolist() == [2.0, 3.0]
+
+
+def test_verifier_refuses_two_updates_of_one_parameter():
+    text = PARAM_OUT.replace("  return %y, %w\n", "  %z: f32[2] = Neg(%w)\n  return %y\n"
+                             "  update %w <- %y\n  update %w <- %z\n")
+    g = cr.parse_graph(text)
+    with pytest.raises(VerifyError) as info:
+        cr.verify(g)
+    msg = str(info.value)
+    assert "%w is updated twice" in msg and ">>   update %w <- %z" in msg
