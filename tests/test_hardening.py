@@ -43,3 +43,36 @@ def test_verifier_refuses_two_updates_of_one_parameter():
         cr.verify(g)
     msg = str(info.value)
     assert "%w is updated twice" in msg and ">>   update %w <- %z" in msg
+
+
+def _step(**kw):
+    return cr.compile_train(cr.nn.mlp([4, 3], seed=0), **kw)
+
+
+def test_evaluate_refuses_nan_inputs():
+    """NaN rows used to be counted as class 0 and an accuracy returned."""
+    x = np.ones((4, 4), np.float32)
+    x[2, 1] = np.nan
+    with pytest.raises(InputError, match=r"evaluate: x has 1 non-finite value.*row 2"):
+        _step().evaluate(x, [0, 1, 2, 0])
+
+
+def test_evaluate_refuses_zero_rows():
+    """0 rows used to give nan."""
+    with pytest.raises(InputError, match="evaluate: no examples"):
+        _step().evaluate(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+
+
+def test_empty_training_batch_is_an_input_error():
+    """It used to say 'the parameters are now invalid... lower the learning rate'."""
+    step = _step()
+    w = step.params["fc1.weight"].copy()
+    with pytest.raises(InputError, match="training step 1: the batch is empty"):
+        step(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+    assert np.array_equal(step.params["fc1.weight"], w) and step.steps == 0
+
+
+def test_inf_label_is_named():
+    """An Inf label was cast to class index -9223372036854775808."""
+    with pytest.raises(InputError, match=r"class-index targets must be finite.*inf"):
+        _step()(np.ones((2, 4), np.float32), np.array([0.0, np.inf]))
