@@ -37,6 +37,27 @@ def _range(a) -> str:
     return f"{a.dtype}{list(a.shape)} in [{lo:.4g}, {hi:.4g}]" + (f", {bad} non-finite" if bad else "")
 
 
+def _convert(a, want) -> np.ndarray:
+    """A list (or scalar) as an array of dtype ``want``. Holes are refused: NumPy would turn
+    None into NaN and accept strings, so a list with a missing value would run silently."""
+    raw = np.asarray(a)
+    if raw.dtype.kind in "OUSV":
+        if raw.dtype.kind == "O":
+            flat = raw.ravel()
+            holes = [i for i, x in enumerate(flat) if x is None]
+            if holes:
+                at = np.unravel_index(holes[0], raw.shape) if raw.ndim else ()
+                raise ValueError(f"it holds None (the first at index {list(map(int, at))}); "
+                                 f"give numbers only")
+            kinds = sorted({type(x).__name__ for x in flat if not isinstance(x, (int, float, bool, np.generic))})
+            if kinds or raw.ndim == 0:
+                raise ValueError(f"it holds {', '.join(kinds) or type(a).__name__} values, or rows of "
+                                 f"different lengths; give numbers only")
+        else:
+            raise ValueError(f"it holds {raw.dtype} text, not numbers")
+    return np.asarray(raw, dtype=want)
+
+
 class Interpreter:
     """Executes ``graph`` with NumPy; parameters are read from ``params`` (live arrays)."""
 
@@ -100,7 +121,7 @@ class Interpreter:
             want = v.type.dtype.numpy
             if not isinstance(a, np.ndarray):
                 try:
-                    a = np.asarray(a, dtype=want)
+                    a = _convert(a, want)
                 except (TypeError, ValueError) as err:
                     raise InputError(f"input %{v.name}: cannot convert {type(a).__name__} to {want}: {err}") from None
             if a.dtype != want:

@@ -76,3 +76,12 @@ def test_inf_label_is_named():
     """An Inf label was cast to class index -9223372036854775808."""
     with pytest.raises(InputError, match=r"class-index targets must be finite.*inf"):
         _step()(np.ones((2, 4), np.float32), np.array([0.0, np.inf]))
+
+
+def test_none_in_an_input_list_is_an_input_error():
+    """``exe([[1, 2, None, 4]])`` used to return NaN."""
+    exe = cr.compile(cr.nn.Linear(4, 3))
+    with pytest.raises(InputError, match=r"input %x: .*None"):
+        exe([[1, 2, None, 4]])
+    with pytest.raises(InputError, match=r"input %x: .*None"):
+        Interpreter(exe.graph).run_list([[[1, 2, None, 4]]])
