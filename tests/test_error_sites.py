@@ -232,6 +232,13 @@ def _npz(meta=None, **arrays):
                                  **arrays)
 
 
+def _nan_ckpt(path):
+    from chainrule.frontends.train import checkpoint
+    step = cr.compile_train(cr.nn.mlp([4, 3], seed=0), metrics=[])
+    step.graph.initializers["fc1.weight"][:] = np.nan
+    checkpoint.save(path, step)
+
+
 _META = {"format": "chainrule-checkpoint", "version": 1, "params": ["fc1.weight", "fc1.bias"], "state": []}
 
 
@@ -341,6 +348,12 @@ def _zip_member(path):
     import zipfile
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("notes.txt", "hello")
+
+
+def _notes_npz():
+    path = _tmp("z.npz")
+    _zip_member(path)
+    return path
 
 
 def _meta_param():
@@ -659,7 +672,11 @@ SITES = {
     "frontends.cli.common:read_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
     "frontends.cli.run:run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
     "frontends.cli.common:read_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
-    "frontends.cli.common:read_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    "frontends.cli.common:read_npz#2": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
+        os.path.dirname(_tmp("x"))), ["not a regular file (it is a folder)"]),
+    "frontends.cli.common:read_npz#4": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
+        _notes_npz()), ["z.npz", "not .npy arrays: notes.txt"]),
+    "frontends.cli.common:read_npz#3": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
     "frontends.cli.export:run#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
     "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
@@ -823,13 +840,22 @@ SITES = {
                                        ["unknown pipeline 'fast'", "inference"]),
     # -- checkpoints, gradcheck, training ------------------------------------------------
     "frontends.train.checkpoint:read#1": (lambda: _ckpt(), ["ck.npz: no such checkpoint"]),
-    "frontends.train.checkpoint:read#2": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
-    "frontends.train.checkpoint:read#4": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
-    "frontends.train.checkpoint:read#5": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
+    "frontends.train.checkpoint:read#2": (lambda: _ckpt(lambda p: (os.remove(p) if os.path.exists(p) else None,
+                                                                 os.mkfifo(p))), ["ck.npz: not a regular file (it is a FIFO)"]),
+    "frontends.train.checkpoint:_check_meta#1": (lambda: _ckpt(_npz([1, 2])), ["ck.npz", "metadata is a list, not an object"]),
+    "frontends.train.checkpoint:_check_meta#2": (lambda: _ckpt(_npz({**_META, "history": 5})),
+                                                ["ck.npz", "field 'history' must be a list"]),
+    "frontends.train.checkpoint:resume_point#1": (lambda: __import__("chainrule.frontends.train.checkpoint", fromlist=["x"])
+                                                 .resume_point("ck.npz", {"batch": 9}, 1, 9),
+                                                 ["ck.npz", "field 'batch' is 9, but an epoch has 9 batches"]),
+    "frontends.train.checkpoint:load#3": (lambda: _ckpt(_nan_ckpt), ["ck.npz", "fc1.weight holds 12 non-finite values"]),
+    "frontends.train.checkpoint:read#3": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
+    "frontends.train.checkpoint:read#5": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
+    "frontends.train.checkpoint:read#6": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
                                     ["ck.npz", "unreadable metadata"]),
-    "frontends.train.checkpoint:read#6": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
-    "frontends.train.checkpoint:read#7": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
-    "frontends.train.checkpoint:read#8": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
+    "frontends.train.checkpoint:read#7": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
+    "frontends.train.checkpoint:read#8": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
+    "frontends.train.checkpoint:read#9": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
                                     ["ck.npz", "damaged", "missing fc1.bias"]),
     "frontends.train.checkpoint:load#1": (lambda: _ckpt(other=[4, 2, 3]), ["ck.npz", "does not match", "fc2"]),
     "frontends.train.checkpoint:load#2": (lambda: _ckpt(other=[5, 3]), ["ck.npz", "fc1.weight is float32[3, 5]"]),
@@ -847,7 +873,7 @@ SITES = {
                                       ["--hidden", "positive", "'8,-1'"]),
     # -- checkpoints, datasets, CLI ------------------------------------------------------
     "frontends.train.checkpoint:save#1": (_meta_param, ["parameter is named '__meta__'"]),
-    "frontends.train.checkpoint:read#3": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
+    "frontends.train.checkpoint:read#4": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
     "frontends.cli.dump:load_model#1": (lambda: _cli("dump", "nosuch.py"), ["nosuch.py: no such file"]),
     "frontends.cli.dump:load_model#2": (lambda: _model_py("x = 1\n"), ["model.py defines neither 'model'"]),
     "frontends.cli.dump:load_model#3": (lambda: _cli("dump", "resnet"), ["unknown model 'resnet'", "mlp"]),

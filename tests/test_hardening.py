@@ -85,3 +85,110 @@ def test_none_in_an_input_list_is_an_input_error():
         exe([[1, 2, None, 4]])
     with pytest.raises(InputError, match=r"input %x: .*None"):
         Interpreter(exe.graph).run_list([[[1, 2, None, 4]]])
+
+
+# -- checkpoints and .npz files --------------------------------------------------------------
+from chainrule.frontends.train import checkpoint  # noqa: E402
+from chainrule.frontends.train.checkpoint import CheckpointError  # noqa: E402
+
+
+def _saved(tmp_path, meta=None, edit=None):
+    """A checkpoint of a small step; ``edit(meta_dict, arrays)`` rewrites it in place."""
+    step = _step()
+    path = str(tmp_path / "ck.npz")
+    checkpoint.save(path, step, meta)
+    if edit is not None:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        info = json.loads(str(arrays.pop("__meta__")))
+        info = edit(info, arrays)
+        np.savez(path, __meta__=np.array(json.dumps(info)), **arrays)
+    return path, step
+
+
+def test_checkpoint_of_nan_weights_is_refused(tmp_path):
+    def nan_weights(info, arrays):
+        arrays["fc1.weight"][:] = np.nan
+        return info
+    path, step = _saved(tmp_path, edit=nan_weights)
+    before = step.params["fc1.weight"].copy()
+    with pytest.raises(CheckpointError, match=r"ck.npz: fc1.weight holds 12 non-finite values"):
+        checkpoint.load(path, step)
+    assert np.array_equal(step.params["fc1.weight"], before)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda info, a: [1, 2], "metadata is a list, not an object"),
+    (lambda info, a: {**info, "history": 5}, "field 'history' must be a list"),
+    (lambda info, a: {**info, "epoch": -1}, "field 'epoch' must be a whole number"),
+    (lambda info, a: {**info, "batch": "x"}, "field 'batch' must be a whole number"),
+    (lambda info, a: {**info, "steps": 1.5}, "field 'steps' must be a whole number"),
+    (lambda info, a: {**info, "config": []}, "field 'config' must be an object"),
+    (lambda info, a: {**info, "params": "fc1.weight"}, "field 'params' must be a list of names"),
+])
+def test_checkpoint_metadata_of_the_wrong_shape_is_refused(tmp_path, edit, words):
+    path, step = _saved(tmp_path, edit=edit)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.load(path, step)
+    assert "ck.npz" in str(info.value) and words in str(info.value)
+
+
+def test_resume_position_past_the_epoch_is_refused(tmp_path):
+    """``batch=10**9`` used to skip the whole epoch silently."""
+    path, _ = _saved(tmp_path, {"epoch": 0, "batch": 10**9, "history": []})
+    meta = checkpoint.read(path)[0]
+    with pytest.raises(CheckpointError, match=r"ck.npz: field 'batch' is 1000000000, but an epoch has 45 batches"):
+        checkpoint.resume_point(path, meta, epochs=3, nbatches=45)
+    assert checkpoint.resume_point(path, {**meta, "batch": 7}, epochs=3, nbatches=45) == (0, 7, [])
+
+
+def test_resume_of_a_crafted_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    from chainrule.frontends.cli.main import main
+    out = str(tmp_path / "run")
+    assert main(["train", "--epochs", "1", "--hidden", "", "--batch-size", "512", "--out", out]) == 0
+    ck = os.path.join(out, "checkpoint.npz")
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files}
+    info = json.loads(str(arrays.pop("__meta__")))
+    np.savez(ck, __meta__=np.array(json.dumps({**info, "epoch": 0, "batch": 10**9})), **arrays)
+    assert main(["train", "--epochs", "1", "--hidden", "", "--batch-size", "512", "--out", out, "--resume", ck]) == 1
+    assert "field 'batch' is 1000000000" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_given_as_a_checkpoint_or_npz_is_refused_without_hanging(tmp_path):
+    from chainrule.frontends.cli.common import CliInputError, read_npz
+    fifo = str(tmp_path / "x.npz")
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="x.npz: not a regular file"):
+        checkpoint.read(fifo)
+    with pytest.raises(CliInputError, match="x.npz: not a regular file"):
+        read_npz(fifo)
+
+
+def test_checkpoint_zip_bomb_is_refused_before_decompressing(tmp_path, monkeypatch):
+    """The declared sizes in the zip directory are checked against the limit before any member is read."""
+    path = str(tmp_path / "bomb.npz")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__meta__.npy", b"\0" * (4 << 20))
+    monkeypatch.setattr(limits, "_limit", [1 << 20])
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: opened.append(a) or real_open(self, *a, **k))
+    with pytest.raises(CheckpointError, match=r"bomb.npz: its members would unpack to 4.0 MiB, over the memory limit"):
+        checkpoint.read(path)
+    assert opened == []
+
+
+def test_npy_header_larger_than_its_member_is_refused(tmp_path):
+    """A .npy header declaring 10**12 elements in a small member: refused before allocating."""
+    path = str(tmp_path / "big.npz")
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**12,)}
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", buf.getvalue() + b"\0" * 16)
+    from chainrule.frontends.cli.common import CliInputError, read_npz
+    with pytest.raises(CliInputError, match=r"big.npz: member x declares float32\[1000000000000\]"):
+        read_npz(path)

@@ -229,8 +229,8 @@ def run(args):
         if diff:
             raise TrainConfigError(f"{args.resume}: cannot resume with different settings ({'; '.join(diff)})")
         meta = checkpoint.load(args.resume, step)
-        history, start = list(meta.get("history", [])), int(meta.get("epoch", 0))
-        skip = int(meta.get("batch", 0))  # batches of epoch start+1 done before an interruption
+        # skip: batches of epoch start+1 done before an interruption
+        start, skip, history = checkpoint.resume_point(args.resume, meta, args.epochs, -(-len(Xtr) // args.batch_size))
         print(f"resuming from {args.resume} at epoch {start}" + (f", batch {skip}" if skip else "")
               + f" (step {step.steps})", file=sys.stderr)
     with open(os.path.join(args.out, "train_step.ir"), "w", encoding="utf-8") as f:
