@@ -17,10 +17,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..ir import ExecutionError, Graph, InputError, ResourceError
+from ..ir import ExecutionError, Graph, InputError
 from ..ir.errors import ChainruleError
 from ..ir.printer import format_node
-from .limits import human, memory_limit
+from .limits import check_memory, peak_live_bytes
 
 
 class NumericsError(ChainruleError):
@@ -98,20 +98,7 @@ class Interpreter:
         """Most bytes of inputs and intermediate values alive at once, for these symbol sizes."""
         key = tuple(sorted(bindings.items()))
         if key not in self._peaks:
-            g = self.graph
-            size = {id(v): v.type.nbytes(bindings) or 0 for v in g.all_values() if v.kind != "param"}
-            live = sum(size[id(v)] for v in g.inputs)
-            last_use = {}
-            for i, node in enumerate(g.nodes):
-                for v in node.inputs:
-                    last_use[id(v)] = i
-            peak = live
-            for i, node in enumerate(g.nodes):
-                live += sum(size[id(o)] for o in node.outputs)
-                peak = max(peak, live)
-                live -= sum(size.get(id(v), 0) for v in dict.fromkeys(node.inputs)
-                            if last_use.get(id(v)) == i and v.kind == "node")
-            self._peaks[key] = peak
+            self._peaks[key] = peak_live_bytes(self.graph, bindings)
         return self._peaks[key]
 
     # -- input checking ------------------------------------------------------
@@ -139,14 +126,8 @@ class Interpreter:
                         raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
                                          f"bound {d}={bound[d][0]}")
             out.append(a)
-        if bound:
-            sizes = {k: n for k, (n, _) in bound.items()}
-            need, limit = self.peak_bytes(sizes), memory_limit()
-            if need > limit:
-                dims = ", ".join(f"{k}={n}" for k, n in sizes.items())
-                raise ResourceError(f"graph {self.graph.name} with {dims} would need {human(need)} of live values, "
-                                    f"over the memory limit of {human(limit)}; use a smaller batch or raise the "
-                                    f"limit (CHAINRULE_MEMORY_LIMIT or chainrule.runtime.set_memory_limit)")
+        sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
+        check_memory(self.graph, sizes, self.peak_bytes(sizes))
         return out
 
     # -- running -------------------------------------------------------------

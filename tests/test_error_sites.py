@@ -811,7 +811,7 @@ SITES = {
     "runtime.interpreter:Interpreter.check_inputs#5": (lambda: run(
         "graph g {\n  input %x: f32[N]\n  input %y: f32[N]\n  return %x\n}\n", np.zeros(3, np.float32),
         np.zeros(4, np.float32)), ["input %y", "N=4", "%x"]),
-    "runtime.interpreter:Interpreter.check_inputs#6": (_resource, ["graph big", "N=100"]),
+    "runtime.limits:check_memory#1": (_resource, ["graph big", "N=100", "over the memory limit"]),
     "runtime.interpreter:Interpreter.run_list#1": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n"), ["graph g takes 1 input(s) (%x)"]),
     "runtime.interpreter:Interpreter.run#1": (lambda: cr.Interpreter(cr.parse_graph(

@@ -192,3 +192,39 @@ def test_npy_header_larger_than_its_member_is_refused(tmp_path):
     from chainrule.frontends.cli.common import CliInputError, read_npz
     with pytest.raises(CliInputError, match=r"big.npz: member x declares float32\[1000000000000\]"):
         read_npz(path)
+
+
+# -- memory ------------------------------------------------------------------------------------
+def test_one_hot_kernel_does_not_build_an_identity_matrix(monkeypatch):
+    """np.eye(depth) made memory grow with the square of the class count."""
+    monkeypatch.setattr(np, "eye", lambda *a, **k: pytest.fail("OneHot built np.eye"))
+    k = cr.OPS["OneHot"].kernel({"depth": 50_000, "dtype": cr.DType.f32})
+    y = k(np.array([[3, 49_999]]))
+    assert y.shape == (1, 2, 50_000) and y.dtype == np.float32
+    assert y.sum() == 2 and y[0, 0, 3] == 1 and y[0, 1, 49_999] == 1
+
+
+STATIC_BIG = "graph big {\n  input %x: f32[1000,1000]\n  %y: f32[1000,1000] = Exp(%x)\n  return %y\n}\n"
+
+
+def test_memory_limit_is_checked_for_an_all_static_graph(monkeypatch):
+    monkeypatch.setattr(limits, "_limit", [1 << 20])
+    with pytest.raises(ResourceError, match=r"graph big would need 7.6 MiB of live values, over the memory limit of 1.0 MiB"):
+        Interpreter(cr.parse_graph(STATIC_BIG)).run_list([np.zeros((1000, 1000), np.float32)])
+
+
+def test_check_memory_is_the_hook_the_executors_call(monkeypatch):
+    monkeypatch.setattr(limits, "_limit", [1 << 20])
+    g = cr.parse_graph(STATIC_BIG.replace("1000,1000", "N,1000"))
+    assert limits.peak_live_bytes(g, {"N": 10}) == 2 * 10 * 1000 * 4
+    limits.check_memory(g, {"N": 10})
+    with pytest.raises(ResourceError, match="graph big with N=1000 would need"):
+        limits.check_memory(g, {"N": 1000})
+
+
+@pytest.mark.parametrize("text", ["inf", "1e400", "nan", "-5"])
+def test_a_memory_limit_that_is_not_a_finite_size_is_refused(monkeypatch, text):
+    monkeypatch.setenv("CHAINRULE_MEMORY_LIMIT", text)
+    monkeypatch.setattr(limits, "_limit", [None])
+    with pytest.raises(ResourceError, match="cannot read memory size"):
+        limits.memory_limit()

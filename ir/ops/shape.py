@@ -257,13 +257,15 @@ class OneHot(Op):
 
     def kernel(self, attrs):
         depth, dt = attrs["depth"], DType.of(attrs["dtype"]).numpy
-        eye = np.eye(depth, dtype=dt)
 
         def one_hot(x):
             bad = (x < 0) | (x >= depth)
             if np.any(bad):
                 raise ValueError(f"class index {x[bad].flat[0]} is outside 0..{depth - 1}")
-            return eye[x]
+            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²)
+            y = np.zeros(np.shape(x) + (depth,), dt)
+            np.put_along_axis(y, np.expand_dims(x, -1), 1, axis=-1)
+            return y
         return one_hot
 
 
