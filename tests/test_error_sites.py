@@ -708,7 +708,10 @@ SITES = {
     "ir.types:TensorType.__post_init__#1": (lambda: T(2, -1), ["negative dimension -1"]),
     "ir.types:TensorType.__post_init__#2": (lambda: T(2, "a b"), ["dimension 'a b'"]),
     "ir.types:broadcast_shapes#1": (lambda: emit("Add", T(3), T(4)), ["Add", "f32[3]", "f32[4]"]),
-    "ir.types:normalize_axis#1": (lambda: emit("Softmax", T(3), axis=2), ["Softmax axis 2", "rank 1"]),
+    "ir.types:normalize_axis#1": (lambda: emit("Softmax", T(3), axis=[1, 2]), ["Softmax axis must be an integer", "[1, 2]"]),
+    "ir.types:normalize_axis#2": (lambda: emit("Softmax", T(3), axis=2), ["Softmax axis 2", "rank 1"]),
+    "ir.types:axis_list#1": (lambda: emit("ReduceSum", T(3), axes="one"), ["reduction axes must be a list of integer",
+                                                                           "'one'"]),
     "ir.ops:get_op#1": (lambda: emit("Frob", T(1)), ["unknown op 'Frob'", "supported ops: Add"]),
     "ir.ops.base:Op.check_attrs#1": (lambda: emit("Relu", T(1), alpha=1.0), ["Relu has no attribute 'alpha'"]),
     "ir.ops.base:Op.check_attrs#2": (_required_attr, ["Demo needs attribute 'k'"]),  # no registered op has one

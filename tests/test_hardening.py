@@ -228,3 +228,45 @@ def test_a_memory_limit_that_is_not_a_finite_size_is_refused(monkeypatch, text):
     monkeypatch.setattr(limits, "_limit", [None])
     with pytest.raises(ResourceError, match="cannot read memory size"):
         limits.memory_limit()
+
+
+# -- the IR parser -----------------------------------------------------------------------------
+GOOD = "graph g {\n  input %x: f32[2,3]\n  %y: f32[2,3] = Relu(%x)\n  return %y\n}\n"
+
+
+def test_parse_graph_accepts_crlf_text():
+    """``chainrule check`` reads files with universal newlines; parse_graph refused CRLF."""
+    assert cr.print_graph(cr.parse_graph(GOOD.replace("\n", "\r\n"))) == GOOD
+
+
+def _attr_line(attrs):
+    return GOOD.replace("= Relu(%x)", "= Softmax(%x) {" + attrs + "}")
+
+
+@pytest.mark.parametrize("text, where", [
+    ("graph g {\n  %y: i8[1] = Constant() {value=dense<i8[1]>[1000]}\n  return %y\n}\n", "line 2, column"),
+    (_attr_line("axis=" + "[" * 5000), "line 3, column"),
+    ('graph g {\n  input %"\\x41": f32[2]\n  return %"\\x41"\n}\n', "line 2, column 9"),
+    (GOOD.replace("Relu(%x)", "Relu(%x) #[rule=abc]"), "line 3, column"),
+    (GOOD.replace("Relu(%x)", "Relu(%x) {a=\"\\q\"}"), "line 3, column"),
+    (GOOD.replace("f32[2,3]", "f32[99999999999999999999999,3]"), "line 2, column"),
+])
+def test_parser_crashes_are_parse_errors_with_line_and_column(text, where):
+    with pytest.raises(ParseError) as info:
+        cr.parse_graph(text)
+    assert str(info.value).startswith(where)
+
+
+@pytest.mark.parametrize("attrs", ['axis="one"', "axis=[1,2]", "axis=none", "axis=1.5", "axis=true"])
+def test_an_attribute_of_the_wrong_type_is_an_ir_type_error(attrs):
+    """``{axis=[1,2]}`` gave a TypeError from types.py under ``chainrule check``."""
+    with pytest.raises(cr.ChainruleError, match="axis"):
+        cr.verify(cr.parse_graph(_attr_line(attrs)))
+
+
+@pytest.mark.parametrize("attrs", ['axes="one", keepdims=0', "axes=[[0]], keepdims=0", "axes=7, keepdims=0"])
+def test_reduction_axes_of_the_wrong_type_are_an_ir_type_error(attrs):
+    text = GOOD.replace("%y: f32[2,3] = Relu(%x)", "%y: f32[3] = ReduceSum(%x) {" + attrs + "}").replace(
+        "return %y", "return %y")
+    with pytest.raises(cr.ChainruleError, match="axes"):
+        cr.verify(cr.parse_graph(text))
