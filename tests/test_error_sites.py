@@ -356,6 +356,32 @@ def _notes_npz():
     return path
 
 
+def _files(case):
+    """Trigger a raise site of ir/files.py in a temp folder."""
+    import errno
+    from unittest import mock
+    from chainrule.ir import files
+    d = _tmpdir()
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    if case == "link":
+        os.symlink(j("elsewhere"), j("out.txt"))
+        return files.write_file(j("out.txt"), "x")
+    if case == "full":
+        def full(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return files.write_file(j("out.txt"), writer=full)
+    if case == "name":
+        return files.write_in(d, "../up.txt", "x")
+    if case == "notdir":
+        open(j("plain"), "w").close()
+        return files.prepare_dump_dir(j("plain"))
+    if case == "mkdir":
+        with mock.patch("os.makedirs", side_effect=PermissionError(errno.EACCES, "Permission denied")):
+            return files.prepare_dump_dir(j("sub"))
+    open(j("report.html"), "w").close()
+    return files.prepare_dump_dir(d)
+
+
 def _meta_param():
     from types import SimpleNamespace
     from chainrule.frontends.train import checkpoint
@@ -970,6 +996,19 @@ SITES = {
                                             ["evaluate: no examples", "shape [0, 4]"]),
     "frontends.train.step:_require_finite#1": (lambda: _step().evaluate(np.array([[1, 2, np.nan, 4]]), [0]),
                                               ["evaluate: x has 1 non-finite value", "row 0"]),
+    "ir.files:write_file#1": (lambda: _files("link"), ["out.txt is a symbolic link", "refusing to write through it"]),
+    "ir.files:write_file#2": (lambda: _files("full"), ["cannot write", "out.txt: No space left on device"]),
+    "ir.files:write_in#1": (lambda: _files("name"), ["'../up.txt' is not a plain file name"]),
+    "ir.files:prepare_dump_dir#1": (lambda: _files("notdir"), ["plain exists and is not a folder"]),
+    "ir.files:prepare_dump_dir#2": (lambda: _files("mkdir"), ["cannot make dump folder", "sub: Permission denied"]),
+    "ir.files:prepare_dump_dir#3": (lambda: _files("other"), ["holds other files (1: report.html)", "--force"]),
+    "frontends.cli.args:output_file#1": (lambda: __import__("chainrule.frontends.cli.args", fromlist=["x"]).output_file(
+        os.path.splitext(_tmp("o.npz", b""))[0], ".npz", False), ["o.npz exists; give --force to overwrite it"]),
+    "frontends.cli.dump:_usage#1": (lambda: __import__("chainrule.frontends.cli.dump", fromlist=["x"]).run(
+        __import__("argparse").Namespace(list=False, lr=0.5, momentum=None, optimizer=None)),
+        ["--lr needs --optimizer", "ignored"]),
+    "frontends.train.datasets:train_test_split#3": (lambda: cr.datasets.train_test_split(
+        np.ones((4, 2)), np.arange(4) % 2, 0.99), ["test_fraction must be smaller", "leaves 0 for training"]),
     "frontends.train.step:compile_train#1": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), optimizer="adam"),
                                         ["optimizer must be a cr.optim optimizer", "got str"]),
     # -- ONNX import ----------------------------------------------------------------------

@@ -270,3 +270,139 @@ def test_reduction_axes_of_the_wrong_type_are_an_ir_type_error(attrs):
         "return %y", "return %y")
     with pytest.raises(cr.ChainruleError, match="axes"):
         cr.verify(cr.parse_graph(text))
+
+
+# -- unsafe writes -----------------------------------------------------------------------------
+from chainrule.frontends.cli.main import main as cli  # noqa: E402
+from chainrule.ir.files import MARKER, write_file  # noqa: E402
+
+
+def _onnx_model(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "m",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), path)
+    np.savez(tmp_path / "in.npz", x=np.array([[-1.0, 2.0]], np.float32))
+    return path
+
+
+def test_run_output_names_the_file_it_wrote_and_refuses_to_overwrite(tmp_path, capsys):
+    model = _onnx_model(tmp_path)
+    out = str(tmp_path / "results")
+    assert cli(["run", model, "--inputs", str(tmp_path / "in.npz"), "--output", out]) == 0
+    assert f"wrote {out}.npz:" in capsys.readouterr().out and not os.path.exists(out)
+    assert np.load(out + ".npz")["y"].tolist() == [[0.0, 2.0]]
+    before = os.path.getmtime(out + ".npz")
+    assert cli(["run", model, "--inputs", str(tmp_path / "in.npz"), "--output", out]) == 1
+    assert "results.npz exists; give --force to overwrite it" in capsys.readouterr().err
+    assert os.path.getmtime(out + ".npz") == before
+    assert cli(["run", model, "--inputs", str(tmp_path / "in.npz"), "--output", out, "--force"]) == 0
+
+
+def test_cost_png_names_the_file_it_wrote_and_refuses_to_overwrite(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = str(tmp_path / "timeline")
+    assert cli(["cost", "logistic_l2", "--summary", "--png", out]) == 0
+    assert f"wrote {out}.png" in capsys.readouterr().out and os.path.getsize(out + ".png") > 0
+    assert cli(["cost", "logistic_l2", "--summary", "--png", out]) == 1
+    assert "timeline.png exists; give --force" in capsys.readouterr().err
+
+
+def test_dump_folder_gets_a_marker_and_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "report.html").write_text("my own report")
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(d)]) == 1
+    assert "holds other files" in capsys.readouterr().err and (d / "report.html").read_text() == "my own report"
+    fresh = tmp_path / "fresh"
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(fresh)]) == 0
+    assert (fresh / MARKER).exists()
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(fresh)]) == 0  # our own folder: written again
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(d), "--force"]) == 0
+    assert (d / "00-input.ir").exists()
+
+
+def test_dump_never_writes_through_a_symlink(tmp_path, capsys):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    d = tmp_path / "d"
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(d)]) == 0
+    os.remove(d / "report.html")
+    os.symlink(outside, d / "report.html")
+    assert cli(["dump", "logistic_l2", "--no-svg", "-o", str(d), "--force"]) == 1
+    assert "report.html is a symbolic link" in capsys.readouterr().err
+    assert outside.read_text() == "keep me"
+
+
+def test_a_dump_file_name_cannot_leave_the_folder(tmp_path):
+    from chainrule.ir.files import write_in
+    with pytest.raises(cr.ChainruleError, match="not a plain file name"):
+        write_in(str(tmp_path), "../escape.ir", "x")
+    assert not (tmp_path.parent / "escape.ir").exists()
+
+
+def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
+    """Disk full said '[Errno 28] No space left on device' and left a 0-byte features.png."""
+    import errno
+
+    def full(f):
+        f.write(b"\x89PNG")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    path = str(tmp_path / "features.png")
+    with pytest.raises(cr.ChainruleError, match=r"cannot write .*features.png: No space left on device"):
+        write_file(path, writer=full)
+    assert os.listdir(tmp_path) == []
+
+
+def test_plots_write_atomically(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import errno
+    from matplotlib.figure import Figure
+    from chainrule.frontends.train import plots
+
+    def full(self, f, **kw):
+        f.write(b"\x89PNG")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(cr.ChainruleError, match=r"features.png: No space left"):
+        plots.plot_first_layer(np.ones((4, 64)), str(tmp_path / "features.png"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_dump_lr_without_optimizer_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli(["dump", "logistic_l2", "--pipeline", "training", "--lr", "0.5"])
+    assert info.value.code == 2 and "--lr needs --optimizer" in capsys.readouterr().err
+
+
+# -- unclear messages --------------------------------------------------------------------------
+def test_a_pass_that_runs_out_of_memory_says_so():
+    """It said 'pass cse failed with MemoryError: ' with nothing after."""
+    from chainrule.passes import PassManager, graph_pass
+
+    @graph_pass("hungry")
+    def hungry(graph):
+        raise MemoryError()
+    with pytest.raises(cr.ChainruleError) as info:
+        PassManager([hungry]).run(cr.parse_graph(GOOD))
+    assert str(info.value) == "pass hungry failed with MemoryError: it ran out of memory"
+
+
+def test_a_test_fraction_that_leaves_no_training_examples_is_named(tmp_path, capsys):
+    """It said 'zero-size array to reduction operation'."""
+    assert cli(["train", "--epochs", "1", "--test-fraction", "0.999", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "--test-fraction must be smaller: 0.999 of 1797 examples leaves 0 for training" in err
+    with pytest.raises(cr.ChainruleError, match="leaves 0 for testing"):
+        cr.datasets.train_test_split(np.ones((20, 2)), np.arange(20) % 2, 0.001)
+
+
+def test_checkpoint_save_failure_names_the_file(tmp_path, monkeypatch):
+    import errno
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(cr.ChainruleError, match=r"cannot write .*ck.npz: No space left on device"):
+        checkpoint.save(str(tmp_path / "ck.npz"), _step())
+    assert os.listdir(tmp_path) == []

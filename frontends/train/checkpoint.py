@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 
 from ...ir.errors import ChainruleError
+from ...ir.files import write_file
 from .npzfile import NpzRefused, read_npz
 
 FORMAT = "chainrule-checkpoint"
@@ -31,12 +31,6 @@ META_KEY = "__meta__"
 
 class CheckpointError(ChainruleError, ValueError):
     """A checkpoint is missing, corrupt, or does not match the model; the message names the file."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _arrays(step) -> Dict[str, np.ndarray]:
@@ -51,20 +45,9 @@ def save(path: str, step, meta: Optional[dict] = None) -> str:
     arrays = _arrays(step)
     if META_KEY in arrays:
         raise CheckpointError(f"a parameter is named {META_KEY!r}, which checkpoints reserve")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{META_KEY: np.array(json.dumps(info, sort_keys=True))}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_file(path, writer=lambda f: np.savez(f, **{META_KEY: np.array(json.dumps(info, sort_keys=True))}, **arrays),
+               fsync=True)  # to a temporary file, flushed to disk, then renamed over path
     return path
 
 
