@@ -6,7 +6,7 @@ Read in this order: ``types``, ``core``, ``ops/base``, ``ops/*``, ``builder``,
 from .builder import Emitter
 from .core import Graph, Node, Provenance, Value
 from .errors import (ChainruleError, ExecutionError, GradientError, GraphError, InputError, IRTypeError,
-                     ParseError, PassError, ResourceError, UnsupportedOpError, VerifyError)
+                     ParseError, PassError, ResourceError, UnsupportedOpError, VerifyError, WriteError)
 from .ops import OPS, Op, get_op, register
 from .parser import parse_graph
 from .printer import print_graph
@@ -16,6 +16,6 @@ from .verifier import verify
 __all__ = [
     "ChainruleError", "DType", "Emitter", "ExecutionError", "GradientError", "Graph", "GraphError",
     "InputError", "IRTypeError", "Node", "OPS", "Op", "ParseError", "PassError", "Provenance", "ResourceError",
-    "TensorType", "UnsupportedOpError", "Value", "VerifyError", "get_op", "parse_graph", "print_graph",
+    "TensorType", "UnsupportedOpError", "Value", "VerifyError", "WriteError", "get_op", "parse_graph", "print_graph",
     "register", "verify",
 ]

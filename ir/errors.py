@@ -47,6 +47,10 @@ class ResourceError(ChainruleError, MemoryError):
     """A model or a batch would need more memory than the configured limit."""
 
 
+class WriteError(ChainruleError, OSError):
+    """A file could not be written, or writing it would be unsafe; the message names the file."""
+
+
 class UnsupportedOpError(ChainruleError, KeyError):
     """An op name is not in the registry; the message lists the supported ones."""
 

@@ -18,6 +18,9 @@ from .errors import ChainruleError, ParseError
 from .ops import get_op
 from .types import DType, TensorType
 
+MAX_NESTING = 64  # attribute lists and dense data: deeper than any tensor rank
+MAX_DIM = 2**63 - 1
+
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+)
   | (?P<string>"(?:[^"\\]|\\.)*")
@@ -49,6 +52,17 @@ class _Lexer:
         if col is None:
             col = self.toks[self.i][2] if self.i < len(self.toks) else len(self.line)
         raise ParseError(f"line {self.lineno}, column {col + 1}: {msg}\n  {self.line}\n  {' ' * col}^")
+
+    def json(self, tok) -> str:
+        """The text of a JSON-string token; a bad escape (``"\\x41"``) is a ParseError here."""
+        kind, val, col = tok
+        if kind != "string" and not (kind == "var" and val[1:2] == '"'):
+            self.fail(f"expected a JSON string, found {val!r}", col)
+        try:
+            return json.loads(val[1:] if kind == "var" else val)
+        except ValueError as err:
+            self.fail(f"bad string {val}: {getattr(err, 'msg', err)} (strings use JSON escapes, "
+                      f"such as \\n and \\u0041)", col)
 
     def peek(self):
         return self.toks[self.i] if self.i < len(self.toks) else ("eol", "", len(self.line))
@@ -82,7 +96,7 @@ class _Lexer:
         if kind != "var":
             self.i -= 1
             self.fail(f"expected a %value, found {val!r}")
-        return json.loads(val[1:]) if val[1:2] == '"' else val[1:]
+        return self.json(tok) if val[1:2] == '"' else val[1:]
 
     def var(self):
         return self.name_of(self.next())
@@ -117,6 +131,9 @@ class _Lexer:
                 self.i -= 1
                 self.fail(f"expected an attribute name, found {key!r}")
             self.expect("=")
+            if key in attrs:
+                self.i -= 2
+                self.fail(f"attribute {key!r} is given twice")
             attrs[key] = self.value()
             if self.accept("}"):
                 return attrs
@@ -137,6 +154,9 @@ class _Lexer:
             while True:
                 kind, val, _ = self.next()
                 if kind == "num" and re.fullmatch(r"\d+", val):
+                    if int(val) > MAX_DIM:  # NumPy shapes are int64
+                        self.i -= 1
+                        self.fail(f"dimension {val} is larger than {MAX_DIM}")
                     dims.append(int(val))
                 elif kind == "word":
                     dims.append(val)
@@ -148,14 +168,16 @@ class _Lexer:
                 self.expect(",")
         return TensorType(tuple(dims), dt)
 
-    def value(self):
+    def value(self, depth: int = 0):
         kind, val, col = self.next()
+        if depth > MAX_NESTING:  # a recursion bound: 5,000 '[' would overflow Python's stack
+            self.fail(f"attribute value nested deeper than {MAX_NESTING} levels", col)
         if kind == "num":
             if val in ("inf", "-inf"):
                 return float(val)
             return float(val) if any(c in val for c in ".eE") else int(val)
         if kind == "string":
-            return json.loads(val)
+            return self.json((kind, val, col))
         if kind == "word":
             consts = {"true": True, "false": False, "none": None, "nan": float("nan")}
             if val in consts:
@@ -168,7 +190,7 @@ class _Lexer:
             items = []
             if not self.accept("]"):
                 while True:
-                    items.append(self.value())
+                    items.append(self.value(depth + 1))
                     if self.accept("]"):
                         break
                     self.expect(",")
@@ -176,10 +198,10 @@ class _Lexer:
         if kind == "dense":
             t = self.type()
             self.expect(">")
-            data = self.value()
+            data = self.value(depth + 1)
             try:
                 arr = np.array(data, dtype=t.dtype.numpy)
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, OverflowError) as err:  # e.g. 1000 in an i8
                 self.fail(f"bad dense data: {err}", col)
             if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
                 arr = arr.reshape(t.shape)
@@ -194,7 +216,8 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
     """Parse one graph from IR text."""
     if not isinstance(text, str):
         raise ParseError(f"IR text must be a str, not {type(text).__name__}")
-    lines = text.split("\n")
+    # universal newlines, as open() reads a file for ``chainrule check``
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     g: Optional[Graph] = None
     env: Dict[str, Value] = {}
     outputs: List[str] = []
@@ -220,7 +243,7 @@ def parse_graph(text: str, initializers: Optional[Dict[str, np.ndarray]] = None)
             if kind not in ("word", "string", "num"):
                 lx.i -= 1
                 lx.fail(f"expected a graph name, found {val!r}")
-            g = Graph(json.loads(val) if kind == "string" else val)
+            g = Graph(lx.json((kind, val, _)) if kind == "string" else val)
             lx.expect("{")
         elif lx.accept("}"):
             closed = True
@@ -313,14 +336,14 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
             lx.expect("=")
             kind, val, vcol = lx.next()
             if key == "by":
-                prov.created_by = json.loads(val) if kind == "string" else val
+                prov.created_by = lx.json((kind, val, vcol)) if kind == "string" else val
             elif key == "phase":
                 prov.phase = val
             elif key == "of":
                 lx.i -= 1
                 prov.grad_of = lx.var()
             elif key == "rule":
-                prov.rule = json.loads(val)
+                prov.rule = lx.json((kind, val, vcol))
             else:
                 lx.fail(f"unknown metadata key {key!r}", kcol)
     if not region and lx.accept("{"):

@@ -151,7 +151,21 @@ def _fmt(shape):
     return ",".join(str(d) for d in shape)
 
 
+def _is_int(a) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def axis_list(axes, what="axes") -> tuple:
+    """``axes`` (an attribute) as a tuple of ints; anything else (``"one"``, ``7``, ``[[0]]``)
+    is an IRTypeError naming it, not a TypeError deep in a type rule."""
+    if not isinstance(axes, (tuple, list)) or not all(_is_int(a) for a in axes):
+        raise IRTypeError(f"{what} must be a list of integer axes like [0, 1], got {axes!r}")
+    return tuple(int(a) for a in axes)
+
+
 def normalize_axis(axis: int, rank: int, what="axis") -> int:
+    if not _is_int(axis):
+        raise IRTypeError(f"{what} must be an integer, got {axis!r}")
     if not -rank <= axis < rank:  # a rank-0 value has no axis (NumPy kernels reject axis 0)
         raise IRTypeError(f"{what} {axis} is out of range for rank {rank}")
     return axis % rank if rank else 0

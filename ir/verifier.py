@@ -7,7 +7,9 @@
 3. use-lists agree with operands, in both directions;
 4. each node's recorded output types equal the types its op infers;
 5. outputs and updates refer to defined values; updates target parameters;
-6. every parameter with an array has an array of its declared type.
+6. every parameter with an array has an array of its declared type;
+7. a parameter is updated at most once per step (two updates would leave the
+   executors to pick one, and they pick differently).
 
 A violation raises ``VerifyError`` showing the offending line of IR with a
 few lines around it, marked ``>>``.
@@ -102,7 +104,11 @@ def verify(g) -> None:
     for v in g.outputs:
         if defined.get(v.name) is not v:
             _fail(g, f"output {var(v.name)} is not defined in the graph", at="return")
+    updated = {}
     for k, (p, v) in enumerate(g.updates):
+        if updated.setdefault(id(p), k) != k:
+            _fail(g, f"{var(p.name)} is updated twice (update lines {updated[id(p)] + 1} and {k + 1}); "
+                     f"a parameter takes one update per step", at=("return", 1 + k))
         if p.kind not in ("param", "state") or defined.get(p.name) is not p:
             _fail(g, f"update target {var(p.name)} is not a parameter of the graph", at=("return", 1 + k))
         if defined.get(v.name) is not v:

@@ -26,12 +26,12 @@ from typing import Dict, List
 from ..ir import Graph, Node
 from ..ir.core import Provenance
 from ..ir.ops import OPS
-from ..ir.ops.fused import Step
+from ..ir.ops.fused import Fused, Step
 from .manager import graph_pass
 
 
 def _fusible(node: Node) -> bool:
-    return node.op.elementwise and node.op.name != "Fused" and len(node.outputs) == 1 and bool(node.inputs)
+    return node.op.elementwise and not isinstance(node.op, Fused) and len(node.outputs) == 1 and bool(node.inputs)
 
 
 def _only_consumer(node: Node):

@@ -15,7 +15,6 @@ instrumentation, never code inside passes (as in MLIR):
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ..ir import Graph, PassError, print_graph, verify
 from ..ir.errors import ChainruleError
+from ..ir.files import prepare_dump_dir, write_in
 
 
 @dataclass
@@ -128,7 +128,7 @@ class PassManager:
             raise PassError(f"--print-after names unknown pass(es) {', '.join(unknown)}; "
                             f"this pipeline runs: {', '.join(names)}")
         if self.dump_dir:
-            os.makedirs(self.dump_dir, exist_ok=True)
+            prepare_dump_dir(self.dump_dir)  # refuses a folder of other files (cr.dump may force it first)
             self._dump(0, "input", None, graph)
         t0 = time.perf_counter()
         if self.verify_each:
@@ -142,16 +142,14 @@ class PassManager:
             except Exception as err:
                 where = ""
                 if self.dump_dir:
-                    path = os.path.join(self.dump_dir, f"{i:02d}-{p.name}.failed-input.ir")
-                    with open(path, "w", encoding="utf-8") as f:
-                        f.write(f"// input of failing pass {p.name}: {type(err).__name__}: {err}\n")
-                        f.write(print_graph(graph))
+                    path = write_in(self.dump_dir, f"{i:02d}-{p.name}.failed-input.ir",
+                                    f"// input of failing pass {p.name}: {_describe(err)}\n" + print_graph(graph))
                     where = f" (its input graph is in {path})"
                 if isinstance(err, ChainruleError) and not isinstance(err, PassError):
                     raise PassError(f"pass {p.name} failed{where}: {err}") from err
                 if isinstance(err, PassError):
                     raise
-                raise PassError(f"pass {p.name} failed with {type(err).__name__}: {err}{where}") from err
+                raise PassError(f"pass {p.name} failed with {_describe(err)}{where}") from err
             t1 = time.perf_counter()
             graph = result.graph
             if self.verify_each:
@@ -175,11 +173,17 @@ class PassManager:
             raise PassError(f"the graph is invalid after pass {after}: {err}") from err
 
     def _dump(self, i, name, changed, graph):
-        path = os.path.join(self.dump_dir, f"{i:02d}-{name}.ir")
         status = "" if changed is None else (" (changed)" if changed else " (unchanged)")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"// {i:02d}: IR after pass {name}{status}\n" if i else "// 00: input IR\n")
-            f.write(print_graph(graph))
+        head = f"// {i:02d}: IR after pass {name}{status}\n" if i else "// 00: input IR\n"
+        write_in(self.dump_dir, f"{i:02d}-{name}.ir", head + print_graph(graph))
+
+
+def _describe(err: BaseException) -> str:
+    """``RuntimeError: boom``; a MemoryError (often without a message) says it ran out of memory."""
+    text = str(err)
+    if isinstance(err, MemoryError):
+        return f"{type(err).__name__}: it ran out of memory" + (f" ({text})" if text else "")
+    return f"{type(err).__name__}: {text}" if text else f"{type(err).__name__} (no message)"
 
 
 def run_passes(graph: Graph, passes: Sequence[Pass], **options) -> Graph:

@@ -17,10 +17,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..ir import ExecutionError, Graph, InputError, ResourceError
+from ..ir import ExecutionError, Graph, InputError
 from ..ir.errors import ChainruleError
 from ..ir.printer import format_node
-from .limits import human, memory_limit
+from .limits import check_memory, peak_live_bytes
 
 
 class NumericsError(ChainruleError):
@@ -35,6 +35,27 @@ def _range(a) -> str:
     lo, hi = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
     bad = a.size - finite.size
     return f"{a.dtype}{list(a.shape)} in [{lo:.4g}, {hi:.4g}]" + (f", {bad} non-finite" if bad else "")
+
+
+def _convert(a, want) -> np.ndarray:
+    """A list (or scalar) as an array of dtype ``want``. Holes are refused: NumPy would turn
+    None into NaN and accept strings, so a list with a missing value would run silently."""
+    raw = np.asarray(a)
+    if raw.dtype.kind in "OUSV":
+        if raw.dtype.kind == "O":
+            flat = raw.ravel()
+            holes = [i for i, x in enumerate(flat) if x is None]
+            if holes:
+                at = np.unravel_index(holes[0], raw.shape) if raw.ndim else ()
+                raise ValueError(f"it holds None (the first at index {list(map(int, at))}); "
+                                 f"give numbers only")
+            kinds = sorted({type(x).__name__ for x in flat if not isinstance(x, (int, float, bool, np.generic))})
+            if kinds or raw.ndim == 0:
+                raise ValueError(f"it holds {', '.join(kinds) or type(a).__name__} values, or rows of "
+                                 f"different lengths; give numbers only")
+        else:
+            raise ValueError(f"it holds {raw.dtype} text, not numbers")
+    return np.asarray(raw, dtype=want)
 
 
 class Interpreter:
@@ -77,20 +98,7 @@ class Interpreter:
         """Most bytes of inputs and intermediate values alive at once, for these symbol sizes."""
         key = tuple(sorted(bindings.items()))
         if key not in self._peaks:
-            g = self.graph
-            size = {id(v): v.type.nbytes(bindings) or 0 for v in g.all_values() if v.kind != "param"}
-            live = sum(size[id(v)] for v in g.inputs)
-            last_use = {}
-            for i, node in enumerate(g.nodes):
-                for v in node.inputs:
-                    last_use[id(v)] = i
-            peak = live
-            for i, node in enumerate(g.nodes):
-                live += sum(size[id(o)] for o in node.outputs)
-                peak = max(peak, live)
-                live -= sum(size.get(id(v), 0) for v in dict.fromkeys(node.inputs)
-                            if last_use.get(id(v)) == i and v.kind == "node")
-            self._peaks[key] = peak
+            self._peaks[key] = peak_live_bytes(self.graph, bindings)
         return self._peaks[key]
 
     # -- input checking ------------------------------------------------------
@@ -100,7 +108,7 @@ class Interpreter:
             want = v.type.dtype.numpy
             if not isinstance(a, np.ndarray):
                 try:
-                    a = np.asarray(a, dtype=want)
+                    a = _convert(a, want)
                 except (TypeError, ValueError) as err:
                     raise InputError(f"input %{v.name}: cannot convert {type(a).__name__} to {want}: {err}") from None
             if a.dtype != want:
@@ -118,14 +126,8 @@ class Interpreter:
                         raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
                                          f"bound {d}={bound[d][0]}")
             out.append(a)
-        if bound:
-            sizes = {k: n for k, (n, _) in bound.items()}
-            need, limit = self.peak_bytes(sizes), memory_limit()
-            if need > limit:
-                dims = ", ".join(f"{k}={n}" for k, n in sizes.items())
-                raise ResourceError(f"graph {self.graph.name} with {dims} would need {human(need)} of live values, "
-                                    f"over the memory limit of {human(limit)}; use a smaller batch or raise the "
-                                    f"limit (CHAINRULE_MEMORY_LIMIT or chainrule.runtime.set_memory_limit)")
+        sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
+        check_memory(self.graph, sizes, self.peak_bytes(sizes))
         return out
 
     # -- running -------------------------------------------------------------
@@ -161,11 +163,12 @@ class Interpreter:
                 raise
             except Exception as err:
                 self._fail(i, env, err)
-        results = [env[s] for s in self.output_slots]
+        # an output that is (a view of) a parameter is copied, as the executors do: writing into
+        # it must not change the model, and it keeps its value from before this step's update
+        live = [params[name] for _, name in self.param_slots]
+        results = [r.copy() if any(np.may_share_memory(r, p) for p in live) else r
+                   for r in (env[s] for s in self.output_slots)]
         if self.update_slots:
-            # an output that is (a view of) a parameter must keep its value from before the update
-            updated = [params[name] for name, _ in self.update_slots]
-            results = [r.copy() if any(np.shares_memory(r, p) for p in updated) else r for r in results]
             for name, s in self.update_slots:
                 np.copyto(params[name], env[s])
         return results

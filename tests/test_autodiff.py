@@ -187,7 +187,7 @@ def test_autodiff_pass_in_the_manager_with_symbolic_batch(tmp_path):
     assert [v.name for v in g.outputs] == ["softmaxcrossentropy", "grad_fc1.weight", "grad_fc1.bias",
                                           "grad_fc2.weight", "grad_fc2.bias"]
     assert g.value("grad_fc1.weight").type == g.param("fc1.weight").type
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if p.name != ".chainrule-dump")
     assert files == ["00-input.ir", "01-infer-shapes.ir", "02-toposort.ir", "03-autodiff.ir"]
     after = (tmp_path / "03-autodiff.ir").read_text()
     assert "(changed)" in after.splitlines()[0] and "phase=backward" in after

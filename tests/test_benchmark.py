@@ -43,3 +43,14 @@ def test_a_different_hand_written_step_is_refused():
     hand.W[0] += 0.5  # not the same network any more
     with pytest.raises(AssertionError, match="differs"):
         bench_step.same_step(exe, hand, x, t)
+
+
+def test_compare_revisions_runs_two_revisions_side_by_side():
+    """benchmarks/compare_revisions.py unpacks both revisions and times them in one process."""
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_revisions.py"), "HEAD", "HEAD",
+                        "--reps", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line for line in r.stdout.splitlines() if "new/old" in line]
+    assert len(rows) == 3 and all("HEAD:" in line for line in rows)

@@ -235,6 +235,13 @@ def _npz(meta=None, **arrays):
                                  **arrays)
 
 
+def _nan_ckpt(path):
+    from chainrule.frontends.train import checkpoint
+    step = cr.compile_train(cr.nn.mlp([4, 3], seed=0), metrics=[])
+    step.graph.initializers["fc1.weight"][:] = np.nan
+    checkpoint.save(path, step)
+
+
 _META = {"format": "chainrule-checkpoint", "version": 1, "params": ["fc1.weight", "fc1.bias"], "state": []}
 
 
@@ -344,6 +351,38 @@ def _zip_member(path):
     import zipfile
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("notes.txt", "hello")
+
+
+def _notes_npz():
+    path = _tmp("z.npz")
+    _zip_member(path)
+    return path
+
+
+def _files(case):
+    """Trigger a raise site of ir/files.py in a temp folder."""
+    import errno
+    from unittest import mock
+    from chainrule.ir import files
+    d = _tmpdir()
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    if case == "link":
+        os.symlink(j("elsewhere"), j("out.txt"))
+        return files.write_file(j("out.txt"), "x")
+    if case == "full":
+        def full(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return files.write_file(j("out.txt"), writer=full)
+    if case == "name":
+        return files.write_in(d, "../up.txt", "x")
+    if case == "notdir":
+        open(j("plain"), "w").close()
+        return files.prepare_dump_dir(j("plain"))
+    if case == "mkdir":
+        with mock.patch("os.makedirs", side_effect=PermissionError(errno.EACCES, "Permission denied")):
+            return files.prepare_dump_dir(j("sub"))
+    open(j("report.html"), "w").close()
+    return files.prepare_dump_dir(d)
 
 
 def _meta_param():
@@ -662,7 +701,11 @@ SITES = {
     "frontends.cli.common:read_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
     "frontends.cli.run:run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
     "frontends.cli.common:read_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
-    "frontends.cli.common:read_npz#2": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    "frontends.cli.common:read_npz#2": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
+        os.path.dirname(_tmp("x"))), ["not a regular file (it is a folder)"]),
+    "frontends.cli.common:read_npz#4": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
+        _notes_npz()), ["z.npz", "not .npy arrays: notes.txt"]),
+    "frontends.cli.common:read_npz#3": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
     "frontends.cli.export:run#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
     "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
@@ -694,7 +737,10 @@ SITES = {
     "ir.types:TensorType.__post_init__#1": (lambda: T(2, -1), ["negative dimension -1"]),
     "ir.types:TensorType.__post_init__#2": (lambda: T(2, "a b"), ["dimension 'a b'"]),
     "ir.types:broadcast_shapes#1": (lambda: emit("Add", T(3), T(4)), ["Add", "f32[3]", "f32[4]"]),
-    "ir.types:normalize_axis#1": (lambda: emit("Softmax", T(3), axis=2), ["Softmax axis 2", "rank 1"]),
+    "ir.types:normalize_axis#1": (lambda: emit("Softmax", T(3), axis=[1, 2]), ["Softmax axis must be an integer", "[1, 2]"]),
+    "ir.types:normalize_axis#2": (lambda: emit("Softmax", T(3), axis=2), ["Softmax axis 2", "rank 1"]),
+    "ir.types:axis_list#1": (lambda: emit("ReduceSum", T(3), axes="one"), ["reduction axes must be a list of integer",
+                                                                           "'one'"]),
     "ir.ops:get_op#1": (lambda: emit("Frob", T(1)), ["unknown op 'Frob'", "supported ops: Add"]),
     "ir.ops.base:Op.check_attrs#1": (lambda: emit("Relu", T(1), alpha=1.0), ["Relu has no attribute 'alpha'"]),
     "ir.ops.base:Op.check_attrs#2": (_required_attr, ["Demo needs attribute 'k'"]),  # no registered op has one
@@ -855,7 +901,7 @@ SITES = {
     "runtime.interpreter:Interpreter.check_inputs#5": (lambda: run(
         "graph g {\n  input %x: f32[N]\n  input %y: f32[N]\n  return %x\n}\n", np.zeros(3, np.float32),
         np.zeros(4, np.float32)), ["input %y", "N=4", "%x"]),
-    "runtime.interpreter:Interpreter.check_inputs#6": (_resource, ["graph big", "N=100"]),
+    "runtime.limits:check_memory#1": (_resource, ["graph big", "N=100", "over the memory limit"]),
     "runtime.interpreter:Interpreter.run_list#1": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n"), ["graph g takes 1 input(s) (%x)"]),
     "runtime.interpreter:Interpreter.run#1": (lambda: cr.Interpreter(cr.parse_graph(
@@ -884,13 +930,22 @@ SITES = {
                                        ["unknown pipeline 'fast'", "inference"]),
     # -- checkpoints, gradcheck, training ------------------------------------------------
     "frontends.train.checkpoint:read#1": (lambda: _ckpt(), ["ck.npz: no such checkpoint"]),
-    "frontends.train.checkpoint:read#2": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
-    "frontends.train.checkpoint:read#4": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
-    "frontends.train.checkpoint:read#5": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
+    "frontends.train.checkpoint:read#2": (lambda: _ckpt(lambda p: (os.remove(p) if os.path.exists(p) else None,
+                                                                 os.mkfifo(p))), ["ck.npz: not a regular file (it is a FIFO)"]),
+    "frontends.train.checkpoint:_check_meta#1": (lambda: _ckpt(_npz([1, 2])), ["ck.npz", "metadata is a list, not an object"]),
+    "frontends.train.checkpoint:_check_meta#2": (lambda: _ckpt(_npz({**_META, "history": 5})),
+                                                ["ck.npz", "field 'history' must be a list"]),
+    "frontends.train.checkpoint:resume_point#1": (lambda: __import__("chainrule.frontends.train.checkpoint", fromlist=["x"])
+                                                 .resume_point("ck.npz", {"batch": 9}, 1, 9),
+                                                 ["ck.npz", "field 'batch' is 9, but an epoch has 9 batches"]),
+    "frontends.train.checkpoint:load#3": (lambda: _ckpt(_nan_ckpt), ["ck.npz", "fc1.weight holds 12 non-finite values"]),
+    "frontends.train.checkpoint:read#3": (lambda: _ckpt(b"PK\x03\x04 broken"), ["ck.npz", "corrupt or truncated"]),
+    "frontends.train.checkpoint:read#5": (lambda: _ckpt(_npz(w=np.zeros(2))), ["ck.npz", "no __meta__ entry"]),
+    "frontends.train.checkpoint:read#6": (lambda: _ckpt(lambda path: np.savez(path, __meta__=np.array("{oops"))),
                                     ["ck.npz", "unreadable metadata"]),
-    "frontends.train.checkpoint:read#6": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
-    "frontends.train.checkpoint:read#7": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
-    "frontends.train.checkpoint:read#8": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
+    "frontends.train.checkpoint:read#7": (lambda: _ckpt(_npz({"format": "other"})), ["ck.npz", "format 'other'"]),
+    "frontends.train.checkpoint:read#8": (lambda: _ckpt(_npz({**_META, "version": 99})), ["ck.npz", "version 99"]),
+    "frontends.train.checkpoint:read#9": (lambda: _ckpt(_npz(_META, **{"fc1.weight": np.zeros((3, 4), np.float32)})),
                                     ["ck.npz", "damaged", "missing fc1.bias"]),
     "frontends.train.checkpoint:load#1": (lambda: _ckpt(other=[4, 2, 3]), ["ck.npz", "does not match", "fc2"]),
     "frontends.train.checkpoint:load#2": (lambda: _ckpt(other=[5, 3]), ["ck.npz", "fc1.weight is float32[3, 5]"]),
@@ -908,7 +963,7 @@ SITES = {
                                       ["--hidden", "positive", "'8,-1'"]),
     # -- checkpoints, datasets, CLI ------------------------------------------------------
     "frontends.train.checkpoint:save#1": (_meta_param, ["parameter is named '__meta__'"]),
-    "frontends.train.checkpoint:read#3": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
+    "frontends.train.checkpoint:read#4": (lambda: _ckpt(_zip_member), ["ck.npz", "corrupt entries: notes.txt"]),
     "frontends.cli.dump:load_model#1": (lambda: _cli("dump", "nosuch.py"), ["nosuch.py: no such file"]),
     "frontends.cli.dump:load_model#2": (lambda: _model_py("x = 1\n"), ["model.py defines neither 'model'"]),
     "frontends.cli.dump:load_model#3": (lambda: _cli("dump", "resnet"), ["unknown model 'resnet'", "mlp"]),
@@ -981,7 +1036,7 @@ SITES = {
     "frontends.train.objectives:Objective.prepare_target#1": (lambda: _step()(np.ones((2, 4)), np.eye(3)[:2]),
                                                ["'cross_entropy'", "class-index targets", "shape [2, 3]"]),
     "frontends.train.objectives:Objective.prepare_target#2": (lambda: _step()(np.ones((2, 4)), np.array([0.5, 1.0])),
-                                               ["'cross_entropy'", "must be integers, got float64"]),
+                                               ["'cross_entropy'", "must be finite integers, got float64", "0.5"]),
     "frontends.train.objectives:CrossEntropyObjective.__init__#1": (lambda: _step(targets="onehot"), ["targets", "'onehot'"]),
     "frontends.train.objectives:CrossEntropyObjective._classes#1": (lambda: cr.compile_train(_graph(lambda x: x.sum(axis=1))),
                                                  ["cross_entropy", "[N,K]", "f32[N]"]),
@@ -1001,6 +1056,23 @@ SITES = {
                                              ["training step 1: the loss is nan", "--check-numerics"]),
     "frontends.train.step:TrainStep.evaluate#1": (lambda: _step().evaluate(np.ones((2, 4)), [0, 1, 2]),
                                              ["evaluate: x has 2 examples but t has 3"]),
+    "frontends.train.step:_require_rows#1": (lambda: _step().evaluate(np.zeros((0, 4)), []),
+                                            ["evaluate: no examples", "shape [0, 4]"]),
+    "frontends.train.step:_require_finite#1": (lambda: _step().evaluate(np.array([[1, 2, np.nan, 4]]), [0]),
+                                              ["evaluate: x has 1 non-finite value", "row 0"]),
+    "ir.files:write_file#1": (lambda: _files("link"), ["out.txt is a symbolic link", "refusing to write through it"]),
+    "ir.files:write_file#2": (lambda: _files("full"), ["cannot write", "out.txt: No space left on device"]),
+    "ir.files:write_in#1": (lambda: _files("name"), ["'../up.txt' is not a plain file name"]),
+    "ir.files:prepare_dump_dir#1": (lambda: _files("notdir"), ["plain exists and is not a folder"]),
+    "ir.files:prepare_dump_dir#2": (lambda: _files("mkdir"), ["cannot make dump folder", "sub: Permission denied"]),
+    "ir.files:prepare_dump_dir#3": (lambda: _files("other"), ["holds other files (1: report.html)", "--force"]),
+    "frontends.cli.args:output_file#1": (lambda: __import__("chainrule.frontends.cli.args", fromlist=["x"]).output_file(
+        os.path.splitext(_tmp("o.npz", b""))[0], ".npz", False), ["o.npz exists; give --force to overwrite it"]),
+    "frontends.cli.dump:_usage#1": (lambda: __import__("chainrule.frontends.cli.dump", fromlist=["x"]).run(
+        __import__("argparse").Namespace(list=False, lr=0.5, momentum=None, optimizer=None)),
+        ["--lr needs --optimizer", "ignored"]),
+    "frontends.train.datasets:train_test_split#3": (lambda: cr.datasets.train_test_split(
+        np.ones((4, 2)), np.arange(4) % 2, 0.99), ["test_fraction must be smaller", "leaves 0 for training"]),
     "frontends.train.step:compile_train#1": (lambda: cr.compile_train(cr.nn.mlp([4, 3]), optimizer="adam"),
                                         ["optimizer must be a cr.optim optimizer", "got str"]),
     # -- ONNX import ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ import chainrule as cr
 from chainrule.ir import ChainruleError, parse_graph, print_graph, verify
 from chainrule.passes import PassManager, backward, inference_pipeline
 from chainrule.runtime import Interpreter
-from fuzz_graphs import random_graph, random_inputs
+from fuzz_graphs import attr_line, random_graph, random_inputs
 
 EXAMPLES = int(os.environ.get("CHAINRULE_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
@@ -87,7 +87,11 @@ def _near_kink(g, xs, ts, h):
 
 def _mutations(text: str, rng: np.random.Generator, n: int):
     tokens = ["%", "{", "}", "(", ")", "[", "]", ",", ":", "=", "f32", "N", "-1", "1e400", '"', "\\", "#[", "<-",
-              "dense<f32[2]>", "nan", "Relu", "Gemm", "\n", "graph", "return", "\x00", "é", "%x"]
+              "dense<f32[2]>", "nan", "Relu", "Gemm", "\n", "graph", "return", "\x00", "é", "%x",
+              # the grammar's escape and attribute forms
+              '%"\\x41"', '"\\q"', '"\\u00e9"', "\\n", "\r\n", "{axis=", "axes=[", "{axes=\"one\"}", "none", "true",
+              "dense<i8[1]>[1000]", "[[[[[[[[", "#[rule=abc]", "#[by=", "of=%x", "phase=backward", "keepdims=0",
+              "99999999999999999999", "inf", "c64", "-0"]
     for _ in range(n):
         chars = list(text)
         for _ in range(rng.integers(1, 4)):
@@ -109,6 +113,20 @@ def test_mutated_ir_text_parses_or_raises_chainrule_error(g, seed):
     text = print_graph(g)
     for bad in _mutations(text, np.random.default_rng(seed), 5):
         _parse_and_verify(bad)
+
+
+@FUZZ
+@given(attr_line())
+def test_attribute_and_escape_forms_parse_or_raise_chainrule_error(text):
+    """Random VALUEs (nested lists, dense data, bad escapes, huge ints), metadata and quoted names:
+    a graph or a ChainruleError, and a graph that verifies prints and parses back to the same text."""
+    try:
+        g = parse_graph(text)
+        verify(g)
+    except ChainruleError:
+        return
+    printed = print_graph(g)
+    assert print_graph(parse_graph(printed)) == printed
 
 
 def _parse_and_verify(text):

@@ -73,7 +73,8 @@ def test_failing_pass_writes_a_reproducer(tmp_path):
     repro = (tmp_path / "02-boom.failed-input.ir").read_text()
     assert repro.startswith("// input of failing pass boom: ZeroDivisionError: no\n")
     assert cr.print_graph(parse_graph(repro)) == TEXT
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["00-input.ir", "01-toposort.ir", "02-boom.failed-input.ir"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".chainrule-dump", "00-input.ir", "01-toposort.ir",
+                                                          "02-boom.failed-input.ir"]
 
 
 def test_chainrule_error_in_a_pass_is_a_pass_error():

@@ -215,3 +215,41 @@ def test_softmax_before_the_loss_is_left_alone():
     z, t = b.input("z", (2, 3)), b.input("t", (2, 3))
     g = b.build(cr.softmax(z), cr.softmax_cross_entropy(z, t))
     assert not share_loss_softmax(g).changed
+
+
+# -- no decisions by op name in the passes that are not pattern rewrites, the exporter, explain -----
+#: rewrite passes match op patterns by name on purpose (a table of patterns is their content)
+PATTERN_PASSES = {"simplify.py", "fusion.py", "fold_linear.py", "cse.py", "fold.py", "rewrite.py"}
+
+
+def name_decisions(source: str, where: str = "<src>"):
+    """Comparisons that decide by an op's name: with ``.op.name``, or with a string naming an op."""
+    bad = []
+    for n in ast.walk(ast.parse(source)):
+        if not isinstance(n, ast.Compare):
+            continue
+        for side in [n.left] + n.comparators:
+            names = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+            if isinstance(side, ast.Attribute) and side.attr == "name" and \
+                    isinstance(side.value, ast.Attribute) and side.value.attr == "op":
+                bad.append(f"{where}:{n.lineno}: a comparison with .op.name")
+            elif any(isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value in OPS for c in names):
+                bad.append(f"{where}:{n.lineno}: a comparison with an op's name")
+    return bad
+
+
+def test_passes_exporter_and_explain_ask_the_op_not_its_name():
+    files = [f"passes/{fn}" for fn in sorted(os.listdir(os.path.join(ROOT, "passes")))
+             if fn.endswith(".py") and fn not in PATTERN_PASSES]
+    files += ["frontends/onnx/exporter.py", "frontends/inspect/explain.py"]
+    bad = []
+    for rel in files:
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            bad += name_decisions(f.read(), rel)
+    assert not bad, "ask the op (a facet in ir/ops/, or isinstance), not its name:\n" + "\n".join(bad)
+
+
+def test_name_decision_checker_sees_a_violation():
+    assert name_decisions('if node.op.name == "Fused":\n    pass\n')
+    assert name_decisions('if opname in ("Gemm", "MatMul"):\n    pass\n')
+    assert not name_decisions('ex.make("Constant", [], [out])\n')

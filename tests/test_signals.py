@@ -93,8 +93,8 @@ if action == "SIGTERM":
 else:
     saves = [0]
     real_replace = checkpoint.os.replace
-    def replace(src, dst):
-        saves[0] += 1
+    def replace(src, dst):  # every file is written by os.replace of a temporary file: count checkpoints
+        saves[0] += str(dst).endswith("checkpoint.npz")
         if saves[0] == 2:
             os.kill(os.getpid(), signal.SIGKILL)
         return real_replace(src, dst)
@@ -130,7 +130,7 @@ def test_sigkill_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
     assert r.returncode == -signal.SIGKILL
     meta, arrays = checkpoint.read(str(out / "checkpoint.npz"))  # the epoch-1 checkpoint, whole
     assert meta["epoch"] == 1 and "interrupted" not in meta
-    leftovers = [f for f in os.listdir(out) if f.startswith(".ckpt-")]
+    leftovers = [f for f in os.listdir(out) if f.startswith(".checkpoint.npz.") and f.endswith(".tmp")]
     assert len(leftovers) == 1  # the half-written temporary file, never the checkpoint itself
     # and the run can be resumed from it
     r = subprocess.run(TRAIN + ["--epochs", "2", "--out", str(out), "--resume", str(out / "checkpoint.npz")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def at_least(low: int):
@@ -24,8 +25,25 @@ positive_int = at_least(1)
 
 def new_file(text: str) -> str:
     """A path to write: its folder must exist (checked before any work is done)."""
-    import os
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: the folder {folder!r} does not exist")
     return text
+
+
+def output_file(path: str, suffix: str, force: bool) -> str:
+    """The file a command writes for ``--output PATH``: ``PATH`` with ``suffix`` added if it
+    lacks it (as ``np.savez`` and ``savefig`` would), refused if it exists unless ``force``."""
+    from ...ir.errors import WriteError
+    if not path.endswith(suffix):
+        path += suffix
+    if os.path.lexists(path) and not force:
+        raise WriteError(f"{path} exists; give --force to overwrite it")
+    return path
+
+
+def write_npz(path: str, arrays) -> str:
+    """Write ``arrays`` to ``path`` as an .npz, atomically (``ir.files.write_file``)."""
+    import numpy as np
+    from ...ir.files import write_file
+    return write_file(path, writer=lambda f: np.savez(f, **arrays))

@@ -18,15 +18,19 @@ def import_model(path, args=None):
 
 
 def read_npz(path):
-    from ..train.checkpoint import require_zip
+    from ..train.npzfile import NpzRefused, read_npz as read_untrusted
     try:
-        require_zip(path)
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        arrays = read_untrusted(path)
     except FileNotFoundError:
         raise CliInputError(f"{path}: no such file") from None
+    except NpzRefused as err:
+        raise CliInputError(f"{path}: {err}") from None
     except Exception as err:
         raise CliInputError(f"{path}: not a readable .npz file: {err}") from None
+    bad = [k for k, a in arrays.items() if not isinstance(a, np.ndarray)]
+    if bad:
+        raise CliInputError(f"{path}: not a readable .npz file (members that are not .npy arrays: {', '.join(bad)})")
+    return arrays
 
 
 def read_feeds(g, path):

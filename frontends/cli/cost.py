@@ -2,7 +2,7 @@
 timeline (``--memory``, ``--png FILE``) and how an MLP's cost grows (``--scaling``)."""
 from __future__ import annotations
 
-from .args import new_file, positive_int
+from .args import new_file, output_file, positive_int
 
 
 def add_parser(sub):
@@ -14,7 +14,9 @@ def add_parser(sub):
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="size of the batch dimension N (default 32)")
     p.add_argument("--summary", action="store_true", help="only the per-phase totals")
     p.add_argument("--memory", action="store_true", help="print the memory timeline too")
-    p.add_argument("--png", metavar="FILE", type=new_file, help="plot the memory timeline to FILE (needs matplotlib)")
+    p.add_argument("--png", metavar="FILE", type=new_file,
+                   help="plot the memory timeline to FILE (.png is added if missing; needs matplotlib)")
+    p.add_argument("--force", action="store_true", help="overwrite the --png file if it exists")
     p.add_argument("--scaling", action="store_true", help="MLP cost against layers and units per layer")
     p.set_defaults(run=run)
 
@@ -31,6 +33,7 @@ def run(args):
         print("  2 hidden layers of w units: " + ", ".join(f"w={w} -> {c:,d}" for w, c in by_width)
               + "  (quadratic)")
         return 0
+    png = output_file(args.png, ".png", getattr(args, "force", False)) if args.png else None  # before any work
     graph = model_graph(load_model(args.model), args.pipeline)
     graph = PassManager(pipeline_passes(args.pipeline)).run(graph)
     bindings = {"N": args.batch}
@@ -39,6 +42,6 @@ def run(args):
         tl = memory_timeline(graph, bindings)
         print()
         print(format_timeline(tl), end="")
-        if args.png:
-            print(f"wrote {args.png}" if plot_timeline(tl, args.png) else "matplotlib is not installed; no PNG")
+        if png:
+            print(f"wrote {png}" if plot_timeline(tl, png) else "matplotlib is not installed; no PNG")
     return 0

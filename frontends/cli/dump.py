@@ -39,6 +39,10 @@ def load_model(spec: str):
                      f"a .py file defining 'model', or an .onnx file")
 
 
+def _usage(message):
+    raise InputError(message)
+
+
 def add_parser(sub):
     p = sub.add_parser("dump", help="write the IR after every pass, diffs, pictures and an HTML report",
                        description=__doc__.replace("``", ""))
@@ -53,14 +57,16 @@ def add_parser(sub):
                         "(default sgd)")
     p.add_argument("--lr", type=float, default=None, help="with --optimizer: learning rate (default 0.1 for sgd, "
                                                           "0.001 for adam)")
-    p.add_argument("--momentum", type=float, default=0.0, help="with --optimizer sgd: momentum (default 0)")
+    p.add_argument("--momentum", type=float, default=None, help="with --optimizer sgd: momentum (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="write into an output folder that holds other files (never through a symbolic link)")
     p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
     p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass to the terminal instead of writing a folder")
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass to the terminal instead of writing a folder (repeatable)")
     p.add_argument("--print-changed", action="store_true", help="print the IR after each pass that changed it")
     p.add_argument("--list", action="store_true", help="list the built-in models")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, usage_error=p.error)
 
 
 def run(args):
@@ -71,11 +77,15 @@ def run(args):
         for name, (_, doc) in builtin_models().items():
             print(f"{name:14} {doc}")
         return 0
+    for flag, value in (("--lr", args.lr), ("--momentum", args.momentum)):  # they only tune --optimizer
+        needs = "--optimizer sgd" if flag == "--momentum" else "--optimizer"
+        if value is not None and (args.optimizer is None or (flag == "--momentum" and args.optimizer != "sgd")):
+            getattr(args, "usage_error", _usage)(f"{flag} needs {needs} (and --pipeline training); it would be ignored")
     model = load_model(args.model)
     optimizer = None
     if args.optimizer is not None:
         from ..train.optim import SGD, Adam
-        optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum)
+        optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum or 0.0)
                      if args.optimizer == "sgd" else Adam(args.lr if args.lr is not None else 1e-3))
     if args.print_after_all or args.print_after or args.print_changed:
         graph = model_graph(model, args.pipeline)
@@ -85,7 +95,8 @@ def run(args):
         PassManager(pipeline_passes(args.pipeline, optimizer), print_after_all=args.print_after_all,
                     print_after=args.print_after, print_after_change=args.print_changed).run(graph)
         return 0
-    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer)
+    res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer,
+               force=getattr(args, "force", False))
     for s in res.steps:
         first = s.diff.splitlines()[0]
         print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")

@@ -2,8 +2,7 @@
 float initializers, written as a .npz keyed by initializer name."""
 from __future__ import annotations
 
-import numpy as np
-
+from .args import output_file, write_npz
 from .common import CliInputError, import_model, read_feeds
 
 
@@ -13,7 +12,8 @@ def add_parser(sub):
                                    "its float initializers; writes the gradients keyed by initializer name.")
     p.add_argument("model", help="ONNX file whose first output is a scalar (a loss)")
     p.add_argument("--inputs", required=True, help=".npz keyed by graph input name")
-    p.add_argument("--output", required=True, help=".npz to write, keyed by initializer name")
+    p.add_argument("--output", required=True, help=".npz to write, keyed by initializer name (.npz is added if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     p.add_argument("--wrt", action="append", help="an initializer to differentiate with respect to (repeatable; default: every float one)")
     p.set_defaults(run=run)
 
@@ -40,6 +40,7 @@ def run(args):
     grads = backward(g, [loss], floats, allow_unused=True)
     g.set_outputs([loss] + list(grads))
     outs = Interpreter(g).run_list([read_feeds(g, args.inputs)[v.name] for v in g.inputs])
-    np.savez(args.output, **{p.name: a for p, a in zip(floats, outs[1:])})
-    print(f"{loss.name} = {float(outs[0]):.6g}; wrote {args.output}: " + ", ".join(p.name for p in floats))
+    path = write_npz(output_file(args.output, ".npz", getattr(args, "force", False)),
+                     {p.name: a for p, a in zip(floats, outs[1:])})
+    print(f"{loss.name} = {float(outs[0]):.6g}; wrote {path}: " + ", ".join(p.name for p in floats))
     return 0

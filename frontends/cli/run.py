@@ -1,9 +1,8 @@
 """``chainrule run MODEL.onnx --inputs in.npz --output out.npz``: a model on the chainrule runtime."""
 from __future__ import annotations
 
-import numpy as np
-
 from ...ir.errors import InputError
+from .args import output_file, write_npz
 from .common import CliInputError, import_model, read_feeds
 
 
@@ -12,7 +11,9 @@ def add_parser(sub):
                        description="Run an ONNX model; inputs and outputs are .npz files keyed by tensor name.")
     p.add_argument("model", help="ONNX file")
     p.add_argument("--inputs", required=True, help=".npz keyed by graph input name")
-    p.add_argument("--output", required=True, help=".npz to write, keyed by graph output name")
+    p.add_argument("--output", required=True, help=".npz to write, keyed by graph output name (.npz is added "
+                                                  "if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     p.set_defaults(run=run)
 
 
@@ -23,6 +24,6 @@ def run(args):
         outs = Interpreter(g).run(read_feeds(g, args.inputs))
     except InputError as err:  # say which file held the array that does not fit
         raise CliInputError(f"{args.inputs}: {err}") from None
-    np.savez(args.output, **outs)
-    print(f"wrote {args.output}: " + ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outs.items()))
+    path = write_npz(output_file(args.output, ".npz", getattr(args, "force", False)), outs)
+    print(f"wrote {path}: " + ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in outs.items()))
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...ir import print_graph
 from ...ir.errors import ChainruleError
+from ...ir.files import write_file
 from ..train import checkpoint, datasets, plots
 from ..train.datasets import DatasetError
 from ..train.interrupt import StopOnSignal
@@ -225,12 +226,11 @@ def run(args):
         if diff:
             raise TrainConfigError(f"{args.resume}: cannot resume with different settings ({'; '.join(diff)})")
         meta = checkpoint.load(args.resume, step)
-        history, start = list(meta.get("history", [])), int(meta.get("epoch", 0))
-        skip = int(meta.get("batch", 0))  # batches of epoch start+1 done before an interruption
+        # skip: batches of epoch start+1 done before an interruption
+        start, skip, history = checkpoint.resume_point(args.resume, meta, args.epochs, -(-len(Xtr) // args.batch_size))
         print(f"resuming from {args.resume} at epoch {start}" + (f", batch {skip}" if skip else "")
               + f" (step {step.steps})", file=sys.stderr)
-    with open(os.path.join(args.out, "train_step.ir"), "w", encoding="utf-8") as f:
-        f.write(print_graph(step.graph))
+    write_file(os.path.join(args.out, "train_step.ir"), print_graph(step.graph))
 
     progress = Progress(args.epochs)
     loop = TrainingLoop(step, train, test, args.epochs, args.batch_size, ckpt_path, config, seed=args.seed,
@@ -262,8 +262,7 @@ def run(args):
     summary = {"config": config, "final": final, "epochs_run": args.epochs - start, "steps": step.steps,
                "history": history, "files": written + ["summary.json"], "skipped": skipped,
                "seconds": round(time.perf_counter() - t0, 3)}
-    with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    write_file(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=2))
     print(f"train accuracy {final['train_accuracy']:.4f}")
     print(f"test accuracy  {final['test_accuracy']:.4f}")
     print(f"wrote {', '.join(written + ['summary.json'])} to {args.out}")

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 
 from ...ir import Graph
 from ...ir.core import PHASES
+from ...ir.files import write_file
 from ...passes.memory import plan_memory
 
 
@@ -177,5 +178,5 @@ def plot_timeline(tl: Timeline, path: str) -> bool:
     ax.set_title("memory timeline (blue forward, orange backward, green update)")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    write_file(path, writer=lambda f: fig.savefig(f, format="png", dpi=90))  # atomic: no partial PNG
     return True

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Union
 
 from ...ir import Graph, IRTypeError, parse_graph
+from ...ir.files import MARKER, prepare_dump_dir, write_in
 from ...passes import Pass, PassManager, get_pipeline
 from ..python.lower import to_graph
 from ..python.nn import Module
@@ -49,7 +50,7 @@ class DumpResult:
 
     @property
     def files(self) -> List[str]:
-        return sorted(os.listdir(self.out_dir))
+        return sorted(f for f in os.listdir(self.out_dir) if f != MARKER)
 
     def diff(self, pass_name: str) -> GraphDiff:
         """The diff made by the first run of ``pass_name`` (displays itself in a notebook)."""
@@ -95,10 +96,12 @@ def pipeline_passes(pipeline: Union[str, Sequence[Pass]], optimizer=None) -> Lis
 
 
 def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None,
-         svg: bool = True, html: bool = True, title: Optional[str] = None, optimizer=None,
+         svg: bool = True, html: bool = True, title: Optional[str] = None, optimizer=None, force: bool = False,
          **pm_options) -> DumpResult:
     """Run ``pipeline`` on ``model`` and write text, diffs, pictures and a report to ``out_dir``
-    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes)."""
+    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes). A folder
+    holding other files (and no dump marker) is refused unless ``force``."""
+    prepare_dump_dir(out_dir, force)
     graph = model_graph(model, pipeline, input_shape)
     passes = pipeline_passes(pipeline, optimizer)
     pm = PassManager(passes, dump_dir=out_dir, keep_text=True, **pm_options)
@@ -108,7 +111,7 @@ def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference"
 
 def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True) -> DumpResult:
     """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``)."""
-    os.makedirs(out_dir, exist_ok=True)
+    prepare_dump_dir(out_dir)
     res = DumpResult(out_dir, history=list(history))
     render = svg and have_dot()
     prev = None
@@ -139,5 +142,4 @@ def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool 
 
 
 def _write(out_dir, name, text):
-    with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    write_in(out_dir, name, text)

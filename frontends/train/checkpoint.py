@@ -7,19 +7,22 @@ The file holds one array per graph parameter and state buffer (by name) and
 a JSON metadata string under ``__meta__``. It is written to a temporary file
 in the same folder, flushed to disk, then renamed over the target
 (``os.replace`` is atomic), so a crash leaves the old checkpoint or the new
-one, never half of one. Loading uses ``allow_pickle=False`` and checks every
-name, shape and dtype against the step's graph before changing anything.
+one, never half of one. Loading reads the file with ``npzfile.read_npz`` (no
+pickle; a FIFO, a zip bomb or a lying ``.npy`` header is refused before any
+allocation), checks the metadata's fields, then every name, shape and dtype
+against the step's graph, and refuses NaN/Inf arrays, before changing anything.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 
 from ...ir.errors import ChainruleError
+from ...ir.files import write_file
+from .npzfile import NpzRefused, read_npz
 
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
@@ -28,12 +31,6 @@ META_KEY = "__meta__"
 
 class CheckpointError(ChainruleError, ValueError):
     """A checkpoint is missing, corrupt, or does not match the model; the message names the file."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _arrays(step) -> Dict[str, np.ndarray]:
@@ -48,32 +45,10 @@ def save(path: str, step, meta: Optional[dict] = None) -> str:
     arrays = _arrays(step)
     if META_KEY in arrays:
         raise CheckpointError(f"a parameter is named {META_KEY!r}, which checkpoints reserve")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{META_KEY: np.array(json.dumps(info, sort_keys=True))}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_file(path, writer=lambda f: np.savez(f, **{META_KEY: np.array(json.dumps(info, sort_keys=True))}, **arrays),
+               fsync=True)  # to a temporary file, flushed to disk, then renamed over path
     return path
-
-
-def require_zip(path: str) -> None:
-    """Raise ValueError unless ``path`` starts like a zip archive (an .npz is one). Without this,
-    np.load reads any other file as a pickle and suggests ``allow_pickle``: misleading here."""
-    if os.path.isdir(path):
-        raise ValueError("it is a folder")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] != b"PK":
-        raise ValueError(f"it is not a zip archive (an .npz file starts with b'PK', this one with {head!r})")
 
 
 def read(path: str):
@@ -81,13 +56,13 @@ def read(path: str):
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        require_zip(path)
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_npz(path)
+    except NpzRefused as err:
+        raise CheckpointError(f"{path}: {err}") from None
     except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz): {err}") from None
     bad = [k for k, a in arrays.items() if not isinstance(a, np.ndarray)]
-    if bad:  # NpzFile hands back raw bytes for a member that is not a valid .npy
+    if bad:  # a member that is not a valid .npy comes back as bytes
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt entries: {', '.join(bad)})")
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a chainrule checkpoint (no {META_KEY} entry)")
@@ -95,6 +70,7 @@ def read(path: str):
         meta = json.loads(str(arrays.pop(META_KEY)))
     except ValueError as err:
         raise CheckpointError(f"{path}: unreadable metadata: {err}") from None
+    _check_meta(path, meta)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a chainrule checkpoint (format {meta.get('format')!r})")
     if meta.get("version") != VERSION:
@@ -107,6 +83,45 @@ def read(path: str):
         raise CheckpointError(f"{path}: damaged checkpoint: its arrays differ from its own list "
                               f"(missing {', '.join(lost) or 'none'}; unlisted {', '.join(extra) or 'none'})")
     return meta, arrays
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+# metadata field -> (what it must be, test); absent fields are fine (meta= may add others)
+FIELDS = {
+    "params": ("a list of names", lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
+    "state": ("a list of names", lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
+    "steps": ("a whole number >= 0", _count),
+    "epoch": ("a whole number >= 0", _count),
+    "batch": ("a whole number >= 0", _count),
+    "history": ("a list of objects (one per epoch)", lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v)),
+    "config": ("an object", lambda v: isinstance(v, dict)),
+}
+
+
+def _check_meta(path: str, meta) -> None:
+    """Refuse metadata whose fields have the wrong type (a crafted or damaged file), by field."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the checkpoint's metadata is a {_json_kind(meta)}, not an object")
+    for key, (want, ok) in FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            raise CheckpointError(f"{path}: field {key!r} must be {want}, got {json.dumps(meta[key])[:60]}")
+
+
+def _json_kind(v) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(v), "null")
+
+
+def resume_point(path: str, meta: dict, epochs: int, nbatches: int):
+    """``(start epoch, batches of it already done, history)`` of a checkpoint to resume, checked
+    against this run's epoch length: a position past the epoch's end would skip it silently."""
+    start, skip = meta.get("epoch", 0), meta.get("batch", 0)
+    if skip >= max(nbatches, 1):
+        raise CheckpointError(f"{path}: field 'batch' is {skip}, but an epoch has {nbatches} batches; "
+                              f"the checkpoint is damaged or from another data set")
+    return start, skip, list(meta.get("history", []))
 
 
 def load(path: str, step) -> dict:
@@ -124,6 +139,11 @@ def load(path: str, step) -> dict:
         if a.shape != b.shape or a.dtype != b.dtype:
             raise CheckpointError(f"{path}: {k} is {b.dtype}{list(b.shape)} in the checkpoint but "
                                   f"{a.dtype}{list(a.shape)} in the model")
+    for k, b in arrays.items():  # NaN weights would train (and predict) NaN from the first step
+        bad = int(np.count_nonzero(~np.isfinite(b))) if b.dtype.kind == "f" else 0
+        if bad:
+            raise CheckpointError(f"{path}: {k} holds {bad} non-finite values (NaN or Inf); refused, "
+                                  f"nothing was loaded")
     for k, a in live.items():
         np.copyto(a, arrays[k])
     step.steps = int(meta.get("steps", 0))

@@ -69,6 +69,9 @@ def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, s
         rng.shuffle(idx)
         test.append(idx[:int(round(len(idx) * test_fraction))])
     test_idx = np.sort(np.concatenate(test))
+    if not 0 < len(test_idx) < len(y):  # an empty side has no mean (and no accuracy)
+        side, need = ("testing", "larger") if len(test_idx) == 0 else ("training", "smaller")
+        raise DatasetError(f"test_fraction must be {need}: {test_fraction} of {len(y)} examples leaves 0 for {side}")
     mask = np.zeros(len(y), bool)
     mask[test_idx] = True
     train_idx = np.flatnonzero(~mask)

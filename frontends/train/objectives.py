@@ -57,10 +57,15 @@ class Objective:
                                  f"a float array of shape {list(t.shape)}; pass t.argmax(1) or compile with "
                                  f"targets='one_hot'")
             if t.dtype.kind not in "iub":
-                if t.dtype.kind == "f" and np.all(t == np.round(t)):
+                # a float label is a class index only if finite and whole (inf would cast to -2**63)
+                whole = np.isfinite(t) & (t == np.round(t)) if t.dtype.kind == "f" else np.zeros(t.shape, bool)
+                if np.all(whole):
                     t = t.astype(np.int64)
                 else:
-                    raise InputError(f"loss {self.name!r}: class-index targets must be integers, got {t.dtype}")
+                    at = np.argwhere(~whole)[0] if t.ndim else ()
+                    where = f" at position {', '.join(map(str, at))}" if len(at) else ""
+                    raise InputError(f"loss {self.name!r}: class-index targets must be finite integers, got {t.dtype} "
+                                     f"values such as {t[tuple(at)]!r}{where}")
             return t.astype(np.int64, copy=False)
         t = t.astype(want.dtype.numpy, copy=False)
         if t.ndim == want.rank - 1 and want.shape[-1] == 1:

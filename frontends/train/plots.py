@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ...ir.errors import ChainruleError
+from ...ir.files import write_file
 
 
 class PlotUnavailable(ChainruleError):
@@ -54,8 +55,7 @@ def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cro
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG
 
 
 def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequence[int]] = None,
@@ -96,5 +96,4 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
         else:
             ax.axis("off")
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - title_h / (rows * 1.1 + title_h), wspace=0.1, hspace=0.1)
-    fig.savefig(path, format="png")
-    return path
+    return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG

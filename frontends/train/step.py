@@ -65,6 +65,24 @@ def build_objective(model_graph: Graph, loss: Objective, metrics: Sequence[str],
     return g, objective.name
 
 
+def _require_rows(x, what: str) -> None:
+    """A batch of no examples has no mean loss (it would be 0/0 = nan): say so."""
+    if len(x) == 0:
+        raise InputError(f"{what}: the batch is empty (0 examples)" if what.startswith("training") else
+                         f"{what}: no examples (x has shape {list(np.shape(x))})")
+
+
+def _require_finite(a, what: str) -> None:
+    """NaN rows would be scored as class 0 (argmax of NaN): refuse them, naming the first."""
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0]) if a.ndim else 0
+            n = int(bad.sum())
+            raise InputError(f"{what} has {n} non-finite value{'s' if n > 1 else ''} (NaN or Inf), the first in "
+                             f"row {row}; clean or drop those rows first")
+
+
 class TrainStep:
     """A compiled training step plus the matching evaluation and prediction graphs."""
 
@@ -102,8 +120,9 @@ class TrainStep:
 
     def __call__(self, x, t) -> float:
         """One step on a batch: returns the loss before the update (metrics in ``self.last``)."""
-        tt = self.loss.prepare_target(t, self.graph.inputs[1].type)
         n = self.steps + 1
+        _require_rows(x, f"training step {n}")
+        tt = self.loss.prepare_target(t, self.graph.inputs[1].type)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the guard below reports it
                 outs = self._train.run_list([self._x(x, self.graph), tt])
@@ -132,6 +151,9 @@ class TrainStep:
         t = self.loss.prepare_target(t, self.eval_graph.inputs[1].type)
         if len(x) != len(t):
             raise InputError(f"evaluate: x has {len(x)} examples but t has {len(t)}")
+        _require_rows(x, "evaluate")
+        _require_finite(x, "evaluate: x")
+        _require_finite(t, "evaluate: t")
         bs = batch_size or max(len(x), 1)
         totals = np.zeros(len(self.eval_graph.outputs))
         for i in range(0, len(x), bs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, normalize_axis
+from ..types import DType, TensorType, axis_list, normalize_axis
 from . import register
 from .base import Op, as_dtype, need_float
 
@@ -18,7 +18,7 @@ from .base import Op, as_dtype, need_float
 def reduced_axes(t: TensorType, axes):
     if axes is None:
         return tuple(range(t.rank))
-    out = tuple(sorted(normalize_axis(a, t.rank, "reduction axis") for a in axes))
+    out = tuple(sorted(normalize_axis(a, t.rank, "reduction axis") for a in axis_list(axes, "reduction axes")))
     if len(set(out)) != len(out):
         raise IRTypeError(f"reduction axes {tuple(axes)} repeat an axis")
     return out

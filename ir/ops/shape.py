@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, broadcast_shapes, normalize_axis
+from ..types import DType, TensorType, axis_list, broadcast_shapes, normalize_axis
 from . import register
 from .base import HOLE, Op, Term
 
@@ -23,7 +23,7 @@ class Transpose(Op):
 
     def _perm(self, rank, attrs):
         perm = attrs["perm"]
-        perm = tuple(range(rank))[::-1] if perm is None else tuple(perm)
+        perm = tuple(range(rank))[::-1] if perm is None else axis_list(perm, "Transpose perm")
         if sorted(perm) != list(range(rank)):
             raise IRTypeError(f"Transpose perm {perm} is not a permutation of {rank} axes")
         return perm
@@ -84,8 +84,8 @@ class Reshape(Op):
     rule = "x̄ = ȳ reshaped to x's shape"
 
     def infer(self, ins, attrs):
-        for d in attrs["shape"]:
-            if not isinstance(d, int) or d < -1:
+        for d in axis_list(attrs["shape"], "Reshape shape"):
+            if d < -1:
                 raise IRTypeError(f"Reshape shape entries must be ints ≥ -1, got {attrs['shape']}")
         return [ins[0].with_shape(reshape_target(ins[0].shape, attrs["shape"]))]
 
@@ -159,8 +159,9 @@ class Unsqueeze(Op):
     rule = "x̄ = ȳ with those axes squeezed"
 
     def infer(self, ins, attrs):
-        rank = ins[0].rank + len(attrs["axes"])
-        axes = sorted(normalize_axis(a, rank, "Unsqueeze axis") for a in attrs["axes"])
+        given = axis_list(attrs["axes"], "Unsqueeze axes")
+        rank = ins[0].rank + len(given)
+        axes = sorted(normalize_axis(a, rank, "Unsqueeze axis") for a in given)
         if len(set(axes)) != len(axes):
             raise IRTypeError(f"Unsqueeze axes {attrs['axes']} repeat an axis")
         shape = list(ins[0].shape)
@@ -192,7 +193,7 @@ class Squeeze(Op):
                 raise IRTypeError(f"Squeeze without axes of {t}: a symbolic dimension may be 1 at run time; "
                                   f"give the axes to squeeze")
             return tuple(i for i, d in enumerate(t.shape) if d == 1)
-        axes = tuple(sorted(normalize_axis(a, t.rank, "Squeeze axis") for a in attrs["axes"]))
+        axes = tuple(sorted(normalize_axis(a, t.rank, "Squeeze axis") for a in axis_list(attrs["axes"], "Squeeze axes")))
         for a in axes:
             if t.shape[a] != 1:
                 raise IRTypeError(f"Squeeze axis {a} of {t} has size {t.shape[a]}, not 1")
@@ -253,13 +254,15 @@ class OneHot(Op):
 
     def kernel(self, attrs):
         depth, dt = attrs["depth"], DType.of(attrs["dtype"]).numpy
-        eye = np.eye(depth, dtype=dt)
 
         def one_hot(x):
             bad = (x < 0) | (x >= depth)
             if np.any(bad):
                 raise ValueError(f"class index {x[bad].flat[0]} is outside 0..{depth - 1}")
-            return eye[x]
+            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²)
+            y = np.zeros(np.shape(x) + (depth,), dt)
+            np.put_along_axis(y, np.expand_dims(x, -1), 1, axis=-1)
+            return y
         return one_hot
 
 
