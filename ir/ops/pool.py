@@ -133,7 +133,7 @@ class MaxPoolGrad(Pool):
         return maxpool_grad
 
 
-def _counts(win, hw, outs, extra, include_pad, dtype):
+def window_counts(win, hw, outs, extra, include_pad, dtype):
     """Elements averaged by each window: pads count with ``count_include_pad`` (ceil_mode's
     extra end padding never does, as in PyTorch)."""
     ones = np.ones((1, 1) + tuple(hw), dtype)
@@ -152,7 +152,7 @@ class AveragePool(Pool):
         def avgpool(x):
             win, outs, extra = self.geometry(attrs, x.shape[2:])
             v = windows(pad(x, win, extra), win, outs)
-            cnt = _counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], x.dtype)
+            cnt = window_counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], x.dtype)
             return as_dtype(v.sum(axis=(4, 5)) / cnt, x.dtype)
         return avgpool
 
@@ -177,7 +177,7 @@ class AveragePoolGrad(Pool):
     def kernel(self, attrs):
         def avgpool_grad(gy, x):
             win, outs, extra = self.geometry(attrs, x.shape[2:])
-            share = gy / _counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], gy.dtype)
+            share = gy / window_counts(win, x.shape[2:], outs, extra, attrs["count_include_pad"], gy.dtype)
             return as_dtype(_scatter(lambda i, j: share, win, x.shape, gy.dtype, outs, extra), gy.dtype)
         return avgpool_grad
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....ir.ops.pool import _counts
+from ....ir.ops.pool import window_counts
 from ....ir.ops.window import window_of
 from .conv import explicit_pads
 from .table import direct, export_op, onnx_op, unary
@@ -63,7 +63,7 @@ def _average_pool_grad(ex, n, gy, x, *, kernel_shape, strides, pads, dilations, 
     win = window_of("AveragePoolGrad", attrs)
     hw, outs = xt.shape[2:], gt.shape[2:]
     extra = win.extra_end(hw, outs)
-    counts = _counts(win, hw, outs, extra, count_include_pad, xt.dtype.numpy)
+    counts = window_counts(win, hw, outs, extra, count_include_pad, xt.dtype.numpy)
     share = ex.make("Div", [gy, ex.const(counts, "count")])
     flat = ex.make("Reshape", [share, ex.ints([-1, 1] + list(outs), "shape")])
     ends = [pe + e for pe, e in zip(win.pads_end, extra)]
