@@ -127,7 +127,7 @@ def test_update_nodes_are_in_the_graph_with_provenance_and_state_params(rng):
     upd = [n for n in after.nodes if n.prov.phase == "update"]
     assert upd and all(n.prov.created_by == "optimizer" for n in upd)
     assert [p.name for p in g.params if p.kind == "state"] == [
-        "adam.step", "fc1.weight.m", "fc1.weight.v", "fc1.bias.m", "fc1.bias.v"]
+        "lr", "adam.step", "fc1.weight.m", "fc1.weight.v", "fc1.bias.m", "fc1.bias.v"]
     targets = [p.name for p, _ in g.updates]
     assert "fc1.weight" in targets and "fc1.weight.m" in targets and "adam.step" in targets
     assert [v.name for v in g.outputs] == ["loss", "accuracy"]  # gradients are not outputs any more

@@ -95,6 +95,19 @@ class TrainStep:
         """Optimizer state (momentum, Adam moments and step counter) by name, live."""
         return {p.name: self.graph.initializers[p.name] for p in self.graph.params if p.kind == "state"}
 
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step: the ``%lr`` state (a schedule updates it after each step)."""
+        return float(self.graph.initializers["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        from .optim import _check
+        if self.optimizer.schedule.changes:
+            raise IRTypeError(f"the learning rate follows the {self.optimizer.schedule.name} schedule, which sets "
+                              f"%lr after every step; compile again with another optimizer to change it")
+        np.copyto(self.graph.initializers["lr"], _check("lr", value, 0.0))
+
     def _x(self, x, graph):
         want = graph.inputs[0].type.dtype.numpy
         x = np.asarray(x)
@@ -178,9 +191,10 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     base = to_graph(model, input_shape, "train").clone()
     if metrics is None:
         metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
-    objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.weight_decay)
+    objective, obj_name = build_objective(base, lobj, list(metrics), optimizer.l2)
     eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(objective.clone())  # live params
-    pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)
+    opt_pass = optimizer.make_pass(decay=[p.name for p in decayed_params(base.params)])
+    pm = PassManager(training_pipeline(loss=obj_name, optimizer=opt_pass), **options)
     train_graph = pm.run(objective)
     pred = base.clone()
     pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
