@@ -911,7 +911,7 @@ SITES = {
     "frontends.inspect.dot:render_svg#1": (lambda: _dot("missing"), ["Graphviz 'dot' program is not installed"]),
     "frontends.inspect.dot:render_svg#2": (lambda: _dot("slow"), ["Graphviz dot took longer than 0 s"]),
     "frontends.inspect.dot:render_svg#3": (lambda: _dot("bad"), ["Graphviz dot failed", "syntax error in line 1"]),
-    "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "chainrule[plot]"]),
+    "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "pip install matplotlib"]),
     "frontends.inspect.dump:model_graph#1": (lambda: cr.frontends.inspect.dump.model_graph(cr.nn.ReLU(), "gradient"),
                                      ["Relu cannot infer its input shape", "input_shape="]),
     "passes.pipeline:get_pipeline#2": (lambda: cr.frontends.inspect.dump.pipeline_passes("gradient", cr.optim.Adam()),
