@@ -146,7 +146,11 @@ def load_weights(path: str, model) -> list:
         live = dict(model.named_parameters())
     else:
         g = getattr(model, "graph", model)
-        live = {p.name: g.initializers[p.name] for p in getattr(g, "params", []) if p.kind == "param"}
+        params = [p for p in getattr(g, "params", []) if p.kind == "param"]
+        for p in params:  # a parsed graph has typed parameters but no arrays yet
+            if p.name not in g.initializers:
+                g.initializers[p.name] = np.zeros([int(d) for d in p.shape], p.dtype.numpy)
+        live = {p.name: g.initializers[p.name] for p in params}
     if not live:
         raise CheckpointError(f"{path}: the model has no parameters to load into (a graph compiled for "
                               f"inference holds its weights as constants: load into the module, then compile)")

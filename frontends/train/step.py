@@ -102,7 +102,8 @@ class TrainStep:
     @property
     def lr(self) -> float:
         """The learning rate of the next step: the ``%lr`` state (a schedule updates it after each step)."""
-        return float(self.graph.initializers["lr"])
+        # the shortest decimal that is this float32 (0.1, not 0.10000000149011612)
+        return float(np.format_float_positional(self.graph.initializers["lr"][()], unique=True))
 
     @lr.setter
     def lr(self, value: float) -> None:
