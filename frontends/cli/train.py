@@ -65,7 +65,7 @@ def add_parser(sub):
         "train", help="train a classifier: an MLP, or the model of MODEL.py (default data: the bundled digits)",
         description="Train a classifier end to end. The whole training step (forward, loss, backward, optimizer "
                     "update, learning-rate schedule) is one compiled IR graph, written to OUT/train_step.ir; the "
-                    "inference model, standardisation included, to OUT/model.ir. Defaults reach about 0.97 test "
+                    "inference model, standardisation included, to OUT/model.ir. Defaults reach about 0.96 test "
                     "accuracy on the bundled 8x8 digits in a few seconds.")
     p.add_argument("model", nargs="?", default=None, metavar="MODEL.py",
                    help="a Python file defining `model` (a cr.nn module) or `model()` returning one; "
