@@ -32,14 +32,16 @@ def test_newcomer_run_writes_every_output_and_real_plots(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout and "epoch   3/3" in r.stderr and "loss" in r.stderr
     out = tmp_path / "run"
-    assert sorted(os.listdir(out)) == ["checkpoint.npz", "curves.png", "features.png", "summary.json",
-                                       "train_step.ir"]
-    for name in ("curves.png", "features.png"):
+    assert sorted(os.listdir(out)) == ["best.npz", "checkpoint.npz", "confusion.png", "curves.png", "features.png",
+                                       "misclassified.png", "model.ir", "summary.json", "train_step.ir"]
+    for name in ("curves.png", "features.png", "confusion.png", "misclassified.png"):
         (w, h), data = png_size(out / name)
         assert w >= 300 and h >= 300 and len(data) > 5000
         assert b"Matplotlib" in data  # the Software text chunk matplotlib writes
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and len(summary["history"]) == 3 and summary["skipped"] == []
+    assert summary["stopped"] == {"reason": "completed", "epoch": 3}
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"} <= set(summary["history"][0])
     assert summary["final"]["test_accuracy"] > 0.8
     ir = (out / "train_step.ir").read_text()
     assert "phase=update" in ir and "update %fc1.weight <- %new_fc1.weight" in ir
@@ -74,9 +76,10 @@ def test_without_matplotlib_the_run_succeeds_and_says_what_was_skipped(tmp_path)
     r = run_cli([], cwd=tmp_path, code=code)
     assert r.returncode == 0, r.stderr
     assert "skipped curves.png (matplotlib is not installed" in r.stdout
-    assert "skipped features.png" in r.stdout
-    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint.npz", "summary.json", "train_step.ir"]
-    assert len(json.loads((tmp_path / "run" / "summary.json").read_text())["skipped"]) == 2
+    assert "skipped features.png" in r.stdout and "skipped confusion.png" in r.stdout
+    assert sorted(os.listdir(tmp_path / "run")) == ["best.npz", "checkpoint.npz", "model.ir", "summary.json",
+                                                    "train_step.ir"]
+    assert len(json.loads((tmp_path / "run" / "summary.json").read_text())["skipped"]) == 4
 
 
 def test_cli_resume_equals_an_uninterrupted_run(tmp_path, capsys):

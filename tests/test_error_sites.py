@@ -307,25 +307,16 @@ def _cli_onnx(case):
 def _cli_export_run(case):
     """Trigger a raise site of ``chainrule export RUN_DIR`` (cli.export.trained_model) on a fake run folder."""
     import argparse
-    import json
     from chainrule.frontends.train import checkpoint
-    from chainrule.frontends.cli import export as cli_export, grad as cli_grad, run as cli_run
+    from chainrule.frontends.cli import export as cli_export
     d = _tmpdir()
     step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
-    checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2], "activation": "relu",
-                                                                          "loss": "cross_entropy"}})
-    summary = {"config": {"hidden": [2], "activation": "relu", "loss": "cross_entropy"}}
-    if case == "config":
-        summary = {"config": {"hidden": [2]}}
-    elif case == "layers":
-        summary["config"]["hidden"] = [2, 2]
-    elif case == "shape":
-        summary["config"]["activation"], summary["config"]["loss"] = "tanh", "squared_error"
-        step = cr.compile_train(cr.nn.mlp([3, 2, 2]), metrics=[])
+    if case != "model":
+        with open(os.path.join(d, "model.ir"), "w") as f:
+            f.write(cr.print_graph(step.model_graph))
+    if case == "shape":
         step.graph.initializers["fc1.bias"] = np.zeros(5, np.float32)
-        checkpoint.save(os.path.join(d, "checkpoint.npz"), step)
-    with open(os.path.join(d, "summary.json"), "w") as f:
-        json.dump(summary, f)
+    checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2]}})
     if case == "params":
         return cli_export.run(argparse.Namespace(ir=os.path.join(d, "s.ir"), params=None, output="o.onnx"))
     return cli_export.trained_model(d)
@@ -396,6 +387,19 @@ def _meta_param():
 def _train(*extra):
     """``chainrule train`` on the bundled digits for one epoch into a temp folder."""
     return _cli("train", "--epochs", "1", "--hidden", "8", "--out", _tmp("run"), *extra)
+
+
+def _weights_ckpt():
+    """A checkpoint of a 4-input, 3-class softmax regression (fc1 only)."""
+    path = _tmp("ck.npz")
+    cr.checkpoint.save(path, cr.compile_train(cr.nn.mlp([4, 3], seed=0), metrics=[]))
+    return path
+
+
+def _data_npz(name, **arrays):
+    path = _tmp(name)
+    np.savez(path, **arrays)
+    return path
 
 
 def _resume_other():
@@ -710,9 +714,8 @@ SITES = {
     "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
     "frontends.cli.grad:run#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
-    "frontends.cli.export:trained_model#1": (lambda: _cli_export_run("config"), ["summary.json", "hidden, activation"]),
-    "frontends.cli.export:trained_model#2": (lambda: _cli_export_run("layers"), ["lacks fc3.weight", "[2, 2]"]),
-    "frontends.cli.export:trained_model#3": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
+    "frontends.cli.export:trained_model#1": (lambda: _cli_export_run("model"), ["no model.ir", "chainrule train"]),
+    "frontends.cli.export:trained_model#2": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
     "frontends.cli.export:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
     "frontends.onnx.importer:_Importer.symbolic_output#1": (
         lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
@@ -954,6 +957,15 @@ SITES = {
     "frontends.inspect.gradcheck:_feeds#1": (lambda: _gradcheck("missing"), ["missing input(s) x"]),
     "frontends.train.optim:_check#1": (lambda: cr.optim.SGD(lr="fast"), ["lr must be a number", "'fast'"]),
     "frontends.train.optim:_check#2": (lambda: cr.optim.SGD(lr=-1), ["lr must be in (0.0, ∞)", "-1"]),
+    "frontends.train.optim:Optimizer.__setattr__#1": (lambda: setattr(cr.optim.SGD(lr=0.1), "lr", 0),
+                                                      ["SGD.lr cannot change", "step.lr"]),
+    "frontends.train.optim:_schedule#1": (lambda: cr.optim.SGD(schedule="cosine"), ["schedule must be", "str"]),
+    "frontends.train.step:TrainStep.lr#1": (lambda: setattr(cr.compile_train(cr.nn.mlp([2, 2]), optimizer=cr.optim.SGD(
+        schedule=cr.optim.CosineLR(10))), "lr", 0.1), ["follows the cosine schedule"]),
+    "passes.optimizer:StepLR.__init__#1": (lambda: cr.optim.StepLR(5, gamma=2), ["gamma must be in (0, 1]", "2"]),
+    "passes.optimizer:WarmupCosineLR.__init__#1": (lambda: cr.optim.WarmupCosineLR(10, 10),
+                                                   ["warmup_steps (10) must be fewer than total_steps (10)"]),
+    "passes.optimizer:_positive_int#1": (lambda: cr.optim.CosineLR(0), ["total_steps must be a whole number", "0"]),
     "frontends.train.optim:Adam.__init__#1": (lambda: cr.optim.Adam(betas=(0.9,)), ["betas must be a pair", "(0.9,)"]),
     "frontends.train.objectives:get_loss#1": (lambda: __import__("chainrule.frontends.train.objectives", fromlist=["x"]).get_loss("hinge"),
                                     ["unknown loss 'hinge'", "cross_entropy"]),
@@ -971,17 +983,82 @@ SITES = {
     "frontends.cli.examples:run#2": (_example_fails, ["example one_hot failed: y = [0, 1, 0] expected"]),
     "frontends.cli.explain:run#1": (lambda: _cli("explain", "mlp"), ["--grad NAME", "--backprop"]),
     "frontends.train.loop:TrainingLoop.run#1": (lambda: _train("--lr", "1e30"), ["epoch 1, training step", "the loss is"]),
-    "frontends.cli.train:run#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
+    "frontends.cli.train:_check_args#1": (lambda: _train("--batch-size", "0"), ["--batch-size must be at least 1, got 0"]),
+    "frontends.cli.train:_check_args#2": (lambda: _train("--patience", "0"), ["--patience must be at least 1, got 0"]),
+    "frontends.cli.train:_check_args#3": (lambda: _train("--val-fraction", "1"), ["--val-fraction must be in [0, 1)", "1.0"]),
+    "frontends.cli.train:_check_args#4": (lambda: _train("--patience", "2", "--val-fraction", "0"),
+                                          ["--patience", "needs --val-fraction above 0"]),
+    "frontends.cli.train:_check_args#5": (lambda: _cli("train", _tmp("m.py", "import chainrule as cr\nmodel = cr.nn.mlp([64, 10])\n"),
+                                                       "--model", "cnn"), ["--model cnn names a built-in model", "m.py defines its own"]),
+    "frontends.cli.train:_check_args#6": (lambda: _cli("train", _tmp("m.py", "import chainrule as cr\nmodel = cr.nn.mlp([64, 10])\n"),
+                                                       "--hidden", "8"), ["--hidden and --activation", "m.py defines its own model"]),
+    "frontends.cli.train:_data#1": (lambda: _train("--label-column", "y"), ["--label-column goes with --data"]),
+    "frontends.cli.train:_data#2": (lambda: _train("--data", "a.csv", "--mnist", "d"), ["--data or --mnist, not both"]),
+    "frontends.cli.train:_data#3": (lambda: _train("--data", _tmp("ten.csv", "a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))),
+                                    ["--val-fraction 0.1 leaves an empty split of 8 training examples"]),
+    "frontends.cli.train:_optimizer#1": (lambda: _train("--lr-schedule", "warmup-cosine", "--batch-size", "5000"),
+                                         ["warmup-cosine needs at least 2 training steps"]),
+    "frontends.cli.train:_user_model#1": (lambda: _cli("train", "nosuch_model.py"), ["nosuch_model.py: no such model file"]),
+    "frontends.cli.train:_user_model#2": (lambda: _cli("train", _tmp("data.csv", "a,b\n")),
+                                          ["data.csv: a model file is Python", "--data FILE.csv"]),
+    "frontends.cli.train:_user_model#3": (lambda: _cli("train", _tmp("nomodel.py", "x = 1\n"), "--out", _tmp("o")),
+                                          ["nomodel.py: defines no `model`", "NoneType"]),
     "frontends.cli.train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
     "frontends.cli.check:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
     "frontends.cli.export:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
                                              ["no checkpoint.npz in this folder", "chainrule train --out"]),
     "frontends.cli.train:_out_dir#1": (lambda: _cli("train", "--out", __file__), ["--out", "is not a folder"]),
-    "frontends.cli.train:run#2": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
+    "frontends.cli.train:_resume#1": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
     "frontends.compile:Executable.__init__#1": (lambda: cr.compile(cr.nn.Linear(2, 2), executor="gpu"),
                                                 ["unknown executor 'gpu'", "sequential"]),
     "frontends.compile:compile#1": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
                                     ["unknown backend 'torch'"]),
+    "frontends.python.nn:Standardize.__init__#1": (lambda: cr.nn.Standardize([0.0, 1.0], [1.0]),
+                                                   ["mean and std of one length", "2 and 1"]),
+    "frontends.python.nn:Standardize.__init__#2": (lambda: cr.nn.Standardize([0.0], [0.0]),
+                                                   ["positive standard deviations"]),
+    "frontends.train.checkpoint:load_weights#1": (lambda: cr.checkpoint.load_weights(_weights_ckpt(), cr.nn.Sequential(cr.nn.ReLU())),
+                                                  ["no parameters to load into"]),
+    "frontends.train.checkpoint:load_weights#2": (lambda: cr.checkpoint.load_weights(_weights_ckpt(), cr.nn.mlp([4, 3, 3])),
+                                                  ["has no fc2.weight, fc2.bias for this model", "fc1.weight"]),
+    "frontends.train.checkpoint:load_weights#3": (lambda: cr.checkpoint.load_weights(_weights_ckpt(), cr.nn.mlp([5, 3])),
+                                                  ["fc1.weight is float32[3, 4] in the checkpoint", "[3, 5] in the model"]),
+    "frontends.train.datasets:_label#1": (lambda: cr.datasets.load_csv(_tmp("l.csv", "a,label\n1,2.5\n")),
+                                          ["l.csv: row 2, column 'label'", "whole number >= 0, got 2.5"]),
+    "frontends.train.datasets:load_csv#1": (lambda: cr.datasets.load_csv("nosuch.csv"), ["nosuch.csv: no such file"]),
+    "frontends.train.datasets:load_csv#2": (lambda: cr.datasets.load_csv(_tmp("b.csv", b"a,b\n\xff\xfe\n")),
+                                            ["b.csv: cannot read as CSV"]),
+    "frontends.train.datasets:load_csv#3": (lambda: cr.datasets.load_csv(_tmp("e.csv", "\n\n")), ["e.csv: the file is empty"]),
+    "frontends.train.datasets:load_csv#4": (lambda: cr.datasets.load_csv(_tmp("h.csv", "1,2\n3,4\n")),
+                                            ["h.csv: row 1 is all numbers", "must be a header"]),
+    "frontends.train.datasets:load_csv#5": (lambda: cr.datasets.load_csv(_tmp("c.csv", "a,b\n1,2\n"), "y"),
+                                            ["c.csv: no column 'y' for --label-column", "a, b"]),
+    "frontends.train.datasets:load_csv#6": (lambda: cr.datasets.load_csv(_tmp("o.csv", "label\n1\n")),
+                                            ["o.csv: needs at least one feature column"]),
+    "frontends.train.datasets:load_csv#7": (lambda: cr.datasets.load_csv(_tmp("n.csv", "a,label\n")),
+                                            ["n.csv: has a header but no examples"]),
+    "frontends.train.datasets:load_csv#8": (lambda: cr.datasets.load_csv(_tmp("r.csv", "a,label\n1,0\n\n1,2,0\n")),
+                                            ["r.csv: row 4 has 3 values, the header has 2 columns"]),
+    "frontends.train.datasets:load_csv#9": (lambda: cr.datasets.load_csv(_tmp("v.csv", "a,label\n1,0\nfoo,1\n")),
+                                            ["v.csv: row 3, column 'a': 'foo' is not a number"]),
+    "frontends.train.datasets:load_csv#10": (lambda: cr.datasets.load_csv(_tmp("f.csv", "a,label\nnan,0\n")),
+                                             ["f.csv: row 2, column 'a': 'nan' is not a finite number"]),
+    "frontends.train.datasets:load_npz#1": (lambda: cr.datasets.load_npz("nosuch.npz"), ["nosuch.npz: no such file"]),
+    "frontends.train.datasets:load_npz#2": (lambda: cr.datasets.load_npz(_tmp("t.npz", "text")),
+                                            ["t.npz: not a readable .npz file", "not a zip archive"]),
+    "frontends.train.datasets:load_npz#3": (lambda: cr.datasets.load_npz(_data_npz("m.npz", X=np.ones((2, 2)))),
+                                            ["m.npz: no array 'y'", "it has: X", "np.savez"]),
+    "frontends.train.datasets:load_npz#4": (lambda: cr.datasets.load_npz(_data_npz("s.npz", X=np.array([["a"]]), y=np.zeros(1))),
+                                            ["s.npz: X and y must be numeric", "<U1"]),
+    "frontends.train.datasets:load_npz#5": (lambda: cr.datasets.load_npz(_data_npz("d.npz", X=np.ones(3), y=np.zeros(3))),
+                                            ["d.npz: X must be [N, features...]", "X [3]"]),
+    "frontends.train.datasets:load_npz#6": (lambda: cr.datasets.load_npz(_data_npz("k.npz", X=np.ones((3, 2)), y=np.zeros(2))),
+                                            ["k.npz: X has 3 rows but y has 2 labels"]),
+    "frontends.train.datasets:load_npz#7": (lambda: cr.datasets.load_npz(_data_npz("i.npz", X=np.array([[1.0, np.inf]]), y=np.zeros(1))),
+                                            ["i.npz: X[0, 1] is inf"]),
+    "frontends.train.datasets:load_table#1": (lambda: cr.datasets.load_table("a.npz", "label"),
+                                              ["a.npz: --label-column is for CSV files"]),
+    "frontends.train.datasets:load_table#2": (lambda: cr.datasets.load_table("a.txt"), ["a.txt: give a .csv file", ".npz"]),
     "frontends.train.datasets:load_digits#1": (lambda: cr.datasets.load_digits("nosuch.csv.gz"),
                                          ["nosuch.csv.gz: digits data file not found"]),
     "frontends.train.datasets:load_digits#2": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,x\n")),
@@ -1022,7 +1099,7 @@ SITES = {
     "frontends.inspect.dot:render_svg#1": (lambda: _dot("missing"), ["Graphviz 'dot' program is not installed"]),
     "frontends.inspect.dot:render_svg#2": (lambda: _dot("slow"), ["Graphviz dot took longer than 0 s"]),
     "frontends.inspect.dot:render_svg#3": (lambda: _dot("bad"), ["Graphviz dot failed", "syntax error in line 1"]),
-    "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "chainrule[plot]"]),
+    "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "pip install matplotlib"]),
     "frontends.inspect.dump:model_graph#1": (lambda: cr.frontends.inspect.dump.model_graph(cr.nn.ReLU(), "gradient"),
                                      ["ReLU cannot infer its input shape", "input_shape="]),
     "frontends.inspect.dump:DumpResult.diff#1": (

@@ -127,7 +127,7 @@ def test_update_nodes_are_in_the_graph_with_provenance_and_state_params(rng):
     upd = [n for n in after.nodes if n.prov.phase == "update"]
     assert upd and all(n.prov.created_by == "optimizer" for n in upd)
     assert [p.name for p in g.params if p.kind == "state"] == [
-        "adam.step", "fc1.weight.m", "fc1.weight.v", "fc1.bias.m", "fc1.bias.v"]
+        "lr", "adam.step", "fc1.weight.m", "fc1.weight.v", "fc1.bias.m", "fc1.bias.v"]
     targets = [p.name for p, _ in g.updates]
     assert "fc1.weight" in targets and "fc1.weight.m" in targets and "adam.step" in targets
     assert [v.name for v in g.outputs] == ["loss", "accuracy"]  # gradients are not outputs any more
@@ -194,3 +194,96 @@ def test_optimizer_pass_preserves_results(rng):
     assert loss_a == loss_b
     np.testing.assert_array_equal(live["fc1.weight"], params["fc1.weight"] - np.float32(0.5) * gw)
     np.testing.assert_array_equal(live["fc1.bias"], params["fc1.bias"] - np.float32(0.5) * gb)
+
+
+# -- learning-rate schedules as IR, AdamW, frozen hyperparameters ------------------------------------
+def _sr5():
+    """Softmax regression, 5 inputs, 3 classes, f32, the same weights every call."""
+    return cr.nn.Sequential(cr.nn.Linear(5, 3, seed=0))
+
+
+SCHEDULE_CASES = [cr.optim.ConstantLR(), cr.optim.StepLR(4, gamma=0.5), cr.optim.CosineLR(10, min_lr=0.01),
+                  cr.optim.WarmupCosineLR(3, 10)]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULE_CASES, ids=lambda s: s.name)
+def test_schedule_nodes_compute_the_python_formula_alpha_k(schedule, rng):
+    """The %lr state before step k equals schedule.value(α₀, k), past the end of the schedule too."""
+    step = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(lr=0.2, schedule=schedule))
+    x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 3, 4)
+    seen = []
+    for _ in range(13):
+        seen.append(step.lr)
+        step(x, t)
+    want = [schedule.value(0.2, k) for k in range(13)]
+    np.testing.assert_allclose(seen, want, rtol=1e-6, atol=1e-8)
+    text = cr.print_graph(step.graph)
+    assert "state %lr: f32[]" in text
+    assert ("update %lr <- %new_lr" in text) == (schedule.name != "constant")
+
+
+def test_scheduled_rate_is_the_one_the_update_uses(rng):
+    """A StepLR run equals a constant-rate run whose step.lr is set to α_k before each step k."""
+    sched = cr.optim.StepLR(1, gamma=0.5)
+    step = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(lr=0.4, momentum=0.9, schedule=sched), metrics=[])
+    ref = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(lr=0.4, momentum=0.9), metrics=[])
+    x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 3, 4)
+    for k in range(4):
+        ref.lr = sched.value(0.4, k)
+        assert step(x, t) == ref(x, t)
+        np.testing.assert_allclose(step.params["fc1.weight"], ref.params["fc1.weight"], rtol=1e-6, atol=1e-8)
+
+
+def test_golden_cosine_schedule_before_and_after():
+    """The optimizer pass with CosineLR: %lr is state, and the schedule's nodes are phase=update."""
+    step = _logistic_step(cr.optim.SGD(lr=0.5, schedule=cr.optim.CosineLR(100)))
+    texts = {r.name: r.text for r in step.history}
+    check_golden("optimizer_sgd_cosine_before", texts["autodiff"])
+    check_golden("optimizer_sgd_cosine_after", texts["optimizer"])
+    after = cr.parse_graph(texts["optimizer"])
+    sched = [n for n in after.nodes if n.prov.rule == cr.optim.CosineLR.rule]
+    assert sched and all(n.prov.phase == "update" for n in sched)
+    assert any(n.op.name == "Cos" for n in sched)
+
+
+def test_adamw_is_adam_with_decoupled_decay_on_weights_only(rng):
+    """AdamW: w ← w − α(m̂/(√v̂+ε) + λw) for weights, biases undecayed, nothing added to the loss."""
+    lam, lr = 0.1, 0.01
+    a = cr.compile_train(_sr5(), optimizer=cr.optim.Adam(lr=lr), metrics=[])
+    w = cr.compile_train(_sr5(), optimizer=cr.optim.AdamW(lr=lr, weight_decay=lam), metrics=[], keep_text=True)
+    x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 3, 4)
+    before = {k: v.copy() for k, v in w.params.items()}
+    assert a(x, t) == w(x, t)  # the same loss: no L2 term
+    step_w = before["fc1.weight"] - a.params["fc1.weight"]  # Adam's α m̂/(√v̂+ε)
+    np.testing.assert_allclose(w.params["fc1.weight"], before["fc1.weight"] - step_w - lr * lam * before["fc1.weight"],
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(w.params["fc1.bias"], a.params["fc1.bias"], rtol=1e-6)
+    after = {r.name: r.text for r in w.history}["optimizer"]  # before fusion merges the update nodes
+    assert "decoupled weight decay" in after and "Mul(%weight_decay, %fc1.weight)" in after
+    assert "Mul(%weight_decay, %fc1.bias)" not in after
+
+
+def test_a_changed_hyperparameter_is_an_error_and_step_lr_takes_effect(rng):
+    opt = cr.optim.SGD(lr=0.1)
+    with pytest.raises(OptimizerError, match="SGD.lr cannot change"):
+        opt.lr = 0
+    step = cr.compile_train(_sr5(), optimizer=opt)
+    x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 3, 4)
+    step.lr = 0.0  # the %lr state: the next step really uses it
+    w = step.params["fc1.weight"].copy()
+    step(x, t)
+    np.testing.assert_array_equal(step.params["fc1.weight"], w)
+    assert step.lr == 0.0
+
+
+def test_fit_epoch_without_epoch_shuffles_anew_each_call(rng):
+    X, y = rng.standard_normal((40, 5)).astype(np.float32), rng.integers(0, 3, 40)
+    implicit = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(0.1))
+    explicit = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(0.1))
+    same = cr.compile_train(_sr5(), optimizer=cr.optim.SGD(0.1))
+    for ep in range(2):
+        implicit.fit_epoch(X, y, batch_size=8)
+        explicit.fit_epoch(X, y, batch_size=8, epoch=ep)
+        same.fit_epoch(X, y, batch_size=8, epoch=0)  # what the old default did: one order for every epoch
+    np.testing.assert_array_equal(implicit.params["fc1.weight"], explicit.params["fc1.weight"])
+    assert not np.array_equal(implicit.params["fc1.weight"], same.params["fc1.weight"])

@@ -9,6 +9,7 @@
 
 No test asserts a duration: waits poll for a file with a generous deadline.
 """
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,8 @@ from chainrule.frontends.train.step import compile_train
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-TRAIN = [sys.executable, "-m", "chainrule.frontends.cli.main", "train", "--hidden", "8"]
+# no validation split, so the training split is the whole 80% of the digits
+TRAIN = [sys.executable, "-m", "chainrule.frontends.cli.main", "train", "--hidden", "8", "--val-fraction", "0"]
 NB8 = 180  # batches per epoch of the bundled digits' training split at --batch-size 8
 
 
@@ -67,7 +69,12 @@ def test_signal_writes_a_final_checkpoint_and_exits_cleanly(tmp_path, sig, code)
         assert meta["interrupted"] == name
     # the checkpoint records exactly the position the run reached
     assert meta["steps"] == meta["epoch"] * NB8 + meta.get("batch", 0)
-    assert sorted(os.listdir(out)) == ["checkpoint.npz", "train_step.ir"]  # no temporary file left
+    # no temporary file left; the summary and the curves are written, with the reason the run stopped
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "curves.png", "model.ir", "summary.json", "train_step.ir"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"]["reason"] == f"interrupted by {name}" and summary["final"] is None
+    assert summary["stopped"]["epoch"] == meta["epoch"] + (1 if "batch" in meta else 0)
+    assert len(summary["history"]) == meta["epoch"] and "curves.png" in summary["files"]
 
 
 def _self_signalling(tmp_path, at_step, action, argv):
@@ -105,7 +112,7 @@ sys.exit(cli.main({argv!r}))
 
 
 def test_resume_after_sigterm_mid_epoch_equals_an_uninterrupted_run(tmp_path):
-    args = ["train", "--hidden", "8", "--epochs", "2", "--batch-size", "32", "--optimizer", "adam"]
+    args = ["train", "--hidden", "8", "--epochs", "2", "--batch-size", "32", "--optimizer", "adam", "--val-fraction", "0"]
     whole = subprocess.run([sys.executable, "-m", "chainrule.frontends.cli.main", *args, "--out", str(tmp_path / "a")],
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
@@ -126,7 +133,7 @@ def test_resume_after_sigterm_mid_epoch_equals_an_uninterrupted_run(tmp_path):
 def test_sigkill_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
     out = tmp_path / "run"
     r = _self_signalling(tmp_path, 0, "KILL_IN_SAVE",
-                         ["train", "--hidden", "8", "--epochs", "5", "--out", str(out)])
+                         ["train", "--hidden", "8", "--val-fraction", "0", "--epochs", "5", "--out", str(out)])
     assert r.returncode == -signal.SIGKILL
     meta, arrays = checkpoint.read(str(out / "checkpoint.npz"))  # the epoch-1 checkpoint, whole
     assert meta["epoch"] == 1 and "interrupted" not in meta

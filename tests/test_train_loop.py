@@ -34,7 +34,8 @@ def test_loop_runs_epochs_records_history_and_checkpoints(tmp_path):
                         on_epoch=seen.append)
     assert loop.run() is None
     assert [r["epoch"] for r in loop.history] == [1, 2, 3] == [r["epoch"] for r in seen]
-    assert loop.history[-1]["test_accuracy"] == accuracy(step, test) >= 0.7  # chance is 0.1
+    assert loop.history[-1]["val_accuracy"] == accuracy(step, test) >= 0.7  # chance is 0.1
+    assert loop.history[0]["lr"] == 0.1 and loop.reason == "completed"
     meta, _ = cr.checkpoint.read(ckpt)
     assert meta["epoch"] == 3 and meta["config"] == {"k": 1}
 

@@ -49,9 +49,9 @@ def add_parser(sub):
     p.add_argument("model", nargs="?", default="mlp",
                    help="built-in model name (see --list; default mlp), model .py file or .onnx file")
     p.add_argument("-o", "--out", default="chainrule-dump", help="output folder (default: chainrule-dump)")
-    p.add_argument("--pipeline", default="inference", metavar="{inference,gradient,training}",
-                   help="which passes run: inference (default), gradient (adds autodiff) or training "
-                        "(adds the optimizer update)")
+    p.add_argument("--pipeline", default="gradient", metavar="{inference,gradient,training}",
+                   help="which passes run: inference, gradient (adds autodiff; the default, as in cost and "
+                        "explain) or training (adds the optimizer update)")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=None,
                    help="with --pipeline training: the update rule whose nodes the optimizer pass emits "
                         "(default sgd)")

@@ -1,9 +1,8 @@
-"""``chainrule export``: the inference model of a ``chainrule train`` run folder (the MLP of its
-summary.json with the trained weights of its checkpoint.npz), or an IR text file such as its
-``train_step.ir`` with the arrays of a ``--params`` .npz, as ONNX."""
+"""``chainrule export``: the inference model of a ``chainrule train`` run folder (its model.ir, which
+takes raw inputs, with the trained weights), or an IR text file such as its ``train_step.ir`` with the
+arrays of a ``--params`` .npz, as ONNX."""
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -14,9 +13,10 @@ from .common import CliInputError, read_npz
 
 def add_parser(sub):
     p = sub.add_parser("export", help="write a model trained by chainrule train (or an IR graph) as ONNX",
-                       description="Export the inference model of a folder written by chainrule train (the MLP "
-                                   "of its summary.json with the trained weights of its checkpoint.npz; it "
-                                   "computes what the training step's predict computes), or an IR text file "
+                       description="Export the inference model of a folder written by chainrule train (its "
+                                   "model.ir with the trained weights: raw inputs in, the standardisation "
+                                   "fitted in training as its first nodes, class probabilities out, as the "
+                                   "training step's predict computes), or an IR text file "
                                    "(such as that folder's train_step.ir) with its parameters from --params.")
     p.add_argument("ir", metavar="RUN_DIR|IR", help="a chainrule train --out folder, or an IR text file")
     p.add_argument("--params", help="with an IR file (required): checkpoint.npz or .npz of arrays by name; "
@@ -34,36 +34,31 @@ def _run_checkpoint(run_dir):
 
 
 def trained_model(run_dir, ckpt=None):
-    """The inference graph of a ``chainrule train`` run folder: the MLP its settings describe,
-    with its trained weights and the loss's link (softmax for cross-entropy), as ``step.predict``."""
+    """The inference graph of a ``chainrule train`` run folder: its ``model.ir`` (the model as trained,
+    raw inputs in: the standardisation is its first nodes, the loss's link such as softmax its last)
+    with the weights of ``best.npz`` when the run stopped early on ``--patience``, else of
+    ``checkpoint.npz`` (or of ``ckpt``), compiled as ``step.predict`` runs it."""
+    from ...passes import PassManager, inference_pipeline
     from ..train import checkpoint
-    from ..python.nn import mlp
-    from ..train.optim import SGD
-    from ..train.step import compile_train
-    meta, arrays = checkpoint.read(ckpt or _run_checkpoint(run_dir))
-    config = meta.get("config")
-    summary = os.path.join(run_dir, "summary.json")
-    if os.path.isfile(summary):  # a finished run; an interrupted one has only the checkpoint
-        with open(summary, encoding="utf-8") as f:
-            config = json.load(f).get("config", config)
-    if not isinstance(config, dict) or not all(k in config for k in ("hidden", "activation", "loss")):
-        raise CliInputError(f"{run_dir}: neither summary.json nor the checkpoint records the model's settings "
-                            f"(hidden, activation, loss); is it a folder written by chainrule train?")
-    last = f"fc{len(config['hidden']) + 1}.weight"
-    if "fc1.weight" not in arrays or last not in arrays:
-        raise CliInputError(f"{run_dir}: the checkpoint lacks {'fc1.weight' if 'fc1.weight' not in arrays else last} "
-                            f"for an MLP with hidden layers {config['hidden']}")
-    sizes = [arrays["fc1.weight"].shape[1], *config["hidden"], arrays[last].shape[0]]
-    step = compile_train(mlp(sizes, config["activation"]), loss=config["loss"], optimizer=SGD(0.1), metrics=[])
-    g = step.predict_graph
+    default = _run_checkpoint(run_dir)
+    path = os.path.join(run_dir, "model.ir")
+    if not os.path.isfile(path):
+        raise CliInputError(f"{run_dir}: no model.ir in this folder; is it a folder written by chainrule train "
+                            f"--out? (an IR file to export goes with --params)")
+    if ckpt is None:
+        meta, _ = checkpoint.read(default)
+        best = os.path.join(run_dir, "best.npz")
+        ckpt = best if (meta.get("config") or {}).get("patience") and os.path.exists(best) else default
+    with open(path, encoding="utf-8") as f:
+        g = parse_graph(f.read())
+    meta, arrays = checkpoint.read(ckpt)
     for p in g.params:
         a = arrays.get(p.name)
         if a is None or tuple(a.shape) != tuple(p.type.shape) or a.dtype != p.type.dtype.numpy:
             got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
-            raise CliInputError(f"{run_dir}: checkpoint array {p.name} is {got}, the model of its settings wants "
-                                f"{p.type}")
+            raise CliInputError(f"{ckpt}: array {p.name} is {got}, {path} wants {p.type}")
         g.initializers[p.name] = np.array(a)
-    return g
+    return PassManager(inference_pipeline(freeze_params=False)).run(g)
 
 
 def _export_run(args):

@@ -3,6 +3,7 @@ registers itself in ``SUBCOMMANDS`` (name -> module with ``add_parser`` and ``ru
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -45,9 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unknown_options(parser, args, extra):
+    """Refuse options the subcommand does not know with its own usage and a "did you mean"
+    (argparse would print the top-level usage: ``--hiden`` belongs to ``train``, not ``chainrule``)."""
+    subs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    target = subs.choices.get(args.command, parser) if subs is not None and args.command else parser
+    known = [o for a in target._actions for o in a.option_strings]
+    words = []
+    for word in extra:
+        close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1) if word.startswith("-") else []
+        words.append(f"{word} (did you mean {close[0]}?)" if close else word)
+    target.error("unrecognized arguments: " + " ".join(words))
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unknown_options(parser, args, extra)
     if not args.command:
         parser.print_help()
         return 0

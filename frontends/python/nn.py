@@ -19,7 +19,7 @@ from . import functional as F
 from .tracer import GraphBuilder, Tensor, user_source
 
 __all__ = ["Module", "Linear", "Sequential", "mlp", "manual_seed", "ACTIVATIONS", "ReLU", "Sigmoid", "Tanh",
-           "Softplus", "HardThreshold", "Identity", "Softmax", "LogSoftmax", "Flatten"]
+           "Softplus", "HardThreshold", "Identity", "Softmax", "LogSoftmax", "Flatten", "Standardize"]
 
 _SEED = [0]
 
@@ -187,6 +187,43 @@ class Sequential(Module):
 
     def __repr__(self):
         return "Sequential(" + ", ".join(map(repr, self.modules)) + ")"
+
+
+class Standardize(Module):
+    """y = (x − μ) / σ per feature, with μ and σ as Constants in the graph (``%preprocess.mean``,
+    ``%preprocess.std``): the preprocessing a trainer fitted becomes part of the model, so the
+    compiled, checkpointed and exported model takes raw inputs.
+
+        mean, std = cr.datasets.feature_stats(Xtrain)
+        model = cr.nn.Sequential(cr.nn.Standardize(mean, std), cr.nn.mlp([64, 64, 10]))
+    """
+
+    def __init__(self, mean, std, name: str = "preprocess"):
+        self.name = name
+        self.mean = np.asarray(mean, dtype=np.float32).ravel()
+        self.std = np.asarray(std, dtype=np.float32).ravel()
+        if self.mean.shape != self.std.shape or not len(self.mean):
+            raise IRTypeError(f"Standardize needs mean and std of one length, got {self.mean.shape[0]} and "
+                              f"{self.std.shape[0]}")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
+            raise IRTypeError("Standardize needs finite means and positive standard deviations")
+
+    def in_features(self):
+        return len(self.mean)
+
+    def forward(self, x):
+        b, dt = x.builder, x.dtype.numpy
+        shape = tuple(x.shape[1:])  # per feature; for images, the features are the pixels of C×H×W
+        if len(shape) > 1 and all(isinstance(d, int) for d in shape) and int(np.prod(shape)) == len(self.mean):
+            mean, std = self.mean.reshape(shape), self.std.reshape(shape)
+        else:
+            mean, std = self.mean, self.std
+        mean = b.constant(mean.astype(dt), name=f"{self.name}.mean")
+        std = b.constant(std.astype(dt), name=f"{self.name}.std")
+        return b.op("Div", b.op("Sub", x, mean, name=f"{self.name}.centered"), std, name=self.name)
+
+    def __repr__(self):
+        return f"Standardize({len(self.mean)} features)"
 
 
 def mlp(sizes, activation: str = "relu", seed: Optional[int] = None) -> Sequential:

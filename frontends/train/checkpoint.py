@@ -148,3 +148,42 @@ def load(path: str, step) -> dict:
         np.copyto(a, arrays[k])
     step.steps = int(meta.get("steps", 0))
     return meta
+
+
+def load_weights(path: str, model) -> list:
+    """Copy only the trained parameters (kind ``param``) of a checkpoint into ``model`` for inference:
+    no optimizer, no optimizer state. ``model`` is a cr.nn module (load before ``cr.compile(model)``:
+    the inference pipeline folds the weights into the compiled graph), a Graph, or a compiled
+    Executable or TrainStep whose parameters are live. Returns the names loaded.
+
+        model = cr.nn.mlp([64, 64, 10])
+        cr.checkpoint.load_weights("chainrule-run/checkpoint.npz", model)
+        exe = cr.compile(model)
+    """
+    from ..python.nn import Module
+    meta, arrays = read(path)
+    if isinstance(model, Module):
+        live = dict(model.named_parameters())
+    else:
+        g = getattr(model, "graph", model)
+        params = [p for p in getattr(g, "params", []) if p.kind == "param"]
+        for p in params:  # a parsed graph has typed parameters but no arrays yet
+            if p.name not in g.initializers:
+                g.initializers[p.name] = np.zeros([int(d) for d in p.shape], p.dtype.numpy)
+        live = {p.name: g.initializers[p.name] for p in params}
+    if not live:
+        raise CheckpointError(f"{path}: the model has no parameters to load into (a graph compiled for "
+                              f"inference holds its weights as constants: load into the module, then compile)")
+    trained = {k: arrays[k] for k in meta.get("params", []) if k in arrays}
+    missing = [k for k in live if k not in trained]
+    if missing:
+        raise CheckpointError(f"{path}: has no {', '.join(missing)} for this model (it holds "
+                              f"{', '.join(trained) or 'no parameters'})")
+    for k, a in live.items():
+        b = trained[k]
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise CheckpointError(f"{path}: {k} is {b.dtype}{list(b.shape)} in the checkpoint but "
+                                  f"{a.dtype}{list(a.shape)} in the model")
+    for k, a in live.items():
+        np.copyto(a, trained[k])
+    return list(live)

@@ -3,6 +3,8 @@
     X, y = cr.datasets.load_digits()                 # f32[1797,64] pixels 0..16, i64 labels
     Xtr, Xte, ytr, yte = cr.datasets.train_test_split(X, y, test_fraction=0.2, seed=0)
     Xtr, Xte = cr.datasets.standardize(Xtr, Xte)     # statistics of the training part only
+    mean, std = cr.datasets.feature_stats(Xtr)        # ... or keep them, for cr.nn.Standardize
+    X, y = cr.datasets.load_table("my.csv")           # a header row, the integer label last
     for xb, yb in cr.datasets.batches(Xtr, ytr, 32, seed=0, epoch=3): ...
 
 The digits (UCI optical digits, CC BY 4.0) ship with the package; see
@@ -16,7 +18,9 @@ import gzip
 import io
 import os
 import zlib
-from typing import Iterator, Optional, Tuple
+import csv
+import math
+from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -44,14 +48,26 @@ def load_digits(path: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     return data[:, :64].astype(np.float32), data[:, 64].astype(np.int64)
 
 
+class FeatureStats(NamedTuple):
+    """Per-feature mean and standard deviation of a training set (std 1 where a feature is constant)."""
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def feature_stats(train: np.ndarray) -> FeatureStats:
+    """The statistics ``standardize`` uses, in ``train``'s dtype: give them to ``cr.nn.Standardize``
+    to make the standardisation part of the model."""
+    std = train.std(axis=0)
+    # constant features (std 0, e.g. always-blank corner pixels) are only shifted
+    return FeatureStats(train.mean(axis=0).astype(train.dtype), np.where(std > 0, std, 1.0).astype(train.dtype))
+
+
 def standardize(train: np.ndarray, *others: np.ndarray):
     """Shift and scale each feature to mean 0, std 1 on ``train``; apply the same to ``others``.
 
     Constant features (std 0, e.g. always-blank corner pixels) are only shifted.
     """
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
+    mean, std = feature_stats(train)
     out = [((a - mean) / std).astype(train.dtype) for a in (train,) + others]
     return out[0] if not others else tuple(out)
 
@@ -183,3 +199,109 @@ def find_mnist(folder: str, split: str = "train") -> Tuple[str, str]:
         else:
             raise DatasetError(f"{folder}: no {os.path.basename(base)}[.gz] (MNIST {split} {kind}) in this folder")
     return out[0], out[1]
+
+
+# -- the user's own data: CSV and NPZ ------------------------------------------------
+def _label(path, where, value) -> int:
+    if not math.isfinite(value) or value != int(value) or value < 0:
+        raise DatasetError(f"{path}: {where}: the class label must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def load_csv(path: str, label_column: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """``X`` f32[N,features], ``y`` i64[N] from a CSV file: a header row of column names, then one example
+    per row; the label is the last column, or the column named ``label_column``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DatasetError(f"{path}: cannot read as CSV: {err}") from None
+    rows = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]  # line numbers, blank lines skipped
+    if not rows:
+        raise DatasetError(f"{path}: the file is empty (expected a header row, then one example per row)")
+    header = [c.strip() for c in rows[0][1]]
+    if all(_is_number(c) for c in header):
+        raise DatasetError(f"{path}: row {rows[0][0]} is all numbers; the first row must be a header naming "
+                           f"the columns (e.g. x0,x1,...,label)")
+    if label_column is None:
+        li = len(header) - 1
+    elif label_column in header:
+        li = header.index(label_column)
+    else:
+        raise DatasetError(f"{path}: no column {label_column!r} for --label-column (the columns are "
+                           f"{', '.join(header)})")
+    if len(header) < 2:
+        raise DatasetError(f"{path}: needs at least one feature column and a label column, the header has "
+                           f"{len(header)} column")
+    if len(rows) < 2:
+        raise DatasetError(f"{path}: has a header but no examples")
+    X = np.empty((len(rows) - 1, len(header) - 1), np.float32)
+    y = np.empty(len(rows) - 1, np.int64)
+    for n, (line, r) in enumerate(rows[1:]):
+        if len(r) != len(header):
+            raise DatasetError(f"{path}: row {line} has {len(r)} values, the header has {len(header)} columns")
+        vals = []
+        for j, c in enumerate(r):
+            try:
+                v = float(c)
+            except ValueError:
+                raise DatasetError(f"{path}: row {line}, column {header[j]!r}: {c.strip()!r} is not a number") from None
+            if not math.isfinite(v):
+                raise DatasetError(f"{path}: row {line}, column {header[j]!r}: {c.strip()!r} is not a finite number")
+            vals.append(v)
+        y[n] = _label(path, f"row {line}, column {header[li]!r}", vals.pop(li))
+        X[n] = vals
+    return X, y
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``X`` (N examples of any shape, flattened to f32[N,features]) and integer labels ``y`` i64[N]
+    from the arrays named ``X`` and ``y`` of an ``.npz`` file."""
+    from .npzfile import NpzRefused, read_npz  # no FIFO, no zip bomb, no pickle
+    try:
+        arrays = {k: a for k, a in read_npz(path).items() if isinstance(a, np.ndarray)}
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except Exception as err:  # zipfile/numpy raise many types; NpzRefused says why it refused
+        why = err if isinstance(err, NpzRefused) else f"not a readable .npz file: {err}"
+        raise DatasetError(f"{path}: {why}") from None
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise DatasetError(f"{path}: no array {' or '.join(repr(k) for k in missing)} (it has: "
+                           f"{', '.join(sorted(arrays)) or 'nothing'}); save with np.savez(path, X=X, y=y)")
+    X, y = arrays["X"], arrays["y"]
+    if X.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        raise DatasetError(f"{path}: X and y must be numeric arrays, got {X.dtype} and {y.dtype}")
+    if X.ndim < 2 or y.ndim != 1:
+        raise DatasetError(f"{path}: X must be [N, features...] and y [N], got X {list(X.shape)} and y {list(y.shape)}")
+    if len(X) != len(y):
+        raise DatasetError(f"{path}: X has {len(X)} rows but y has {len(y)} labels")
+    X = X.reshape(len(X), -1).astype(np.float32)
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        raise DatasetError(f"{path}: X[{bad[0][0]}, {bad[0][1]}] is {X[tuple(bad[0])]} (not a finite number)")
+    labels = np.empty(len(y), np.int64)
+    for i, v in enumerate(y.tolist()):
+        labels[i] = _label(path, f"y[{i}]", float(v))
+    return X, labels
+
+
+def load_table(path: str, label_column: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """``load_csv`` or ``load_npz`` by the file's extension."""
+    if path.lower().endswith(".npz"):
+        if label_column is not None:
+            raise DatasetError(f"{path}: --label-column is for CSV files; an .npz holds arrays X and y")
+        return load_npz(path)
+    if path.lower().endswith(".csv"):
+        return load_csv(path, label_column)
+    raise DatasetError(f"{path}: give a .csv file (a header row, the label last) or an .npz file (arrays X and y)")

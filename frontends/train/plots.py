@@ -18,7 +18,7 @@ from ...ir.files import write_file
 
 
 class PlotUnavailable(ChainruleError):
-    """matplotlib is not installed (install the ``plot`` extra: pip install "chainrule[plot]")."""
+    """matplotlib is not installed (pip install matplotlib, or the ``plot`` extra)."""
 
 
 def _figure(width, height):
@@ -26,7 +26,8 @@ def _figure(width, height):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise PlotUnavailable("matplotlib is not installed; install it with pip install \"chainrule[plot]\"") from None
+        raise PlotUnavailable("matplotlib is not installed; install it with pip install matplotlib "
+                              "(or the plot extra of chainrule)") from None
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -37,7 +38,7 @@ LOSS_TITLES = {"cross_entropy": "loss (mean cross-entropy)", "squared_error": "l
 
 
 def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cross_entropy") -> str:
-    """Loss and accuracy per epoch (train and, if present, test) as a two-panel PNG;
+    """Loss and accuracy per epoch (train and, where present, val and test) as a two-panel PNG;
     ``loss`` (a name of ``cr.losses.LOSSES``) titles the loss panel."""
     fig = _figure(10, 4)  # first: it raises PlotUnavailable without matplotlib
     from matplotlib.ticker import MaxNLocator
@@ -45,11 +46,13 @@ def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cro
     titles = (LOSS_TITLES.get(loss, f"loss ({loss})"), "accuracy")
     for ax, key, title in zip(fig.subplots(1, 2), ("loss", "accuracy"), titles):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-        for split in ("train", "test"):
+        for split in ("train", "val", "test"):
             name = f"{split}_{key}"
             ys = [h.get(name) for h in history]
             if any(y is not None for y in ys):
-                ax.plot(epochs, ys, marker="o", markersize=3, label=split)
+                # the train loss is the mean over the epoch's steps, the others are measured after it
+                label = "train (mean during the epoch)" if name == "train_loss" else split
+                ax.plot(epochs, ys, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -96,4 +99,66 @@ def plot_first_layer(weight: np.ndarray, path: str, image_shape: Optional[Sequen
         else:
             ax.axis("off")
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - title_h / (rows * 1.1 + title_h), wspace=0.1, hspace=0.1)
+    return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """C[i, j] = how many examples of class i were predicted as class j."""
+    c = np.zeros((classes, classes), np.int64)
+    np.add.at(c, (np.asarray(labels), np.asarray(predicted)), 1)
+    return c
+
+
+def plot_confusion(labels: np.ndarray, predicted: np.ndarray, path: str, classes: Optional[int] = None,
+                   title: str = "test set") -> str:
+    """The confusion matrix as a PNG: rows the true class, columns the predicted one, counts written in."""
+    k = int(classes or max(int(np.max(labels)), int(np.max(predicted))) + 1)
+    c = confusion_matrix(labels, predicted, k)
+    fig = _figure(max(4.0, 0.45 * k + 2), max(3.6, 0.45 * k + 1.6))
+    ax = fig.subplots()
+    ax.imshow(c, cmap="Blues", interpolation="nearest")
+    for i in range(k):
+        for j in range(k):
+            if c[i, j]:
+                ax.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if c[i, j] > c.max() / 2 else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix, {title}: {int(np.trace(c))} of {int(c.sum())} right", fontsize=9)
+    fig.tight_layout()
+    return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG
+
+
+def plot_misclassified(X: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str,
+                       image_shape: Optional[Sequence[int]] = None, max_images: int = 36) -> str:
+    """Up to ``max_images`` misclassified examples as images, each titled "true → predicted".
+
+    ``X`` holds the raw inputs (N, features); ``image_shape`` defaults to a square; raises
+    ValueError when the inputs are not images."""
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)  # images of any layout, as rows
+    if image_shape is None:
+        side = int(round(math.sqrt(X.shape[1])))
+        if side * side != X.shape[1]:
+            raise ValueError(f"{X.shape[1]} input features are not a square image")
+        image_shape = (side, side)
+    wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predicted))[:max_images]
+    cols = max(1, min(6, len(wrong)))
+    rows = max(1, int(math.ceil(len(wrong) / cols)))
+    fig = _figure(max(cols * 1.2, 4.0), rows * 1.3 + 0.6)
+    fig.suptitle(f"{len(wrong)} misclassified test images (true → predicted)" if len(wrong)
+                 else "no misclassified test images", fontsize=9)
+    axes: List = list(np.atleast_1d(fig.subplots(rows, cols)).ravel())
+    for i, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i < len(wrong):
+            n = wrong[i]
+            ax.imshow(X[n].reshape(image_shape), cmap="gray_r", interpolation="nearest")
+            ax.set_title(f"{labels[n]} → {predicted[n]}", fontsize=8)
+        else:
+            ax.axis("off")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.6 / (rows * 1.3 + 0.6), wspace=0.15,
+                        hspace=0.4)
     return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG

@@ -3,6 +3,8 @@
     step = cr.compile_train(model, loss="cross_entropy", optimizer=cr.optim.SGD(lr=0.1))
     L = step(x_batch, t_batch)        # forward, loss, backward, update: the loss before the update
     step.params["fc1.weight"]         # live arrays, updated in place by each call
+    step.lr                           # the %lr state: the learning rate of the next step
+    step.model_graph                  # the inference model (what predict runs) before any pass
     step.predict(x); step.evaluate(x, t)
 
 The model's output ``%z`` gets a target input ``%t`` and the loss (and, if
@@ -89,9 +91,11 @@ class TrainStep:
     def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Objective,
                  optimizer: Optimizer, check_numerics: bool = False, history=()):
         self.graph, self.eval_graph, self.predict_graph = graph, eval_graph, predict_graph
+        self.model_graph = predict_graph  # compile_train sets the inference model as written (before passes)
         self.loss, self.optimizer = loss, optimizer
         self.history = list(history)
         self.steps = 0  # training steps taken (checkpointed)
+        self.epochs_run = 0  # fit_epoch calls: the default epoch of the next one
         self.check_numerics = check_numerics
         live = graph.initializers
         # the sequential executor (buffers planned once, generated code); the interpreter when
@@ -112,6 +116,20 @@ class TrainStep:
     def state(self) -> Dict[str, np.ndarray]:
         """Optimizer state (momentum, Adam moments and step counter) by name, live."""
         return {p.name: self.graph.initializers[p.name] for p in self.graph.params if p.kind == "state"}
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step: the ``%lr`` state (a schedule updates it after each step)."""
+        # the shortest decimal that is this float32 (0.1, not 0.10000000149011612)
+        return float(np.format_float_positional(self.graph.initializers["lr"][()], unique=True))
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        from .optim import _check
+        if self.optimizer.schedule.changes:
+            raise IRTypeError(f"the learning rate follows the {self.optimizer.schedule.name} schedule, which sets "
+                              f"%lr after every step; compile again with another optimizer to change it")
+        np.copyto(self.graph.initializers["lr"], _check("lr", value, 0.0))
 
     def _x(self, x, graph):
         want = graph.inputs[0].type.dtype.numpy
@@ -161,12 +179,16 @@ class TrainStep:
             totals += np.array([float(o) for o in outs]) * len(x[i:i + bs])
         return {v.name: float(s / len(x)) for v, s in zip(self.eval_graph.outputs, totals)}
 
-    def fit_epoch(self, x, t, batch_size: int = 32, seed: int = 0, epoch: int = 0, on_batch=None,
+    def fit_epoch(self, x, t, batch_size: int = 32, seed: int = 0, epoch: Optional[int] = None, on_batch=None,
                   start_batch: int = 0) -> Dict[str, float]:
         """One shuffled pass over ``(x, t)``; returns the example-weighted mean of each output.
 
-        ``start_batch`` skips the epoch's first batches (resuming a run interrupted mid-epoch)."""
+        The batch order depends on ``(seed, epoch)``; without ``epoch`` it is the number of epochs this
+        step has run, so successive calls see new orders. ``start_batch`` skips the epoch's first
+        batches (resuming a run interrupted mid-epoch)."""
         from .datasets import batches
+        epoch = self.epochs_run if epoch is None else epoch
+        self.epochs_run = epoch + 1
         totals, n = np.zeros(len(self.output_names)), 0
         for k, (xb, tb) in enumerate(batches(x, t, batch_size, seed=seed, epoch=epoch)):
             if k < start_batch:
@@ -208,15 +230,19 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     base = to_graph(model, input_shape, "train").clone() if isinstance(model, Module) else train_base
     if metrics is None:
         metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
-    objective, obj_name = build_objective(train_base, lobj, list(metrics), optimizer.weight_decay)
-    inference_objective = build_objective(base, lobj, list(metrics), optimizer.weight_decay)[0]
+    objective, obj_name = build_objective(train_base, lobj, list(metrics), optimizer.l2)
+    inference_objective = build_objective(base, lobj, list(metrics), optimizer.l2)[0]
     eval_graph = PassManager(inference_pipeline(freeze_params=False)).run(inference_objective)  # live params
-    pm = PassManager(training_pipeline(loss=obj_name, optimizer=optimizer.make_pass()), **options)
+    opt_pass = optimizer.make_pass(decay=[p.name for p in decayed_params(train_base.params)])
+    pm = PassManager(training_pipeline(loss=obj_name, optimizer=opt_pass), **options)
     train_graph = pm.run(objective)
     pred = base.clone()
     pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
+    model_graph = pred.clone()
     pred = PassManager(inference_pipeline(freeze_params=False)).run(pred)
-    return TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history)
+    step = TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history)
+    step.model_graph = model_graph
+    return step
 
 
 __all__: List[str] = ["NonFiniteLossError", "TrainStep", "build_objective", "compile_train"]
