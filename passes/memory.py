@@ -18,6 +18,11 @@ once per set of bindings of the symbolic dimensions::
     plan.buffer_of["h"]      # buffer index of value %h (absent: not planned)
     plan.buffer_bytes        # size of each buffer
 
+A node whose op needs scratch arrays (``Op.workspace``: im2col's columns) takes a free
+buffer for the length of its step: the bytes count in ``live_bytes`` at that step, in the
+peak and in the lower bound, and ``plan.workspace_of[node]`` is the buffer the executors
+carve the arrays from (``ir/ops/outkernels.workspace_layout``).
+
 ``update_into_param``: an update value whose node runs after every other
 reader of its parameter is written straight into the parameter's array
 (``plan.param_outputs``), saving a copy per step.
@@ -29,7 +34,7 @@ from typing import Dict, List, Optional
 
 from ..ir import Graph
 from ..ir.liveness import Liveness
-from ..ir.ops.outkernels import has_out_kernel, inplace_inputs
+from ..ir.ops.outkernels import has_out_kernel, inplace_inputs, workspace_layout
 
 
 @dataclass
@@ -39,6 +44,8 @@ class MemoryPlan:
     buffer_of: Dict[str, int] = field(default_factory=dict)  # value name -> buffer index
     alias_of: Dict[str, int] = field(default_factory=dict)  # node name -> input index computed in place
     param_outputs: Dict[str, str] = field(default_factory=dict)  # value name -> parameter written in place
+    workspace_of: Dict[str, int] = field(default_factory=dict)  # node name -> buffer of its scratch arrays
+    workspace_bytes: Dict[str, int] = field(default_factory=dict)  # node name -> bytes of its scratch arrays
     buffer_bytes: List[int] = field(default_factory=list)
     live_bytes: List[int] = field(default_factory=list)  # bytes of values live at each step
     no_reuse_bytes: int = 0
@@ -62,7 +69,9 @@ class MemoryPlan:
                 f"{len(self.buffer_bytes)} buffers for {len(self.buffer_of)} values; "
                 f"planned peak {self.peak_bytes * mib:.3f} MiB, lower bound {self.lower_bound_bytes * mib:.3f} MiB, "
                 f"no reuse {self.no_reuse_bytes * mib:.3f} MiB; {len(self.alias_of)} nodes in place, "
-                f"{len(self.param_outputs)} updates written into their parameters")
+                f"{len(self.param_outputs)} updates written into their parameters"
+                + (f"; {len(self.workspace_of)} workspaces (largest "
+                   f"{max(self.workspace_bytes.values()) * mib:.3f} MiB)" if self.workspace_of else ""))
 
 
 def _nbytes(v, bindings) -> int:
@@ -122,7 +131,14 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
         # a result computed in place overwrites its input: the two are one buffer, counted once
         k = plan.alias_of.get(n.name)
         overwritten = sizes.get(live.owner(n.inputs[k]), 0) if k is not None and outs else 0
-        plan.live_bytes.append(live_now - overwritten)
+        scratch = workspace_layout(n, bindings).nbytes
+        plan.live_bytes.append(live_now - overwritten + scratch)
+        ws = None
+        if scratch:  # held only during the step, with the inputs and the results: all count
+            ws = plan.workspace_of[n.name] = _take(plan, free, scratch)
+            plan.workspace_bytes[n.name] = scratch
+            plan.no_reuse_bytes += scratch
+            plan.lower_bound_bytes = max(plan.lower_bound_bytes, plan.live_bytes[-1])
         for r in dying_at.get(i, []):  # values last read here release their buffers
             if r in sizes and death.get(r) == i:
                 live_now -= sizes[r]
@@ -133,6 +149,8 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
         # Any plan holds every value live entering the step and every value live leaving it; an
         # in-place step needs no more than that, so the larger of the two is a true lower bound.
         plan.lower_bound_bytes = max(plan.lower_bound_bytes, before, live_now)
+        if ws is not None:
+            free.append(ws)
         for o in outs:  # a result nobody reads dies at once
             if death.get(id(o)) is None:
                 live_now -= sizes[id(o)]
@@ -179,6 +197,11 @@ def _pack_arena(plan, nodes, death) -> None:
                 j = len(objects)
                 objects.append([i, end, size])
             obj_of[o.name] = j
+    ws_obj = {}
+    for name, size in plan.workspace_bytes.items():  # scratch lives for its one step
+        i = step_of[name]
+        ws_obj[name] = len(objects)
+        objects.append([i, i, -(-size // ALIGN) * ALIGN])
     if len(objects) > MAX_ARENA_OBJECTS:  # the placement below is quadratic; keep the greedy buffers
         plan.buffer_offsets = [sum(plan.buffer_bytes[:b]) for b in range(len(plan.buffer_bytes))]
         return
@@ -194,6 +217,7 @@ def _pack_arena(plan, nodes, death) -> None:
         plan.buffer_bytes = [objects[j][2] for j in range(len(objects))]
         plan.buffer_offsets = [offset[j] for j in range(len(objects))]
         plan.buffer_of = dict(obj_of)
+        plan.workspace_of = ws_obj
     else:
         plan.buffer_offsets = [sum(plan.buffer_bytes[:b]) for b in range(len(plan.buffer_bytes))]
 
@@ -229,15 +253,20 @@ def _assign(plan, n, o, i, size, live, free, holds, buf_of_root):
             plan.buffer_of[o.name] = b
             plan.buffer_bytes[b] = max(plan.buffer_bytes[b], size)
             return
+    b = _take(plan, free, size)
+    holds[b] = id(o)
+    buf_of_root[id(o)] = b
+    plan.buffer_of[o.name] = b
+
+
+def _take(plan, free, size) -> int:
+    """A free buffer for ``size`` bytes (the smallest that fits, else the largest, grown), or a new one."""
     if free:
         fits = [b for b in free if plan.buffer_bytes[b] >= size]
         b = min(fits, key=lambda b: (plan.buffer_bytes[b], b)) if fits else max(
             free, key=lambda b: (plan.buffer_bytes[b], -b))
         free.remove(b)
         plan.buffer_bytes[b] = max(plan.buffer_bytes[b], size)
-    else:
-        b = len(plan.buffer_bytes)
-        plan.buffer_bytes.append(size)
-    holds[b] = id(o)
-    buf_of_root[id(o)] = b
-    plan.buffer_of[o.name] = b
+        return b
+    plan.buffer_bytes.append(size)
+    return len(plan.buffer_bytes) - 1

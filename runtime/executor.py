@@ -3,7 +3,9 @@
 Both take a ``planner(graph, bindings) -> MemoryPlan`` (``passes.memory.plan_memory``;
 the runtime layer does not import passes) and, per set of bindings of the
 symbolic dimensions, allocate the plan's buffers once and bind every node with
-an out-kernel (``ir/ops/outkernels.py``) to its buffer. Graph outputs get fresh
+an out-kernel (``ir/ops/outkernels.py``) to its buffer, and every node with a
+workspace (``Op.workspace``) to its scratch arrays, views of the bytes the plan gave
+them (so a call allocates no scratch). Graph outputs get fresh
 arrays each call (the caller keeps them); an update planned into its parameter
 writes the parameter's array directly, the others are copied after the step.
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..ir import ChainruleError, Graph
 from ..ir.liveness import Liveness
+from ..ir.ops.outkernels import workspace_layout
 from ..ir.types import TensorType
 from .codegen import Code, fold
 from .interpreter import Interpreter
@@ -99,14 +102,19 @@ class _Prepared:
                 return [], ins, outs
         lines: List[str] = []
         dst = self._destination(o, t, outs[0], lines)
+        ws = self._workspace(n, in_types)
         if dst is not None:
             alias = plan.alias_of.get(n.name, -1)
             donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
-            lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated)
+            extra = {} if ws is None else {"workspace": ws}
+            lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated, **extra)
             self.expr[outs[0]] = dst
             return lines, ins, outs
         lhs = [f"v{s}" for s in outs]
-        fresh = n.op.emit_fresh(gen, attrs, lhs, args, in_types) if all(t.is_static for t in in_types) else None
+        if ws is not None:
+            args = args + [f"workspace={ws}"]
+        fresh = n.op.emit_fresh(gen, attrs, lhs, args, in_types) if all(t.is_static for t in in_types) \
+            and ws is None else None
         if fresh is not None:
             return fresh, ins, outs
         k = gen.const(n.op.kernel(attrs), "k")
@@ -114,6 +122,19 @@ class _Prepared:
         # overwrite) is copied here, so the caller keeps this call's value
         copy = ".copy()" if n.op.view and id(o) in self.exported else ""
         return [f"{', '.join(lhs)}{',' if len(outs) > 1 else ''} = {k}({', '.join(args)}){copy}"], ins, outs
+
+    def _workspace(self, n, in_types) -> Optional[str]:
+        """The name of the node's scratch arrays, views of the bytes the plan gave them, or None."""
+        plan = self.plan
+        if plan is None or n.name not in plan.workspace_of:
+            return None
+        lay = workspace_layout(n, self.bindings, in_types)
+        buf = self.buffers[plan.workspace_of[n.name]]
+        arrays = []
+        for t, at in zip(lay.types, lay.offsets):
+            nbytes = t.require_nbytes(self.bindings)
+            arrays.append(buf[at:at + nbytes].view(t.dtype.numpy).reshape(t.shape))
+        return self.gen.const(arrays, "w")
 
     def _destination(self, o, t: TensorType, slot: int, lines: List[str]) -> Optional[str]:
         """The array a planned value is written into: its parameter, a new array for a graph
@@ -192,13 +213,17 @@ def _dependencies(graph, nodes, plan, live: Liveness, donated) -> List[List[int]
         elif plan is not None and o.name in plan.buffer_of:
             key = ("buf", plan.buffer_of[o.name])
         if key is not None:
+            where[id(o)] = key
+        written = [] if key is None else [key]
+        if plan is not None and n.name in plan.workspace_of:  # scratch bytes are written too
+            written.append(("buf", plan.workspace_of[n.name]))
+        for key in written:
             for other in _overlapping(plan, key):  # every earlier value in these bytes is read first
                 d.update(r for r in readers.get(other, []) if r != i)
                 if other in writer:
                     d.add(writer[other])
             readers[key] = []
             writer[key] = i
-            where[id(o)] = key
         deps.append(sorted(d))
     return deps
 

@@ -821,9 +821,6 @@ SITES = {
     "ir.ops.pad:Pad._pads#1": (lambda: emit("Pad", T(2, 3), pads=(1, 1)), ["Pad needs 4 pads", "(1, 1)"]),
     "ir.ops.pad:Pad.infer#1": (lambda: emit("Pad", T("N", 3), pads=(1, 0, 0, 0)), ["symbolic axis N"]),
     "ir.ops.pad:Pad.infer#2": (lambda: emit("Pad", T(2, 3), pads=(0, -2, 0, -2)), ["crops more than the 3"]),
-    "frontends.onnx.ops.norm:_dropout_mask#1": (
-        lambda: cr.export_onnx(cr.nn.Sequential(cr.nn.Linear(3, 3), cr.nn.Dropout(0.5)).to_graph(training=True)),
-        ["DropoutMask", "inference mode"]),
     "frontends.onnx.ops.pool:_no_dilation#1": (lambda: _export_dilated_average_pool(), ["dilations (2, 2)", "opset 19"]),
     "frontends.python.layers:AdaptiveAvgPool2d.__init__#1": (lambda: cr.nn.AdaptiveAvgPool2d(2), ["output_size=1"]),
     "frontends.python.layers:Conv2d.__init__#1": (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), ["divisible by groups=2"]),

@@ -123,6 +123,7 @@ class Timeline:
     lower_bound: int  # the most bytes live at once in this order: no plan can do better
     unplanned_peak: int  # one buffer per value, nothing reused
     resident: int  # inputs and parameters (alive throughout, not planned)
+    workspaces: List[tuple] = field(default_factory=list)  # (node name, bytes): scratch counted at its step
 
 
 def memory_timeline(graph: Graph, bindings: Optional[Dict[str, int]] = None) -> Timeline:
@@ -137,7 +138,8 @@ def memory_timeline(graph: Graph, bindings: Optional[Dict[str, int]] = None) -> 
             for o in n.outputs:
                 if any(u.prov.phase != "forward" for u, _ in o.uses):
                     kept.append((o.name, nbytes(o.type, bindings)))
-    return Timeline(steps, kept, plan.peak_bytes, plan.lower_bound_bytes, plan.no_reuse_bytes, resident)
+    return Timeline(steps, kept, plan.peak_bytes, plan.lower_bound_bytes, plan.no_reuse_bytes, resident,
+                    list(plan.workspace_bytes.items()))
 
 
 def format_timeline(tl: Timeline) -> str:
@@ -148,6 +150,10 @@ def format_timeline(tl: Timeline) -> str:
     lines.append(f"kept from forward for backward: {len(tl.kept_for_backward)} values, "
                  f"{sum(b for _, b in tl.kept_for_backward):,d} B"
                  + (": " + ", ".join(f"%{n}" for n, _ in tl.kept_for_backward) if tl.kept_for_backward else ""))
+    if tl.workspaces:  # im2col's columns and the like, counted in the live bytes of their step
+        big = max(tl.workspaces, key=lambda w: w[1])
+        lines.append(f"workspaces (kernel scratch, planned): {len(tl.workspaces)} nodes, largest "
+                     f"{big[1]:,d} B at node {big[0]}")
     lines.append(f"planned peak (buffers reused, in place):  {tl.planned_peak:,d} B")
     lines.append(f"lower bound for this order (max live):   {tl.lower_bound:,d} B")
     lines.append(f"unplanned peak (one buffer per value):   {tl.unplanned_peak:,d} B")

@@ -13,7 +13,10 @@ the same IR text.
 A graph with ``updates`` (a compiled training step) is exported whole: its
 parameters and optimizer state become graph inputs (with their current values
 as initializers, so the model also runs stand-alone), and each update becomes an
-output named ``<param>.next``; feeding those back in runs the next step.
+output named ``<param>.next``; feeding those back in runs the next step. A dropout
+mask (``DropoutMask``, chainrule's seeded RNG, which ONNX cannot reproduce) becomes a
+graph input after the graph's own: feed it the mask chainrule draws
+(``DropoutMask``'s kernel at the step's value of ``<layer>.step``).
 """
 from __future__ import annotations
 
@@ -48,6 +51,11 @@ class _Exporter:
         self.used = {v.name for v in graph.all_values()}
         self.current = None  # the IR node being exported
         self.group: List[onnx.NodeProto] = []
+        self.extra_inputs: List[onnx.ValueInfoProto] = []  # values the caller feeds (a dropout mask)
+
+    def graph_input(self, v) -> None:
+        """Make the IR value ``v`` an input of the ONNX graph instead of computing it."""
+        self.extra_inputs.append(value_info(v.name, v.type))
 
     def fresh(self, hint: str) -> str:
         k, name = 0, hint
@@ -150,7 +158,7 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
         ex.used.add(name)
         ex.nodes.append(helper.make_node("Identity", [v.name], [name], name=name))
         outputs.append(value_info(name, p.type))
-    inputs = [value_info(v.name, v.type) for v in g.inputs]
+    inputs = [value_info(v.name, v.type) for v in g.inputs] + ex.extra_inputs
     if training:  # parameters and state are inputs too, defaulting to their current values
         inputs += [value_info(p.name, p.type) for p in g.params]
     inits = [numpy_helper.from_array(np.array(g.initializers[p.name], order="C"), p.name) for p in g.params]

@@ -7,6 +7,8 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``infer``: the type rule, input types to output types;
 - ``kernel``: builds the NumPy function once, at compile time, for given attrs;
 - ``out_kernel``: the same, writing into a buffer the memory planner allocated;
+- ``workspace``: the scratch arrays a kernel needs besides its inputs and result (im2col's
+  columns), which the memory planner counts and places, and the executors pass in;
 - ``ufunc``, ``foldable``, ``static_value``: what the executors may compute once
   per set of bindings (a NumPy ufunc, a pure cheap op, a value read off the types);
 - ``emit``: the lines of generated Python that compute the op into a planned
@@ -115,6 +117,14 @@ class Op:
         fn = self.kernel(attrs)
         return lambda out, *xs: np.copyto(out, fn(*xs), casting="unsafe")
 
+    def workspace(self, ins: Sequence[TensorType], attrs: dict) -> List[TensorType]:
+        """The scratch arrays the kernel uses at this node, besides its inputs and result (types may
+        hold symbolic dimensions). The planner counts their bytes at the node's step and gives them
+        a place in the arena; the planned executors pass them, allocated once per bindings, as the
+        keyword ``workspace=`` (a list of arrays) to the kernel or out-kernel, which must then
+        allocate nothing of that size. Without it (the interpreter) the kernel allocates them."""
+        return []
+
     def output_count(self, attrs: dict) -> int:
         """How many results a node with these attributes makes."""
         return self.num_outputs
@@ -129,10 +139,13 @@ class Op:
     # ``in_types`` their types with every dimension bound. The lines must compute exactly what
     # the kernel computes, bit for bit: the executors are checked against the interpreter.
     def emit(self, code, attrs: dict, out: str, args: List[str], in_types: Sequence[TensorType],
-             alias: int = -1, donated: Sequence[int] = ()) -> List[str]:
+             alias: int = -1, donated: Sequence[int] = (), workspace: Optional[str] = None) -> List[str]:
         """Lines computing the result into the existing array named ``out`` (a planned buffer).
         ``alias``: the input sharing ``out``'s storage; ``donated``: inputs whose buffers die here
-        (a ``Fused`` body may use both)."""
+        (a ``Fused`` body may use both); ``workspace``: the name of the planned scratch arrays
+        (given only to ops with a ``workspace``)."""
+        if workspace is not None:
+            return [f"{code.const(self.out_kernel(attrs), 'k')}({', '.join([out] + list(args))}, workspace={workspace})"]
         if self.ufunc is not None:  # with a positional ``out``: the cheapest call there is
             return [f"{code.const(self.ufunc, self.name.lower() + '_')}({', '.join(list(args) + [out])})"]
         k = code.const(self.kernel_into(attrs), "k")

@@ -10,7 +10,10 @@ a convolution, and each an IR node:
     b̄ = Σ ȳ over N, H, W
 
 The kernels are im2col (``window.im2col``: one copy of the windows) plus one batched
-GEMM; the adjoint scatters columns back with ``window.col2im``.
+GEMM; the adjoint scatters columns back with ``window.col2im``. The copies and the GEMM's
+result are the op's ``workspace``: the memory planner counts them at the node's step and
+places them in the arena, and the planned executors pass them in, so a step allocates only
+its results.
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType
 from . import register
-from .base import HOLE, Op, Term, as_dtype, same_dtype
-from .window import channel_major, col2im, crop, im2col, spatial_sizes, window_of
+from .base import HOLE, Op, Term, same_dtype
+from .window import (channel_major, col2im, col_shape, crop, im2col, padded_last, spatial_sizes,
+                     window_of)
 
 CONV_ATTRS = {"kernel_shape": None, "strides": None, "pads": None, "dilations": None, "group": 1}
 BIAS_AXES = (0, 2, 3)
@@ -47,6 +51,37 @@ def transpose_output_padding(x_type, y_type, attrs):
     ho, wo = y_type.shape[2:]
     return tuple(size + pb + pe - ((o - 1) * s + e) for size, o, s, e, pb, pe in
                  zip((h, w), (ho, wo), win.strides, win.extent, win.pads_begin, win.pads_end))
+
+
+def _scratch(shapes, dtype, workspace):
+    """The planned workspace, or (the interpreter) new arrays of these shapes."""
+    return workspace if workspace is not None else [np.empty(s, dtype) for s in shapes]
+
+
+def _typed(shapes, dtype):
+    return [TensorType(tuple(s), dtype) for s in shapes]
+
+
+def conv_scratch(x_shape, w_shape, attrs):
+    """Conv's workspace: the padded batch-last input, its columns, the GEMM's (g, O/g, Ho·Wo, N) result."""
+    win = window_of("Conv", attrs, w_shape[2:])
+    outs = win.out_sizes(x_shape[2:])
+    g = int(attrs["group"])
+    return [padded_last(x_shape, win), col_shape(x_shape, win, outs),
+            (g, w_shape[0] // g, outs[0] * outs[1], x_shape[0])]
+
+
+def filter_grad_scratch(x_shape, gy_shape, attrs):
+    """ConvFilterGrad's workspace: the padded batch-last input, its columns, ȳ batch-last."""
+    win = window_of("ConvFilterGrad", attrs)
+    return [padded_last(x_shape, win), col_shape(x_shape, win, gy_shape[2:]), padded_last(gy_shape)]
+
+
+def transpose_scratch(u_shape, w_shape, full, g):
+    """ConvTranspose's workspace: u batch-last, the GEMM's columns, the padded sum col2im makes."""
+    n, cin, h, wd = u_shape
+    cog, kh, kw = w_shape[1:]
+    return [padded_last(u_shape), (g, cog * kh * kw, h * wd, n), (g * cog,) + tuple(full) + (n,)]
 
 
 def _grad_attrs(node, kernel):
@@ -90,23 +125,27 @@ class Conv(Op):
             raise IRTypeError(f"Conv bias {ins[2]} should be [{w.shape[0]}]")
         return [TensorType((x.shape[0], w.shape[0]) + win.out_sizes(hw), x.dtype)]
 
+    def workspace(self, ins, attrs):
+        return _typed(conv_scratch(ins[0].shape, ins[1].shape, attrs), ins[0].dtype)
+
     def kernel(self, attrs):
         into = self.out_kernel(attrs)
 
-        def conv(x, w, b=None):
+        def conv(x, w, b=None, workspace=None):
             win = window_of(self.name, attrs, w.shape[2:])
             out = np.empty((x.shape[0], w.shape[0]) + win.out_sizes(x.shape[2:]), np.result_type(x, w))
-            return into(out, x, w, b)
+            return into(out, x, w, b, workspace=workspace)
         return conv
 
     def out_kernel(self, attrs, alias=-1):
         g = int(attrs["group"])
 
-        def conv_into(out, x, w, b=None):
+        def conv_into(out, x, w, b=None, workspace=None):
             win = window_of("Conv", attrs, w.shape[2:])
             n, o = x.shape[0], w.shape[0]
-            cols = im2col(x, win, out.shape[2:], g)                          # (g, K, Ho·Wo·N)
-            y = np.matmul(w.reshape(g, o // g, -1), cols)                   # (g, O/g, Ho·Wo·N): one GEMM
+            xt, cols, y = _scratch(conv_scratch(x.shape, w.shape, attrs), x.dtype, workspace)
+            cols = im2col(x, win, out.shape[2:], g, xt, cols)               # (g, K, Ho·Wo·N)
+            y = np.matmul(w.reshape(g, o // g, -1), cols, out=y.reshape(g, o // g, -1))  # one GEMM
             np.copyto(out.reshape(n, o, -1), y.reshape(o, -1, n).transpose(2, 0, 1))
             if b is not None:
                 out += b.reshape(-1, 1, 1)
@@ -165,23 +204,42 @@ class ConvTranspose(Op):
             raise IRTypeError(f"ConvTranspose output would be {out}")
         return out
 
+    def _full(self, hw, attrs, kernel):
+        """The padded size the adjoint's columns are summed into."""
+        win = window_of(self.name, attrs, kernel)
+        return tuple(s * (o - 1) + e + p for o, s, e, p in
+                     zip(hw, win.strides, win.extent, attrs["output_padding"] or (0, 0)))
+
+    def workspace(self, ins, attrs):
+        u, w = ins[0].shape, ins[1].shape
+        return _typed(transpose_scratch(u, w, self._full(u[2:], attrs, w[2:]), int(attrs["group"])), ins[0].dtype)
+
     def kernel(self, attrs):
+        into = self.out_kernel(attrs)
+
+        def conv_transpose(u, w, b=None, workspace=None):
+            out = np.empty((u.shape[0], w.shape[1] * int(attrs["group"]))
+                           + self._out_sizes(u.shape[2:], w.shape[2:], attrs), u.dtype)
+            return into(out, u, w, b, workspace=workspace)
+        return conv_transpose
+
+    def out_kernel(self, attrs, alias=-1):
         g = int(attrs["group"])
 
-        def conv_transpose(u, w, b=None):
+        def conv_transpose_into(out, u, w, b=None, workspace=None):
             win = window_of(self.name, attrs, w.shape[2:])
             n, cin, h, wd = u.shape
             cog, (kh, kw) = w.shape[1], w.shape[2:]
-            full = tuple(s * (o - 1) + e + p for o, s, e, p in
-                         zip((h, wd), win.strides, win.extent, attrs["output_padding"] or (0, 0)))
+            full = self._full((h, wd), attrs, (kh, kw))
+            ut, cols, xt = _scratch(transpose_scratch(u.shape, w.shape, full, g), u.dtype, workspace)
             wg = w.reshape(g, cin // g, cog * kh * kw).transpose(0, 2, 1)     # (g, K, C_in/g)
-            cols = np.matmul(wg, channel_major(u, g))                           # (g, K, H·W·N)
-            xp = col2im(cols.reshape(g * cog, kh, kw, h, wd, n), win, full, (h, wd))
-            out = crop(xp, win, self._out_sizes((h, wd), (kh, kw), attrs))
+            cols = np.matmul(wg, channel_major(u, g, ut), out=cols.reshape(g, cog * kh * kw, -1))  # (g, K, H·W·N)
+            xp = col2im(cols.reshape(g * cog, kh, kw, h, wd, n), win, full, (h, wd), xt)
+            np.copyto(out, crop(xp, win, out.shape[2:]))
             if b is not None:
-                out = out + b.reshape(-1, 1, 1)
-            return as_dtype(np.ascontiguousarray(out), u.dtype)
-        return conv_transpose
+                out += b.reshape(-1, 1, 1)
+            return out
+        return conv_transpose_into
 
     def vjp(self, e, node, gys):
         u, w = node.inputs[0], node.inputs[1]
@@ -222,17 +280,28 @@ class ConvFilterGrad(Op):
         _group(self.name, attrs, o, "output channels")
         return [TensorType((o, c // g) + win.kernel, x.dtype)]
 
+    def workspace(self, ins, attrs):
+        return _typed(filter_grad_scratch(ins[0].shape, ins[1].shape, attrs), ins[0].dtype)
+
     def kernel(self, attrs):
+        into = self.out_kernel(attrs)
+
+        def filter_grad(x, gy, workspace=None):
+            out = np.empty((gy.shape[1], x.shape[1] // int(attrs["group"])) + tuple(attrs["kernel_shape"]), x.dtype)
+            return into(out, x, gy, workspace=workspace)
+        return filter_grad
+
+    def out_kernel(self, attrs, alias=-1):
         g = int(attrs["group"])
 
-        def filter_grad(x, gy):
+        def filter_grad_into(out, x, gy, workspace=None):
             win = window_of(self.name, attrs)
-            n, o, ho, wo = gy.shape
-            cols = im2col(x, win, (ho, wo), g)                                  # (g, K, L·N)
+            xt, cols, gyt = _scratch(filter_grad_scratch(x.shape, gy.shape, attrs), x.dtype, workspace)
+            cols = im2col(x, win, gy.shape[2:], g, xt, cols)                    # (g, K, L·N)
             # Σ over the batch and every output position: one GEMM per group over L·N
-            gw = np.matmul(channel_major(gy, g), cols.transpose(0, 2, 1))      # (g, O/g, K)
-            return as_dtype(gw.reshape((o, x.shape[1] // g) + win.kernel), x.dtype)
-        return filter_grad
+            np.matmul(channel_major(gy, g, gyt), cols.transpose(0, 2, 1), out=out.reshape(g, out.shape[0] // g, -1))
+            return out
+        return filter_grad_into
 
     def vjp(self, e, node, gys):
         x, gy = node.inputs

@@ -6,11 +6,14 @@ executors (``runtime/executor.py``) ask of a *node*. A value whose op has an
 out-kernel gets a buffer allocated once; other ops run their ordinary kernel
 and get a fresh array. A view op's result aliases its input (no buffer of its
 own); ``inplace_inputs`` lists the inputs whose buffer the result may take
-over when the input dies at that node.
+over when the input dies at that node. ``workspace_layout`` places a node's scratch
+arrays (``Op.workspace``) one after another in the bytes the planner gives them.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
+
+from ..types import TensorType
 
 
 def out_kernel(node, alias: int = -1):
@@ -36,3 +39,24 @@ def inplace_inputs(node) -> List[int]:
 def view_source(node) -> Optional[int]:
     """The input a view op's result aliases (None for Constant and non-views)."""
     return 0 if node.op.view and node.inputs else None
+
+
+WORKSPACE_ALIGN = 64  # bytes: each scratch array starts on a cache line
+
+
+class WorkspaceLayout(NamedTuple):
+    """Where a node's scratch arrays sit in its workspace bytes."""
+    types: List[TensorType]
+    offsets: List[int]
+    nbytes: int  # the whole workspace (0: the op needs none)
+
+
+def workspace_layout(node, bindings=None, in_types=None) -> WorkspaceLayout:
+    """The node's scratch arrays (``Op.workspace``) with every dimension bound, packed in order."""
+    types = node.op.workspace(in_types or [v.type for v in node.inputs], dict(node.attrs))
+    offsets, at = [], 0
+    for t in types:
+        offsets.append(at)
+        at += -(-t.require_nbytes(bindings or {}, f"the workspace of node {node.name}: ") // WORKSPACE_ALIGN) \
+            * WORKSPACE_ALIGN
+    return WorkspaceLayout(list(types), offsets, at)

@@ -112,35 +112,63 @@ def windows(xp: np.ndarray, win: Window, outs) -> np.ndarray:
     return v[:, :, :(outs[0] - 1) * sh + 1:sh, :(outs[1] - 1) * sw + 1:sw, ::dh, ::dw]
 
 
-def batch_last(x: np.ndarray, win: Window = None) -> np.ndarray:
+def padded_last(shape, win: Window = None):
+    """The shape (C, Hp, Wp, N) of ``batch_last``'s copy of an (N, C, H, W) array (N may be symbolic)."""
+    n, c, h, w = shape
+    if win is None:
+        return (c, h, w, n)
+    (pt, pl), (pb, pr) = win.pads_begin, win.pads_end
+    return (c, h + pt + pb, w + pl + pr, n)
+
+
+def batch_last(x: np.ndarray, win: Window = None, out: np.ndarray = None) -> np.ndarray:
     """(N, C, H, W) as a (C, Hp, Wp, N) copy, zero-padded by ``win``'s pads: the layout the
     column kernels work in, so that each kernel tap's copy or sum moves whole rows of W·N
-    elements (with N first the rows would be as short as one image row)."""
+    elements (with N first the rows would be as short as one image row). ``out``: a planned
+    workspace of shape ``padded_last`` to copy into (its border is zeroed, it may hold old bytes)."""
     n, c, h, w = x.shape
-    if win is None or not any(win.pads_begin + win.pads_end):
-        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-    (pt, pl), (pb, pr) = win.pads_begin, win.pads_end
-    xt = np.zeros((c, h + pt + pb, w + pl + pr, n), x.dtype)
-    xt[:, pt:pt + h, pl:pl + w] = x.transpose(1, 2, 3, 0)
-    return xt
+    padded = win is not None and any(win.pads_begin + win.pads_end)
+    if out is None:
+        if not padded:
+            return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+        out = np.zeros(padded_last(x.shape, win), x.dtype)
+    elif padded:
+        (pt, pl), (pb, pr) = win.pads_begin, win.pads_end
+        out[:, :pt], out[:, pt + h:], out[:, :, :pl], out[:, :, pl + w:] = 0, 0, 0, 0
+    if not padded:
+        np.copyto(out, x.transpose(1, 2, 3, 0))
+        return out
+    (pt, pl) = win.pads_begin
+    out[:, pt:pt + h, pl:pl + w] = x.transpose(1, 2, 3, 0)
+    return out
 
 
-def im2col(x: np.ndarray, win: Window, outs, group: int) -> np.ndarray:
+def col_shape(shape, win: Window, outs):
+    """The shape (C, kh, kw, Ho, Wo, N) of ``im2col``'s columns for an (N, C, H, W) input."""
+    n, c = shape[:2]
+    return (c,) + tuple(win.kernel) + tuple(outs) + (n,)
+
+
+def im2col(x: np.ndarray, win: Window, outs, group: int, xt: np.ndarray = None,
+           cols: np.ndarray = None) -> np.ndarray:
     """Columns (g, C/g·kh·kw, Ho·Wo·N) of the padded input x (N, C, H, W), channel-major so that
-    a convolution over the whole batch is one GEMM per group: one copy per kernel tap."""
+    a convolution over the whole batch is one GEMM per group: one copy per kernel tap.
+    ``xt``, ``cols``: workspaces of shapes ``padded_last`` and ``col_shape`` (else allocated)."""
     n, c = x.shape[:2]
-    xt = batch_last(x, win)
+    xt = batch_last(x, win, xt)
     kh, kw = win.kernel
-    cols = np.empty((c, kh, kw, outs[0], outs[1], n), x.dtype)
+    if cols is None:
+        cols = np.empty(col_shape(x.shape, win, outs), x.dtype)
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = tap_last(xt, win, outs, i, j)
     return cols.reshape(group, (c // group) * kh * kw, outs[0] * outs[1] * n)
 
 
-def channel_major(a: np.ndarray, group: int) -> np.ndarray:
-    """(N, C, H, W) as (g, C/g, H·W·N): the layout of ``im2col``'s columns (one copy)."""
-    return batch_last(a).reshape(group, a.shape[1] // group, -1)
+def channel_major(a: np.ndarray, group: int, out: np.ndarray = None) -> np.ndarray:
+    """(N, C, H, W) as (g, C/g, H·W·N): the layout of ``im2col``'s columns (one copy, into ``out``
+    of shape ``padded_last(a.shape)`` if given)."""
+    return batch_last(a, None, out).reshape(group, a.shape[1] // group, -1)
 
 
 def tap_last(xt: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
@@ -155,11 +183,16 @@ def tap(xp: np.ndarray, win: Window, outs, i: int, j: int) -> np.ndarray:
     return xp[:, :, i * dh:i * dh + (outs[0] - 1) * sh + 1:sh, j * dw:j * dw + (outs[1] - 1) * sw + 1:sw]
 
 
-def col2im(cols: np.ndarray, win: Window, padded_hw, outs) -> np.ndarray:
+def col2im(cols: np.ndarray, win: Window, padded_hw, outs, out: np.ndarray = None) -> np.ndarray:
     """Adjoint of ``im2col``: ``cols`` (C, kh, kw, Ho, Wo, N) summed into a zero padded input,
-    returned as (N, C, Hp, Wp) (a transposed view of the batch-last sum)."""
+    returned as (N, C, Hp, Wp) (a transposed view of the batch-last sum, held in ``out``, a
+    (C, Hp, Wp, N) workspace, if given)."""
     c, kh, kw = cols.shape[:3]
-    xt = np.zeros((c,) + tuple(padded_hw) + (cols.shape[-1],), cols.dtype)
+    if out is None:
+        xt = np.zeros((c,) + tuple(padded_hw) + (cols.shape[-1],), cols.dtype)
+    else:
+        xt = out
+        xt.fill(0)
     for i in range(kh):
         for j in range(kw):
             tap_last(xt, win, outs, i, j)[...] += cols[:, i, j]

@@ -1,8 +1,6 @@
-"""ONNX mappings of ``ir/ops/elementwise.py``: arithmetic, comparisons, Where, Cast (and Dropout,
-which imports as Identity). Identity and Cast also pass symbolic shape values through (``shapes``)."""
+"""ONNX mappings of ``ir/ops/elementwise.py``: arithmetic, comparisons, Where, Cast. Identity and
+Cast also pass symbolic shape values through (``shapes``)."""
 from __future__ import annotations
-
-import numpy as np
 
 from ....ir import DType
 from ..shapes import Sym, sym_of
@@ -69,19 +67,3 @@ def Cast(ctx, X, *, to=0, saturate=1, round_mode="up"):
 @export_op("Cast", onnx="Cast")
 def _cast(ex, n, x, *, to):
     ex.make("Cast", [x], ex.out, to=ex.dtype(to))
-
-
-@onnx_op
-def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=None, is_test=None, consumed_inputs=None,
-            ratio=None):
-    if training_mode is not None and bool(ctx.static(training_mode, "training_mode").reshape(-1)[0]):
-        p = 0.5 if ratio_in is None else float(ctx.static(ratio_in, "ratio").reshape(-1)[0])
-        if p != 0:  # dropout with ratio 0 keeps everything, even when training
-            ctx.unsupported("training_mode=true (random dropout): chainrule imports models for inference")
-    x = ctx.v(data)
-    y = ctx.op("Identity", x)
-    if ctx.n_outputs < 2:
-        return y
-    if not x.type.is_static:
-        ctx.unsupported("the mask output of Dropout with a symbolic shape")
-    return y, ctx.constant(np.ones(x.type.shape, bool))

@@ -1,15 +1,24 @@
-"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, and DropoutMask.
+"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, and Dropout.
 
 ONNX's ``BatchNormalization`` with ``training_mode=1`` returns the *updated* running statistics,
 r' = momentum·r + (1 − momentum)·(batch statistic) with the biased variance; chainrule's
 ``BatchNormTraining`` returns the batch statistics, so import adds that update arithmetic, and
 export asks ONNX for the batch statistics with momentum 0 and running statistics (0, 1).
+
+ONNX's ``Dropout`` with ``training_mode=1`` draws its mask at random; chainrule imports it as its
+own dropout, ``Mul(x, DropoutMask(x, step))`` with the counter-based RNG keyed by (``seed``,
+step), where ``step`` is a new ``state`` value that each run advances. So the masks differ from
+onnxruntime's, but their statistics and the outputs' meaning are ONNX's: each element is dropped
+with probability ``ratio``, y = x·mask/(1 − ratio), and the optional mask output is bool (True:
+kept). With ratio 0 or ``training_mode=0`` Dropout is the identity (and the mask all True).
+The other way, ``DropoutMask`` exports as a graph input named after the mask: ONNX has no
+seeded RNG to reproduce it, so the caller feeds chainrule's mask and gets chainrule's numbers.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..common import OnnxExportError
+from ....ir import DType, Emitter
 from .table import direct, export_op, onnx_op
 
 
@@ -50,7 +59,34 @@ def _batch_norm_training(ex, n, x, scale, bias, *, epsilon):
     ex.group.append(node)
 
 
+@onnx_op
+def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=0, is_test=None, consumed_inputs=None,
+            ratio=0.5):
+    # opset ≥ 12: ratio and training_mode are inputs; before, ratio was an attribute and
+    # Dropout was always the identity at inference
+    x = ctx.v(data)
+    p = ratio if not ratio_in else float(ctx.static(ratio_in, "ratio").reshape(-1)[0])
+    training = bool(training_mode) and bool(ctx.static(training_mode, "training_mode").reshape(-1)[0])
+    if not 0.0 <= p < 1.0:
+        ctx.fail(f"Dropout ratio must be in [0, 1), got {p}")
+    if not training or p == 0.0:  # nothing is dropped
+        y = ctx.op("Identity", x)
+        if ctx.n_outputs < 2:
+            return y
+        if not x.type.is_static:
+            ctx.unsupported("the mask output of Dropout with a symbolic shape outside training mode")
+        return y, ctx.constant(np.ones(x.type.shape, bool))
+    g = ctx.imp.g
+    step = g.add_param(f"{ctx.node.output[0]}.step", np.zeros((), np.int64), kind="state")
+    m = ctx.op("DropoutMask", x, step, ratio=p, seed=int(seed))
+    up = Emitter(g, created_by="frontend", phase="update", rule="step ← step + 1 (a new mask next run)")
+    g.add_update(step, up.Add(step, up.const(1, DType.i64), name=f"new_{step.name}"))
+    y = ctx.op("Mul", x, m)
+    if ctx.n_outputs < 2:
+        return y
+    return y, ctx.op("Greater", m, ctx.constant(np.zeros((), x.type.dtype.numpy)))
+
+
 @export_op("DropoutMask")
 def _dropout_mask(ex, n, x, step, *, ratio, seed):
-    raise OnnxExportError(f"node {n.name}: DropoutMask (chainrule's counter-based RNG) has no ONNX form; export the "
-                          f"model in inference mode (dropout is the identity there), or feed the mask as an input")
+    ex.graph_input(n.outputs[0])  # the caller feeds chainrule's mask (ONNX cannot draw it)
