@@ -15,7 +15,8 @@ from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
 from ..runtime.backends import BACKENDS
-from ..runtime.executor import DataflowExecutor, SequentialExecutor
+from ..runtime.dataflow import DataflowExecutor
+from ..runtime.executor import SequentialExecutor
 from .python.lower import to_graph
 
 
