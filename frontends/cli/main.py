@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "dump": ".dump",
     "explain": ".explain",
     "cost": ".cost",
+    "profile": ".profile",
     "examples": ".examples",
     "import": ".inspect",
     "inspect": ".inspect",

@@ -89,6 +89,8 @@ def add_parser(sub):
                         "the result equals an uninterrupted run")
     p.add_argument("--check-numerics", action="store_true",
                    help="check every node's result for NaN/Inf and name the first one (forward or backward)")
+    p.add_argument("--executor", default="sequential", choices=["sequential", "dataflow", "interpreter"],
+                   help="how the training step runs (default sequential; dataflow: list-scheduled threads)")
     p.set_defaults(run=run)
 
 
@@ -173,7 +175,8 @@ def run(args):
               "test_fraction": args.test_fraction if not args.mnist else None, "epochs": args.epochs}
 
     model = mlp([Xtr.shape[1], *hidden, k], args.activation, seed=args.seed)
-    step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics)
+    step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
+                         executor=args.executor)
     train, test = Split(Xtr, _targets(args.loss, ytr, k), ytr), Split(Xte, _targets(args.loss, yte, k), yte)
     _out_dir(args.out)
     ckpt_path = os.path.join(args.out, "checkpoint.npz")
