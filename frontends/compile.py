@@ -15,11 +15,21 @@ from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
 from ..runtime.backends import BACKENDS
-from ..runtime.executor import DataflowExecutor, SequentialExecutor
+from ..runtime.dataflow import DataflowExecutor
+from ..runtime.executor import SequentialExecutor
 from .python.lower import to_graph
 
 
 EXECUTORS = {"interpreter": Interpreter, "sequential": SequentialExecutor, "dataflow": DataflowExecutor}
+
+
+def make_runner(executor: str, graph: Graph, params, threads: Optional[int] = None):
+    """The runner named ``executor`` for ``graph`` on ``params`` (planned buffers unless "interpreter")."""
+    if executor not in EXECUTORS:
+        raise IRTypeError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    if executor == "interpreter":
+        return Interpreter(graph, params)
+    return EXECUTORS[executor](graph, params, planner=plan_memory, threads=threads)
 
 
 class Executable:
@@ -32,10 +42,9 @@ class Executable:
         self.history = list(history)
         self.interpreter = Interpreter(graph, check_numerics=check_numerics)
         self.runner = self.interpreter  # executor: "interpreter", "sequential" or "dataflow" (planned buffers)
-        if executor not in EXECUTORS:
-            raise IRTypeError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        runner = make_runner(executor, graph, self.interpreter.params, threads)
         if executor != "interpreter" and not check_numerics:
-            self.runner = EXECUTORS[executor](graph, self.interpreter.params, planner=plan_memory, threads=threads)
+            self.runner = runner
 
     @property
     def params(self) -> Dict[str, np.ndarray]:
@@ -47,6 +56,24 @@ class Executable:
 
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         return self.runner.run(feeds)
+
+    def schedule(self, *arrays):
+        """The dataflow executor's schedule for inputs like these (None for the other executors)."""
+        return self.runner.schedule_for(list(arrays)) if isinstance(self.runner, DataflowExecutor) else None
+
+    def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
+        """One timed call on ``inputs`` (a list of arrays): a list of ``runtime.profile.Event``, written
+        as Chrome trace-event JSON to ``path`` and as a Gantt chart PNG to ``gantt`` if given.
+        The interpreter is profiled through the sequential executor's code (the same results)."""
+        from ..runtime.profile import gantt_png, profile, write_trace
+        runner = self.runner if not isinstance(self.runner, Interpreter) else \
+            SequentialExecutor(self.graph, self.params, planner=plan_memory)
+        events = profile(runner, [inputs] if isinstance(inputs, np.ndarray) else list(inputs))
+        if path:
+            write_trace(path, events, self.graph.name)
+        if gantt:
+            gantt_png(events, gantt, self.graph.name)
+        return events
 
     def __repr__(self):
         return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes, {type(self.runner).__name__}>"

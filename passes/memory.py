@@ -26,6 +26,11 @@ carve the arrays from (``ir/ops/outkernels.workspace_layout``).
 ``update_into_param``: an update value whose node runs after every other
 reader of its parameter is written straight into the parameter's array
 (``plan.param_outputs``), saving a copy per step.
+
+``reuse=False`` gives every value its own bytes (results computed in place on an
+input that dies there excepted): the dataflow executor's plan, since a reused
+buffer orders its next writer after all its readers, which would chain
+independent nodes of the sequential order together.
 """
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ def _nbytes(v, bindings) -> int:
 
 
 def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
-                update_into_param: bool = True) -> MemoryPlan:
+                update_into_param: bool = True, reuse: bool = True) -> MemoryPlan:
     """Plan buffers for the node order of a graph (or of a ``Schedule``); see the module doc."""
     graph: Graph = getattr(graph_or_schedule, "graph", graph_or_schedule)
     nodes = list(getattr(graph_or_schedule, "order", None) or graph.nodes)
@@ -145,7 +150,8 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
             b = buf_of_root.get(r)
             if b is not None and holds.get(b) == r:
                 del holds[b]
-                free.append(b)
+                if reuse:
+                    free.append(b)
         # Any plan holds every value live entering the step and every value live leaving it; an
         # in-place step needs no more than that, so the larger of the two is a true lower bound.
         plan.lower_bound_bytes = max(plan.lower_bound_bytes, before, live_now)
@@ -157,8 +163,12 @@ def plan_memory(graph_or_schedule, bindings: Optional[Dict[str, int]] = None,
                 b = buf_of_root.get(id(o))
                 if b is not None and holds.get(b) == id(o):
                     del holds[b]
-                    free.append(b)
-    _pack_arena(plan, nodes, death)
+                    if reuse:
+                        free.append(b)
+    if reuse:
+        _pack_arena(plan, nodes, death)
+    else:
+        plan.buffer_offsets = [sum(plan.buffer_bytes[:b]) for b in range(len(plan.buffer_bytes))]
     return plan
 
 

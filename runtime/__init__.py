@@ -5,6 +5,9 @@ their last use, clear errors. The planned executors are an optional chapter on
 speed: ``executor.py`` plans buffers once per set of bindings and runs Python
 generated from the ops' own ``emit`` facets (``codegen.py``, and ``fused.py``
 for a ``Fused`` node's body), bit for bit what the interpreter computes.
+``dataflow.py`` runs the same code as list-scheduled tasks on threads
+(``costmodel.py``: predicted node times; ``tasks.py``: tasks and the schedule;
+``threads.py``: the threads budget); ``profile.py`` times one call per node.
 """
 from .interpreter import Interpreter, NumericsError
 from .limits import memory_limit, set_memory_limit

@@ -8,7 +8,8 @@ import chainrule as cr
 from chainrule.ir.ops import conv
 from chainrule.ir.ops.outkernels import workspace_layout
 from chainrule.passes.memory import plan_memory
-from chainrule.runtime.executor import DataflowExecutor, SequentialExecutor
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.interpreter import Interpreter
 
 nn = cr.nn

@@ -9,7 +9,8 @@ from chainrule.passes.fuse_elementwise import fuse_elementwise
 from chainrule.passes.fusion import fuse_softmax_ce, share_loss_softmax
 from chainrule.passes.memory import plan_memory
 from chainrule.passes.schedule import schedule
-from chainrule.runtime.executor import DataflowExecutor, SequentialExecutor
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
 from mlp_step import add_sgd, batch, mlp_loss_graph
 
 SIZES = (20, 16, 16, 5)

@@ -14,7 +14,8 @@ from chainrule.passes.fusion import share_loss_softmax
 from chainrule.passes.memory import plan_memory
 from chainrule.passes.optimizer import SGDUpdate
 from chainrule.passes.pipeline import training_pipeline
-from chainrule.runtime.executor import DataflowExecutor, SequentialExecutor
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.fused import OUT, Dest, plan_body
 from golden import check_golden
 

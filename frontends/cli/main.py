@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "dump": ".dump",
     "explain": ".explain",
     "cost": ".cost",
+    "profile": ".profile",
     "examples": ".examples",
     "import": ".inspect",
     "inspect": ".inspect",

@@ -22,9 +22,8 @@ import numpy as np
 from ...ir import Emitter, Graph, InputError, IRTypeError
 from ...ir.errors import ChainruleError
 from ...passes import PassManager, inference_pipeline, training_pipeline
-from ...passes.memory import plan_memory
 from ...runtime import Interpreter, NumericsError
-from ...runtime.executor import SequentialExecutor
+from ..compile import make_runner
 from ..python.lower import to_graph
 from .objectives import Objective, add_l2, decayed_params, get_loss
 from ..python.nn import Module
@@ -89,7 +88,8 @@ class TrainStep:
     """A compiled training step plus the matching evaluation and prediction graphs."""
 
     def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Objective,
-                 optimizer: Optimizer, check_numerics: bool = False, history=()):
+                 optimizer: Optimizer, check_numerics: bool = False, history=(), executor: str = "sequential",
+                 threads: Optional[int] = None):
         self.graph, self.eval_graph, self.predict_graph = graph, eval_graph, predict_graph
         self.model_graph = predict_graph  # compile_train sets the inference model as written (before passes)
         self.loss, self.optimizer = loss, optimizer
@@ -98,12 +98,12 @@ class TrainStep:
         self.epochs_run = 0  # fit_epoch calls: the default epoch of the next one
         self.check_numerics = check_numerics
         live = graph.initializers
-        # the sequential executor (buffers planned once, generated code); the interpreter when
-        # checking numerics, since it inspects every node's result
+        # ``executor`` (sequential by default: buffers planned once, generated code); the interpreter
+        # when checking numerics, since it inspects every node's result
         self._train = Interpreter(graph, check_numerics=True) if check_numerics else \
-            SequentialExecutor(graph, live, planner=plan_memory)
-        self._eval = SequentialExecutor(eval_graph, live, planner=plan_memory)
-        self._predict = SequentialExecutor(predict_graph, live, planner=plan_memory)
+            make_runner(executor, graph, live, threads)
+        self._eval = make_runner(executor, eval_graph, live, threads)
+        self._predict = make_runner(executor, predict_graph, live, threads)
         self.output_names = [v.name for v in graph.outputs]
         self.last: Dict[str, float] = {}
 
@@ -212,12 +212,13 @@ class TrainStep:
 def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cross_entropy",
                   optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,
                   targets: Optional[str] = None, input_shape=None, check_numerics: bool = False,
-                  **options) -> TrainStep:
+                  executor: str = "sequential", threads: Optional[int] = None, **options) -> TrainStep:
     """Compile ``model`` (a cr.nn module or a Graph with one output) into a ``TrainStep``.
 
     ``loss``: a name (``cross_entropy``, ``squared_error``, ``binary_cross_entropy``)
     or an ``Objective``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
     ``metrics``: default ``["accuracy"]`` for classification losses.
+    ``executor`` and ``threads`` as for ``cr.compile``.
     ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
     """
     optimizer = optimizer or SGD(lr=0.1)
@@ -240,7 +241,7 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
     model_graph = pred.clone()
     pred = PassManager(inference_pipeline(freeze_params=False)).run(pred)
-    step = TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history)
+    step = TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history, executor, threads)
     step.model_graph = model_graph
     return step
 

@@ -16,7 +16,8 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
-- ``flops``: multiply-adds, for the cost ledger.
+- ``flops``: multiply-adds, for the cost ledger; ``blas``: they run in a BLAS call, whose
+  speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``).
 
 How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
 export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
@@ -71,6 +72,7 @@ class Op:
     lecture_factor: str = ""  # an elementwise op's ∂y/∂x as the lecture writes it; {x}, {y} name operand and result
     ufunc = None  # the NumPy ufunc computing this elementwise op: ufunc(*inputs, out=out)
     foldable = False  # pure and cheap: the executors compute it once per bindings when its inputs are known
+    blas = False  # the multiply-adds run in a BLAS call (GEMM): their time depends on the BLAS threads
     uses_donated = False  # ``emit`` may overwrite inputs whose buffers die at the node (Fused: its steps)
 
     # -- attributes --------------------------------------------------------

@@ -39,6 +39,7 @@ def _swap_last(e, v):
 class MatMul(Op):
     """Y = A @ B (NumPy matmul semantics; batch dimensions broadcast)"""
     arity = (2, 2)
+    blas = True
     rule = "Ā = Ȳ Bᵀ, B̄ = Aᵀ Ȳ"
 
     def lecture(self, node, i, n):
@@ -91,6 +92,7 @@ class Gemm(Op):
     """Y = α·op(A)·op(B) + β·C, op(X) = Xᵀ if trans else X (A, B are matrices)"""
     arity = (2, 3)
     attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
+    blas = True
     rule = "Ā = α Ȳ op(B)ᵀ, B̄ = α op(A)ᵀ Ȳ (transposed back if needed), C̄ = β Ȳ summed to C's shape"
 
     def lecture(self, node, i, n):

@@ -1,0 +1,172 @@
+"""How long a node takes on this machine: the cost ledger's counts times measured rates.
+
+A node's time is predicted from what its op says about it (``Op.flops``
+multiply-adds, ``Op.blas``, the bytes of its operands and results):
+
+    t(node, threads) = call + madds · madd[threads]   (a BLAS op)
+                     + bytes · byte                    (every op)
+
+The rates are measured once per machine by ``calibrate()`` (a GEMM at each
+thread count, a large ``add``, a tiny call, a hand-off between two threads;
+about 0.2 s) and cached in memory and in a small JSON file, so every process
+on the machine predicts the same schedule.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import threading
+import time
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from ..ir.files import write_file
+from .threads import BlasSetter, available_cores
+
+CACHE_ENV = "CHAINRULE_CACHE"  # a folder for the calibration file (default: the user's cache folder)
+
+
+class Machine(NamedTuple):
+    """Measured rates, in seconds: ``madd[t - 1]`` per BLAS multiply-add with t threads."""
+    cores: int
+    madd: Tuple[float, ...]
+    byte: float  # per byte read or written by an elementwise op
+    call: float  # fixed cost of one generated line calling NumPy
+    handoff: float  # one value handed to a thread waiting on an event, until it runs
+    launch: float  # starting the other workers of one call and joining them
+
+    def madd_s(self, threads: int) -> float:
+        return self.madd[min(max(threads, 1), len(self.madd)) - 1]
+
+
+class NodeCost(NamedTuple):
+    madds: int
+    bytes: int
+    blas: bool
+
+
+def node_cost(node, bindings: Dict[str, int]) -> NodeCost:
+    """The ledger's counts for one node (``frontends/inspect/cost.py`` prints the same counts)."""
+    ins = [v.type for v in node.inputs]
+    outs = [v.type for v in node.outputs]
+    madds = int(node.op.flops(ins, outs, dict(node.attrs), bindings) or 0)
+    nbytes = sum(t.nbytes(bindings) or 0 for t in ins + outs)
+    return NodeCost(madds, nbytes, bool(node.op.blas))
+
+
+def seconds(c: NodeCost, m: Machine, threads: int = 1) -> float:
+    """Predicted time of a node with these counts (``threads`` matters for BLAS ops only)."""
+    t = m.call + c.bytes * m.byte
+    if c.blas:
+        t += c.madds * m.madd_s(threads)
+    return t
+
+
+def _median(fn, reps: int, best: bool = False) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(min(times) if best else np.median(times))
+
+
+def _handoff(reps: int = 200) -> float:
+    """Half a ping-pong between two threads through events: one wake-up."""
+    ping, pong = threading.Event(), threading.Event()
+
+    def other():
+        for _ in range(reps):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    th = threading.Thread(target=other)
+    th.start()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    t = time.perf_counter() - t0
+    th.join()
+    return t / (2 * reps)
+
+
+def _launch(reps: int = 100) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return _median(lambda: pool.submit(int).result(), reps)
+
+
+def measure() -> Machine:
+    """Measure the rates now (about 0.2 s)."""
+    cores = available_cores()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128, 384), dtype=np.float32)
+    b = rng.standard_normal((384, 384), dtype=np.float32)
+    out = np.empty((128, 384), np.float32)
+    setb = BlasSetter()
+    before = setb.get()
+    madd = []
+    try:
+        for t in range(1, cores + 1):
+            setb(t)  # the fastest of 30 runs: a shared machine only ever slows a GEMM down
+            madd.append(_median(lambda: np.matmul(a, b, out=out), 30, best=True) / (128 * 384 * 384))
+    finally:
+        if before:
+            setb(before)
+    x = rng.standard_normal(1 << 18, dtype=np.float32)
+    y = np.empty_like(x)
+    byte = _median(lambda: np.add(x, x, out=y), 15) / (3 * x.nbytes)
+    one = np.zeros(1, np.float32)
+    call = _median(lambda: np.add(one, one, out=one), 200)
+    return Machine(cores, tuple(madd), byte, call, _handoff(), _launch())
+
+
+_MACHINE: Dict[str, Machine] = {}
+
+
+def _key() -> str:
+    from .threads import _controller
+    ctl = _controller()
+    blas = [(c.internal_api, c.version, getattr(c, "architecture", "")) for c in ctl.lib_controllers] if ctl else []
+    text = repr((platform.machine(), platform.processor(), platform.node(), available_cores(),
+                 np.__version__, blas))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cache_file(key: str) -> str:
+    folder = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "chainrule")
+    return os.path.join(folder, f"machine-{key}.json")
+
+
+def calibrate(refresh: bool = False) -> Machine:
+    """This machine's rates: measured on first use, then read from the cache."""
+    key = _key()
+    if key in _MACHINE and not refresh:
+        return _MACHINE[key]
+    path = _cache_file(key)
+    m: Optional[Machine] = None
+    if not refresh:
+        try:
+            with open(path) as f:
+                d = json.load(f)
+            m = Machine(int(d["cores"]), tuple(float(x) for x in d["madd"]), float(d["byte"]), float(d["call"]),
+                        float(d["handoff"]), float(d["launch"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            m = None  # no cache yet, or an unreadable one: measure
+    if m is None or m.cores != available_cores():
+        m = measure()
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_file(path, json.dumps(m._asdict(), indent=1))
+        except Exception:  # noqa: BLE001 (a read-only home only costs a measurement next time)
+            pass
+    _MACHINE[key] = m
+    return m

@@ -1,0 +1,117 @@
+"""A timed call of a planned executor, as Chrome trace events (Perfetto, chrome://tracing).
+
+``profile(executor, arrays)`` runs one call with a clock read around every
+node (a training step updates its parameters, as any call does) and returns
+one ``Event`` per node: its worker (thread), task, op, shapes, multiply-adds
+and bytes. ``chrome_trace(events)`` is the trace-event JSON object, with
+complete events (``"ph": "X"``, microseconds) and the names of the threads::
+
+    {"traceEvents": [{"name": "fc1", "cat": "Gemm", "ph": "X", "ts": 12.5, "dur": 240.1,
+                      "pid": 0, "tid": 0, "args": {"shapes": ["f32[128,256]", ...], ...}}, ...]}
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict, List, NamedTuple, Sequence
+
+from ..ir.files import write_file
+from .costmodel import node_cost
+from .dataflow import DataflowExecutor, build_program, run_program
+from .tasks import Schedule, Task
+from .threads import BlasSetter
+
+
+class Event(NamedTuple):
+    node: str
+    op: str
+    worker: int
+    task: int
+    start: float  # seconds from the call's start
+    end: float
+    shapes: Sequence[str]
+    madds: int
+    bytes: int
+
+
+def _one_worker(prep, threads: int) -> Schedule:
+    n = len(prep.nodes)
+    return Schedule([Task(0, tuple(range(n)), 0, 0.0, 0.0, threads, ())], [x.name for x in prep.nodes],
+                    1, 0.0, 0.0, 0.0, threads)
+
+
+def profile(executor, arrays) -> List[Event]:
+    """One timed call of a ``SequentialExecutor`` or ``DataflowExecutor`` on ``arrays``."""
+    with executor._lock:
+        arrays, _ = executor._lookup(list(arrays))
+        key = executor._key(arrays)
+        if isinstance(executor, DataflowExecutor) and key in executor.programs:
+            prep, sched = executor._preps[key], executor.programs[key].schedule
+            base, pool = executor.base, executor.pool
+        else:  # the sequential code: one worker, every node in order
+            prep = executor.prepared(key)
+            sched, base, pool = _one_worker(prep, executor.threads or 0), executor.threads or 0, None
+        prog = build_program(prep, sched, executor.graph.name, base, executor._updates(prep, key), timed=True)
+        rec: List = []
+        t0 = prep.gen.ns["now"]()
+        run_program(prog, prep, executor.graph, arrays, executor.params, BlasSetter(), pool, rec)
+    task_of = {i: t.index for t in sched.tasks for i in t.nodes}
+    events = []
+    for w, records in enumerate(rec):
+        for i, a, b in records:
+            n = prep.nodes[i]
+            c = node_cost(n, prep.bindings)
+            shapes = [str(v.type) for v in list(n.inputs) + list(n.outputs)]
+            events.append(Event(n.name, n.op.name, w, task_of[i], a - t0, b - t0, shapes, c.madds, c.bytes))
+    return sorted(events, key=lambda e: (e.start, e.worker))
+
+
+def chrome_trace(events: Sequence[Event], name: str = "chainrule") -> Dict:
+    """The trace-event format's JSON object: one complete event per node, one thread per worker."""
+    out: List[Dict] = [{"name": "process_name", "ph": "M", "pid": 0, "tid": 0, "args": {"name": name}}]
+    for w in sorted({e.worker for e in events}):
+        out.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": w, "args": {"name": f"worker {w}"}})
+    for e in events:
+        out.append({"name": e.node, "cat": e.op, "ph": "X", "ts": round(e.start * 1e6, 3),
+                    "dur": round((e.end - e.start) * 1e6, 3), "pid": 0, "tid": e.worker,
+                    "args": {"op": e.op, "task": e.task, "shapes": list(e.shapes), "flops": e.madds,
+                             "bytes": e.bytes}})
+    return {"traceEvents": out, "displayTimeUnit": "ms"}
+
+
+def write_trace(path: str, events: Sequence[Event], name: str = "chainrule") -> str:
+    return write_file(path, json.dumps(chrome_trace(events, name), indent=0))
+
+
+
+def gantt_png(events: Sequence[Event], path: str, title: str = "") -> bool:
+    """A Gantt chart of the events (a row per worker, a bar per node, coloured by op) as a PNG;
+    returns False when matplotlib is missing."""
+    try:  # a Figure with its own Agg canvas: the user's pyplot backend is left alone
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    import io
+    ops = sorted({e.op for e in events})
+    palette = ["#3b75af", "#d9653b", "#2a9d2a", "#b04cb0", "#8c6d31", "#e7ba52", "#5aa5a5", "#777777"]
+    colour = {op: palette[k % len(palette)] for k, op in enumerate(ops)}
+    workers = sorted({e.worker for e in events})
+    fig = Figure(figsize=(10, 1.2 + 0.6 * len(workers)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for e in events:
+        ax.barh(e.worker, (e.end - e.start) * 1e3, left=e.start * 1e3, height=0.7, color=colour[e.op],
+                edgecolor="white", linewidth=0.3)
+    for op in ops:
+        ax.barh([], [], color=colour[op], label=op)
+    ax.set_yticks(workers, [f"worker {w}" for w in workers])
+    ax.invert_yaxis()
+    ax.set_xlabel("ms from the call's start")
+    ax.set_title(title or "profile")
+    ax.legend(fontsize=7, ncol=min(len(ops), 6), loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(workers) < 3
+              else -0.2), frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    write_file(path, buf.getvalue())
+    return True

@@ -1,0 +1,245 @@
+"""The dataflow executor: a threads budget, cost-based tasks, a list schedule you can print, the same
+bits as the sequential executor, thread-safe calls, and a profile in the trace-event format."""
+import json
+import logging
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import chainrule as cr
+from chainrule.passes.memory import plan_memory
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
+from chainrule.runtime.tasks import merge_chains
+from chainrule.runtime.threads import available_cores
+from fuzz_graphs import random_graph, random_inputs
+from test_fuzz_ir import FUZZ
+
+FORCE = -10.0  # a margin no schedule fails: run the tasks on threads even when no gain is predicted
+two_cores = pytest.mark.skipif(available_cores() < 2, reason="needs two cores to run two workers")
+
+
+def towers(k=3, sizes=(24, 32, 32, 5)):
+    """``k`` independent MLPs on one input, their losses summed: the graph inter-op parallelism is for."""
+    b = cr.GraphBuilder("towers")
+    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
+    total = None
+    for j in range(k):
+        m = cr.nn.mlp(list(sizes), seed=10 * j)
+        for i, layer in enumerate(m_ for m_ in m.modules if isinstance(m_, cr.nn.Linear)):
+            layer.name = f"t{j}.fc{i + 1}"
+        loss = cr.cross_entropy(cr.softmax(m(x)), t)
+        total = loss if total is None else total + loss
+    return cr.compile(b.build(total), "training").graph
+
+
+def _batch(sizes=(24, 32, 32, 5), n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    t = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], n)]
+    return x, t
+
+
+def _params(g):
+    return {k: v.copy() for k, v in g.initializers.items()}
+
+
+def test_workers_times_blas_threads_stay_within_the_cores():
+    g = towers()
+    for threads in (None, 1, 2, 64):
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, threads=threads, margin=FORCE)
+        assert run.workers * run.base <= available_cores() and run.solo <= available_cores()
+        run.run_list(list(_batch()))
+        for prog in run.programs.values():
+            assert all(t.threads <= run.budget for t in prog.schedule.tasks)
+
+
+@two_cores
+def test_schedule_covers_every_node_once_and_respects_dependencies():
+    g = towers()
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
+    s = run.schedule_for(list(_batch()))
+    nodes = sorted(i for t in s.tasks for i in t.nodes)
+    assert nodes == list(range(len(g.nodes)))
+    by = {t.index: t for t in s.tasks}
+    for t in s.tasks:
+        for p in t.preds:
+            assert by[p].finish <= t.start + 1e-12, (p, t.index)
+    assert s.parallel and 0 < s.makespan and 0 < s.sequential
+    text = str(s)
+    assert "predicted makespan" in text and "sequential sum" in text and "decision: dataflow" in text
+    assert len(s.tasks) < len(g.nodes)  # small nodes were merged into tasks
+
+
+def test_small_chains_merge_into_one_task_without_cycles():
+    # 0 -> 1 -> 2 (tiny), 0 -> 3 (big), {2, 3} -> 4
+    deps = [[], [0], [1], [0], [2, 3]]
+    groups = merge_chains(deps, [1.0, 0.1, 0.1, 5.0, 0.1], grain=0.5)
+    assert [0, 1, 2] in groups and any(3 in g for g in groups)
+    assert sorted(i for g in groups for i in g) == list(range(5))
+
+
+def test_tiny_graph_falls_back_to_sequential_and_says_so(caplog):
+    model = cr.nn.mlp([6, 5, 3], seed=0)
+    exe = cr.compile(model, executor="dataflow")
+    x = np.ones((4, 6), np.float32)
+    with caplog.at_level(logging.INFO, logger="chainrule.dataflow"):
+        y = exe(x)
+    np.testing.assert_array_equal(y, cr.compile(model)(x))
+    s = exe.schedule(x)
+    assert not s.parallel and "sequential" in s.decision
+    assert s.workers < 2 or "below the margin" in s.decision
+    assert "sequential" in caplog.text
+
+
+@two_cores
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_threaded_training_step_is_bit_identical_to_sequential(activation):
+    g = towers(sizes=(48, 64, 64, 5))
+    p_seq, p_dfl = _params(g), _params(g)
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    # one BLAS thread for every task, as the sequential run: OpenBLAS rounds differently per thread count
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, solo_threads=1)
+    for n in (16, 7, 16):
+        x, t = _batch((48, 64, 64, 5), n=n, seed=n)
+        a, b = seq.run_list([x, t]), dfl.run_list([x, t])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
+    assert dfl.schedule_for([x, t]).parallel
+    for k in p_seq:
+        assert p_seq[k].tobytes() == p_dfl[k].tobytes(), k
+
+
+@two_cores
+@FUZZ
+@given(random_graph())
+def test_threaded_schedule_equals_sequential_on_random_graphs(g):
+    xs = random_inputs(g)
+    with np.errstate(all="ignore"):
+        seq = SequentialExecutor(g, planner=plan_memory).run_list(xs)
+        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE).run_list(xs)
+    for a, b in zip(seq, dfl):
+        np.testing.assert_array_equal(a, b)
+
+
+def _stress(call, inputs, expected, threads=4, calls=200):
+    """``threads`` threads each make ``calls`` calls on different inputs; every answer must be the
+    single-thread one."""
+    wrong = []
+
+    def worker(k):
+        for c in range(calls):
+            j = (k * 7 + c) % len(inputs)
+            got = call(inputs[j])
+            if not np.array_equal(got, expected[j]):
+                wrong.append((k, c))
+    ths = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    return wrong
+
+
+@pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow", "dataflow-threaded"])
+def test_four_threads_calling_one_executable_get_single_thread_answers(executor):
+    g = towers(k=2)
+    rng = np.random.default_rng(1)
+    inputs = [[rng.standard_normal((8, 24)).astype(np.float32),
+               np.eye(5, dtype=np.float32)[rng.integers(0, 5, 8)]] for _ in range(6)]
+    infer = cr.compile(cr.nn.mlp([24, 32, 5], seed=0), executor="interpreter")
+    g.updates.clear()  # the loss and its gradients, no update: every call has one right answer
+    g.set_outputs(list(g.outputs))
+    if executor == "dataflow-threaded":
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
+    elif executor == "interpreter":
+        run = cr.Interpreter(g, _params(g))
+    else:
+        run = {"sequential": SequentialExecutor, "dataflow": DataflowExecutor}[executor](
+            g, _params(g), planner=plan_memory)
+    expected = [run.run_list(x)[0] for x in inputs]
+    assert _stress(lambda x: run.run_list(x)[0], inputs, expected) == []
+    xs = [x for x, _ in inputs]
+    ref = [infer(x) for x in xs]
+    assert _stress(infer, xs, ref) == []
+
+
+def test_train_step_predict_and_evaluate_are_thread_safe():
+    step = cr.compile_train(cr.nn.mlp([24, 32, 5], seed=0), executor="dataflow")
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((8, 24)).astype(np.float32) for _ in range(5)]
+    ref = [step.predict(x) for x in xs]
+    assert _stress(step.predict, xs, ref, calls=100) == []
+    t = rng.integers(0, 5, 8)
+    ev = step.evaluate(xs[0], t)
+    assert _stress(lambda x: np.array(step.evaluate(x, t)["loss" if "loss" in ev else list(ev)[0]]),
+                   xs[:1], [np.array(ev["loss" if "loss" in ev else list(ev)[0]])], calls=50) == []
+
+
+@pytest.mark.parametrize("executor", ["sequential", "dataflow"])
+def test_compile_train_runs_on_the_chosen_executor(executor):
+    from chainrule.runtime.interpreter import Interpreter
+    ref = cr.compile_train(cr.nn.mlp([24, 32, 5], seed=0))
+    step = cr.compile_train(cr.nn.mlp([24, 32, 5], seed=0), executor=executor, threads=1)
+    assert type(step._train).__name__ == {"sequential": "SequentialExecutor", "dataflow": "DataflowExecutor"}[executor]
+    assert not isinstance(step._train, Interpreter)
+    x, _ = _batch((24, 32, 32, 5), n=8)
+    t = np.arange(8) % 5
+    for _ in range(3):
+        assert step(x, t) == ref(x, t)
+    with pytest.raises(cr.ChainruleError, match="unknown executor"):
+        cr.compile_train(cr.nn.mlp([4, 2], seed=0), executor="gpu")
+
+
+REQUIRED = {"X": ("name", "ph", "ts", "dur", "pid", "tid"), "M": ("name", "ph", "pid", "tid", "args")}
+
+
+def check_trace(doc, graph):
+    """The trace-event format's required fields: complete events (ph X) with microsecond ts and dur,
+    metadata events (ph M) naming the threads; one complete event per node."""
+    assert isinstance(doc, dict) and isinstance(doc["traceEvents"], list)
+    names = []
+    for e in doc["traceEvents"]:
+        assert e["ph"] in REQUIRED, e
+        for field in REQUIRED[e["ph"]]:
+            assert field in e, (field, e)
+        assert isinstance(e["pid"], int) and isinstance(e["tid"], int) and isinstance(e["name"], str)
+        if e["ph"] == "X":
+            assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0 and e["dur"] >= 0
+            assert {"op", "shapes", "flops", "bytes"} <= set(e["args"])
+            names.append(e["name"])
+    assert sorted(names) == sorted(n.name for n in graph.nodes)
+
+
+@pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow"])
+def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
+    g = towers()
+    exe = cr.compile(g, "inference", executor=executor)
+    xs = list(_batch())
+    events = exe.profile(xs, str(tmp_path / "trace.json"), gantt=str(tmp_path / "gantt.png"))
+    assert len(events) == len(exe.graph.nodes)
+    check_trace(json.loads((tmp_path / "trace.json").read_text()), exe.graph)
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "gantt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@two_cores
+def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
+    g = towers()
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
+    from chainrule.runtime.profile import chrome_trace, profile
+    events = profile(run, list(_batch()))
+    doc = chrome_trace(events, "towers")
+    check_trace(doc, g)
+    assert {e.worker for e in events} == {0, 1}
+
+
+def test_cli_profile_writes_the_trace(tmp_path, capsys):
+    from chainrule.frontends.cli.main import main
+    out = tmp_path / "trace.json"
+    assert main(["profile", "mlp", "--out", str(out), "--batch", "8"]) == 0
+    text = capsys.readouterr().out
+    assert "schedule:" in text and "predicted makespan" in text and "wrote" in text
+    doc = json.loads(out.read_text())
+    assert any(e["ph"] == "X" for e in doc["traceEvents"])
