@@ -84,4 +84,5 @@ def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=None, is_test=
         return y
     if not x.type.is_static:
         ctx.unsupported("the mask output of Dropout with a symbolic shape")
+    ctx.check_size(x.type.shape, bool, "the mask")
     return y, ctx.constant(np.ones(x.type.shape, bool))
