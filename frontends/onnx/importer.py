@@ -129,6 +129,8 @@ class TensorReader:
         loc = info.get("location")
         if not loc:
             raise OnnxImportError(f"{where}: external data without a location")
+        if "\0" in loc:  # no file name holds one; the os functions would raise a bare ValueError
+            raise OnnxImportError(f"{where}: external data location {loc!r} holds a NUL character")
         if self.base_dir is None:
             raise OnnxImportError(f"{where}: external data {loc!r} needs the model's folder; import from a path")
         if os.path.isabs(loc) or loc.startswith(("/", "\\")) or ":" in loc:
@@ -548,6 +550,7 @@ class _Importer:
         if (not isinstance(ins, list) or not all(isinstance(x, str) for x in ins) or not out
                 or not isinstance(outs, list) or not all(isinstance(x, str) and x for x in outs)):
             raise OnnxImportError(f"{label}: bad chainrule metadata (inputs/output)")
+        check_meta_attrs(OPS[opname], attrs, label)
         ctx = _Ctx(self, node, label, self.opset)
         try:
             v = ctx.op(opname, *[ctx.v(x) for x in ins], **attrs)
@@ -623,6 +626,24 @@ class _Importer:
                     raise OnnxImportError(f"{lab} is declared with shape "
                                           f"[{','.join(str(x.dim_value or x.dim_param or '?') for x in dims)}] "
                                           f"but computes {v.type}")
+
+
+#: the type an attribute value from metadata must have, by the type of the op's default
+_META_KINDS = ((bool, (bool,), "a boolean"), (int, (int,), "an integer"), (float, (int, float), "a number"),
+               (str, (str,), "a string"), (DType, (DType,), "a dtype"))
+
+
+def check_meta_attrs(op, attrs, label):
+    """Attributes read from chainrule metadata (JSON) have the type of the op's defaults, so that a
+    wrong one is refused here and not met by a kernel at run time; the op checks the rest."""
+    for name, value in attrs.items():
+        default = op.attrs.get(name)
+        for kind, allowed, words in _META_KINDS:
+            if type(default) is kind:
+                if type(value) not in allowed:
+                    raise OnnxImportError(f"{label}: chainrule metadata attribute {name!r} of {op.name} must be "
+                                          f"{words}, got {value!r}")
+                break
 
 
 def FROM_ONNX_ok(code):
