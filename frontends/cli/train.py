@@ -20,7 +20,7 @@ from ...ir.errors import ChainruleError
 from ...ir.files import write_file
 from ..train import checkpoint, datasets, plots
 from ..train.datasets import DatasetError
-from ..train.interrupt import StopOnSignal
+from ..train.interrupt import StopOnSignal, Terminated, TerminateRaises
 from ..train.objectives import LOSSES
 from ..python.nn import ACTIVATIONS, mlp
 from ..train.optim import OPTIMIZERS, Adam, OptimizerError, SGD
@@ -154,6 +154,16 @@ class Progress:
 
 
 def run(args):
+    try:  # SIGTERM outside the loop (start-up, plotting): a message and 143, not a silent kill
+        with TerminateRaises():
+            return _train(args)
+    except Terminated as t:
+        print("chainrule train: terminated by SIGTERM outside a training step; the files written so far are "
+              "complete", file=sys.stderr)
+        return t.exit_code
+
+
+def _train(args):
     t0 = time.perf_counter()
     hidden = _hidden(args.hidden)
     for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
