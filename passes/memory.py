@@ -34,6 +34,7 @@ independent nodes of the sequential order together.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -57,6 +58,7 @@ class MemoryPlan:
     lower_bound_bytes: int = 0  # see plan_memory: no plan of this order can use fewer
 
     buffer_offsets: List[int] = field(default_factory=list)  # where each buffer starts in the arena
+    _overlaps: Optional[List[List[int]]] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def peak_bytes(self) -> int:
@@ -65,8 +67,9 @@ class MemoryPlan:
 
     def overlapping(self, b: int) -> List[int]:
         """Buffers whose byte ranges overlap buffer ``b`` (``b`` included): writers must wait for their readers."""
-        lo, hi = self.buffer_offsets[b], self.buffer_offsets[b] + self.buffer_bytes[b]
-        return [c for c, (o, n) in enumerate(zip(self.buffer_offsets, self.buffer_bytes)) if o < hi and lo < o + n]
+        if self._overlaps is None or len(self._overlaps) != len(self.buffer_bytes):  # once, for the finished plan
+            self._overlaps = _overlaps(self.buffer_offsets, self.buffer_bytes)
+        return self._overlaps[b]
 
     def report(self) -> str:
         mib = 1 / 2 ** 20
@@ -77,6 +80,28 @@ class MemoryPlan:
                 f"{len(self.param_outputs)} updates written into their parameters"
                 + (f"; {len(self.workspace_of)} workspaces (largest "
                    f"{max(self.workspace_bytes.values()) * mib:.3f} MiB)" if self.workspace_of else ""))
+
+
+def _overlaps(offsets: List[int], sizes: List[int]) -> List[List[int]]:
+    """For each byte range ``[offset, offset + size)``, the ranges it overlaps (itself included if not
+    empty), in index order: one sweep by start, so the cost is the number of overlapping pairs, not buffers²."""
+    out: List[List[int]] = [[] for _ in offsets]
+    active: List[int] = []  # ranges begun and not yet ended at the current start
+    for b in sorted(range(len(offsets)), key=lambda c: (offsets[c], c)):
+        lo = offsets[b]
+        active = [c for c in active if offsets[c] + sizes[c] > lo]
+        if sizes[b] == 0:  # an empty range: only the ranges strictly around its position, not itself
+            for c in active:
+                if offsets[c] < lo:
+                    out[b].append(c)
+                    out[c].append(b)
+            continue
+        for c in active:
+            out[b].append(c)
+            out[c].append(b)
+        out[b].append(b)
+        active.append(b)
+    return [sorted(o) for o in out]
 
 
 def _nbytes(v, bindings) -> int:
@@ -213,7 +238,7 @@ def _pack_arena(plan, nodes, death) -> None:
         ws_obj[name] = len(objects)
         objects.append([i, i, -(-size // ALIGN) * ALIGN])
     if len(objects) > MAX_ARENA_OBJECTS:  # the placement below is quadratic; keep the greedy buffers
-        plan.buffer_offsets = [sum(plan.buffer_bytes[:b]) for b in range(len(plan.buffer_bytes))]
+        plan.buffer_offsets = _side_by_side(plan.buffer_bytes)
         return
     arena, offset = None, None
     orders = [lambda j: (-objects[j][2], objects[j][0], j),  # largest first
@@ -229,7 +254,12 @@ def _pack_arena(plan, nodes, death) -> None:
         plan.buffer_of = dict(obj_of)
         plan.workspace_of = ws_obj
     else:
-        plan.buffer_offsets = [sum(plan.buffer_bytes[:b]) for b in range(len(plan.buffer_bytes))]
+        plan.buffer_offsets = _side_by_side(plan.buffer_bytes)
+
+
+def _side_by_side(sizes: List[int]) -> List[int]:
+    """Offsets of buffers laid end to end (a running sum: linear, where summing each prefix was not)."""
+    return list(itertools.accumulate(sizes, initial=0))[:-1]
 
 
 def _place(objects, order) -> Dict[int, int]:

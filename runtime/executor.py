@@ -29,6 +29,7 @@ from ..ir.types import TensorType
 from .codegen import Code, fold
 from .interpreter import Interpreter
 from .threads import blas_threads
+from .limits import check_memory
 
 _ndarray = np.ndarray
 
@@ -234,6 +235,8 @@ class SequentialExecutor:
     def prepared(self, key) -> _Prepared:
         bindings = {d: key[i] for i, (_, _, d) in enumerate(self._syms)}
         plan = self.planner(self.graph, bindings) if self.planner else None
+        # before the arena is allocated: the live values, or the planned arena if it is larger
+        check_memory(self.graph, bindings, max(self.interpreter.peak_bytes(bindings), plan.peak_bytes if plan else 0))
         self.plans[key] = plan
         return _Prepared(self.graph, plan, self.params)
 

@@ -8,10 +8,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
 import chainrule as cr
-from chainrule.ir import InputError, ParseError, ResourceError, VerifyError
+from chainrule.ir import ChainruleError, InputError, ParseError, ResourceError, VerifyError
+from chainrule.passes.memory import plan_memory
 from chainrule.runtime import Interpreter, limits
+from chainrule.runtime.executor import SequentialExecutor
 
 PARAM_OUT = """graph g {
   input %x: f32[2]
@@ -220,6 +223,30 @@ def test_check_memory_is_the_hook_the_executors_call(monkeypatch):
     limits.check_memory(g, {"N": 10})
     with pytest.raises(ResourceError, match="graph big with N=1000 would need"):
         limits.check_memory(g, {"N": 1000})
+
+
+def _onnx(nodes, shape):
+    g = helper.make_graph(nodes, "bomb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+
+
+def test_a_static_tebibyte_graph_is_a_resource_error_in_the_sequential_executor(monkeypatch):
+    """The executor checks the memory limit before it allocates its arena (not a raw MemoryError)."""
+    m = _onnx([helper.make_node("Relu", ["x"], ["h"], name="r"), helper.make_node("Neg", ["h"], ["y"], name="n")],
+              [1 << 20, 1 << 18])
+    g = cr.import_onnx(m, max_tensor_bytes=1 << 62)
+    exe = SequentialExecutor(g, planner=plan_memory)
+    with pytest.raises(ResourceError, match=r"graph bomb would need 3.0 TiB of live values, over the memory limit"):
+        exe.prepared(())
+    monkeypatch.setattr(limits, "_limit", [1 << 20])  # and a static graph over a small limit
+    small = cr.import_onnx(_onnx([helper.make_node("Relu", ["x"], ["y"], name="r")], [1000, 1000]))
+    with pytest.raises(ResourceError, match="over the memory limit of 1.0 MiB"):
+        SequentialExecutor(small, planner=plan_memory).prepared(())
+    x = np.broadcast_to(np.float32(0), (1 << 20, 1 << 18))  # the public path: a 1 TiB input of no memory
+    for executor in ("sequential", "dataflow"):
+        with pytest.raises(ChainruleError, match="TiB of live values"):
+            cr.compile(g, executor=executor)(x)
 
 
 @pytest.mark.parametrize("text", ["inf", "1e400", "nan", "-5"])

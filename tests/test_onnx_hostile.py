@@ -154,3 +154,32 @@ def test_unsupported_value_kinds_and_computed_shapes():
     g = helper.make_graph([RELU], "g", [helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     _err(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), "not a tensor")
+
+
+def test_a_nul_in_an_external_data_location_is_an_import_error(tmp_path):
+    """It gave a raw ValueError ("embedded null byte") from os.stat."""
+    msg = _err(_external(tmp_path, "w\0.bin"), "initializer 'w'", "external data location", "NUL")
+    assert "\n" not in msg
+
+
+def _meta_node(op, attrs, inputs='["x"]'):
+    n = helper.make_node("Relu", ["x"], ["y"], name="r")
+    for k, v in (("op", op), ("attrs", attrs), ("inputs", inputs), ("output", "y")):
+        p = n.metadata_props.add()
+        p.key, p.value = f"chainrule.{k}", v
+    return _model([n])
+
+
+@pytest.mark.parametrize("op, attrs, words", [
+    ("Softmax", '{"axis": "abc"}', ["attribute 'axis' of Softmax must be an integer, got 'abc'"]),
+    ("LeakyRelu", '{"alpha": "abc"}', ["attribute 'alpha' of LeakyRelu must be a number", "'abc'"]),
+    ("LeakyRelu", '{"alpha": true}', ["attribute 'alpha' of LeakyRelu must be a number", "True"]),
+    ("OneHot", '{"depth": 2.5}', ["attribute 'depth' of OneHot must be an integer", "2.5"]),
+    ("SoftmaxCrossEntropy", '{"reduction": 3}', ["attribute 'reduction' of SoftmaxCrossEntropy must be a string"]),
+    ("OneHot", '{"dtype": "f32"}', ["attribute 'dtype' of OneHot must be a dtype"]),
+    ("Relu", '{"colour": 1}', ["Relu has no attribute 'colour'"]),
+])
+def test_chainrule_metadata_attributes_of_the_wrong_type_are_one_line_import_errors(op, attrs, words):
+    """``{"alpha": "abc"}`` imported and then failed at run time with a ValueError from the kernel."""
+    msg = _err(_meta_node(op, attrs), "node 'r' (Relu)", *words)
+    assert "\n" not in msg

@@ -254,3 +254,31 @@ def test_cli_resume_from_a_damaged_checkpoint_is_a_one_line_error(good, tmp_path
     assert r.returncode == 1
     assert r.stderr.startswith("chainrule train: error: ") and str(bad) in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# SIGTERM outside the training loop: the process sends it to itself at a fixed moment
+_SELF_TERM = """
+import os, signal, sys
+from chainrule.frontends.cli import train
+from chainrule.frontends.cli.main import main
+from chainrule.frontends.train import plots
+def term(*a, **k):
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not stop the run")
+if sys.argv[1] == "start-up":
+    train._data = term
+else:
+    plots.plot_curves = term
+sys.exit(main(["train", "--hidden", "4", "--epochs", "1", "--out", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("moment", ["start-up", "plotting"])
+def test_sigterm_outside_the_training_loop_exits_143_with_a_message(tmp_path, moment):
+    """It ended with rc -15 (killed by the signal) and nothing on stderr."""
+    proc = subprocess.run([sys.executable, "-c", _SELF_TERM, moment, str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("chainrule train: terminated by SIGTERM"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr

@@ -28,7 +28,7 @@ from ...ir.files import write_file
 from ...ir.errors import ChainruleError
 from ..train import checkpoint, datasets, plots
 from ..train.datasets import DatasetError
-from ..train.interrupt import StopOnSignal
+from ..train.interrupt import StopOnSignal, Terminated, TerminateRaises
 from ..train.objectives import LOSSES
 from ..python.nn import (ACTIVATIONS, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU,
                          Sequential, Standardize, mlp)
@@ -356,6 +356,16 @@ def _draw(out, drawings, written, skipped):
 
 
 def run(args):
+    try:  # SIGTERM outside the loop (start-up, plotting): a message and 143, not a silent kill
+        with TerminateRaises():
+            return _train(args)
+    except Terminated as t:
+        print("chainrule train: terminated by SIGTERM outside a training step; the files written so far are "
+              "complete", file=sys.stderr)
+        return t.exit_code
+
+
+def _train(args):
     t0 = time.perf_counter()
     _check_args(args)
     builtin_mlp = not args.model and args.arch == "mlp"

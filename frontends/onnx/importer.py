@@ -2,7 +2,10 @@
 
 Reading is defensive: the file is parsed without onnx's loader (which would
 follow external-data paths anywhere), every tensor's declared size is checked
-against ``max_tensor_bytes`` before anything is allocated, external data must
+against ``max_tensor_bytes`` before anything is allocated, and so is every
+static result a node computes (``_Ctx.op``) and every array an import function
+builds from a shape in the file (``_Ctx.check_size``, also against the memory
+limit); constant folding stops at ``FOLD_LIMIT`` elements of input or result. External data must
 be a plain file inside the model's folder, and the node list is checked for
 undefined inputs, double definitions and cycles before any op is mapped. All
 problems raise ``OnnxImportError`` naming the file, the node, its op and why.
@@ -34,6 +37,7 @@ from ...ir.errors import ChainruleError
 from ...ir.ops import OPS
 from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
+from ...runtime.limits import human, memory_limit
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
@@ -125,6 +129,8 @@ class TensorReader:
         loc = info.get("location")
         if not loc:
             raise OnnxImportError(f"{where}: external data without a location")
+        if "\0" in loc:  # no file name holds one; the os functions would raise a bare ValueError
+            raise OnnxImportError(f"{where}: external data location {loc!r} holds a NUL character")
         if self.base_dir is None:
             raise OnnxImportError(f"{where}: external data {loc!r} needs the model's folder; import from a path")
         if os.path.isabs(loc) or loc.startswith(("/", "\\")) or ":" in loc:
@@ -251,7 +257,24 @@ class _Ctx:
         base = self.node.output[0] if self.node.output else self.node.op_type
         node = self.e.emit(opname, ins, attrs, name=f"{base}/{opname.lower()}")
         self.made.append(node)
+        limit = self.imp.read.max_bytes
+        for o in node.outputs:  # a size the file asked for: refused here, before folding or compiling
+            if (o.type.nbytes() or 0) > limit:
+                self.fail(f"computes {o.type} ({human(o.type.nbytes())}), over max_tensor_bytes of {human(limit)} "
+                          f"(raise it with import_onnx(max_tensor_bytes=...) or --max-tensor-bytes)")
         return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
+
+    def check_size(self, shape, dtype, what):
+        """Refuse an array of ``shape`` that the file asks for, before it is allocated, if it is
+        over ``max_tensor_bytes`` or the memory limit."""
+        n = int(np.prod([int(d) for d in shape], dtype=object)) * np.dtype(dtype).itemsize
+        for limit, name, how in ((self.imp.read.max_bytes, "max_tensor_bytes",
+                                  "import_onnx(max_tensor_bytes=...) or --max-tensor-bytes"),
+                                 (memory_limit(), "the memory limit",
+                                  "CHAINRULE_MEMORY_LIMIT or chainrule.runtime.set_memory_limit")):
+            if n > limit:
+                self.fail(f"{what} would be {list(shape)} of {np.dtype(dtype)} ({human(n)}), over {name} of "
+                          f"{human(limit)} (raise it with {how})")
 
     def constant(self, arr):
         return self.op("Constant", value=np.asarray(arr))
@@ -500,7 +523,9 @@ class _Importer:
                 continue
             if not n.inputs or not all(id(v) in self.static_of for v in n.inputs):
                 continue
-            if any(self.static_of[id(v)].size > FOLD_LIMIT for v in n.inputs):
+            # the result's size is known from its type: a bomb (a 40000x1 times a 1x40000) is never computed
+            if any(self.static_of[id(v)].size > FOLD_LIMIT for v in n.inputs) or any(
+                    o.type.numel() is None or o.type.numel() > FOLD_LIMIT for o in n.outputs):
                 continue
             try:
                 res = n.op.kernel(dict(n.attrs))(*[self.static_of[id(v)] for v in n.inputs])
@@ -525,6 +550,7 @@ class _Importer:
         if (not isinstance(ins, list) or not all(isinstance(x, str) for x in ins) or not out
                 or not isinstance(outs, list) or not all(isinstance(x, str) and x for x in outs)):
             raise OnnxImportError(f"{label}: bad chainrule metadata (inputs/output)")
+        check_meta_attrs(OPS[opname], attrs, label)
         ctx = _Ctx(self, node, label, self.opset)
         try:
             v = ctx.op(opname, *[ctx.v(x) for x in ins], **attrs)
@@ -600,6 +626,24 @@ class _Importer:
                     raise OnnxImportError(f"{lab} is declared with shape "
                                           f"[{','.join(str(x.dim_value or x.dim_param or '?') for x in dims)}] "
                                           f"but computes {v.type}")
+
+
+#: the type an attribute value from metadata must have, by the type of the op's default
+_META_KINDS = ((bool, (bool,), "a boolean"), (int, (int,), "an integer"), (float, (int, float), "a number"),
+               (str, (str,), "a string"), (DType, (DType,), "a dtype"))
+
+
+def check_meta_attrs(op, attrs, label):
+    """Attributes read from chainrule metadata (JSON) have the type of the op's defaults, so that a
+    wrong one is refused here and not met by a kernel at run time; the op checks the rest."""
+    for name, value in attrs.items():
+        default = op.attrs.get(name)
+        for kind, allowed, words in _META_KINDS:
+            if type(default) is kind:
+                if type(value) not in allowed:
+                    raise OnnxImportError(f"{label}: chainrule metadata attribute {name!r} of {op.name} must be "
+                                          f"{words}, got {value!r}")
+                break
 
 
 def FROM_ONNX_ok(code):

@@ -12,6 +12,18 @@ previous handlers' behaviour (Ctrl-C twice still stops a stuck run at once);
 since checkpoints are written atomically, that cannot corrupt one either.
 A signal that the process was started ignoring (``nohup``, ``&`` in a script)
 stays ignored. Outside the main thread nothing is installed.
+
+Before and after the loop (loading data, compiling, plotting) there is no step
+to finish: ``TerminateRaises`` turns SIGTERM into a ``Terminated`` exception,
+as Python turns SIGINT into ``KeyboardInterrupt``, so the command unwinds
+(every file is written atomically, so none is left half-written) and exits 143
+with a message instead of being killed silently::
+
+    try:
+        with TerminateRaises():
+            ...                         # start-up, the loop (inside StopOnSignal), plotting
+    except Terminated as t:
+        print("terminated by SIGTERM"); return t.exit_code      # 143
 """
 from __future__ import annotations
 
@@ -65,4 +77,35 @@ class StopOnSignal:
 
     def __exit__(self, *exc):
         self._restore()
+        return False
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived outside a ``StopOnSignal`` block (a BaseException, like KeyboardInterrupt,
+    so that no ``except Exception`` swallows it)."""
+    exit_code = 128 + int(signal.SIGTERM)
+
+
+class TerminateRaises:
+    """A context manager in which SIGTERM raises ``Terminated`` (unless the process ignores it)."""
+
+    def __init__(self):
+        self._previous = None
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise Terminated()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGTERM)
+            if old is not signal.SIG_IGN:
+                self._previous = signal.SIG_DFL if old is None else old
+                signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
         return False

@@ -75,6 +75,7 @@ def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=0, is_test=Non
             return y
         if not x.type.is_static:
             ctx.unsupported("the mask output of Dropout with a symbolic shape outside training mode")
+        ctx.check_size(x.type.shape, bool, "the mask")
         return y, ctx.constant(np.ones(x.type.shape, bool))
     g = ctx.imp.g
     step = g.add_param(f"{ctx.node.output[0]}.step", np.zeros((), np.int64), kind="state")

@@ -99,6 +99,7 @@ def Expand(ctx, X, shape):
     out = broadcast_shapes(x.type.shape, target, "Expand operands")
     if not all(isinstance(d, int) for d in out):
         ctx.unsupported(f"Expand to a symbolic shape {list(out)}")
+    ctx.check_size(out, x.dtype.numpy, "the target")
     return ctx.op("ExpandLike", x, ctx.constant(np.zeros(out, x.dtype.numpy)))
 
 
@@ -216,8 +217,9 @@ def Slice(ctx, data, starts_in=None, ends_in=None, axes_in=None, steps_in=None, 
             if (b, p) == (0, 1) and e >= 2 ** 31 - 1:
                 continue  # the whole symbolic axis
             ctx.unsupported(f"Slice along the symbolic dimension {n} of {x.type}")
-        idx = np.arange(n)[b:e:p]  # Python's slice clamps as ONNX does
+        idx = range(n)[b:e:p]  # Python's slice clamps as ONNX does; a range allocates nothing
         if len(idx) == n and p == 1:
             continue
-        x = ctx.op("Gather", x, ctx.constant(idx.astype(np.int64)), axis=a)
+        ctx.check_size((len(idx),), np.int64, "the indices of the slice")
+        x = ctx.op("Gather", x, ctx.constant(np.arange(idx.start, idx.stop, idx.step, dtype=np.int64)), axis=a)
     return x
