@@ -29,6 +29,8 @@ from chainrule.runtime.threads import available_cores
 
 
 def towers(k=4, sizes=(256, 384, 384, 10)):
+    """``k`` independent MLPs on one input, their losses summed: the graph inter-op parallelism is for
+    (``tests/test_dataflow.py`` uses it too). Returns ``(graph, sizes)``."""
     b = cr.GraphBuilder("towers")
     x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
     total = None

@@ -1,6 +1,8 @@
 """The dataflow executor: a threads budget, cost-based tasks, a list schedule you can print, the same
 bits as the sequential executor, thread-safe calls, and a profile in the trace-event format."""
 import json
+import pathlib
+import sys
 import logging
 import threading
 
@@ -17,22 +19,16 @@ from chainrule.runtime.threads import available_cores
 from fuzz_graphs import random_graph, random_inputs
 from test_fuzz_ir import FUZZ
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_dataflow import towers as tower_graph  # noqa: E402
+
 FORCE = -10.0  # a margin no schedule fails: run the tasks on threads even when no gain is predicted
 two_cores = pytest.mark.skipif(available_cores() < 2, reason="needs two cores to run two workers")
 
 
 def towers(k=3, sizes=(24, 32, 32, 5)):
-    """``k`` independent MLPs on one input, their losses summed: the graph inter-op parallelism is for."""
-    b = cr.GraphBuilder("towers")
-    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
-    total = None
-    for j in range(k):
-        m = cr.nn.mlp(list(sizes), seed=10 * j)
-        for i, layer in enumerate(m_ for m_ in m.modules if isinstance(m_, cr.nn.Linear)):
-            layer.name = f"t{j}.fc{i + 1}"
-        loss = cr.cross_entropy(cr.softmax(m(x)), t)
-        total = loss if total is None else total + loss
-    return cr.compile(b.build(total), "training").graph
+    """``k`` independent MLPs on one input, their losses summed (the benchmark's model, smaller), compiled."""
+    return cr.compile(tower_graph(k, sizes)[0], "training").graph
 
 
 def _batch(sizes=(24, 32, 32, 5), n=16, seed=0):
