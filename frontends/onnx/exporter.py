@@ -192,6 +192,7 @@ def supported_text() -> str:
     """The README's list of supported ops, generated from the registry and the family tables."""
     from ...ir.ops import OPS
     from .ops import supported_ops
-    exp = ", ".join(n if EXPORTS[n].onnx == n else f"{n} (as {EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
+    exp = ", ".join(n if EXPORTS[n].onnx == n else
+                    f"{n} (as {EXPORTS[n].becomes or EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
     return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
             f"- export (every registry op, {len(OPS)}): {exp}\n")

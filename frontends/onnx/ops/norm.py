@@ -88,6 +88,6 @@ def Dropout(ctx, data, ratio_in=None, training_mode=None, *, seed=0, is_test=Non
     return y, ctx.op("Greater", m, ctx.constant(np.zeros((), x.type.dtype.numpy)))
 
 
-@export_op("DropoutMask")
+@export_op("DropoutMask", becomes="a graph input the caller feeds")
 def _dropout_mask(ex, n, x, step, *, ratio, seed):
     ex.graph_input(n.outputs[0])  # the caller feeds chainrule's mask (ONNX cannot draw it)

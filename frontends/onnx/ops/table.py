@@ -39,6 +39,7 @@ class Export(NamedTuple):
     onnx: Optional[str]  # the one ONNX op it becomes, or None for a sub-graph
     composite: bool  # tag the ONNX nodes with chainrule.op, so import rebuilds this IR node
     fn: Callable  # fn(ex, node, *input_names, **attrs)
+    becomes: Optional[str] = None  # what the op lists say it becomes, when neither an op nor a sub-graph
 
 
 #: IR op name -> Export.
@@ -53,12 +54,16 @@ def onnx_op(fn):
     return fn
 
 
-def export_op(op: str, onnx: Optional[str] = None, composite: Optional[bool] = None):
-    """Decorator: register ``fn`` as the export function of IR op ``op`` (see the module docstring)."""
+def export_op(op: str, onnx: Optional[str] = None, composite: Optional[bool] = None,
+              becomes: Optional[str] = None):
+    """Decorator: register ``fn`` as the export function of IR op ``op`` (see the module docstring).
+
+    ``becomes`` is what the generated op lists say when the op is neither one ONNX op nor a
+    sub-graph (``DropoutMask`` becomes a graph input the caller feeds)."""
     def register(fn):
         if op in EXPORTS:
             raise ValueError(f"IR op {op} has two export functions")
-        EXPORTS[op] = Export(op, onnx, onnx is None if composite is None else composite, fn)
+        EXPORTS[op] = Export(op, onnx, onnx is None if composite is None else composite, fn, becomes)
         return fn
     return register
 
