@@ -31,6 +31,8 @@ direct("Flatten")
 
 @onnx_op
 def Reshape(ctx, X, shape=None, *, allowzero=0):
+    if sym_of(ctx, X) is not None:   # a shape value reshaped, as [N] to [-1]: stays an import-time value
+        return _reshape_sym(ctx, sym_of(ctx, X), ctx.static(shape, "shape"), allowzero)
     x = ctx.v(X)
     s = sym_of(ctx, shape)
     if s is None:
@@ -55,6 +57,20 @@ def Reshape(ctx, X, shape=None, *, allowzero=0):
             ctx.unsupported(f"Reshape of {x.type} to the symbolic shape {s.text()}: as {tuple(target)} it "
                             f"gives {y.type}, whose dimension {i} is not {d}")
     return y
+
+
+def _reshape_sym(ctx, s, target, allowzero):
+    """ONNX's Reshape rule applied to a shape value's entries (0 copies, one -1 is inferred)."""
+    dims = [int(d) for d in target.reshape(-1)]
+    dims = [s.arr.shape[i] if d == 0 and not allowzero and i < s.arr.ndim else d for i, d in enumerate(dims)]
+    if dims.count(-1) > 1 or any(d < -1 for d in dims):
+        ctx.fail(f"cannot reshape the shape value {s.text()} to {dims}")
+    known = int(np.prod([d for d in dims if d != -1]))
+    if -1 in dims and known:
+        dims[dims.index(-1)] = s.arr.size // known
+    if int(np.prod(dims)) != s.arr.size:
+        ctx.fail(f"cannot reshape the shape value {s.text()} ({s.arr.size} entries) to {dims}")
+    return Sym(s.arr.reshape(dims), s.dtype)
 
 
 @export_op("Reshape", onnx="Reshape")  # the target is an input in ONNX
