@@ -333,10 +333,14 @@ def hard_sigmoid(z, alpha, beta):
     return np.clip(z * t(alpha) + t(beta), t(0), t(1))
 
 
+#: ONNX's α of HardSigmoid and HardSwish, float32 numbers (as ONNX stores them, so they round-trip).
+HARD_SIGMOID_ALPHA, HARD_SWISH_ALPHA = float(np.float32(0.2)), float(np.float32(1 / 6))
+
+
 @register
 class HardSigmoid(Unary):
     """y = max(0, min(1, αz + β))"""
-    attrs = {"alpha": 0.2, "beta": 0.5}
+    attrs = {"alpha": HARD_SIGMOID_ALPHA, "beta": 0.5}
     rule = "z̄ = ȳ ∘ α𝕀[0 < y < 1]"
 
     def kernel(self, attrs):
@@ -356,13 +360,13 @@ class HardSwish(Unary):
     rule = "z̄ = ȳ ∘ (h + z/6·𝕀[0 < h < 1]) with h = HardSigmoid(z)"
 
     def kernel(self, attrs):
-        return lambda z: z * hard_sigmoid(z, 1 / 6, 0.5)
+        return lambda z: z * hard_sigmoid(z, HARD_SWISH_ALPHA, 0.5)
 
     def vjp(self, e, node, gys):
         z = node.inputs[0]
-        h = e.HardSigmoid(z, alpha=1 / 6, beta=0.5)
+        h = e.HardSigmoid(z, alpha=HARD_SWISH_ALPHA, beta=0.5)
         inside = e.And(e.Greater(h, e.scalar_like(0, h)), e.Less(h, e.scalar_like(1, h)))
-        ramp = e.Where(inside, e.Mul(z, e.scalar_like(1 / 6, z)), e.scalar_like(0, z))
+        ramp = e.Where(inside, e.Mul(z, e.scalar_like(HARD_SWISH_ALPHA, z)), e.scalar_like(0, z))
         return [e.Mul(gys[0], e.Add(h, ramp))]
 
 

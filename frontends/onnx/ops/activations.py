@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....ir.ops.activations import GELU_C, GELU_K
+from ....ir.ops.activations import GELU_C, GELU_K, HARD_SIGMOID_ALPHA
 from ....ir.ops.shape import like_shape
 from ....ir.types import normalize_axis
 from .table import binary, direct, export_op, onnx_op, unary
@@ -63,7 +63,7 @@ def Celu(ctx, X, *, alpha=1.0):
 
 
 @onnx_op
-def HardSigmoid(ctx, X, *, alpha=0.2, beta=0.5):
+def HardSigmoid(ctx, X, *, alpha=HARD_SIGMOID_ALPHA, beta=0.5):
     return ctx.op("HardSigmoid", ctx.v(X), alpha=float(alpha), beta=float(beta))
 
 
