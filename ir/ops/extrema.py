@@ -5,11 +5,12 @@ several operands are equal to the result (a tie) the first one in argument order
 whole gradient, as ONNX's ArgMax picks the first index (``select_last_index=0``). So the
 gradients of the operands always add up to ȳ. Max(a, b)'s vjp, as IR::
 
+    %c: f32[] = Constant() {value=dense<f32[]>0.0}
     %hit: bool[N,4] = Equal(%a, %y)            # a attains the max: it takes ȳ
     %grad_a: f32[N,4] = Where(%hit, %grad_y, %c)
-    %hit_1: bool[N,4] = Equal(%b, %y)
+    %hit.1: bool[N,4] = Equal(%b, %y)
     %not: bool[N,4] = Not(%hit)                # b takes ȳ only where a did not
-    %win: bool[N,4] = And(%hit_1, %not)
+    %win: bool[N,4] = And(%hit.1, %not)
     %grad_b: f32[N,4] = Where(%win, %grad_y, %c)
 
 ``Clip(x, lo, hi)`` is Min(Max(x, lo), hi), with the same rule: at x = lo or x = hi the

@@ -1,11 +1,13 @@
 """Comparisons beyond ``Greater`` and ``Equal``, and the logical ops on bool tensors.
 
 All broadcast like NumPy and none is differentiable: a bool has no derivative. They appear in
-gradient rules as masks (``Clip``'s vjp asks ``Less(x, lo)``; ``Max``'s asks which operand
-was first to equal the result)::
+gradient rules as masks; ``Clip(x, lo, hi)``'s vjp sends ȳ to x where neither bound was taken::
 
     %below: bool[N,4] = Less(%x, %lo)
-    %keep: bool[N,4] = And(%hit, %free)
+    %max: f32[N,4] = Max(%x, %lo)
+    %above: bool[N,4] = Greater(%max, %hi)
+    %or: bool[N,4] = Or(%below, %above)
+    %grad_x: f32[N,4] = Where(%or, %c, %grad_y)
 """
 from __future__ import annotations
 

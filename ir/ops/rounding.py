@@ -9,9 +9,11 @@ sign, x mod ±inf is x or ±inf); ``fmod=1`` takes the dividend's (C's ``fmod``,
 −7 fmod 3 = −1). Mod is differentiable in floats, y = a − b·q with the integer quotient q
 (floor(a/b) or trunc(a/b)) constant between its jumps::
 
-    %grad_a: f32[4] = Identity(%grad_y)
-    %sub: f32[4] = Sub(%a, %y)                 # b·q
-    %div: f32[4] = Div(%sub, %b)               # q
+    %sub: f32[N,4] = Sub(%a, %y)               # b·q
+    %div: f32[N,4] = Div(%sub, %b)             # q
+    %mul: f32[N,4] = Mul(%grad_y, %div)
+    %grad_b: f32[N,4] = Neg(%mul)
+    %grad_a: f32[N,4] = Identity(%grad_y)
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from . import register
 from .elementwise import Binary, NumericUnary, Unary
 
 STEP_RULE = "x̄ = 0 almost everywhere (a step function has no useful gradient)"
+STEP_REASON = "a step function: its derivative is 0 wherever it exists"
 
 
 class StepFunction(Unary):
     zero_grad = True
     rule = STEP_RULE
+    nograd_reason = STEP_REASON
 
     def vjp(self, e, node, gys):
         return [None]
@@ -55,6 +59,7 @@ class Sign(NumericUnary):
     """y = −1, 0 or 1 as x < 0, x = 0, x > 0"""
     zero_grad = True
     rule = STEP_RULE
+    nograd_reason = STEP_REASON
     ufunc = np.sign
 
     def vjp(self, e, node, gys):
