@@ -164,3 +164,12 @@ def test_max_gradient_goes_to_the_first_operand_that_ties():
     np.testing.assert_array_equal(dp, [1, 0, 1])  # ties at 0 and 2: p, the first, takes them
     np.testing.assert_array_equal(dq, [0, 1, 0])
     assert (dp + dq == 1).all()  # the gradients add up to ȳ
+
+
+def test_clip_bounds_in_initializers_are_constants_not_parameters():
+    """PyTorch's dynamo exporter writes ReLU6's bounds as float initializers; training must not move them."""
+    m = _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [("x", F, [3, 4])], [("y", F, [3, 4])], 18,
+               (("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))))
+    g = cr.import_onnx(m)
+    assert not g.params
+    np.testing.assert_array_equal(cr.compile(g)(X), np.clip(X, 0, 6))

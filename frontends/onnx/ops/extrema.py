@@ -4,6 +4,8 @@ imports as Sum(x₀, x₁, …) / n.
 ``Clip``'s bounds are attributes up to opset 10 (defaults ∓FLT_MAX) and optional inputs from
 opset 11 on; chainrule's Clip always takes both, so a missing bound becomes the constant that
 does not clip: −inf / +inf for floats, the integer type's least / greatest value for integers.
+A bound stored in the file (PyTorch's dynamo exporter writes ReLU6's 0 and 6 as initializers)
+is a constant, not one of the parameters that training would move.
 """
 from __future__ import annotations
 
@@ -55,8 +57,19 @@ def Clip(ctx, input, lo=None, hi=None, *, min=None, max=None):  # noqa: A002 (ON
         if min is not None or max is not None:
             ctx.fail(f"Clip's min and max are inputs from opset 11 on, not attributes (this model uses "
                      f"opset {ctx.opset})")
-        bounds = [ctx.v(b) if b else ctx.constant(_no_bound(dt, upper)) for b, upper in ((lo, False), (hi, True))]
+        bounds = [_bound(ctx, b, dt, upper) for b, upper in ((lo, False), (hi, True))]
     return ctx.op("Clip", x, *bounds)
+
+
+def _bound(ctx, name, dt, upper):
+    """A bound known at import (an initializer or a constant) becomes a Constant, not a trained
+    parameter: fine-tuning never moves ReLU6's 6. A computed bound or a graph input stays a value."""
+    imp = ctx.imp
+    if not name:
+        return ctx.constant(_no_bound(dt, upper))
+    if name in imp.known and name not in imp.shadow and name not in imp.vals:
+        return ctx.constant(np.asarray(imp.known[name]))
+    return ctx.v(name)
 
 
 direct("Max", "Min", "Clip")
