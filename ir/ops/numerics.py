@@ -54,8 +54,9 @@ def erf(x):
     small = a < 1.0
     zs = z[small]
     s, acc = zs * zs, np.full(zs.shape, _ERF_TAYLOR[-1])
-    for c in _ERF_TAYLOR[-2::-1]:  # Horner in x²
-        acc = acc * s + c
+    for c in _ERF_TAYLOR[-2::-1]:  # Horner in x², in place
+        acc *= s
+        acc += c
     out[small] = zs * acc
     for lo, hi, erfcx in _ERFCX_PIECES:
         m = (a >= lo) & (a < hi)
