@@ -137,6 +137,24 @@ CASES = {
     # batch norm: x, γ, β (, running μ, running σ² in inference); training checks the paths through μ and σ²
     "BatchNormalization": [case((4, 3, 2, 2), (3,), (3,), (3,), pos(3,)), case((5, 3), (3,), (3,), (3,), pos(3,), epsilon=0.1)],
     "BatchNormTraining": [case((4, 3, 2, 2), (3,), (3,)), case((6, 3), (3,), (3,)), case((3, 2, 3, 1), (2,), (2,), epsilon=0.01)],
+    # the elementwise ops and activations ONNX models use; normal inputs stay clear of the kinks
+    "Erf": [case((3, 4)), case(())],
+    "Abs": [case(away0(3, 4))],
+    "Reciprocal": [case(away0(3, 4))],
+    "Elu": [case(away0(3, 4)), case(away0(5,), alpha=0.5)],
+    "Selu": [case(away0(3, 4)), case(away0(5,), alpha=1.5, gamma=2.0)],
+    "Celu": [case(away0(3, 4)), case(away0(5,), alpha=2.0)],
+    "Gelu": [case((3, 4)), case((3, 4), approximate="tanh"), case(())],
+    "Mish": [case((3, 4))],
+    "HardSigmoid": [case((3, 4)), case((3, 4), alpha=0.5, beta=0.2)],
+    "HardSwish": [case((3, 4))],
+    "Softsign": [case((3, 4))],
+    "PRelu": [case(away0(3, 4), (4,)), case(away0(2, 3, 4), (3, 1)), case(away0(3, 4), ())],
+    # random operands never tie; at a tie the first operand takes ȳ (ir/ops/extrema.py)
+    "Max": [case((3, 4), (3, 4)), case((3, 4), (4,), (3, 1)), case((3, 4))],
+    "Min": [case((3, 4), (3, 4)), case((3, 1), (4,), (3, 4)), case((5,))],
+    "Clip": [case((3, 4), (), ()), case((3, 4), (4,), (3, 1))],
+    "Mod": [case((3, 4), away0(3, 4), fmod=1), case((3, 4), away0(4,)), case((4,), away0(3, 1), fmod=1)],
 }
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
@@ -146,6 +164,8 @@ NOT_DIFFERENTIABLE = {
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
     "MaxPoolGrad",  # differentiable=False: second derivatives through MaxPool are not implemented
     "DropoutMask",  # differentiable=False: a random mask; dropout's gradient is Mul's
+    "Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not",  # differentiable=False: bool results
+    "Floor", "Ceil", "Round", "Sign",  # zero_grad=True: step functions
 }
 
 
