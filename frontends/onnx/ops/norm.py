@@ -1,4 +1,5 @@
-"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, and Dropout.
+"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, LayerNormalization, and
+Dropout.
 
 ONNX's ``BatchNormalization`` with ``training_mode=1`` returns the *updated* running statistics,
 r' = momentum·r + (1 − momentum)·(batch statistic) with the biased variance; chainrule's
@@ -57,6 +58,21 @@ def _batch_norm_training(ex, n, x, scale, bias, *, epsilon):
                             epsilon=float(epsilon), momentum=0.0, training_mode=1)
     ex.nodes.append(node)
     ex.group.append(node)
+
+
+@onnx_op
+def LayerNormalization(ctx, X, Scale, B=None, *, axis=-1, epsilon=1e-5, stash_type=1):
+    if stash_type != 1:  # ONNX's reference implements only 1 (statistics in float32) too
+        ctx.unsupported(f"LayerNormalization with stash_type={stash_type} (chainrule computes the statistics in "
+                        f"float32 or wider, stash_type=1)")
+    ins = [ctx.v(X), ctx.v(Scale)] + ([ctx.v(B)] if B else [])
+    return ctx.op("LayerNormalization", *ins, axis=int(axis), epsilon=float(epsilon))
+
+
+@export_op("LayerNormalization", onnx="LayerNormalization")  # its three results: Y, Mean, InvStdDev
+def _layer_norm(ex, n, x, scale, bias=None, *, axis, epsilon):
+    ex.make("LayerNormalization", [x, scale] + ([bias] if bias else []), ex.outs, axis=int(axis),
+            epsilon=float(epsilon))
 
 
 @onnx_op
