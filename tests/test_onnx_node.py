@@ -33,9 +33,10 @@ REASONS = {
     "chainrule's Conv is 2-D": "1-D and 3-D convolutions are not implemented (the CNN ops are 2-D, NCHW)",
     "ConvTranspose with auto_pad": "ConvTranspose's auto_pad is not imported (explicit pads are)",
     "ConvTranspose with output_shape": "ConvTranspose's output_shape is not imported (pads and output_padding are)",
-    "Pad mode": "Pad's edge, reflect and wrap modes are not implemented (constant is)",
     "MaxPool's Indices output": "MaxPool's second output (the arg-max indices) is not imported",
     "needs a float operand": "integer pools: chainrule's pools take float operands",
+    "must be a constant known at import time": "a shape operand computed from a graph input (the windows' "
+                                               "Range limit): shape operands must be constants at import",
 }
 
 UNSUPPORTED = {
@@ -54,7 +55,6 @@ UNSUPPORTED = {
     'test_convtranspose_autopad_same': 'ConvTranspose with auto_pad',
     'test_convtranspose_kernel_shape': 'ConvTranspose with output_shape',
     'test_convtranspose_output_shape': 'ConvTranspose with output_shape',
-    'test_edge_pad': 'Pad mode',
     'test_maxpool_1d_default': "chainrule's pools are 2-D",
     'test_maxpool_2d_uint8': 'needs a float operand',
     'test_maxpool_3d_default': "chainrule's pools are 2-D",
@@ -63,8 +63,6 @@ UNSUPPORTED = {
     'test_maxpool_3d_dilations_use_ref_impl_large': "chainrule's pools are 2-D",
     'test_maxpool_with_argmax_2d_precomputed_pads': "MaxPool's Indices output",
     'test_maxpool_with_argmax_2d_precomputed_strides': "MaxPool's Indices output",
-    'test_reflect_pad': 'Pad mode',
-    'test_wrap_pad': 'Pad mode',
     'test_add_int16': 'element type INT16',
     'test_add_uint16': 'element type UINT16',
     'test_add_uint32': 'element type UINT32',
@@ -210,6 +208,13 @@ UNSUPPORTED = {
     'test_sub_uint16': 'element type UINT16',
     'test_sub_uint32': 'element type UINT32',
     'test_sub_uint64': 'element type UINT64',
+    'test_range_bfloat16_type_positive_delta': 'element type BFLOAT16',
+    'test_blackmanwindow_expanded': 'must be a constant known at import time',
+    'test_blackmanwindow_symmetric_expanded': 'must be a constant known at import time',
+    'test_hammingwindow_expanded': 'must be a constant known at import time',
+    'test_hammingwindow_symmetric_expanded': 'must be a constant known at import time',
+    'test_hannwindow_expanded': 'must be a constant known at import time',
+    'test_hannwindow_symmetric_expanded': 'must be a constant known at import time',
 }
 
 #: Dropout in training mode: ONNX's expected outputs come from one random mask, chainrule draws its

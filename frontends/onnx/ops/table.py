@@ -108,3 +108,12 @@ def axes_of(ctx, attr, inp, since):
     if inp is not None:
         return tuple(int(a) for a in ctx.static(inp, "axes").reshape(-1))
     return None if attr is None else tuple(int(a) for a in attr)
+
+
+def static_ints(ctx, name, what):
+    """The integers of an operand that sets a shape (repeats, sizes, pads): ``ctx.static``'s
+    constant, flattened, which must be of an integer type."""
+    arr = ctx.static(name, what)
+    if arr.dtype.kind not in "iu":
+        ctx.fail(f"input {what!r} ({name!r}) is {arr.dtype}, not integers")
+    return [int(v) for v in arr.reshape(-1)]
