@@ -238,11 +238,13 @@ class ReduceLogSumExp(Reduce):
     """y = log Σ exp x over ``axes`` (computed as m + log Σ exp(x − m), m the max: no overflow)"""
     fn = staticmethod(_log_sum_exp)
     float_only = True
-    rule = "x̄ = ȳ ∘ exp(x − y), broadcast back (the softmax of x over the axes)"
+    rule = "x̄ = ȳ ∘ softmax(x) over the axes, broadcast back (exp(x − m)/Σ exp(x − m), m the max)"
 
     def vjp(self, e, node, gys):
-        x, y = node.inputs[0], node.outputs[0]
-        return [e.Mul(self._expand(e, node, gys[0]), e.Exp(e.Sub(x, self._expand(e, node, y))))]
+        # exp(x − y) is the same softmax, but y ≈ 1000.69 in float32 is off by 3e-5 and so would be x̄
+        x, axes = node.inputs[0], node.attrs["axes"]
+        s = e.Exp(e.Sub(x, e.ReduceMax(x, axes=axes, keepdims=1)))
+        return [e.Mul(self._expand(e, node, gys[0]), e.Div(s, e.ReduceSum(s, axes=axes, keepdims=1)))]
 
 
 @register

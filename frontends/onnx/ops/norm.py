@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import DType, Emitter
-from .table import direct, export_op, onnx_op
+from .table import direct, export_op, f32_attr, onnx_op
 
 
 @onnx_op
@@ -66,7 +66,7 @@ def LayerNormalization(ctx, X, Scale, B=None, *, axis=-1, epsilon=1e-5, stash_ty
         ctx.unsupported(f"LayerNormalization with stash_type={stash_type} (chainrule computes the statistics in "
                         f"float32 or wider, stash_type=1)")
     ins = [ctx.v(X), ctx.v(Scale)] + ([ctx.v(B)] if B else [])
-    return ctx.op("LayerNormalization", *ins, axis=int(axis), epsilon=float(epsilon))
+    return ctx.op("LayerNormalization", *ins, axis=int(axis), epsilon=f32_attr(epsilon))
 
 
 @export_op("LayerNormalization", onnx="LayerNormalization")  # its three results: Y, Mean, InvStdDev

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Optional
 
+import numpy as np
+
 #: ONNX op_type -> import function.
 IMPORTS: Dict[str, Callable] = {}
 
@@ -117,3 +119,9 @@ def static_ints(ctx, name, what):
     if arr.dtype.kind not in "iu":
         ctx.fail(f"input {what!r} ({name!r}) is {arr.dtype}, not integers")
     return [int(v) for v in arr.reshape(-1)]
+
+
+def f32_attr(v) -> float:
+    """An ONNX float attribute, which is stored as float32, as the shortest decimal that rounds to
+    it: the number its writer meant (1e-05 rather than 9.999999747378752e-06)."""
+    return float(str(np.float32(v)))
