@@ -140,6 +140,26 @@ def test_layer_norm_of_float16_keeps_its_statistics_in_float32():
     assert gx.type == g.inputs[0].type
 
 
+@pytest.mark.parametrize("dt", [DType.f16, DType.f64])
+def test_layer_norm_statistics_are_float32_in_onnx_whatever_x_is(dt):
+    """ONNX's Mean and InvStdDev are float32; chainrule's of a float64 x are float64, so its export
+    casts them (tagged: the import rebuilds the one node) and an untagged import casts them back."""
+    g = _graph(lambda e, x, w: e.LayerNormalization(x, w), (2, 3), (3,), dtype=dt)
+    m = cr.export_onnx(g)
+    onnx.checker.check_model(m, full_check=True)
+    xs = [np.random.default_rng(0).standard_normal(s).astype(dt.numpy) for s in ((2, 3), (3,))]
+    for a, b in zip(_session(m).run(None, {"x0": xs[0], "x1": xs[1]}), cr.Interpreter(g).run_list(xs)):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    assert str(cr.import_onnx(m)) == str(g)
+    for node in m.graph.node:
+        node.ClearField("metadata_props")
+    g2 = cr.import_onnx(m)  # untagged, as another tool's file: through ONNX's float32 statistics
+    assert [v.type for v in g2.outputs] == [v.type for v in g.outputs]
+    for a, b in zip(cr.Interpreter(g2).run_list(xs), cr.Interpreter(g).run_list(xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 # -- import: operands that set shapes, num_outputs, bombs are in test_onnx_bombs.py ------------------
 def _model(nodes, inputs, outputs, inits=(), opset=18):
     g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
@@ -269,3 +289,18 @@ def test_torch_exported_layer_norm_imports_as_one_node_equal_to_torch():
     assert [n.op.name for n in g.nodes].count("LayerNormalization") == 1
     with torch.no_grad():
         np.testing.assert_allclose(cr.compile(g)(x.numpy()), net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("executor", ["sequential", "dataflow"])
+def test_the_planned_executors_agree_with_the_interpreter_on_every_new_op(executor):
+    """The new ops (several results, no operands, views) through the optimising pipeline and the
+    memory-planned executors, their gradients included."""
+    rng = np.random.default_rng(3)
+    for name, (build, shapes) in sorted(GRAPHS.items()):
+        g = _graph(build, *shapes, grad=True)
+        xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        want = cr.Interpreter(g).run_list(xs)
+        got = cr.compile(g, executor=executor)(*xs)
+        got = got if isinstance(got, (tuple, list)) else [got]
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"{name} ({executor})")

@@ -68,7 +68,10 @@ class _Exporter:
     def make(self, op_type, inputs, output=None, **attrs) -> str:
         """Append one ONNX node; returns its output name (a fresh one unless given). ``output``
         may be a list of names, for an ONNX op with several outputs (``outs``)."""
-        outs = list(output) if isinstance(output, (list, tuple)) else [output or self.fresh(f"{self.current.name}/{op_type}")]
+        if isinstance(output, (list, tuple)):
+            outs = list(output)
+        else:
+            outs = [output or self.fresh(f"{self.current.name}/{op_type}")]
         name = self.fresh(f"{self.current.name}/{op_type}") if output is None or self.group else outs[0]
         node = helper.make_node(op_type, list(inputs), outs, name=name,
                                 **{k: v for k, v in attrs.items() if v is not None})

@@ -521,8 +521,10 @@ class _Importer:
             if isinstance(n.op, Constant):
                 self.static_of[id(n.outputs[0])] = np.asarray(n.attrs["value"])
                 continue
-            if (not n.inputs and not n.op.foldable) or not all(id(v) in self.static_of for v in n.inputs):
-                continue  # (a foldable op without inputs, such as Range, is computed from its attributes)
+            if not n.inputs and not n.op.foldable:  # an op without inputs folds if it says so (Range)
+                continue
+            if not all(id(v) in self.static_of for v in n.inputs):
+                continue
             # the result's size is known from its type: a bomb (a 40000x1 times a 1x40000) is never computed
             if any(self.static_of[id(v)].size > FOLD_LIMIT for v in n.inputs) or any(
                     o.type.numel() is None or o.type.numel() > FOLD_LIMIT for o in n.outputs):

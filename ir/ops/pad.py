@@ -12,7 +12,7 @@ The other modes fill the border with copies of x's own elements (``edge``: the e
 x gathered at ``source_index``; a negative pad crops first, as onnxruntime does. Their adjoint
 adds each element of ȳ into the element of x it was copied from:
 
-    y = Pad(x) {pads=(0,2,0,1), mode="reflect"}   x̄ = PadGrad(ȳ) {pads=(0,2,0,1), mode="reflect"}
+    y = Pad(x) {pads=(2,1), mode="reflect"}       x̄ = PadGrad(ȳ) {pads=(2,1), mode="reflect"}
     x = [a b c]  ->  y = [c b a b c b]           x̄ = [ȳ₂, ȳ₁ + ȳ₃ + ȳ₅, ȳ₀ + ȳ₄]
 """
 from __future__ import annotations

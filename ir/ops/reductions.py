@@ -47,14 +47,18 @@ class Reduce(Op):
         return [TensorType(reduced_shape(ins[0], ax, attrs["keepdims"]), ins[0].dtype)]
 
     def initial(self, dtype):
-        """The result over no elements, for reductions whose ufunc has no identity (max, min)."""
+        """The result over no elements, for the reductions whose ufunc has no identity (max, min);
+        None: the ufunc's own (0 for a sum, 1 for a product)."""
         return None
 
+    def _initial_of(self):
+        """``dtype -> initial`` if the op has one, else None (and ``fn`` is called without it)."""
+        return None if type(self).initial is Reduce.initial else self.initial
+
     def kernel(self, attrs):
-        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        fn, axes, keep, init = self.fn, attrs["axes"], bool(attrs["keepdims"]), self._initial_of()
         axes = None if axes is None else tuple(axes)
-        init = self.initial
-        if type(self).initial is Reduce.initial:  # (kept out of the common case's call)
+        if init is None:
             # NumPy sums small ints as the platform int and averages ints as float64: keep x's dtype
             return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep)), x.dtype)
         return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep, initial=init(x.dtype))), x.dtype)
@@ -62,11 +66,10 @@ class Reduce(Op):
     def out_kernel(self, attrs, alias=-1):
         if not self.writes_out:
             return None
-        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        fn, axes, keep, init = self.fn, attrs["axes"], bool(attrs["keepdims"]), self._initial_of()
         axes = None if axes is None else tuple(axes)
-        if type(self).initial is Reduce.initial:
+        if init is None:
             return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
-        init = self.initial
         return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out, initial=init(x.dtype))
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
@@ -74,7 +77,7 @@ class Reduce(Op):
             return super().emit(code, attrs, out, args, in_types)
         axes = None if attrs["axes"] is None else tuple(attrs["axes"])
         red = code.const(self.reducer.reduce, "red")  # what np.sum / np.max call, without their checks
-        init = self.initial(in_types[0].dtype.numpy)  # the ufunc's own identity (0, 1) if None
+        init = self.initial(in_types[0].dtype.numpy)
         tail = "" if init is None else f", {code.const(init, 'init')}"
         return [f"{red}({args[0]}, {axes!r}, None, {out}, {bool(attrs['keepdims'])}{tail})"]
 
@@ -128,11 +131,10 @@ class Extremum(Reduce):
         return int(info.min if self.lowest else info.max)
 
     def vjp(self, e, node, gys):
-        x = node.inputs[0]
-        ymax = node.outputs[0]
+        x, y = node.inputs[0], node.outputs[0]
         if not node.attrs["keepdims"]:
-            ymax = e.Unsqueeze(ymax, axes=reduced_axes(x.type, node.attrs["axes"]))
-        mask = e.Cast(e.Equal(x, e.ExpandLike(ymax, x)), to=x.dtype)
+            y = e.Unsqueeze(y, axes=reduced_axes(x.type, node.attrs["axes"]))
+        mask = e.Cast(e.Equal(x, e.ExpandLike(y, x)), to=x.dtype)
         ties = e.ReduceSum(mask, axes=node.attrs["axes"], keepdims=1)
         g = self._expand(e, node, gys[0])
         return [e.Div(e.Mul(g, mask), ties)]

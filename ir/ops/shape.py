@@ -329,4 +329,3 @@ class Constant(Op):
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
-
