@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .table import binary, direct, export_op, onnx_op
+from .table import binary, direct, export_op, onnx_op, static_ints
 
 binary("MatMul")
 direct("MatMul")
@@ -20,13 +20,10 @@ direct("Gemm")
 
 @onnx_op
 def Trilu(ctx, input, k=None, *, upper=1):
-    kk = 0
-    if k:
-        v = ctx.static(k, "k").reshape(-1)
-        if v.size != 1:
-            ctx.fail(f"k must hold one number, got shape {list(v.shape)}")
-        kk = int(v[0])
-    return ctx.op("Trilu", ctx.v(input), upper=int(upper), k=kk)
+    ks = static_ints(ctx, k, "k") if k else [0]
+    if len(ks) != 1:
+        ctx.fail(f"k must hold one number, got {len(ks)}")
+    return ctx.op("Trilu", ctx.v(input), upper=int(upper), k=ks[0])
 
 
 @export_op("Trilu", onnx="Trilu")  # k is an input in ONNX
