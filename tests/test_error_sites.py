@@ -1317,7 +1317,61 @@ SITES = {
     "ir.ops.logic:Logical.infer#1": (lambda: emit("And", T(2, dt="bool"), T(2)), ["And needs bool operands", "f32[2]"]),
     "ir.ops.logic:Not.infer#1": (lambda: emit("Not", T(2, dt="i64")), ["Not needs a bool operand", "i64[2]"]),
     "ir.ops.rounding:Mod.infer#1": (lambda: emit("Mod", T(2), T(2), fmod=2), ["Mod's fmod must be 0 or 1, got 2"]),
+    # -- shape, creation and normalisation ops of the ONNX breadth work ----------------------------
+    "ir.ops.creation:ConstantOfShape.infer#1": (lambda: emit("ConstantOfShape", shape=(2, -1)),
+                                                ["ConstantOfShape shape", "(2, -1)"]),
+    "ir.ops.creation:scalar_of#1": (lambda: emit("ConstantOfShape", shape=(2,), value="one"),
+                                    ["ConstantOfShape value must be a number", "'one'"]),
+    "ir.ops.creation:scalar_of#2": (lambda: emit("ConstantOfShape", shape=(2,), value=1.5, dtype=DType.i64),
+                                    ["ConstantOfShape value 1.5 is not a whole number", "i64"]),
+    "ir.ops.creation:scalar_of#3": (lambda: emit("ConstantOfShape", shape=(2,), value=300, dtype=DType.u8),
+                                    ["ConstantOfShape value 300 does not fit in u8"]),
+    "ir.ops.creation:Range._bounds#1": (lambda: emit("Range", limit=3, dtype=DType.bool), ["Range needs a number dtype"]),
+    "ir.ops.creation:Range._bounds#2": (lambda: emit("Range", limit=3, delta=0), ["Range delta must not be 0"]),
+    "ir.ops.creation:Range._bounds#3": (lambda: emit("Range", start=0.0, limit=float("inf"), delta=1.0, dtype=F32),
+                                        ["Range from 0.0 to inf by 1.0 has no finite length"]),
+    "ir.ops.indexing:Split.infer#1": (lambda: emit("Split", T(4), split=(2, -2)), ["Split sizes", "(2, -2)"]),
+    "ir.ops.indexing:Split.infer#2": (lambda: emit("Split", T(), split=(1,)), ["Split needs an operand of rank ≥ 1"]),
+    "ir.ops.indexing:Split.infer#3": (lambda: emit("Split", T(2, 5), axis=1, split=(2, 2)),
+                                      ["Split sizes (2, 2) add up to 4", "axis 1 of f32[2,5] has 5"]),
+    "ir.ops.linalg:Trilu.infer#1": (lambda: emit("Trilu", T(3)), ["Trilu needs matrices", "f32[3]"]),
+    "ir.ops.norm:LayerNormalization.infer#1": (lambda: emit("LayerNormalization", T(), T()),
+                                               ["LayerNormalization needs an operand of rank ≥ 1", "f32[]"]),
+    "ir.ops.norm:LayerNormalization.infer#2": (lambda: emit("LayerNormalization", T(2, 3), T(2, 2, 3)),
+                                               ["LayerNormalization input 1 (scale)", "broadcast to f32[2,3]",
+                                                "f32[2,2,3]"]),
+    "ir.ops.pad:PadGrad.infer#1": (lambda: emit("PadGrad", T(4), pads=(1, 1), mode="constant"),
+                                   ["PadGrad is the adjoint of the copying modes"]),
+    "ir.ops.pad:PadGrad.infer#2": (lambda: emit("PadGrad", T("N"), pads=(1, 0)), ["PadGrad cannot un-pad the symbolic "
+                                                                                 "axis N"]),
+    "ir.ops.pad:PadGrad.infer#3": (lambda: emit("PadGrad", T(2), pads=(2, 1)), ["PadGrad (2, 1) does not fit",
+                                                                               "length 2"]),
+    "ir.ops.pad:_check_mode#1": (lambda: emit("Pad", T(3), pads=(1, 1), mode="mirror"),
+                                 ["Pad mode must be one of constant, edge, reflect, wrap", "'mirror'"]),
+    "ir.ops.pad:_check_mode#2": (lambda: emit("Pad", T(2), pads=(-2, 1), mode="edge"),
+                                 ["Pad in edge mode cannot pad axis 0 of f32[2]", "no element is left"]),
+    "ir.ops.shape:Tile.infer#1": (lambda: emit("Tile", T(2, 3), repeats=(2,)),
+                                  ["Tile needs one repeat count ≥ 0 per axis of f32[2,3]", "(2,)"]),
+    "ir.ops.shape:Tile.infer#2": (lambda: emit("Tile", T("N", 3), repeats=(2, 1)),
+                                  ["Tile cannot repeat the symbolic axis N of f32[N,3]"]),
+    "ir.ops.shape:Tile.vjp#1": (lambda: _tile_grad_of_two_symbols(), ["gradient of %tile (Tile)", "more than one symbolic"]),
+    "frontends.python.functional:layer_norm#1": (lambda: _layer_norm_of((2, 5), 4),
+                                                 ["layer_norm over [4] needs a tensor whose last axes are [4]", "[2,5]"]),
+    "frontends.python.layers:LayerNorm.__init__#1": (lambda: cr.nn.LayerNorm((3, 0)),
+                                                     ["LayerNorm normalized_shape must be a positive int", "(3, 0)"]),
 }
+
+
+def _tile_grad_of_two_symbols():
+    b = cr.GraphBuilder("g")
+    x = b.input("x", ("N", "M", 3))
+    y = b.op("Tile", x * b.param("w", np.ones(1, np.float32)), repeats=(1, 1, 2), name="tile")
+    cr.compile(b.build(y.sum()), pipeline="gradient")
+
+
+def _layer_norm_of(shape, normalized_shape):
+    b = cr.GraphBuilder("g")
+    return cr.layer_norm(b.input("x", shape), normalized_shape)
 
 #: Sites without an entry yet (written out when this table was made); may only shrink. Empty: every
 #: raise site has an entry, and a new one must come with its entry in SITES.

@@ -29,17 +29,17 @@ REASONS = {
     "not a tensor": "sequence and optional values are not supported",
     "allowzero=1": "Reshape with allowzero=1 and a 0 (an empty dimension) in the target",
     "is outside": "OneHot with out-of-range indices: chainrule's OneHot raises instead of writing a zero row",
-    "zero-size array": "ReduceMax over an empty set: chainrule's ReduceMax raises instead of returning -inf",
     "chainrule's pools are 2-D": "1-D and 3-D pools are not implemented (the CNN ops are 2-D, NCHW)",
     "chainrule's Conv is 2-D": "1-D and 3-D convolutions are not implemented (the CNN ops are 2-D, NCHW)",
     "ConvTranspose with auto_pad": "ConvTranspose's auto_pad is not imported (explicit pads are)",
     "ConvTranspose with output_shape": "ConvTranspose's output_shape is not imported (pads and output_padding are)",
-    "Pad mode": "Pad's edge, reflect and wrap modes are not implemented (constant is)",
     "MaxPool's Indices output": "MaxPool's second output (the arg-max indices) is not imported",
     "needs a float operand": "integer pools: chainrule's pools take float operands",
     "opset 1 is not supported": "models before opset 7 are refused (broadcasting was then an attribute, "
                                 "broadcast=1 with axis, which chainrule does not read)",
     "a computed pads": "Pad's pads computed at run time from a graph input (CenterCropPad's expansion)",
+    "must be a constant known at import time": "a shape operand computed from a graph input (the windows' "
+                                               "Range limit): shape operands must be constants at import",
 }
 
 UNSUPPORTED = {
@@ -58,7 +58,6 @@ UNSUPPORTED = {
     'test_convtranspose_autopad_same': 'ConvTranspose with auto_pad',
     'test_convtranspose_kernel_shape': 'ConvTranspose with output_shape',
     'test_convtranspose_output_shape': 'ConvTranspose with output_shape',
-    'test_edge_pad': 'Pad mode',
     'test_maxpool_1d_default': "chainrule's pools are 2-D",
     'test_maxpool_2d_uint8': 'needs a float operand',
     'test_maxpool_3d_default': "chainrule's pools are 2-D",
@@ -67,8 +66,6 @@ UNSUPPORTED = {
     'test_maxpool_3d_dilations_use_ref_impl_large': "chainrule's pools are 2-D",
     'test_maxpool_with_argmax_2d_precomputed_pads': "MaxPool's Indices output",
     'test_maxpool_with_argmax_2d_precomputed_strides': "MaxPool's Indices output",
-    'test_reflect_pad': 'Pad mode',
-    'test_wrap_pad': 'Pad mode',
     'test_add_int16': 'element type INT16',
     'test_add_uint16': 'element type UINT16',
     'test_add_uint32': 'element type UINT32',
@@ -209,8 +206,6 @@ UNSUPPORTED = {
     'test_onehot_with_bfloat16_values': 'element type BFLOAT16',
     'test_pow_types_float32_uint64': 'element type UINT64',
     'test_pow_types_float32_uint32': 'element type UINT32',
-    'test_reduce_max_empty_set': 'zero-size array',
-    'test_reduce_max_empty_set_bool': 'zero-size array',
     'test_reshape_allowzero_reordered': 'allowzero=1',
     'test_sub_int16': 'element type INT16',
     'test_sub_uint16': 'element type UINT16',
@@ -311,6 +306,13 @@ UNSUPPORTED = {
     'test_not_2d': 'opset 1 is not supported',
     'test_not_3d': 'opset 1 is not supported',
     'test_not_4d': 'opset 1 is not supported',
+    'test_range_bfloat16_type_positive_delta': 'element type BFLOAT16',
+    'test_blackmanwindow_expanded': 'must be a constant known at import time',
+    'test_blackmanwindow_symmetric_expanded': 'must be a constant known at import time',
+    'test_hammingwindow_expanded': 'must be a constant known at import time',
+    'test_hammingwindow_symmetric_expanded': 'must be a constant known at import time',
+    'test_hannwindow_expanded': 'must be a constant known at import time',
+    'test_hannwindow_symmetric_expanded': 'must be a constant known at import time',
 }
 
 #: Dropout in training mode: ONNX's expected outputs come from one random mask, chainrule draws its

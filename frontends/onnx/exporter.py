@@ -66,14 +66,18 @@ class _Exporter:
         return name
 
     def make(self, op_type, inputs, output=None, **attrs) -> str:
-        """Append one ONNX node; returns its output name (a fresh one unless given)."""
-        out = output or self.fresh(f"{self.current.name}/{op_type}")
-        name = self.fresh(f"{self.current.name}/{op_type}") if output is None or self.group else out
-        node = helper.make_node(op_type, list(inputs), [out], name=name,
+        """Append one ONNX node; returns its output name (a fresh one unless given). ``output``
+        may be a list of names, for an ONNX op with several outputs (``outs``)."""
+        if isinstance(output, (list, tuple)):
+            outs = list(output)
+        else:
+            outs = [output or self.fresh(f"{self.current.name}/{op_type}")]
+        name = self.fresh(f"{self.current.name}/{op_type}") if output is None or self.group else outs[0]
+        node = helper.make_node(op_type, list(inputs), outs, name=name,
                                 **{k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
         self.group.append(node)
-        return out
+        return outs[0]
 
     def const(self, array, hint="c") -> str:
         arr = np.asarray(array)
@@ -90,6 +94,11 @@ class _Exporter:
     def out(self) -> str:
         """The output name of the IR node being exported (the last ONNX node writes it)."""
         return self.current.outputs[0].name
+
+    @property
+    def outs(self) -> List[str]:
+        """The output names of an IR node with several results."""
+        return [o.name for o in self.current.outputs]
 
     def dtype(self, dt) -> int:
         """The ONNX element type code of a chainrule dtype."""

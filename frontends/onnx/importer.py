@@ -521,7 +521,9 @@ class _Importer:
             if isinstance(n.op, Constant):
                 self.static_of[id(n.outputs[0])] = np.asarray(n.attrs["value"])
                 continue
-            if not n.inputs or not all(id(v) in self.static_of for v in n.inputs):
+            if not n.inputs and not n.op.foldable:  # an op without inputs folds if it says so (Range)
+                continue
+            if not all(id(v) in self.static_of for v in n.inputs):
                 continue
             # the result's size is known from its type: a bomb (a 40000x1 times a 1x40000) is never computed
             if any(self.static_of[id(v)].size > FOLD_LIMIT for v in n.inputs) or any(

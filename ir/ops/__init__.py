@@ -3,7 +3,8 @@
 ``OPS`` maps an op name to its (singleton) ``Op`` instance. Families:
 ``elementwise``, ``activations``, ``reductions``, ``linalg``, ``shape``,
 ``losses``, ``indexing``, for CNNs ``conv``, ``pool``, ``norm``, ``pad``, and ``logic``,
-``extrema``, ``rounding``. Adding an op is writing one class with ``@register``.
+``extrema``, ``rounding``; ``creation`` makes arrays from attributes alone. Adding an op is
+writing one class with ``@register``.
 """
 from __future__ import annotations
 
@@ -39,5 +40,6 @@ from . import elementwise, activations, reductions, linalg, shape, losses, fused
 from . import indexing  # noqa: E402,F401  (Gather, Concat: needed by ONNX import)
 from . import conv, pool, norm, pad  # noqa: E402,F401  (convolutional networks)
 from . import logic, extrema, rounding  # noqa: E402,F401  (comparisons, Max/Min/Clip, Floor/Round/Mod)
+from . import creation  # noqa: E402,F401  (ConstantOfShape, Range)
 
 __all__ = ["OPS", "Op", "REQUIRED", "get_op", "register"]

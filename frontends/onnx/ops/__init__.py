@@ -20,6 +20,7 @@ from .table import EXPORTS, IMPORTS, Export, direct, export_op, onnx_op
 from . import elementwise, activations, reductions, linalg, shape, losses, fused, indexing  # noqa: E402,F401
 from . import conv, pool, norm, pad  # noqa: E402,F401
 from . import logic, extrema, rounding  # noqa: E402,F401
+from . import creation  # noqa: E402,F401
 
 
 def supported_ops():

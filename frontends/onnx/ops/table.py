@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Optional
 
+import numpy as np
+
 #: ONNX op_type -> import function.
 IMPORTS: Dict[str, Callable] = {}
 
@@ -113,3 +115,18 @@ def axes_of(ctx, attr, inp, since):
     if inp is not None:
         return tuple(int(a) for a in ctx.static(inp, "axes").reshape(-1))
     return None if attr is None else tuple(int(a) for a in attr)
+
+
+def static_ints(ctx, name, what):
+    """The integers of an operand that sets a shape (repeats, sizes, pads): ``ctx.static``'s
+    constant, flattened, which must be of an integer type."""
+    arr = ctx.static(name, what)
+    if arr.dtype.kind not in "iu":
+        ctx.fail(f"input {what!r} ({name!r}) is {arr.dtype}, not integers")
+    return [int(v) for v in arr.reshape(-1)]
+
+
+def f32_attr(v) -> float:
+    """An ONNX float attribute, which is stored as float32, as the shortest decimal that rounds to
+    it: the number its writer meant (1e-05 rather than 9.999999747378752e-06)."""
+    return float(str(np.float32(v)))
