@@ -313,6 +313,21 @@ UNSUPPORTED = {
     'test_hammingwindow_symmetric_expanded': 'must be a constant known at import time',
     'test_hannwindow_expanded': 'must be a constant known at import time',
     'test_hannwindow_symmetric_expanded': 'must be a constant known at import time',
+    # cases the merged op families reach together (attention and causal-conv expansions)
+    'test_attention_4d_causal_bf16_expanded': 'element type BFLOAT16',
+    'test_attention_4d_padded_kv_bf16_expanded': 'element type BFLOAT16',
+    'test_attention_4d_causal_padded_kv_bf16_expanded': 'element type BFLOAT16',
+    'test_attention_4d_attn_mask_causal_bf16_expanded': 'element type BFLOAT16',
+    'test_attention_3d_causal_bf16_expanded': 'element type BFLOAT16',
+    'test_causal_conv_with_state_basic_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_with_bias_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_silu_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_swish_alias_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_kernel_size_one_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_b1_c1_degenerate_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_short_input_no_past_state_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_fp16_expanded': "chainrule's Conv is 2-D",
+    'test_causal_conv_with_state_silu_fp16_expanded': "chainrule's Conv is 2-D",
 }
 
 #: Dropout in training mode: ONNX's expected outputs come from one random mask, chainrule draws its
