@@ -511,7 +511,7 @@ def _node(op, ins=("x",), outs=("y",), name="n", **attrs):
 
 def _imp(*nodes, **kw):
     """Import the model of ``nodes`` (``_om`` keywords; ``static_inputs``/``max_tensor_bytes`` go to import_onnx)."""
-    opts = {k: kw.pop(k) for k in ("static_inputs", "max_tensor_bytes") if k in kw}
+    opts = {k: kw.pop(k) for k in ("static_inputs", "max_tensor_bytes", "allow_nonfinite") if k in kw}
     return cr.import_onnx(_om(nodes or [_node("Relu")], **kw), **opts)
 
 
@@ -1257,7 +1257,8 @@ SITES = {
                                                 ["node 'n' (Relu): takes 1 inputs, got 2"]),
     "frontends.onnx.importer:_Importer.apply#2": (lambda: _imp(_node("MatMul", ["x", "x"])),
                                                 ["node 'n' (MatMul)", "f32[2,3]"]),
-    "frontends.onnx.importer:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])]),
+    "frontends.onnx.importer:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])],
+                                                                 allow_nonfinite=True),
                                                 ["node 'n' (ReduceSum)", "NaN"]),
     "frontends.onnx.importer:_Importer.bind#1": (lambda: _imp(_node("Relu", outs=["y", "z"])),
                                                ["node 'n' (Relu): has 2 outputs, chainrule gives 1"]),
@@ -1300,6 +1301,12 @@ SITES = {
                                       ["--wrt V: not a float initializer of", "m.onnx", "(they are: W)"]),
     "frontends.cli.grad:run#4": (lambda: _grad_cli([_node("ReduceSum", ["x"], ["L"], keepdims=0)], (("L", []),)),
                                       ["m.onnx: no float initializers"]),
+    # import policies: non-finite initializers, integer data outside its type's range
+    "frontends.onnx.importer:_Importer.check_finite#1": (lambda: _init(_tp("w", [3], [1.0, float("nan"), 2.0])),
+                                                         ["initializer 'w'", "non-finite", "allow_nonfinite=True"]),
+    "frontends.onnx.importer:in_range#1": (lambda: _init(__import__("onnx").TensorProto(
+        name="w", data_type=__import__("onnx").TensorProto.UINT8, dims=[2], int32_data=[1, 300])),
+        ["initializer 'w'", "holds 300 at index 1", "UINT8's range 0..255"]),
 }
 
 #: Sites without an entry yet (written out when this table was made); may only shrink. Empty: every

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...ir import print_graph
 from .args import positive_int
-from .common import import_model
+from .common import add_import_options, import_model
 
 
 def add_parser(sub):
@@ -17,6 +17,7 @@ def add_parser(sub):
         p.add_argument("model", help="ONNX file")
         p.add_argument("--max-tensor-bytes", type=positive_int, default=None, metavar="BYTES",
                        help="refuse a model holding a tensor larger than this (default 1 GiB)")
+        add_import_options(p)
         p.set_defaults(run=run)
 
 

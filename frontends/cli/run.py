@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ...ir.errors import InputError
 from .args import output_file, write_npz
-from .common import CliInputError, import_model, read_feeds
+from .common import CliInputError, add_import_options, import_model, read_feeds
 
 
 def add_parser(sub):
@@ -14,12 +14,13 @@ def add_parser(sub):
     p.add_argument("--output", required=True, help=".npz to write, keyed by graph output name (.npz is added "
                                                   "if missing)")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    add_import_options(p)
     p.set_defaults(run=run)
 
 
 def run(args):
     from ...runtime import Interpreter
-    g = import_model(args.model)
+    g = import_model(args.model, args)
     try:
         outs = Interpreter(g).run(read_feeds(g, args.inputs))
     except InputError as err:  # say which file held the array that does not fit

@@ -88,6 +88,25 @@ def parse_model_bytes(data: bytes, where: str = "<bytes>") -> onnx.ModelProto:
     return m
 
 
+#: The values an element type holds, for the types whose data ONNX stores in a wider field
+#: (``int32_data`` holds INT8, UINT8, BOOL and the bits of FLOAT16; a BOOL's raw byte is 0 or 1).
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.BOOL: (0, 1),
+          TensorProto.FLOAT16: (0, 65535)}
+
+
+def in_range(vals: np.ndarray, data_type: int, where: str) -> np.ndarray:
+    """``vals`` if every value fits ``data_type``; a value outside is refused, not wrapped
+    (NumPy's cast would make UINT8 300 into 44)."""
+    lo, hi = _RANGE.get(data_type, (None, None))
+    if lo is not None and vals.size:
+        bad = (vals < lo) | (vals > hi)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise OnnxImportError(f"{where} holds {int(vals.reshape(-1)[i])} at index {i}, outside "
+                                  f"{dtype_name(data_type)}'s range {lo}..{hi}")
+    return vals
+
+
 class TensorReader:
     """Turns TensorProtos into arrays, checking sizes and external-data paths first."""
 
@@ -119,9 +138,12 @@ class TensorReader:
             vals = getattr(t, field)
             if len(vals) != n:
                 raise OnnxImportError(f"{where}: {field} has {len(vals)} values but dims {dims} need {n}")
+            vals = in_range(np.asarray(vals), t.data_type, f"{where}: {field}")
             if t.data_type == TensorProto.FLOAT16:
-                return np.asarray(vals, np.uint16).view(np.float16).reshape(dims)
-            return np.asarray(vals).astype(dt.numpy).reshape(dims)
+                return vals.astype(np.uint16).view(np.float16).reshape(dims)
+            return vals.astype(dt.numpy).reshape(dims)
+        if t.data_type == TensorProto.BOOL:  # a byte other than 0 and 1 is no bool
+            in_range(np.frombuffer(raw, np.uint8), t.data_type, f"{where}: data")
         return np.frombuffer(raw, dtype=dt.numpy.newbyteorder("<")).astype(dt.numpy).reshape(dims)
 
     def external(self, t, where, nbytes) -> bytes:
@@ -291,8 +313,10 @@ class _Ctx:
 
 
 class _Importer:
-    def __init__(self, m: onnx.ModelProto, where: str, base_dir, max_tensor_bytes, static_inputs=None):
+    def __init__(self, m: onnx.ModelProto, where: str, base_dir, max_tensor_bytes, static_inputs=None,
+                 allow_nonfinite=False):
         self.m, self.where = m, where
+        self.allow_nonfinite = allow_nonfinite
         static_inputs = dict(static_inputs or {})
         self.read = TensorReader(where, base_dir, max_tensor_bytes)
         self.check_versions()
@@ -310,7 +334,7 @@ class _Importer:
                 raise OnnxImportError(f"{where}: initializer #{i} has no name")
             if t.name in self.inits:
                 raise OnnxImportError(f"{where}: two initializers are named {t.name!r}")
-            self.inits[t.name] = self.read(t, f"initializer {t.name!r}")
+            self.inits[t.name] = self.check_finite(t.name, self.read(t, f"initializer {t.name!r}"))
             self.init_order.append(t.name)
         for sp in gp.sparse_initializer:
             raise OnnxImportError(f"{where}: sparse initializer {sp.values.name!r} is not supported")
@@ -337,6 +361,17 @@ class _Importer:
             self.vals[vi.name] = self.g.add_input(vi.name, self.input_type(vi))
         if static_inputs:
             raise OnnxImportError(f"{where}: static_inputs names no graph input: {', '.join(sorted(static_inputs))}")
+
+    def check_finite(self, name, arr):
+        """An initializer holding NaN or Inf is refused (a weight that poisons every result), unless
+        ``allow_nonfinite``: some models keep -inf as a mask value on purpose."""
+        if arr.dtype.kind == "f" and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr)
+            at = [int(i) for i in np.argwhere(bad)[0]]
+            raise OnnxImportError(f"{self.where}: initializer {name!r} holds {int(bad.sum())} non-finite value(s) "
+                                  f"(the first, {arr[tuple(at)]}, at index {at}); import with "
+                                  f"import_onnx(..., allow_nonfinite=True) or --allow-nonfinite to accept them")
+        return arr
 
     def check_versions(self):
         m, where = self.m, self.where
@@ -652,12 +687,13 @@ def FROM_ONNX_ok(code):
 
 
 def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = MAX_TENSOR_BYTES,
-                static_inputs: Optional[Dict[str, np.ndarray]] = None) -> Graph:
+                static_inputs: Optional[Dict[str, np.ndarray]] = None, allow_nonfinite: bool = False) -> Graph:
     """An ONNX model (a path, bytes, or an ``onnx.ModelProto``) as a chainrule ``Graph``.
 
     External data is read only from ``base_dir`` (default: the model file's folder).
     ``static_inputs`` fixes graph inputs to arrays at import time (for inputs chainrule needs
     as constants, such as a Reshape shape or reduction axes fed as graph inputs).
+    An initializer holding NaN or Inf is refused unless ``allow_nonfinite``.
     """
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -671,7 +707,7 @@ def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = M
     else:
         raise OnnxImportError(f"cannot import a {type(model).__name__}: pass a path, bytes or an onnx.ModelProto")
     try:
-        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs).run()
+        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite).run()
     except RecursionError:
         raise OnnxImportError(f"{where}: the model is nested too deeply") from None
 
