@@ -30,7 +30,7 @@ from onnx import helper, numpy_helper
 from ...ir import DType, Graph
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
+                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                      encode_attrs)
 from .ops import EXPORTS, Export
 
@@ -168,8 +168,11 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
     from ..version import __version__
     m.producer_version = __version__
     state = [p.name for p in g.params if p.kind == "state"]
-    if state:
-        helper.set_model_props(m, {META_STATE: json.dumps(state)})
+    props = {META_STATE: json.dumps(state)} if state else {}
+    if g.meta:
+        props[META_GRAPH] = json.dumps(g.meta, ensure_ascii=False, sort_keys=True)
+    if props:
+        helper.set_model_props(m, props)
     return m
 
 

@@ -39,9 +39,10 @@ from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
 from ...runtime.limits import human, memory_limit
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                          META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
+                          META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
-from .ops import IMPORTS
+from .ops import DOMAIN_IMPORTS, IMPORTS
+from .ops.ml import KEEP_LABELS
 from .shapes import Sym
 
 #: Default limit on one tensor's declared size (bytes); ``import_onnx(max_tensor_bytes=...)`` changes it.
@@ -145,6 +146,21 @@ class TensorReader:
         if t.data_type == TensorProto.BOOL:  # a byte other than 0 and 1 is no bool
             in_range(np.frombuffer(raw, np.uint8), t.data_type, f"{where}: data")
         return np.frombuffer(raw, dtype=dt.numpy.newbyteorder("<")).astype(dt.numpy).reshape(dims)
+
+    def strings(self, t: TensorProto, what: str) -> np.ndarray:
+        """A STRING tensor (its ``string_data``) as an array of Python strings."""
+        where = f"{self.where}: {what}"
+        dims = list(t.dims)
+        n = int(np.prod(dims, dtype=object)) if dims else 1
+        if t.data_location == TensorProto.EXTERNAL or any(d < 0 for d in dims) or len(t.string_data) != n:
+            raise OnnxImportError(f"{where}: a STRING tensor of dims {dims} needs {n} strings in string_data, "
+                                  f"it has {len(t.string_data)}" + (" (and external data)"
+                                                                    if t.data_location == TensorProto.EXTERNAL else ""))
+        nbytes = sum(len(s) for s in t.string_data)
+        if nbytes > self.max_bytes:
+            raise OnnxImportError(f"{where}: its strings hold {nbytes} bytes, over the limit of {self.max_bytes} "
+                                  f"bytes (raise it with import_onnx(max_tensor_bytes=...) or --max-tensor-bytes)")
+        return np.array([s.decode("utf-8", "replace") for s in t.string_data], dtype=object).reshape(dims)
 
     def external(self, t, where, nbytes) -> bytes:
         info = {e.key: e.value for e in t.external_data}
@@ -258,7 +274,35 @@ class _Ctx:
             self.fail("a required input is missing")
         if name in self.imp.symbolic:
             self.symbolic_use(name)
+        if name in self.imp.strings:
+            self.string_use(name)
         return self.imp.value(name, self)
+
+    def string_use(self, name):
+        self.fail(f"input {name!r} is a tensor of strings; chainrule has no string dtype and reads strings only "
+                  f"as class labels (ArrayFeatureExtractor of a vector of labels)")
+
+    def strings(self, name):
+        """The string initializer ``name`` as an array of str, or None if it is no string tensor."""
+        return self.imp.strings.get(name)
+
+    def labels(self, name, labels):
+        """Record that tensor ``name`` holds class indices standing for the string ``labels``."""
+        self.imp.labels_of[name] = list(labels)
+
+    def columns(self, name, labels):
+        """Record that the columns of tensor ``name`` are the classes ``labels`` (ZipMap)."""
+        self.imp.classes_of[name] = list(labels)
+
+    def param(self, hint, arr):
+        """A new trainable parameter holding ``arr`` (a weight the file gives as an attribute), named
+        ``hint``, or ``hint.1``, ``hint.2``... if that name is taken in the file or the graph."""
+        taken = self.imp.file_names | {v.name for v in self.imp.g.all_values()}
+        name, k = hint, 0
+        while name in taken:
+            k += 1
+            name = f"{hint}.{k}"
+        return self.imp.g.add_param(name, np.array(arr, np.float32))
 
     def symbolic_use(self, name):
         self.fail(f"input {name!r} is the shape value {self.imp.symbolic[name].text()}, computed from symbolic "
@@ -270,6 +314,8 @@ class _Ctx:
             self.fail(f"input {what!r} is missing")
         if name in self.imp.symbolic:
             self.symbolic_use(name)
+        if name in self.imp.strings:
+            self.string_use(name)
         if name not in self.imp.known:
             self.fail(f"input {what!r} ({name!r}) must be a constant known at import time; chainrule does not "
                       f"support a computed {what}")
@@ -327,13 +373,22 @@ class _Importer:
             self.state = set(json.loads(props.get(META_STATE, "[]")))
         except ValueError:
             raise OnnxImportError(f"{where}: model metadata {META_STATE} is not JSON") from None
+        self.read_meta(props.get(META_GRAPH))
         self.inits: Dict[str, np.ndarray] = {}
+        self.strings: Dict[str, np.ndarray] = {}  # string initializers (class labels), as str arrays
+        self.labels_of: Dict[str, list] = {}  # tensor -> the string labels its class indices stand for
+        self.classes_of: Dict[str, list] = {}  # tensor -> the class label of each column (ZipMap)
         self.init_order = []
+        self.file_names = {n for node in gp.node for n in list(node.input) + list(node.output)} | \
+            {t.name for t in gp.initializer} | {vi.name for vi in gp.input}
         for i, t in enumerate(gp.initializer):
             if not t.name:
                 raise OnnxImportError(f"{where}: initializer #{i} has no name")
-            if t.name in self.inits:
+            if t.name in self.inits or t.name in self.strings:
                 raise OnnxImportError(f"{where}: two initializers are named {t.name!r}")
+            if t.data_type == TensorProto.STRING:  # class labels: no IR value, read by the ml table
+                self.strings[t.name] = self.read.strings(t, f"initializer {t.name!r}")
+                continue
             self.inits[t.name] = self.check_finite(t.name, self.read(t, f"initializer {t.name!r}"))
             self.init_order.append(t.name)
         for sp in gp.sparse_initializer:
@@ -345,6 +400,8 @@ class _Importer:
         self.dropped = set()  # ids of Constant nodes made for ONNX constants (removed if unused)
         self.shadow = set()
         for vi in gp.input:
+            if vi.name in self.strings:  # an initializer listed as an input (IR version 3)
+                continue
             if vi.name in self.inits:
                 self.shadow.add(vi.name)  # a graph input with a default: a parameter
                 self.check_declared(vi, self.inits[vi.name], "graph input")
@@ -361,6 +418,22 @@ class _Importer:
             self.vals[vi.name] = self.g.add_input(vi.name, self.input_type(vi))
         if static_inputs:
             raise OnnxImportError(f"{where}: static_inputs names no graph input: {', '.join(sorted(static_inputs))}")
+
+    def read_meta(self, text):
+        """The graph's ``meta`` from the model metadata ``chainrule.meta`` (a JSON object)."""
+        if text is None:
+            return
+        try:
+            meta = json.loads(text)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise OnnxImportError(f"{self.where}: model metadata {META_GRAPH} is not a JSON object")
+        for k, v in meta.items():
+            try:
+                self.g.set_meta(k, v)
+            except ChainruleError as err:
+                raise OnnxImportError(f"{self.where}: model metadata {META_GRAPH}: {err}") from None
 
     def check_finite(self, name, arr):
         """An initializer holding NaN or Inf is refused (a weight that poisons every result), unless
@@ -438,7 +511,7 @@ class _Importer:
     # -- nodes --------------------------------------------------------------------------------
     def run(self):
         gp = self.m.graph
-        defined = set(self.vals) | set(self.inits)
+        defined = set(self.vals) | set(self.inits) | set(self.strings)
         order = schedule(gp, self.where, defined)
         skip_group = None
         for i in order:
@@ -453,16 +526,33 @@ class _Importer:
                 self.composite(node, props, label)
                 continue
             skip_group = None
-            if node.domain not in DEFAULT_DOMAINS:
+            table = IMPORTS if node.domain in DEFAULT_DOMAINS else DOMAIN_IMPORTS.get(node.domain)
+            if table is None:
                 raise OnnxImportError(f"{label}: domain {node.domain!r} is not supported (supported: the default "
-                                      f"ai.onnx domain)")
-            fn = IMPORTS.get(node.op_type)
+                                      f"ai.onnx domain, {', '.join(sorted(DOMAIN_IMPORTS))})")
+            fn = table.get(node.op_type)
             if fn is None:
-                raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops: "
-                                      f"{', '.join(sorted(IMPORTS))}")
+                domain = "" if table is IMPORTS else f" of domain {node.domain}"
+                raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops{domain}: "
+                                      f"{', '.join(sorted(table))}")
+            self.check_labels(node, label)
             self.apply(fn, node, label)
         self.finish()
         return self.g
+
+    def check_labels(self, node, label):
+        """A tensor of class indices standing for string labels may only be moved (``KEEP_LABELS``
+        ops) on its way to a graph output; the result stands for the same labels."""
+        held = [i for i, x in enumerate(node.input) if x in self.labels_of]
+        if not held:
+            return
+        if held == [0] and node.domain in DEFAULT_DOMAINS and node.op_type in KEEP_LABELS:
+            self.labels_of[node.output[0]] = self.labels_of[node.input[0]]
+            return
+        x = node.input[held[0]]
+        raise OnnxImportError(f"{label}: input {x!r} holds string class labels (chainrule keeps them as class "
+                              f"indices into {self.labels_of[x]}); {node.op_type} of them is not supported, only "
+                              f"{', '.join(KEEP_LABELS)} on the way to a graph output")
 
     def attrs_of(self, fn, node, label):
         params = inspect.signature(fn).parameters
@@ -487,11 +577,12 @@ class _Importer:
                                       f"{AttributeProto.AttributeType.Name(a.type)}")
             if isinstance(v, bytes):
                 v = v.decode("utf-8", "replace")
+            elif a.type == AttributeProto.STRINGS:
+                v = [s.decode("utf-8", "replace") for s in v]
             elif isinstance(v, TensorProto):
                 v = self.read(v, f"{_node_label(0, node)[5:]} attribute {a.name!r}")
             elif a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS, AttributeProto.SPARSE_TENSOR,
-                            AttributeProto.TENSORS, AttributeProto.TYPE_PROTO, AttributeProto.TYPE_PROTOS,
-                            AttributeProto.STRINGS):
+                            AttributeProto.TENSORS, AttributeProto.TYPE_PROTO, AttributeProto.TYPE_PROTOS):
                 raise OnnxImportError(f"{label}: attribute {a.name!r} of type "
                                       f"{AttributeProto.AttributeType.Name(a.type)} is not supported")
             out[a.name] = v
@@ -627,6 +718,10 @@ class _Importer:
             v = self.vals.get(name) or self.value(name, None)
             self.check_output(vi, v)
             outs.append(v)
+            if name in self.labels_of:
+                g.set_meta(f"labels.{name}", self.labels_of[name])
+            if name in self.classes_of:
+                g.set_meta(f"classes.{name}", self.classes_of[name])
         g.set_outputs(outs)
         # unused constants made for ONNX Constant nodes and integer initializers
         keep = g.exported_ids()
@@ -650,7 +745,8 @@ class _Importer:
             return
         tt = vi.type.tensor_type
         lab = f"{self.where}: graph output {vi.name!r}"
-        if tt.elem_type and FROM_ONNX_ok(tt.elem_type) != v.dtype:
+        labels = tt.elem_type == TensorProto.STRING and vi.name in self.labels_of  # kept as class indices
+        if tt.elem_type and FROM_ONNX_ok(tt.elem_type) != v.dtype and not labels:
             raise OnnxImportError(f"{lab} is declared {dtype_name(tt.elem_type)} but computes {v.type}")
         if tt.HasField("shape"):
             dims = list(tt.shape.dim)
