@@ -123,7 +123,8 @@ def _softmax_zero(ctx, s):
 
 def _probit(ctx, p):
     """√2·erf⁻¹(2p − 1) with onnxruntime's erf⁻¹ (Winitzki's approximation, a = 0.147):
-    erf⁻¹(x) ≈ sgn(x)·√(√(v² − ln(1 − x²)/a) − v), v = 2/(πa) + ln(1 − x²)/2."""
+    erf⁻¹(x) ≈ sgn(x)·√(√(v² − ln(1 − x²)/a) − v), v = 2/(πa) + ln(1 − x²)/2. Its gradient is
+    NaN at exactly p = 0.5, where the outer √ is of 0."""
     x = ctx.op("Sub", ctx.op("Mul", _c(ctx, 2), p), _c(ctx, 1))
     sgn = ctx.op("Where", ctx.op("Greater", _c(ctx, 0), x), _c(ctx, -1), _c(ctx, 1))
     log = ctx.op("Log", ctx.op("Mul", ctx.op("Sub", _c(ctx, 1), x), ctx.op("Add", _c(ctx, 1), x)))
