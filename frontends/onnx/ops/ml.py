@@ -263,3 +263,24 @@ def ZipMap(ctx, X, *, classlabels_int64s=None, classlabels_strings=None):
         ctx.fail(f"input X has {x.type.shape[1]} columns but there are {len(labels)} class labels")
     ctx.columns(ctx.node.output[0], labels)
     return x
+
+
+# -- reading the labels back -------------------------------------------------------------------------
+def decode_labels(graph, outputs):
+    """``outputs`` ({name: array}) with each output that holds class indices standing for string
+    labels (``labels.<name>`` in ``graph.meta``) replaced by those strings."""
+    out = dict(outputs)
+    for name, a in outputs.items():
+        labels = graph.meta.get(f"labels.{name}")
+        if labels is not None:
+            out[name] = np.asarray(labels, dtype=str)[np.asarray(a, np.int64)]
+    return out
+
+
+def describe_output(graph, name):
+    """What the metadata says about output ``name``: its columns' classes, or the labels it stands for."""
+    for key, words in (("classes", "columns"), ("labels", "labels")):
+        labels = graph.meta.get(f"{key}.{name}")
+        if labels is not None:
+            return f"{words}: {', '.join(map(str, labels))}"
+    return None
