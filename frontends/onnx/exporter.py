@@ -194,7 +194,9 @@ __all__ = ["export_model", "export_onnx"]
 def supported_text() -> str:
     """The README's list of supported ops, generated from the registry and the family tables."""
     from ...ir.ops import OPS
-    from .ops import supported_ops
+    from .ops import DOMAIN_IMPORTS, supported_ops
     exp = ", ".join(n if EXPORTS[n].onnx == n else f"{n} (as {EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
-    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
+    domains = "".join(f"- import {d} ({len(t)} ops, as chainrule IR ops): {', '.join(sorted(t))}\n"
+                      for d, t in sorted(DOMAIN_IMPORTS.items()))
+    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n" + domains +
             f"- export (every registry op, {len(OPS)}): {exp}\n")
