@@ -1328,6 +1328,8 @@ SITES = {
     "ir.core:Graph.set_meta#1": (lambda: Graph("g").set_meta("", 1), ["graph 'g'", "non-empty string"]),
     "ir.core:Graph.set_meta#2": (lambda: Graph("g").set_meta("k", float("nan")),
                                  ["graph 'g'", "metadata 'k' must be a JSON value"]),
+    "frontends.train.step:select_output#1": (lambda: cr.compile_train(cr.nn.Linear(2, 2), output="probs"),
+                                             ["compile_train output 'probs'", "its outputs:"]),
 }
 
 #: Sites without an entry yet (written out when this table was made); may only shrink. Empty: every
