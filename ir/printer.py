@@ -9,6 +9,7 @@ Grammar (``?`` optional, ``*`` repeated)::
                | results "=" OP "(" vars? ")" attrs? meta?
                | "return" vars?
                | "update" VAR "<-" VAR         # in-place update after a step
+               | "meta" (KEY | JSON-STRING) "=" JSON   # graph metadata: last, one line a key, sorted
                | results "=" "Fused" "(" vars ")" meta? "{" NEWLINE step* "}"  # body: one step a line
     step      := VAR ":" TYPE "=" OP "(" vars ")" attrs?  # operands: the node's inputs or earlier steps
     results   := VAR ":" TYPE ("," VAR ":" TYPE)*
@@ -20,12 +21,11 @@ Grammar (``?`` optional, ``*`` repeated)::
                | "[" (VALUE ("," VALUE)*)? "]"
                | "dense<" TYPE ">" NESTED-LIST  # a tensor, e.g. dense<f32[2]>[1.0, 2.0]
     meta      := "#[" (KEY "=" (NAME | VAR | JSON-STRING))* "]"
-    graphmeta := "meta" (KEY | JSON-STRING) "=" JSON   # after return/update, one line per key, sorted
 
 ``meta`` records provenance: ``by`` (the pass that made the node, omitted for
 the frontend), ``phase`` (omitted for forward), ``of`` (for a gradient node,
 the forward value whose vjp made it) and ``rule`` (the chain-rule step).
-``graphmeta`` lines hold the graph's ``meta`` (``Graph.set_meta``), such as the class
+``meta`` lines hold the graph's ``meta`` (``Graph.set_meta``), such as the class
 labels of an imported classifier: ``meta classes.probabilities = [0, 1, 2]``.
 
 Example::
