@@ -191,9 +191,8 @@ def test_zipmap_is_the_probability_matrix_with_its_classes_in_the_ir():
                 helper.make_node("ZipMap", ["P"], ["Z"], domain=ML, classlabels_int64s=[10, 20, 30, 40])],
                [("X", TensorProto.FLOAT, ["N", 4])],
                [("Z", TensorProto.FLOAT, None)])
-    m.graph.output[0].CopyFrom(helper.make_value_info(  # ZipMap's output: a sequence of maps
-        "Z", helper.make_sequence_type_proto(helper.make_map_type_proto(TensorProto.INT64,
-                                                                        helper.make_tensor_type_proto(TensorProto.FLOAT, [])))))
+    maps = helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+    m.graph.output[0].CopyFrom(helper.make_value_info("Z", helper.make_sequence_type_proto(maps)))  # ZipMap's output
     g = cr.import_onnx(m)
     text = str(g)
     assert "meta classes.Z = [10, 20, 30, 40]" in text and str(cr.parse_graph(text)) == text

@@ -130,8 +130,8 @@ def _probit(ctx, p):
     log = ctx.op("Log", ctx.op("Mul", ctx.op("Sub", _c(ctx, 1), x), ctx.op("Add", _c(ctx, 1), x)))
     a = np.float32(0.147)
     v = ctx.op("Add", _c(ctx, np.float32(2) / (np.float32(3.14159) * a)), ctx.op("Mul", _c(ctx, 0.5), log))
-    v3 = ctx.op("Sub", ctx.op("Sqrt", ctx.op("Sub", ctx.op("Mul", v, v), ctx.op("Mul", _c(ctx, np.float32(1) / a), log))), v)
-    return ctx.op("Mul", _c(ctx, 1.41421356), ctx.op("Mul", sgn, ctx.op("Sqrt", v3)))
+    root = ctx.op("Sqrt", ctx.op("Sub", ctx.op("Mul", v, v), ctx.op("Mul", _c(ctx, np.float32(1) / a), log)))
+    return ctx.op("Mul", _c(ctx, 1.41421356), ctx.op("Mul", sgn, ctx.op("Sqrt", ctx.op("Sub", root, v))))
 
 
 def _transform(ctx, s, post_transform):
