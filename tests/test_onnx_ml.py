@@ -259,3 +259,25 @@ def test_an_unknown_domain_and_an_unknown_ml_op_name_the_supported_ones():
     with pytest.raises(cr.ChainruleError, match="op TreeEnsembleClassifier is not supported; supported ONNX ops "
                                                 "of domain ai.onnx.ml: ArrayFeatureExtractor, Binarizer"):
         cr.import_onnx(m)
+
+
+def test_onnx_node_tests_of_the_ml_ops_pass():
+    """ONNX's own node tests of the claimed ai.onnx.ml ops, inputs fed as inputs (as
+    onnx.backend.test runs them), ONNX's tolerances, exact dtype and shape; onnxruntime too."""
+    import warnings
+    from onnx.backend.test.loader import load_model_tests
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = [c for c in load_model_tests(kind="node") if c.model is not None
+                 and all(n.domain == ML and n.op_type in DOMAIN_IMPORTS[ML] for n in c.model.graph.node)]
+    assert sorted(c.name for c in cases) == ["test_ai_onnx_ml_array_feature_extractor", "test_ai_onnx_ml_binarizer"]
+    for c in cases:
+        g = cr.import_onnx(c.model)
+        names = [vi.name for vi in c.model.graph.input]
+        for ins, outs in c.data_sets:
+            feeds = {n: numpy_helper.to_array(a) if hasattr(a, "HasField") else np.asarray(a) for n, a in zip(names, ins)}
+            want = [numpy_helper.to_array(b) if hasattr(b, "HasField") else np.asarray(b) for b in outs]
+            for got in (cr.Interpreter(g).run_list([feeds[n] for n in names]), _ort(c.model, feeds)):
+                for a, b in zip(got, want):
+                    assert (a.dtype, a.shape) == (b.dtype, b.shape), c.name
+                    np.testing.assert_allclose(a, b, rtol=c.rtol, atol=c.atol, err_msg=c.name)

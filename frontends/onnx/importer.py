@@ -455,6 +455,8 @@ class _Importer:
         for o in m.opset_import:
             if o.domain in DEFAULT_DOMAINS:
                 self.opset = o.version
+        if self.opset is None and m.graph.node and all(n.domain in DOMAIN_IMPORTS for n in m.graph.node):
+            self.opset = MAX_OPSET  # only ops of other domains (ai.onnx.ml): the default opset plays no part
         if self.opset is None:
             raise OnnxImportError(f"{where}: the model imports no default-domain (ai.onnx) opset")
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
