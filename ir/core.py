@@ -5,7 +5,10 @@ itself for inputs and parameters) and a list of uses ``(node, input_index)``,
 so ``x + x`` is two uses of one value. A ``Node`` applies one op to input
 values and defines one or more output values. A ``Graph`` holds its inputs,
 its parameters (with their arrays), its nodes in program order, its outputs,
-and the in-place updates a training step performs on its parameters.
+the in-place updates a training step performs on its parameters, and ``meta``:
+facts about the graph that are not computation, as JSON values under string keys
+(the class labels of an imported classifier's outputs, ``classes.<output>`` and
+``labels.<output>``; see ``set_meta``).
 
 Use-lists are changed only by the methods here (``Graph.add_node``,
 ``Graph.remove_node``, ``Node.set_input``, ``Value.replace_all_uses_with``),
@@ -14,6 +17,8 @@ never sets, so every walk of a graph is deterministic.
 """
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -126,6 +131,7 @@ class Graph:
         self.nodes: List[Node] = []
         self.outputs: List[Value] = []
         self.updates: List[Tuple[Value, Value]] = []  # (parameter, its new value) after a step
+        self.meta: Dict[str, object] = {}  # key -> JSON value, printed as `meta KEY = JSON` lines
         self._names: Dict[str, int] = {}
 
     # -- naming ------------------------------------------------------------
@@ -275,6 +281,18 @@ class Graph:
             raise GraphError(f"only parameters and state can be updated, not %{param.name} ({param.kind})")
         self.updates.append((param, new))
 
+    def set_meta(self, key: str, value) -> None:
+        """Record ``value`` (made of JSON: lists, strings, numbers, booleans, None, objects) under
+        ``key``. By convention ``classes.<output>`` lists the class label of each column of a
+        probability output and ``labels.<output>`` the labels an output's class indices stand for."""
+        if not isinstance(key, str) or not key:
+            raise GraphError(f"graph {self.name!r}: a metadata key must be a non-empty string, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise GraphError(f"graph {self.name!r}: metadata {key!r} must be a JSON value: {err}") from None
+        self.meta[key] = copy.deepcopy(value)
+
     # -- copying -----------------------------------------------------------
     def clone(self) -> "Graph":
         """A deep copy of the structure; parameter arrays are shared, not copied."""
@@ -292,6 +310,7 @@ class Graph:
                 vmap[id(o)] = mo
         g.outputs = [vmap[id(v)] for v in self.outputs]
         g.updates = [(vmap[id(p)], vmap[id(v)]) for p, v in self.updates]
+        g.meta = copy.deepcopy(self.meta)
         return g
 
     def __str__(self):

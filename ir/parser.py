@@ -308,6 +308,10 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
         lx.expect("<-")
         updates.append((p, _ref(lx)))
         return
+    if kind == "word" and val == "meta":
+        lx.next()
+        _graph_meta(lx, g)
+        return
     # results = Op(args) {attrs} #[meta]
     results = []
     while True:
@@ -356,6 +360,29 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
             _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
         return finish
     _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
+
+
+def _graph_meta(lx: _Lexer, g: Graph):
+    """``meta KEY = JSON``: the rest of the line after ``=`` is one JSON value."""
+    kind, key, kcol = lx.next()
+    if kind == "string":
+        key = lx.json((kind, key, kcol))
+    elif kind != "word":
+        lx.i -= 1
+        lx.fail(f"expected a metadata key, found {key!r}")
+    if key in g.meta:
+        lx.fail(f"metadata {key!r} is given twice", kcol)
+    lx.expect("=")
+    col = lx.toks[lx.i - 1][2] + 1
+    try:
+        value = json.loads(lx.line[col:])
+    except ValueError as err:
+        lx.fail(f"metadata {key!r}: bad JSON value: {getattr(err, 'msg', err)}", col)
+    try:
+        g.set_meta(key, value)
+    except ChainruleError as err:
+        lx.fail(str(err), kcol)
+    lx.i = len(lx.toks)
 
 
 def _region(body_lines, args, head: _Lexer):

@@ -9,6 +9,7 @@ Grammar (``?`` optional, ``*`` repeated)::
                | results "=" OP "(" vars? ")" attrs? meta?
                | "return" vars?
                | "update" VAR "<-" VAR         # in-place update after a step
+               | "meta" (KEY | JSON-STRING) "=" JSON   # graph metadata: last, one line a key, sorted
                | results "=" "Fused" "(" vars ")" meta? "{" NEWLINE step* "}"  # body: one step a line
     step      := VAR ":" TYPE "=" OP "(" vars ")" attrs?  # operands: the node's inputs or earlier steps
     results   := VAR ":" TYPE ("," VAR ":" TYPE)*
@@ -24,6 +25,8 @@ Grammar (``?`` optional, ``*`` repeated)::
 ``meta`` records provenance: ``by`` (the pass that made the node, omitted for
 the frontend), ``phase`` (omitted for forward), ``of`` (for a gradient node,
 the forward value whose vjp made it) and ``rule`` (the chain-rule step).
+``meta`` lines hold the graph's ``meta`` (``Graph.set_meta``), such as the class
+labels of an imported classifier: ``meta classes.probabilities = [0, 1, 2]``.
 
 Example::
 
@@ -51,6 +54,11 @@ _BARE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")
 
 def var(name: str) -> str:
     return "%" + (name if _BARE.match(name) else json.dumps(name, ensure_ascii=False))
+
+
+def meta_key(key: str) -> str:
+    """A graph metadata key as written: bare if it is a word, else a JSON string."""
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _scalar(x, dtype: DType) -> str:
@@ -175,6 +183,8 @@ def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
     line_of["return"] = len(lines)
     lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
     lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
+    lines += [f"  meta {meta_key(k)} = {json.dumps(g.meta[k], ensure_ascii=False, sort_keys=True)}"
+              for k in sorted(g.meta)]
     lines.append("}")
     return lines
 

@@ -511,7 +511,7 @@ def _node(op, ins=("x",), outs=("y",), name="n", **attrs):
 
 def _imp(*nodes, **kw):
     """Import the model of ``nodes`` (``_om`` keywords; ``static_inputs``/``max_tensor_bytes`` go to import_onnx)."""
-    opts = {k: kw.pop(k) for k in ("static_inputs", "max_tensor_bytes") if k in kw}
+    opts = {k: kw.pop(k) for k in ("static_inputs", "max_tensor_bytes", "allow_nonfinite") if k in kw}
     return cr.import_onnx(_om(nodes or [_node("Relu")], **kw), **opts)
 
 
@@ -890,21 +890,21 @@ SITES = {
     # -- runtime ------------------------------------------------------------------------
     "runtime.interpreter:Interpreter.__init__#1": (lambda: cr.Interpreter(cr.parse_graph(
         "graph g {\n  param %w: f32[2]\n  return %w\n}\n")), ["graph g", "without arrays: w"]),
-    "runtime.interpreter:Interpreter.check_inputs#1": (lambda: run(
+    "runtime.interpreter:check_inputs#1": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n", object()), ["input %x", "object"]),
-    "runtime.interpreter:Interpreter.check_inputs#2": (lambda: run(
+    "runtime.interpreter:check_inputs#2": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros(2)), ["input %x", "float32", "float64"]),
-    "runtime.interpreter:Interpreter.check_inputs#3": (lambda: run(
+    "runtime.interpreter:check_inputs#3": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros((2, 2), np.float32)), ["input %x", "rank 1", "[2, 2]"]),
-    "runtime.interpreter:Interpreter.check_inputs#4": (lambda: run(
+    "runtime.interpreter:check_inputs#4": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n", np.zeros(3, np.float32)), ["input %x dimension 0 must be 2"]),
-    "runtime.interpreter:Interpreter.check_inputs#5": (lambda: run(
+    "runtime.interpreter:check_inputs#5": (lambda: run(
         "graph g {\n  input %x: f32[N]\n  input %y: f32[N]\n  return %x\n}\n", np.zeros(3, np.float32),
         np.zeros(4, np.float32)), ["input %y", "N=4", "%x"]),
     "runtime.limits:check_memory#1": (_resource, ["graph big", "N=100", "over the memory limit"]),
-    "runtime.interpreter:Interpreter.run_list#1": (lambda: run(
+    "runtime.interpreter:check_count#1": (lambda: run(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n"), ["graph g takes 1 input(s) (%x)"]),
-    "runtime.interpreter:Interpreter.run#1": (lambda: cr.Interpreter(cr.parse_graph(
+    "runtime.interpreter:feeds_in_order#1": (lambda: cr.Interpreter(cr.parse_graph(
         "graph g {\n  input %x: f32[2]\n  return %x\n}\n")).run({"y": 1}), ["missing input(s) x", "unknown input(s) y"]),
     "runtime.interpreter:Interpreter._fail#1": (_exec_fail, ["while executing node %y (OneHot)", "class index 7"]),
     "runtime.interpreter:Interpreter._run_checked#1": (_numerics, ["node %y (Log", "%x: float32[2] in [-1, 1]"]),
@@ -1163,8 +1163,8 @@ SITES = {
                                                   ["<bytes>: not an ONNX model (missing graph, opset_import)"]),
     "frontends.onnx.importer:import_onnx#1": (lambda: cr.import_onnx(3), ["cannot import a int"]),
     "frontends.onnx.importer:import_onnx#2": (_too_deep, ["<model g>: the model is nested too deeply"]),
-    "frontends.onnx.common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=8)),
-                                                ["initializer 'w'", "element type STRING is not supported"]),
+    "frontends.onnx.common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=14)),
+                                                ["initializer 'w'", "element type COMPLEX64 is not supported"]),
     "frontends.onnx.importer:TensorReader.__call__#1": (lambda: _init(_tp("w", [-1, 3])),
                                                       ["<model g>: initializer 'w': negative dimension in [-1, 3]"]),
     "frontends.onnx.importer:TensorReader.__call__#2": (lambda: _init(_tp("w", [2, 3], [1.0] * 6), max_tensor_bytes=16),
@@ -1257,7 +1257,8 @@ SITES = {
                                                 ["node 'n' (Relu): takes 1 inputs, got 2"]),
     "frontends.onnx.importer:_Importer.apply#2": (lambda: _imp(_node("MatMul", ["x", "x"])),
                                                 ["node 'n' (MatMul)", "f32[2,3]"]),
-    "frontends.onnx.importer:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])]),
+    "frontends.onnx.importer:_Importer.apply#3": (lambda: _imp(_node("ReduceSum", ["x", "a"]), inits=[_tp("a", [1], [np.nan])],
+                                                                 allow_nonfinite=True),
                                                 ["node 'n' (ReduceSum)", "NaN"]),
     "frontends.onnx.importer:_Importer.bind#1": (lambda: _imp(_node("Relu", outs=["y", "z"])),
                                                ["node 'n' (Relu): has 2 outputs, chainrule gives 1"]),
@@ -1292,8 +1293,6 @@ SITES = {
     "frontends.onnx.exporter:export_model#3": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
                                                              "the name is taken"]),
     "frontends.onnx.backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
-    "frontends.onnx.backend:OrtExecutable.run#1": (lambda: _ort("run"), ["takes inputs x, got z"]),
-    "frontends.onnx.backend:OrtExecutable.__call__#1": (lambda: _ort("call"), ["takes 1 input(s), got 0"]),
     "frontends.cli.grad:run#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
     "frontends.cli.grad:run#3": (lambda: _grad_cli([_node("MatMul", ["x", "W"]), _node("ReduceSum", ["y"], ["L"], keepdims=0)],
                                                         (("L", []),), [_tp("W", [3, 1], [1.0] * 3)], wrt=["V"]),
@@ -1359,6 +1358,37 @@ SITES = {
                                                  ["layer_norm over [4] needs a tensor whose last axes are [4]", "[2,5]"]),
     "frontends.python.layers:LayerNorm.__init__#1": (lambda: cr.nn.LayerNorm((3, 0)),
                                                      ["LayerNorm normalized_shape must be a positive int", "(3, 0)"]),
+    # import policies: non-finite initializers, integer data outside its type's range
+    "frontends.onnx.importer:_Importer.check_finite#1": (lambda: _init(_tp("w", [3], [1.0, float("nan"), 2.0])),
+                                                         ["initializer 'w'", "non-finite", "allow_nonfinite=True"]),
+    "frontends.onnx.importer:in_range#1": (lambda: _init(__import__("onnx").TensorProto(
+        name="w", data_type=__import__("onnx").TensorProto.UINT8, dims=[2], int32_data=[1, 300])),
+        ["initializer 'w'", "holds 300 at index 1", "UINT8's range 0..255"]),
+    "frontends.onnx.backend:OrtExecutable._run#1": (lambda: cr.compile(cr.parse_graph(
+        "graph g {\n  input %i: i64[1]\n  param %w: f32[3]\n  %y: f32[1] = Gather(%w, %i)\n  return %y\n}\n",
+        initializers={"w": np.zeros(3, np.float32)}), backend="onnxruntime")(np.array([7])),
+        ["onnxruntime failed to run graph g"]),
+    # ai.onnx.ml: string tensors (class labels) and the graph metadata that records them
+    "frontends.onnx.importer:TensorReader.strings#1": (lambda: _imp(inits=[__import__("onnx").TensorProto(
+        name="s", data_type=__import__("onnx").TensorProto.STRING, dims=[3], string_data=[b"a", b"b"])]),
+        ["initializer 's'", "needs 3 strings in string_data, it has 2"]),
+    "frontends.onnx.importer:TensorReader.strings#2": (lambda: _imp(max_tensor_bytes=4, inits=[__import__("onnx").TensorProto(
+        name="s", data_type=__import__("onnx").TensorProto.STRING, dims=[1], string_data=[b"abcdef"])]),
+        ["initializer 's'", "6 bytes, over the limit of 4 bytes"]),
+    "frontends.onnx.importer:_Importer.check_labels#1": (lambda: _imp(
+        _node("LinearClassifier", ["x"], ["lab", "p"], domain="ai.onnx.ml", coefficients=[1.0] * 6,
+              intercepts=[0.0, 0.0], classlabels_strings=["a", "b"]), _node("Add", ["lab", "lab"], ["y"], name="sum"),
+        opset=[__import__("onnx").helper.make_opsetid("", 18), __import__("onnx").helper.make_opsetid("ai.onnx.ml", 1)]),
+        ["node 'sum' (Add)", "input 'lab' holds string class labels", "['a', 'b']"]),
+    "frontends.onnx.importer:_Importer.read_meta#1": (lambda: _model_meta(**{"chainrule.meta": "[1]"}),
+                                                      ["model metadata chainrule.meta is not a JSON object"]),
+    "frontends.onnx.importer:_Importer.read_meta#2": (lambda: _model_meta(**{"chainrule.meta": '{"": 1}'}),
+                                                      ["model metadata chainrule.meta", "non-empty string"]),
+    "ir.core:Graph.set_meta#1": (lambda: Graph("g").set_meta("", 1), ["graph 'g'", "non-empty string"]),
+    "ir.core:Graph.set_meta#2": (lambda: Graph("g").set_meta("k", float("nan")),
+                                 ["graph 'g'", "metadata 'k' must be a JSON value"]),
+    "frontends.train.step:select_output#1": (lambda: cr.compile_train(cr.nn.Linear(2, 2), output="probs"),
+                                             ["compile_train output 'probs'", "its outputs:"]),
 }
 
 

@@ -10,11 +10,17 @@ class CliInputError(ChainruleError, ValueError):
     """A file given to a command is missing or does not fit the model."""
 
 
+def add_import_options(p):
+    """The options of every command that imports an ONNX file."""
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="accept an ONNX initializer holding NaN or Inf (refused by default)")
+
+
 def import_model(path, args=None):
-    """The IR graph of ONNX file ``path`` (``--max-tensor-bytes`` from ``args``)."""
+    """The IR graph of ONNX file ``path`` (``--max-tensor-bytes`` and ``--allow-nonfinite`` from ``args``)."""
     from ..onnx.importer import MAX_TENSOR_BYTES, import_onnx
     limit = getattr(args, "max_tensor_bytes", None) or MAX_TENSOR_BYTES
-    return import_onnx(path, max_tensor_bytes=limit)
+    return import_onnx(path, max_tensor_bytes=limit, allow_nonfinite=getattr(args, "allow_nonfinite", False))
 
 
 def read_npz(path):

@@ -30,7 +30,7 @@ from onnx import helper, numpy_helper
 from ...ir import DType, Graph
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
+                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                      encode_attrs)
 from .ops import EXPORTS, Export
 
@@ -177,8 +177,11 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
     from ..version import __version__
     m.producer_version = __version__
     state = [p.name for p in g.params if p.kind == "state"]
-    if state:
-        helper.set_model_props(m, {META_STATE: json.dumps(state)})
+    props = {META_STATE: json.dumps(state)} if state else {}
+    if g.meta:
+        props[META_GRAPH] = json.dumps(g.meta, ensure_ascii=False, sort_keys=True)
+    if props:
+        helper.set_model_props(m, props)
     return m
 
 
@@ -200,8 +203,10 @@ __all__ = ["export_model", "export_onnx"]
 def supported_text() -> str:
     """The README's list of supported ops, generated from the registry and the family tables."""
     from ...ir.ops import OPS
-    from .ops import supported_ops
+    from .ops import DOMAIN_IMPORTS, supported_ops
     exp = ", ".join(n if EXPORTS[n].onnx == n else
                     f"{n} (as {EXPORTS[n].becomes or EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
-    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
+    domains = "".join(f"- import {d} ({len(t)} ops, as chainrule IR ops): {', '.join(sorted(t))}\n"
+                      for d, t in sorted(DOMAIN_IMPORTS.items()))
+    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n" + domains +
             f"- export (every registry op, {len(OPS)}): {exp}\n")

@@ -31,8 +31,10 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 import numpy as np
 
-#: ONNX op_type -> import function.
+#: ONNX op_type -> import function (the default domain, ai.onnx).
 IMPORTS: Dict[str, Callable] = {}
+#: ONNX domain -> (op_type -> import function), for the other domains (``ai.onnx.ml``: ``ml.py``).
+DOMAIN_IMPORTS: Dict[str, Dict[str, Callable]] = {}
 
 
 class Export(NamedTuple):
@@ -48,11 +50,15 @@ class Export(NamedTuple):
 EXPORTS: Dict[str, Export] = {}
 
 
-def onnx_op(fn):
-    """Register ``fn`` as the import function of the ONNX op of its name."""
-    if fn.__name__ in IMPORTS:
+def onnx_op(fn=None, *, domain: str = ""):
+    """Register ``fn`` as the import function of the ONNX op of its name; ``@onnx_op(domain=...)``
+    registers an op of another domain than the default one."""
+    if fn is None:
+        return lambda f: onnx_op(f, domain=domain)
+    table = IMPORTS if domain in ("", "ai.onnx") else DOMAIN_IMPORTS.setdefault(domain, {})
+    if fn.__name__ in table:
         raise ValueError(f"ONNX op {fn.__name__} has two import functions")
-    IMPORTS[fn.__name__] = fn
+    table[fn.__name__] = fn
     return fn
 
 
