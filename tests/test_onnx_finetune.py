@@ -83,3 +83,42 @@ def test_a_pytorch_mlp_fine_tunes_and_exports_again():
     onnx.checker.check_model(back, full_check=True)
     assert np.allclose(_ort(back, {"x": X})[0], cr.compile(g)(X), atol=1e-5)
     assert not np.allclose(_ort(back, {"x": X})[0], want, atol=1e-3)  # the weights did change
+
+
+def test_an_initializer_no_output_depends_on_differentiably_imports_as_a_constant():
+    """The dynamo exporter writes Softplus(x) as Where(x·β > threshold, x, softplus): the threshold is
+    a float initializer that only a Greater reads. Training could never move it, so it is a
+    Constant, and fine-tuning the model does not stop at "the loss does not depend on it"."""
+    from onnx import TensorProto, helper, numpy_helper
+    w = RNG.standard_normal((4, 3)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["z"]),
+             helper.make_node("Greater", ["z", "threshold"], ["big"]),
+             helper.make_node("Softplus", ["z"], ["soft"]),
+             helper.make_node("Where", ["big", "z", "soft"], ["logits"])]
+    graph = helper.make_graph(nodes, "softplus", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+                              [numpy_helper.from_array(w, "w"),
+                               numpy_helper.from_array(np.array(20.0, np.float32), "threshold")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    g = cr.import_onnx(m)
+    assert [p.name for p in g.params] == ["w"]
+    assert "%threshold: f32[] = Constant" in cr.print_graph(g)
+    losses = _fine_tune(g, None, "cross_entropy", steps=20)
+    assert losses[-1] < losses[0]
+    back = cr.export_onnx(g)
+    assert np.allclose(_ort(back, {"x": X})[0], cr.compile(g)(X), atol=1e-5)
+
+
+def test_a_dynamo_exported_softplus_mlp_fine_tunes():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript", reason="the dynamo exporter needs pip install onnxscript")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Softplus(), torch.nn.ReLU6(), torch.nn.Linear(8, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(net, (torch.from_numpy(X[:2]),), dynamo=True, verbose=False,
+                                 dynamic_shapes=({0: torch.export.Dim("batch")},))
+    g = cr.import_onnx(prog.model_proto.SerializeToString())
+    assert {p.name for p in g.params} == {"0.weight", "0.bias", "3.weight", "3.bias"}
+    losses = _fine_tune(g, None, "cross_entropy", steps=40)
+    assert losses[-1] < 0.8 * losses[0]

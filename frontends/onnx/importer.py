@@ -32,11 +32,12 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-from ...ir import DType, Emitter, Graph, TensorType
+from ...ir import DType, Emitter, Graph, Node, TensorType
 from ...ir.errors import ChainruleError
 from ...ir.ops import OPS
 from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
+from ...passes.analysis import differentiable_reach
 from ...runtime.limits import human, memory_limit
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
@@ -727,6 +728,7 @@ class _Importer:
             if name in self.classes_of:
                 g.set_meta(f"classes.{name}", self.classes_of[name])
         g.set_outputs(outs)
+        self.freeze_unreachable()
         # unused constants made for ONNX Constant nodes and integer initializers
         keep = g.exported_ids()
         changed = True
@@ -738,6 +740,23 @@ class _Importer:
                 g.remove_nodes(dead)
         rank = {n: i for i, n in enumerate(self.init_order)}
         g.params.sort(key=lambda p: rank.get(p.name, len(rank)))
+
+    def freeze_unreachable(self):
+        """Float initializers that no output depends on differentiably (a threshold read only by a
+        ``Greater``, as the dynamo exporter writes Softplus) are constants, not parameters:
+        training could never move them, and a gradient of them is an error."""
+        g = self.g
+        reach = differentiable_reach(g)
+        for p in [p for p in g.params if p.kind == "param" and p.uses and id(p) not in reach
+                  and not any(p is q for q, _ in g.updates)]:
+            users = {id(n) for n, _ in p.uses}
+            first = next(n for n in g.nodes if id(n) in users)
+            arr, name = g.initializers[p.name], p.name
+            node = Node(OPS["Constant"], [], {"value": arr})
+            g.add_node(node, [TensorType(arr.shape, DType.of(arr.dtype))], [f"{name}.frozen"], before=first)
+            p.replace_all_uses_with(node.outputs[0])
+            g.remove_param(p)
+            g.rename(node.outputs[0], name)
 
     def symbolic_output(self, name):
         raise OnnxImportError(f"{self.where}: graph output {name!r} is the shape value "

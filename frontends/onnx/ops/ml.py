@@ -71,11 +71,6 @@ def _rows(ctx, x):
     return ctx.op("Reshape", x, shape=(1, -1)) if x.type.rank == 1 else x
 
 
-def _abs(ctx, x):
-    """|x| = x where x > 0, else −x."""
-    return ctx.op("Where", ctx.op("Greater", x, _c(ctx, 0)), x, ctx.op("Neg", x))
-
-
 def _label_list(ctx, ints, strings, ints_name):
     """The class labels: exactly one of the attributes ``ints_name`` and ``classlabels_strings``."""
     if (ints is None) == (strings is None):
@@ -115,7 +110,7 @@ def _linear(ctx, x, coefficients, intercepts, rows, what):
 def _softmax_zero(ctx, s):
     """Softmax whose sum leaves out the entries with |s| ≤ 1e-7 (they become s·e^(−max))."""
     m = ctx.op("ReduceMax", s, axes=(1,), keepdims=1)
-    keep = ctx.op("Greater", _abs(ctx, s), _c(ctx, 1e-7))
+    keep = ctx.op("Greater", ctx.op("Abs", s), _c(ctx, 1e-7))
     e = ctx.op("Where", keep, ctx.op("Exp", ctx.op("Sub", s, m)), ctx.op("Mul", s, ctx.op("Exp", ctx.op("Neg", m))))
     total = ctx.op("ReduceSum", ctx.op("Where", keep, e, _c(ctx, 0)), axes=(1,), keepdims=1)
     return ctx.op("Div", e, total)
@@ -201,7 +196,7 @@ def Normalizer(ctx, X, *, norm="MAX"):
     if norm == "MAX":
         m = ctx.op("ReduceMax", x, axes=(last,), keepdims=1)
     elif norm == "L1":
-        m = ctx.op("ReduceSum", _abs(ctx, x), axes=(last,), keepdims=1)
+        m = ctx.op("ReduceSum", ctx.op("Abs", x), axes=(last,), keepdims=1)
     else:
         m = ctx.op("ReduceSum", ctx.op("Square", x), axes=(last,), keepdims=1)
     one = _c(ctx, 1)
