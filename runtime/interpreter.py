@@ -9,7 +9,8 @@ slots)`` tuples; values are freed right after their last use.
 A failing kernel raises ``ExecutionError`` naming the node, its input shapes
 and its line of IR. Inputs are checked against the graph's types first
 (missing or extra inputs, wrong dtype, rank, fixed dimension, or a symbolic
-dimension bound to two sizes), with an ``InputError`` naming the input.
+dimension bound to two sizes, a specialisation key fed another value than
+the graph's), with an ``InputError`` naming the input.
 """
 from __future__ import annotations
 
@@ -126,9 +127,20 @@ class Interpreter:
                         raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
                                          f"bound {d}={bound[d][0]}")
             out.append(a)
+        if self.graph.keys:
+            self.check_keys(out)
         sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
         check_memory(self.graph, sizes, self.peak_bytes(sizes))
         return out
+
+    def check_keys(self, arrays: List[np.ndarray]) -> None:
+        """Each specialisation key (``Graph.keys``) must be fed the value the graph was built for."""
+        keys = self.graph.keys
+        for v, a in zip(self.graph.inputs, arrays):
+            if v.name in keys and not np.array_equal(a, keys[v.name]):
+                raise InputError(f"input %{v.name} is a specialisation key of graph {self.graph.name}: the graph "
+                                 f"was built for %{v.name} = {keys[v.name].tolist()}, got {np.asarray(a).tolist()}; "
+                                 f"a compiled model (cr.compile of the imported model) makes a graph per value")
 
     # -- running -------------------------------------------------------------
     def run_list(self, arrays: List, check: bool = True) -> List[np.ndarray]:
