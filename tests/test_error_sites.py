@@ -1226,11 +1226,11 @@ SITES = {
     "frontends.onnx.importer:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
         "com.acme", 1)]), ["imports no default-domain (ai.onnx) opset"]),
     "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
-    "frontends.onnx.importer:_Importer.input_type#1": (lambda: _vi_input(__import__("onnx").helper.
+    "frontends.onnx.importer:input_type#1": (lambda: _vi_input(__import__("onnx").helper.
         make_tensor_sequence_value_info("x", 1, None)), ["graph input 'x' is not a tensor"]),
-    "frontends.onnx.importer:_Importer.input_type#2": (lambda: _imp(inputs=(("x", None),)),
+    "frontends.onnx.importer:input_type#2": (lambda: _imp(inputs=(("x", None),)),
                                                      ["graph input 'x' has no shape"]),
-    "frontends.onnx.importer:_Importer.input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
+    "frontends.onnx.importer:input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
                                                      ["graph input 'x': negative dimension -3"]),
     "frontends.onnx.importer:_Importer.check_declared#1": (lambda: _vi_input_init(),
                                                          ["graph input 'w' is declared INT64", "holds float32"]),
