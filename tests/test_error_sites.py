@@ -1162,7 +1162,7 @@ SITES = {
     "frontends.onnx.importer:parse_model_bytes#3": (lambda: cr.import_onnx(bytes([8, 9])),
                                                   ["<bytes>: not an ONNX model (missing graph, opset_import)"]),
     "frontends.onnx.importer:import_onnx#1": (lambda: cr.import_onnx(3), ["cannot import a int"]),
-    "frontends.onnx.importer:import_onnx#2": (_too_deep, ["<model g>: the model is nested too deeply"]),
+    "frontends.onnx.importer:_build#1": (_too_deep, ["<model g>: the model is nested too deeply"]),
     "frontends.onnx.common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=8)),
                                                 ["initializer 'w'", "element type STRING is not supported"]),
     "frontends.onnx.importer:TensorReader.__call__#1": (lambda: _init(_tp("w", [-1, 3])),

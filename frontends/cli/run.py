@@ -19,7 +19,7 @@ def add_parser(sub):
 
 def run(args):
     from ...runtime import Interpreter
-    g = import_model(args.model)
+    g = import_model(args.model, args, args.inputs)
     try:
         outs = Interpreter(g).run(read_feeds(g, args.inputs))
     except InputError as err:  # say which file held the array that does not fit

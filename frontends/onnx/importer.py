@@ -21,6 +21,7 @@ step convention of ``exporter``).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -714,23 +715,32 @@ def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = M
         m, where = model, f"<model {model.graph.name or 'proto'}>"
     else:
         raise OnnxImportError(f"cannot import a {type(model).__name__}: pass a path, bytes or an onnx.ModelProto")
-    def build(keys=None, params=None):
-        try:
-            return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, keys, params).run()
-        except RecursionError:
-            raise OnnxImportError(f"{where}: the model is nested too deeply") from None
+    build = functools.partial(_build, m, where, base_dir, max_tensor_bytes, static_inputs)
     try:
         return build()
     except KeysNeeded as need:
-        fixed = {t.name for t in m.graph.initializer} | set(static_inputs or ())
-        inputs = {vi.name: input_type(vi, where) for vi in m.graph.input if vi.name not in fixed}
-        for k in need.names:
-            n = inputs[k].numel()
-            if n is not None and n > MAX_KEY_ELEMENTS:
-                raise OnnxImportError(f"{need.where}: operand {need.what!r} is computed from graph input {k!r}, "
-                                      f"so chainrule specialises on its value, but it is declared {inputs[k]} "
-                                      f"and a specialisation key holds at most {MAX_KEY_ELEMENTS} numbers")
-        return KeyedModel(m.graph.name or "main", inputs, need, build)
+        return _keyed_model(m, where, static_inputs, need, build)
+
+
+def _build(m, where, base_dir, max_tensor_bytes, static_inputs, keys=None, params=None) -> Graph:
+    """The graph of ``m``, with ``keys`` (input name -> value) and shared ``params`` if given."""
+    try:
+        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, keys, params).run()
+    except RecursionError:
+        raise OnnxImportError(f"{where}: the model is nested too deeply") from None
+
+
+def _keyed_model(m, where, static_inputs, need: KeysNeeded, build) -> KeyedModel:
+    """The model whose graph ``build(keys, params)`` makes per value of the inputs ``need`` names."""
+    fixed = {t.name for t in m.graph.initializer} | set(static_inputs or ())
+    inputs = {vi.name: input_type(vi, where) for vi in m.graph.input if vi.name not in fixed}
+    for k in need.names:
+        n = inputs[k].numel()
+        if n is not None and n > MAX_KEY_ELEMENTS:
+            raise OnnxImportError(f"{need.where}: operand {need.what!r} is computed from graph input {k!r}, so "
+                                  f"chainrule specialises on its value, but it is declared {inputs[k]} and a "
+                                  f"specialisation key holds at most {MAX_KEY_ELEMENTS} numbers")
+    return KeyedModel(m.graph.name or "main", inputs, need, build)
 
 
 __all__ = ["KeyedModel", "OnnxImportError", "import_onnx", "load_model_proto"]
