@@ -26,9 +26,10 @@ def to_graph(model, input_shape=None, action: str = "compile", training: bool = 
     if isinstance(g, Graph):
         return g
     keyed = model if hasattr(model, "specialize") else getattr(model, "model", None)
-    if hasattr(keyed, "specialize"):  # an ONNX KeyedModel, or a KeyedExecutable not yet called
-        raise IRTypeError(f"cannot {action} {keyed.name} as one graph: it specialises on the values of input(s) "
-                          f"{', '.join('%' + k for k in keyed.keys)}; take the graph for one value with "
-                          f"model.specialize({{{keyed.keys[0]!r}: value}}) (cr.compile specialises at each call)")
-    raise IRTypeError(f"cannot {action} a {type(model).__name__}: pass a cr.Graph, a cr.nn module, "
-                      f"a compiled Executable or a training step")
+    if not hasattr(keyed, "specialize"):
+        raise IRTypeError(f"cannot {action} a {type(model).__name__}: pass a cr.Graph, a cr.nn module, "
+                          f"a compiled Executable or a training step")
+    # an ONNX KeyedModel, or a KeyedExecutable not yet called
+    raise IRTypeError(f"cannot {action} {keyed.name} as one graph: it specialises on the values of input(s) "
+                      f"{', '.join('%' + k for k in keyed.keys)}; take the graph for one value with "
+                      f"model.specialize({{{keyed.keys[0]!r}: value}}) (cr.compile specialises at each call)")
