@@ -12,8 +12,10 @@ problems raise ``OnnxImportError`` naming the file, the node, its op and why.
 
 Float initializers become trainable parameters; other initializers and
 ``Constant`` nodes become IR ``Constant`` nodes. Values needed at import time
-(Reshape's shape, axes inputs) must be constants; shape arithmetic on
-constants is folded, and shape arithmetic on symbolic dimensions
+(Reshape's shape, axes inputs; ``_Ctx.static``) must be constants, or computed
+from graph inputs alone, which then become specialisation keys: ``import_onnx``
+returns a ``KeyedModel`` that builds the graph per value of them (``keys.py``).
+Shape arithmetic on constants is folded, and shape arithmetic on symbolic dimensions
 (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) is folded symbolically
 (``shapes``). A batch dimension left unset becomes the symbol ``N``.
 Graph outputs named ``<param>.next`` become the graph's updates (the training
