@@ -305,7 +305,8 @@ class SequentialExecutor:
         if fn is None or not all([type(a) is _ndarray and a.dtype is d for a, d in zip(arrays, self._dtypes)]) \
                 or (self._keys and not all([np.array_equal(arrays[k], v) for k, v in self._keys])):
             return self._slow(arrays)
-        self._by_shape.move_to_end(shapes)
+        if len(self._by_shape) > 1:  # the recency of least-recently-used (none to keep with one entry)
+            self._by_shape.move_to_end(shapes)
         return arrays, fn
 
     def run_list(self, arrays) -> List[np.ndarray]:
