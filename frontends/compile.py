@@ -14,6 +14,7 @@ recently used ``MAX_SPECIALIZATIONS`` of each are kept.
 """
 from __future__ import annotations
 
+import threading
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -107,6 +108,7 @@ class KeyedExecutable:
         self.compile_graph = compile_graph  # Graph -> Executable
         self.specializations = Specializations(max_specializations)
         self.last: Optional[Executable] = None
+        self._lock = threading.Lock()  # look-up and insertion from several threads
 
     @property
     def graph(self) -> Optional[Graph]:
@@ -127,11 +129,12 @@ class KeyedExecutable:
         if len(arrays) != len(names):
             raise InputError(f"model {self.model.name} takes {len(names)} input(s) "
                              f"({', '.join('%' + n for n in names)}), got {len(arrays)}")
-        exe = self.specializations.use(self._key(arrays))
-        if exe is None:
-            exe = self.compile_graph(self.model.specialize(dict(zip(names, arrays))))
-            self.specializations.add(self._key(arrays), exe)  # after specialize: model.keys may have grown
-        self.last = exe
+        with self._lock:
+            exe = self.specializations.use(self._key(arrays))
+            if exe is None:
+                exe = self.compile_graph(self.model.specialize(dict(zip(names, arrays))))
+                self.specializations.add(self._key(arrays), exe)  # after specialize: model.keys may have grown
+            self.last = exe
         return exe
 
     def _key(self, arrays):
@@ -181,7 +184,8 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     """
     if hasattr(model, "specialize"):
         def compile_graph(g):
-            return compile(g, pipeline, None, check_numerics, False, executor, threads, backend, **options)
+            return compile(g, pipeline, check_numerics=check_numerics, copy=False, executor=executor,
+                           threads=threads, backend=backend, **options)
         return KeyedExecutable(model, compile_graph, max_specializations)
     graph = to_graph(model, input_shape, "compile")
     if copy:

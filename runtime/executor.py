@@ -2,9 +2,10 @@
 
 Both executors take a ``planner(graph, bindings) -> MemoryPlan`` (``passes.memory.plan_memory``;
 the runtime layer does not import passes) and, per set of bindings of the
-symbolic dimensions (the ``MAX_SPECIALIZATIONS`` most recently used, ``specialize.py``), allocate the plan's buffers once and bind every node with
-an out-kernel (``ir/ops/outkernels.py``) to its buffer, and every node with a
-workspace (``Op.workspace``) to its scratch arrays, views of the bytes the plan gave
+symbolic dimensions (the ``MAX_SPECIALIZATIONS`` most recently used, ``specialize.py``),
+allocate the plan's buffers once and bind every node with an out-kernel
+(``ir/ops/outkernels.py``) to its buffer, and every node with a workspace
+(``Op.workspace``) to its scratch arrays, views of the bytes the plan gave
 them (so a call allocates no scratch). Graph outputs get fresh
 arrays each call (the caller keeps them); an update planned into its parameter
 writes the parameter's array directly, the others are copied after the step.
