@@ -38,7 +38,6 @@ REASONS = {
     "element type": "the tensor type (uint16/32/64, int16, bfloat16, float8, int4, string...) has no chainrule DType",
     "select_last_index=1": "ArgMax's select_last_index=1 is not implemented",
     "not a tensor": "sequence and optional values are not supported",
-    "allowzero=1": "Reshape with allowzero=1 and a 0 (an empty dimension) in the target",
     "is outside": "OneHot with out-of-range indices: chainrule's OneHot raises instead of writing a zero row",
     "zero-size array": "ReduceMax over an empty set: chainrule's ReduceMax raises instead of returning -inf",
     "chainrule's pools are 2-D": "1-D and 3-D pools are not implemented (the CNN ops are 2-D, NCHW)",
@@ -219,7 +218,6 @@ UNSUPPORTED = {
     'test_pow_types_float32_uint32': 'element type UINT32',
     'test_reduce_max_empty_set': 'zero-size array',
     'test_reduce_max_empty_set_bool': 'zero-size array',
-    'test_reshape_allowzero_reordered': 'allowzero=1',
     'test_sub_int16': 'element type INT16',
     'test_sub_uint16': 'element type UINT16',
     'test_sub_uint32': 'element type UINT32',
@@ -270,7 +268,6 @@ BEHIND_ORT = {
     "OneHot": "out-of-range indices (ONNX writes a row of zeros)",
     "Pad": "the edge, reflect and wrap modes",
     "ReduceMax": "the empty set (ONNX returns -inf)",
-    "Reshape": "allowzero=1 with a 0 in the target",
 }
 
 
