@@ -240,3 +240,44 @@ def test_chainrule_run_specialises_on_the_inputs(tmp_path):
     np.savez(tmp_path / "bad.npz", data=X, shape=np.array([5, 4]))
     with pytest.raises(ChainruleError, match=r"bad.npz: input %shape = \[5, 4\]"):
         main(["--debug", "run", path, "--inputs", str(tmp_path / "bad.npz"), "--output", str(tmp_path / "o2.npz")])
+
+
+def test_huge_key_values_are_refused_before_allocation():
+    """Every ONNX node case with keys, its integer keys scaled up or set to a third of their type's
+    range: each call gives an answer or a ChainruleError, within the memory limit (RSS bounded)."""
+    import resource
+    from test_onnx_node import CASES, _arr
+    set_memory_limit("256M")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tried = 0
+    try:
+        for c in CASES:
+            try:
+                keyed = cr.import_onnx(c.model)
+            except ChainruleError:
+                continue
+            if not isinstance(keyed, KeyedModel):
+                continue
+            ins = [_arr(a) for a in c.data_sets[0][0]]
+            exe = cr.compile(keyed)
+            try:
+                with np.errstate(all="ignore"):
+                    exe(*ins)  # finds every key
+            except ChainruleError:
+                continue
+            for k in keyed.keys:
+                i = keyed.input_names.index(k)
+                if ins[i].dtype.kind not in "iu":
+                    continue
+                info = np.iinfo(ins[i].dtype)
+                for big in (ins[i] * 1000003, np.full_like(ins[i], info.max // 3), np.full_like(ins[i], info.min // 3)):
+                    tried += 1
+                    try:
+                        with np.errstate(all="ignore"):
+                            exe(*ins[:i], big, *ins[i + 1:])
+                    except ChainruleError:
+                        pass
+    finally:
+        set_memory_limit(None)
+    assert tried > 100
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB
