@@ -3,7 +3,7 @@
 Grammar (``?`` optional, ``*`` repeated)::
 
     graph     := "graph" NAME "{" line* "}"
-    line      := "input" VAR ":" TYPE
+    line      := "input" VAR ":" TYPE ("key" KEYVALUE)?  # key: the value the graph is specialised for
                | "param" VAR ":" TYPE          # a trainable parameter
                | "state" VAR ":" TYPE          # optimizer state or another buffer
                | results "=" OP "(" vars? ")" attrs? meta?
@@ -21,6 +21,10 @@ Grammar (``?`` optional, ``*`` repeated)::
                | "[" (VALUE ("," VALUE)*)? "]"
                | "dense<" TYPE ">" NESTED-LIST  # a tensor, e.g. dense<f32[2]>[1.0, 2.0]
     meta      := "#[" (KEY "=" (NAME | VAR | JSON-STRING))* "]"
+    KEYVALUE  := NESTED-LIST of the input's TYPE   # e.g. input %shape: i64[2] key [3, 8]
+
+An input line ending in ``key [3, 8]`` is a specialisation key (``Graph.keys``): the
+graph was built for that value of the input, and the runtime refuses any other.
 
 ``meta`` records provenance: ``by`` (the pass that made the node, omitted for
 the frontend), ``phase`` (omitted for forward), ``of`` (for a gradient node,
@@ -165,13 +169,19 @@ def region_lines(node, indent: str = "    "):
     return out
 
 
+def key_text(g, v) -> str:
+    """`` key [3, 8]`` after a specialisation key's input line (``Graph.keys``), else ``""``."""
+    arr = g.keys.get(v.name)
+    return "" if arr is None else f" key {_nested(arr, v.type.dtype)}"
+
+
 def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
     """The graph as a list of text lines (one per input, param, node...); ``line_of``, if given, is
     filled with id(node) -> index of the node's line, and "return" -> the return line."""
     line_of = {} if line_of is None else line_of
     name = g.name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", g.name) else json.dumps(g.name, ensure_ascii=False)
     lines = [f"graph {name} {{"]
-    lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
+    lines += [f"  input {var(v.name)}: {v.type}" + key_text(g, v) for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
     values = {v.name: v for v in g.all_values()} if meta else None
     for n in g.nodes:

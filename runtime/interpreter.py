@@ -9,7 +9,8 @@ slots)`` tuples; values are freed right after their last use.
 A failing kernel raises ``ExecutionError`` naming the node, its input shapes
 and its line of IR. Inputs are checked against the graph's types first
 (missing or extra inputs, wrong dtype, rank, fixed dimension, or a symbolic
-dimension bound to two sizes), with an ``InputError`` naming the input.
+dimension bound to two sizes, a specialisation key fed another value than
+the graph's), with an ``InputError`` naming the input.
 """
 from __future__ import annotations
 
@@ -81,6 +82,16 @@ def check_count(graph: Graph, arrays: List) -> None:
         raise InputError(f"graph {graph.name} takes {len(graph.inputs)} input(s) ({names}), got {len(arrays)}")
 
 
+def check_keys(graph: Graph, arrays: List[np.ndarray]) -> None:
+    """Each specialisation key (``Graph.keys``) must be fed the value the graph was built for."""
+    keys = graph.keys
+    for v, a in zip(graph.inputs, arrays):
+        if v.name in keys and not np.array_equal(a, keys[v.name]):
+            raise InputError(f"input %{v.name} is a specialisation key of graph {graph.name}: the graph "
+                             f"was built for %{v.name} = {keys[v.name].tolist()}, got {np.asarray(a).tolist()}; "
+                             f"a compiled model (cr.compile of the imported model) makes a graph per value")
+
+
 def check_inputs(graph: Graph, arrays: List, peak_bytes) -> List[np.ndarray]:
     """``arrays`` checked against the graph's input types: lists converted, but no dtype changed
     (a float64 array for an f32 input is refused, not silently rounded), ranks, fixed dimensions and
@@ -108,6 +119,8 @@ def check_inputs(graph: Graph, arrays: List, peak_bytes) -> List[np.ndarray]:
                     raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
                                      f"bound {d}={bound[d][0]}")
         out.append(a)
+    if graph.keys:
+        check_keys(graph, out)
     sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
     check_memory(graph, sizes, peak_bytes(sizes))
     return out

@@ -509,6 +509,11 @@ def _node(op, ins=("x",), outs=("y",), name="n", **attrs):
     return helper.make_node(op, list(ins), list(outs), name=name, **attrs)
 
 
+def _const_node(name, value):
+    from onnx import helper, numpy_helper
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value))
+
+
 def _imp(*nodes, **kw):
     """Import the model of ``nodes`` (``_om`` keywords; ``static_inputs``/``max_tensor_bytes`` go to import_onnx)."""
     opts = {k: kw.pop(k) for k in ("static_inputs", "max_tensor_bytes", "allow_nonfinite") if k in kw}
@@ -700,6 +705,48 @@ def _grad_cli(nodes, outputs, inits=(), wrt=None):
     path = _tmp("m.onnx", _om(nodes, outputs=outputs, inits=inits).SerializeToString())
     return cli_grad.run(argparse.Namespace(model=path, inputs=None, output=_tmp("o.npz"), wrt=wrt))
 
+def _keyed(case):
+    """Trigger a raise site of the specialisation keys (a Reshape whose target is a graph input)."""
+    import argparse
+    from onnx import TensorProto, helper
+    from chainrule.frontends.cli import inspect as cli_inspect, run as cli_run
+    from chainrule.frontends.onnx.keys import check_key
+    ins = [helper.make_tensor_value_info("data", TensorProto.FLOAT, [2, 3]),
+           helper.make_tensor_value_info("shape", TensorProto.INT64, [300 if case == "big" else 2])]
+    m = helper.make_model(helper.make_graph([helper.make_node("Reshape", ["data", "shape"], ["y"], name="r")], "m", ins,
+                                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]),
+                          opset_imports=[helper.make_opsetid("", 18)])
+    data = np.ones((2, 3), np.float32)
+    if case == "big":
+        return cr.import_onnx(m)
+    keyed = cr.import_onnx(m)
+    d = _tmpdir()
+    path = os.path.join(d, "m.onnx")
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    np.savez(os.path.join(d, "in.npz"), data=data, shape=np.array([3, 3]))
+    g = keyed.specialize({"shape": np.array([3, 2])})
+    run = {
+        "count": lambda: cr.compile(keyed)(data),
+        "names": lambda: cr.compile(keyed).run({"data": data}),
+        "missing": lambda: keyed.specialize({"data": data}),
+        "refused": lambda: keyed.specialize({"shape": np.array([4, 2])}),
+        "ragged": lambda: check_key("shape", TensorType((2,), DType.i64), [[1], [1, 2]]),
+        "dtype": lambda: check_key("shape", TensorType((2,), DType.i64), np.array([3, 2], np.int32)),
+        "shape": lambda: check_key("shape", TensorType((2,), DType.i64), np.array([3, 2, 1])),
+        "size": lambda: check_key("shape", TensorType(("k",), DType.i64), np.ones(300, np.int64)),
+        "finite": lambda: check_key("r", TensorType((), DType.f32), np.float32("inf")),
+        "one": lambda: cr.compile_train(keyed),
+        "other": lambda: cr.Interpreter(g).run_list([data, np.array([2, 3])]),
+        "not_input": lambda: g.set_key(g.outputs[0], np.zeros((3, 2), np.float32)),
+        "key_shape": lambda: g.set_key(g.inputs[0], np.zeros(3, np.float32)),
+        "cli_none": lambda: cli_inspect.run(argparse.Namespace(model=path, max_tensor_bytes=None)),
+        "cli_bad": lambda: cli_run.run(argparse.Namespace(model=path, inputs=os.path.join(d, "in.npz"),
+                                                          output=os.path.join(d, "o.npz"))),
+    }
+    return run[case]()
+
+
 SITES = {
     # -- frontends.cli: model-file commands -----------------------------------------------------------
     "frontends.cli.common:read_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
@@ -710,6 +757,31 @@ SITES = {
     "frontends.cli.common:read_npz#4": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
         _notes_npz()), ["z.npz", "not .npy arrays: notes.txt"]),
     "frontends.cli.common:read_npz#3": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
+    # -- specialisation keys (frontends/onnx/keys.py) ---------------------------------------------------
+    "frontends.onnx.importer:_keyed_model#1": (lambda: _keyed("big"), ["node 'r' (Reshape)", "'shape'",
+                                                                       "declared i64[300]", "at most 256"]),
+    "frontends.onnx.keys:KeyedModel.specialize#1": (lambda: _keyed("missing"), ["on the values of shape",
+                                                                                 "give a value for shape"]),
+    "frontends.onnx.keys:KeyedModel.specialize#2": (lambda: _keyed("refused"), ["input %shape = [4, 2]",
+                                                                                 "cannot reshape [2, 3] to [4, 2]"]),
+    "frontends.onnx.keys:check_key#1": (lambda: _keyed("ragged"), ["input %shape", "cannot be read as an array"]),
+    "frontends.onnx.keys:check_key#2": (lambda: _keyed("dtype"), ["input %shape", "must have dtype int64", "int32"]),
+    "frontends.onnx.keys:check_key#3": (lambda: _keyed("shape"), ["input %shape", "must have type i64[2]", "[3]"]),
+    "frontends.onnx.keys:check_key#4": (lambda: _keyed("size"), ["input %shape", "at most 256 numbers; it has 300"]),
+    "frontends.onnx.keys:check_key#5": (lambda: _keyed("finite"), ["input %r", "= inf is not finite"]),
+    "frontends.compile:KeyedExecutable.executable_for#1": (lambda: _keyed("count"), ["model m takes 2 input(s)",
+                                                                                      "%data, %shape", "got 1"]),
+    "frontends.compile:KeyedExecutable.run#1": (lambda: _keyed("names"), ["takes inputs data, shape, got data"]),
+    "frontends.python.lower:to_graph#2": (lambda: _keyed("one"), ["cannot train m as one graph", "%shape",
+                                                                  "specialize({'shape': value})"]),
+    "ir.core:Graph.set_key#1": (lambda: _keyed("not_input"), ["only a graph input", "not %y (node)"]),
+    "ir.core:Graph.set_key#2": (lambda: _keyed("key_shape"), ["key %data", "f32[2,3] cannot hold", "[3]"]),
+    "runtime.interpreter:check_keys#1": (lambda: _keyed("other"), [
+        "input %shape is a specialisation key of graph m", "built for %shape = [3, 2], got [2, 3]"]),
+    "frontends.cli.common:import_model#1": (lambda: _keyed("cli_none"), ["m.onnx: graph input(s) shape set shapes",
+                                                                         "--inputs"]),
+    "frontends.cli.common:import_model#2": (lambda: _keyed("cli_bad"), ["in.npz: input %shape = [3, 3]",
+                                                                        "cannot reshape"]),
     "frontends.cli.export:run#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
     "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
     "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
@@ -1162,7 +1234,7 @@ SITES = {
     "frontends.onnx.importer:parse_model_bytes#3": (lambda: cr.import_onnx(bytes([8, 9])),
                                                   ["<bytes>: not an ONNX model (missing graph, opset_import)"]),
     "frontends.onnx.importer:import_onnx#1": (lambda: cr.import_onnx(3), ["cannot import a int"]),
-    "frontends.onnx.importer:import_onnx#2": (_too_deep, ["<model g>: the model is nested too deeply"]),
+    "frontends.onnx.importer:_build#1": (_too_deep, ["<model g>: the model is nested too deeply"]),
     "frontends.onnx.common:from_onnx_dtype#1": (lambda: _init(_tp("w", [1], dtype=14)),
                                                 ["initializer 'w'", "element type COMPLEX64 is not supported"]),
     "frontends.onnx.importer:TensorReader.__call__#1": (lambda: _init(_tp("w", [-1, 3])),
@@ -1207,8 +1279,9 @@ SITES = {
     "frontends.onnx.importer:schedule#4": (lambda: _imp(_node("Add", ["x", "b"], ["a"], name="n1"),
                                                       _node("Relu", ["a"], ["b"], name="n2"), _node("Relu", ["a"])),
                                          ["the graph has a cycle through node 'n1' (Add)", "'n2'"]),
-    "frontends.onnx.importer:_Ctx.fail#1": (lambda: _imp(_node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]), ("s", [2]))),
-                                          ["node 'n' (Reshape)", "input 'shape' ('s') must be a constant"]),
+    "frontends.onnx.importer:_Ctx.fail#1": (lambda: _imp(  # a target no fold computes: Gather out of range
+        _const_node("c", np.array([2, 3])), _const_node("i", np.array([5])), _node("Gather", ["c", "i"], ["s"], name="g"),
+        _node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]),)), ["node 'n' (Reshape)", "input 'shape' ('s') must be a constant"]),
     "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("ArgMax", select_last_index=1), outputs=(("y", None),)),
                                                  ["node 'n' (ArgMax)", "unsupported: select_last_index=1"]),
     "frontends.onnx.importer:_Importer.__init__#1": (lambda: _model_meta(**{"chainrule.state": "{oops"}),
@@ -1226,11 +1299,11 @@ SITES = {
     "frontends.onnx.importer:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
         "com.acme", 1)]), ["imports no default-domain (ai.onnx) opset"]),
     "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
-    "frontends.onnx.importer:_Importer.input_type#1": (lambda: _vi_input(__import__("onnx").helper.
+    "frontends.onnx.importer:input_type#1": (lambda: _vi_input(__import__("onnx").helper.
         make_tensor_sequence_value_info("x", 1, None)), ["graph input 'x' is not a tensor"]),
-    "frontends.onnx.importer:_Importer.input_type#2": (lambda: _imp(inputs=(("x", None),)),
+    "frontends.onnx.importer:input_type#2": (lambda: _imp(inputs=(("x", None),)),
                                                      ["graph input 'x' has no shape"]),
-    "frontends.onnx.importer:_Importer.input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
+    "frontends.onnx.importer:input_type#3": (lambda: _imp(inputs=(("x", [2, -3]),)),
                                                      ["graph input 'x': negative dimension -3"]),
     "frontends.onnx.importer:_Importer.check_declared#1": (lambda: _vi_input_init(),
                                                          ["graph input 'w' is declared INT64", "holds float32"]),

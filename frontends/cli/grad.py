@@ -22,7 +22,7 @@ def add_parser(sub):
 def run(args):
     from ...passes import backward
     from ...runtime import Interpreter
-    g = import_model(args.model, args)
+    g = import_model(args.model, args, args.inputs)
     if not g.outputs:
         raise CliInputError(f"{args.model}: the model has no outputs")
     loss = g.outputs[0]

@@ -24,7 +24,7 @@ def add_parser(sub):
 
 def run(args):
     from ...runtime import Interpreter
-    g = import_model(args.model, args)
+    g = import_model(args.model, args, args.inputs)
     try:
         outs = Interpreter(g).run(read_feeds(g, args.inputs))
     except InputError as err:  # say which file held the array that does not fit

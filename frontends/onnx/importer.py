@@ -12,8 +12,10 @@ problems raise ``OnnxImportError`` naming the file, the node, its op and why.
 
 Float initializers become trainable parameters; other initializers and
 ``Constant`` nodes become IR ``Constant`` nodes. Values needed at import time
-(Reshape's shape, axes inputs) must be constants; shape arithmetic on
-constants is folded, and shape arithmetic on symbolic dimensions
+(Reshape's shape, axes inputs; ``_Ctx.static``) must be constants, or computed
+from graph inputs alone, which then become specialisation keys: ``import_onnx``
+returns a ``KeyedModel`` that builds the graph per value of them (``keys.py``).
+Shape arithmetic on constants is folded, and shape arithmetic on symbolic dimensions
 (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) is folded symbolically
 (``shapes``). A batch dimension left unset becomes the symbol ``N``.
 Graph outputs named ``<param>.next`` become the graph's updates (the training
@@ -21,11 +23,12 @@ step convention of ``exporter``).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
 import stat
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import networkx as nx
 import numpy as np
@@ -42,6 +45,7 @@ from ...runtime.limits import human, memory_limit
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                           META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
+from .keys import MAX_KEY_ELEMENTS, KeyedModel, KeysNeeded
 from .ops import DOMAIN_IMPORTS, IMPORTS
 from .ops.ml import KEEP_LABELS
 from .shapes import Sym
@@ -311,6 +315,9 @@ class _Ctx:
                   f"Slice, Concat, Unsqueeze, Squeeze, Cast, Identity and as a Reshape target")
 
     def static(self, name, what):
+        """The value of operand ``what`` (input ``name``), which the IR needs as an attribute: a
+        constant, folded shape arithmetic, or computed from graph inputs alone, which then become
+        specialisation keys (``keys.py``: the importer asks for their values)."""
         if not name:
             self.fail(f"input {what!r} is missing")
         if name in self.imp.symbolic:
@@ -318,6 +325,9 @@ class _Ctx:
         if name in self.imp.strings:
             self.string_use(name)
         if name not in self.imp.known:
+            leaves = self.imp.upstream_inputs(name)
+            if leaves:
+                raise KeysNeeded(leaves, what, self.where)
             self.fail(f"input {what!r} ({name!r}) must be a constant known at import time; chainrule does not "
                       f"support a computed {what}")
         return self.imp.known[name]
@@ -359,12 +369,39 @@ class _Ctx:
         raise OnnxImportError(f"{self.where}: unsupported: {what}")
 
 
+def input_type(vi, where) -> TensorType:
+    """The declared type of graph input ``vi``; an unset dimension is the batch ``N`` if first."""
+    lab = f"{where}: graph input {vi.name!r}"
+    if not vi.type.HasField("tensor_type"):
+        raise OnnxImportError(f"{lab} is not a tensor (sequences, maps and optionals are not supported)")
+    tt = vi.type.tensor_type
+    dt = from_onnx_dtype(tt.elem_type, lab)
+    if not tt.HasField("shape"):
+        raise OnnxImportError(f"{lab} has no shape; chainrule needs at least its rank")
+    dims = []
+    for i, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            if d.dim_value < 0:
+                raise OnnxImportError(f"{lab}: negative dimension {d.dim_value}")
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(_sanitize(d.dim_param))
+        else:  # an unset dimension: the batch axis by convention
+            dims.append("N" if i == 0 else _sanitize(f"{vi.name}_{i}"))
+    return TensorType(tuple(dims), dt)
+
+
 class _Importer:
+    """``keys``: values of the graph inputs that are specialisation keys (``keys.py``); ``params``:
+    arrays to share with other imports of the model (filled on first use)."""
+
     def __init__(self, m: onnx.ModelProto, where: str, base_dir, max_tensor_bytes, static_inputs=None,
-                 allow_nonfinite=False):
+                 allow_nonfinite=False, keys=None, params=None):
         self.m, self.where = m, where
         self.allow_nonfinite = allow_nonfinite
         static_inputs = dict(static_inputs or {})
+        keys = dict(keys or {})
+        self.params = {} if params is None else params
         self.read = TensorReader(where, base_dir, max_tensor_bytes)
         self.check_versions()
         gp = m.graph
@@ -416,9 +453,16 @@ class _Importer:
                 self.known[vi.name] = self.static_of[id(node.outputs[0])] = arr
                 self.dropped.add(id(node))
                 continue
+            if vi.name in keys:  # a specialisation key: an input of static type, whose value is known
+                arr = keys.pop(vi.name)
+                v = self.vals[vi.name] = self.g.add_input(vi.name, TensorType(arr.shape, self.input_type(vi).dtype))
+                self.g.set_key(v, arr)
+                self.known[vi.name] = self.static_of[id(v)] = self.g.keys[vi.name]
+                continue
             self.vals[vi.name] = self.g.add_input(vi.name, self.input_type(vi))
         if static_inputs:
             raise OnnxImportError(f"{where}: static_inputs names no graph input: {', '.join(sorted(static_inputs))}")
+        self.producer = {o: node for node in gp.node for o in node.output if o}
 
     def read_meta(self, text):
         """The graph's ``meta`` from the model metadata ``chainrule.meta`` (a JSON object)."""
@@ -464,30 +508,29 @@ class _Importer:
             raise OnnxImportError(f"{where}: opset {self.opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})")
 
     def input_type(self, vi) -> TensorType:
-        lab = f"{self.where}: graph input {vi.name!r}"
-        if not vi.type.HasField("tensor_type"):
-            raise OnnxImportError(f"{lab} is not a tensor (sequences, maps and optionals are not supported)")
-        tt = vi.type.tensor_type
-        dt = from_onnx_dtype(tt.elem_type, lab)
-        if not tt.HasField("shape"):
-            raise OnnxImportError(f"{lab} has no shape; chainrule needs at least its rank")
-        dims = []
-        for i, d in enumerate(tt.shape.dim):
-            if d.HasField("dim_value"):
-                if d.dim_value < 0:
-                    raise OnnxImportError(f"{lab}: negative dimension {d.dim_value}")
-                dims.append(int(d.dim_value))
-            elif d.HasField("dim_param") and d.dim_param:
-                dims.append(_sanitize(d.dim_param))
-            else:  # an unset dimension: the batch axis by convention
-                dims.append("N" if i == 0 else _sanitize(f"{vi.name}_{i}"))
-        return TensorType(tuple(dims), dt)
+        return input_type(vi, self.where)
 
     def check_declared(self, vi, arr, what):
         tt = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and tt.elem_type and FROM_ONNX_ok(tt.elem_type) != DType.of(arr.dtype):
             raise OnnxImportError(f"{self.where}: {what} {vi.name!r} is declared {dtype_name(tt.elem_type)} "
                                   f"but its initializer holds {arr.dtype}")
+
+    def upstream_inputs(self, name) -> List[str]:
+        """The graph inputs whose values ``name`` is computed from (none if it depends on none, or
+        on nothing else than constants and other inputs already known), in graph-input order."""
+        leaves, seen, todo = set(), set(), [name]
+        inputs = {vi.name for vi in self.m.graph.input}
+        while todo:
+            t = todo.pop()
+            if t in seen or t in self.known or t in self.inits:
+                continue
+            seen.add(t)
+            if t in inputs:
+                leaves.add(t)
+            elif t in self.producer:
+                todo.extend(x for x in self.producer[t].input if x)
+        return [vi.name for vi in self.m.graph.input if vi.name in leaves]
 
     def emitter_for(self, node):
         props = {p.key: p.value for p in node.metadata_props}
@@ -501,7 +544,9 @@ class _Importer:
             arr = self.inits[name]
             if name in self.shadow or arr.dtype.kind == "f":
                 kind = "state" if name in self.state else "param"
-                v = self.g.add_param(name, np.array(arr), kind=kind)
+                if name not in self.params:
+                    self.params[name] = np.array(arr)
+                v = self.g.add_param(name, self.params[name], kind=kind)
             else:
                 node = Emitter(self.g).emit("Constant", [], {"value": np.array(arr)}, name=name)
                 self.dropped.add(id(node))
@@ -806,12 +851,14 @@ def FROM_ONNX_ok(code):
 
 
 def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = MAX_TENSOR_BYTES,
-                static_inputs: Optional[Dict[str, np.ndarray]] = None, allow_nonfinite: bool = False) -> Graph:
-    """An ONNX model (a path, bytes, or an ``onnx.ModelProto``) as a chainrule ``Graph``.
+                static_inputs: Optional[Dict[str, np.ndarray]] = None,
+                allow_nonfinite: bool = False) -> Union[Graph, KeyedModel]:
+    """An ONNX model (a path, bytes, or an ``onnx.ModelProto``) as a chainrule ``Graph``, or as a
+    ``KeyedModel`` if graph inputs set shapes (``keys.py``: ``cr.compile`` specialises it on their
+    values at call time).
 
     External data is read only from ``base_dir`` (default: the model file's folder).
-    ``static_inputs`` fixes graph inputs to arrays at import time (for inputs chainrule needs
-    as constants, such as a Reshape shape or reduction axes fed as graph inputs).
+    ``static_inputs`` fixes graph inputs to arrays at import time (they leave the signature).
     An initializer holding NaN or Inf is refused unless ``allow_nonfinite``.
     """
     if isinstance(model, (str, os.PathLike)):
@@ -825,10 +872,33 @@ def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = M
         m, where = model, f"<model {model.graph.name or 'proto'}>"
     else:
         raise OnnxImportError(f"cannot import a {type(model).__name__}: pass a path, bytes or an onnx.ModelProto")
+    build = functools.partial(_build, m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite)
     try:
-        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite).run()
+        return build()
+    except KeysNeeded as need:
+        return _keyed_model(m, where, static_inputs, need, build)
+
+
+def _build(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite=False, keys=None,
+           params=None) -> Graph:
+    """The graph of ``m``, with ``keys`` (input name -> value) and shared ``params`` if given."""
+    try:
+        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite, keys, params).run()
     except RecursionError:
         raise OnnxImportError(f"{where}: the model is nested too deeply") from None
 
 
-__all__ = ["OnnxImportError", "import_onnx", "load_model_proto"]
+def _keyed_model(m, where, static_inputs, need: KeysNeeded, build) -> KeyedModel:
+    """The model whose graph ``build(keys, params)`` makes per value of the inputs ``need`` names."""
+    fixed = {t.name for t in m.graph.initializer} | set(static_inputs or ())
+    inputs = {vi.name: input_type(vi, where) for vi in m.graph.input if vi.name not in fixed}
+    for k in need.names:
+        n = inputs[k].numel()
+        if n is not None and n > MAX_KEY_ELEMENTS:
+            raise OnnxImportError(f"{need.where}: operand {need.what!r} is computed from graph input {k!r}, so "
+                                  f"chainrule specialises on its value, but it is declared {inputs[k]} and a "
+                                  f"specialisation key holds at most {MAX_KEY_ELEMENTS} numbers")
+    return KeyedModel(m.graph.name or "main", inputs, need, build)
+
+
+__all__ = ["KeyedModel", "OnnxImportError", "import_onnx", "load_model_proto"]

@@ -39,8 +39,11 @@ def Reshape(ctx, X, shape=None, *, allowzero=0):
     s = sym_of(ctx, shape)
     if s is None:
         target = [int(d) for d in ctx.static(shape, "shape").reshape(-1)]
-        if allowzero and 0 in target:
-            ctx.unsupported("allowzero=1 with a 0 in the target shape (a dimension of size zero)")
+        if allowzero and 0 in target:  # a literal 0: the result is empty, so the input must be
+            if x.type.numel() != 0 or -1 in target:
+                ctx.unsupported("allowzero=1 with a 0 in the target shape (a dimension of size zero) "
+                                f"for the input {x.type}")
+            return ctx.constant(np.zeros(target, x.dtype.numpy))
         return ctx.op("Reshape", x, shape=tuple(target))
     dims = list(s.arr.reshape(-1))
     if allowzero and 0 in dims:
