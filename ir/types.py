@@ -27,9 +27,13 @@ class DType(enum.Enum):
     f32 = "f32"
     f64 = "f64"
     i8 = "i8"
+    i16 = "i16"
     i32 = "i32"
     i64 = "i64"
     u8 = "u8"
+    u16 = "u16"
+    u32 = "u32"
+    u64 = "u64"
     bool = "bool"
 
     @property
@@ -63,8 +67,8 @@ class DType(enum.Enum):
 
 _TO_NUMPY = {
     DType.f16: "float16", DType.f32: "float32", DType.f64: "float64",
-    DType.i8: "int8", DType.i32: "int32", DType.i64: "int64",
-    DType.u8: "uint8", DType.bool: "bool",
+    DType.i8: "int8", DType.i16: "int16", DType.i32: "int32", DType.i64: "int64",
+    DType.u8: "uint8", DType.u16: "uint16", DType.u32: "uint32", DType.u64: "uint64", DType.bool: "bool",
 }
 
 

@@ -849,6 +849,8 @@ SITES = {
     "ir.ops.losses:Loss.infer#3": (lambda: emit("SquaredError", T(2), T(2), reduction="max"), ["SquaredError", "'max'"]),
     "ir.ops.losses:SoftmaxCrossEntropy.infer#1": (lambda: emit("SoftmaxCrossEntropy", T(2, 3), T(2, 3), probs=2),
                                                   ["SoftmaxCrossEntropy probs", "0 or 1", "got 2"]),
+    "ir.ops.reductions:_ArgExtreme.infer#1": (lambda: emit("ArgMin", T(2, 3), select_last_index=2),
+                                              ["ArgMin select_last_index must be 0 or 1, got 2"]),
     "ir.ops.reductions:reduced_axes#1": (lambda: emit("ReduceSum", T(2, 3), axes=(1, -1)), ["axes (1, -1) repeat"]),
     # CNN ops: each type rule names the op, the operand and the attribute that do not fit
     "ir.ops.conv:Conv._geometry#1": (lambda: emit("Conv", T(1, 1, 5, 5), T(2, 1, 3)), ["Conv needs a static weight"]),
@@ -1282,8 +1284,9 @@ SITES = {
     "frontends.onnx.importer:_Ctx.fail#1": (lambda: _imp(  # a target no fold computes: Gather out of range
         _const_node("c", np.array([2, 3])), _const_node("i", np.array([5])), _node("Gather", ["c", "i"], ["s"], name="g"),
         _node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]),)), ["node 'n' (Reshape)", "input 'shape' ('s') must be a constant"]),
-    "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("ArgMax", select_last_index=1), outputs=(("y", None),)),
-                                                 ["node 'n' (ArgMax)", "unsupported: select_last_index=1"]),
+    "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("Split", outs=("a", "b")), inputs=(("x", ["N", 3]),),
+                                                              outputs=(("a", None), ("b", None))),
+                                                 ["node 'n' (Split)", "unsupported: Split of the symbolic axis N"]),
     "frontends.onnx.importer:_Importer.__init__#1": (lambda: _model_meta(**{"chainrule.state": "{oops"}),
                                                    ["metadata chainrule.state is not JSON"]),
     "frontends.onnx.importer:_Importer.__init__#2": (lambda: _init(_tp("", [1], [1.0])), ["initializer #0 has no name"]),

@@ -50,7 +50,11 @@ REF = {
     "Mul": [((_A34, n(3, 1)), {}, lambda a, b: a * b)],
     "Div": [((_A34, _P34), {}, lambda a, b: a / b),
             ((np.array([-7, 7, 6], np.int64), np.array([2, 2, -4], np.int64)), {},
-             lambda a, b: np.array([-3, 3, -1]))],  # integer division truncates toward zero (ONNX)
+             lambda a, b: np.array([-3, 3, -1])),  # integer division truncates toward zero (ONNX)
+            ((np.array([2 ** 62 + 1, -(2 ** 62 + 1)], np.int64), np.array([3, 3], np.int64)), {},
+             lambda a, b: np.array([(2 ** 62 + 1) // 3, -((2 ** 62 + 1) // 3)])),  # exact past 2**53
+            ((np.array([2 ** 64 - 1, 7], np.uint64), np.array([3, 2], np.uint64)), {},
+             lambda a, b: np.array([(2 ** 64 - 1) // 3, 3], np.uint64))],
     "Pow": [((_P34, _B4), {}, lambda a, b: np.exp(b * np.log(a)))],
     "Neg": [((_A34,), {}, lambda x: 0 - x), ((np.array([1, -2], np.int64),), {}, lambda x: 0 - x)],
     "Identity": [((_A34,), {}, lambda x: x)],
@@ -88,7 +92,14 @@ REF = {
     "ReduceMax": [((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([max(r) for r in x])),
                   ((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: x.max(axis=(0, 2), keepdims=True))],
     "ArgMax": [((_A34,), {"axis": 1, "keepdims": 0}, lambda x: np.array([list(r).index(max(r)) for r in x])),
-               ((_A34,), {}, lambda x: np.array([[list(c).index(max(c)) for c in x.T]]))],
+               ((_A34,), {}, lambda x: np.array([[list(c).index(max(c)) for c in x.T]])),
+               ((np.array([[1, 3, 3, 0], [2, 2, 1, 2]], np.int32),), {"axis": 1, "keepdims": 0, "select_last_index": 1},
+                lambda x: np.array([2, 3]))],  # the last of the tied maxima
+    "ArgMin": [((_A34,), {"axis": 1, "keepdims": 0}, lambda x: np.array([list(r).index(min(r)) for r in x])),
+               ((np.array([[1, 0, 3, 0], [2, 2, 1, 1]], np.uint16),), {"axis": 1, "select_last_index": 1},
+                lambda x: np.array([[3], [3]])),
+               ((np.array([[1, 0, 3, 0], [2, 2, 1, 1]], np.uint16),), {"axis": 1},
+                lambda x: np.array([[1], [2]]))],
     "Count": [((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: np.array(8.0)), ((_A34,), {}, lambda x: np.array(12.0))],
     "MatMul": [((_A34, n(4, 5)), {}, lambda a, b: np.einsum("ik,kj->ij", a, b)),
                ((n(2, 3, 4), n(4, 2)), {}, lambda a, b: np.einsum("bik,kj->bij", a, b)),

@@ -57,8 +57,10 @@ FOLD_LIMIT = 1 << 20
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 _TYPED_FIELD = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
-                TensorProto.INT32: "int32_data", TensorProto.INT8: "int32_data", TensorProto.UINT8: "int32_data",
-                TensorProto.BOOL: "int32_data", TensorProto.FLOAT16: "int32_data"}
+                TensorProto.INT32: "int32_data", TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data",
+                TensorProto.UINT8: "int32_data", TensorProto.UINT16: "int32_data", TensorProto.BOOL: "int32_data",
+                TensorProto.FLOAT16: "int32_data", TensorProto.UINT32: "uint64_data",
+                TensorProto.UINT64: "uint64_data"}
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -95,8 +97,10 @@ def parse_model_bytes(data: bytes, where: str = "<bytes>") -> onnx.ModelProto:
 
 
 #: The values an element type holds, for the types whose data ONNX stores in a wider field
-#: (``int32_data`` holds INT8, UINT8, BOOL and the bits of FLOAT16; a BOOL's raw byte is 0 or 1).
-_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.BOOL: (0, 1),
+#: (``int32_data`` holds INT8, INT16, UINT8, UINT16, BOOL and the bits of FLOAT16, ``uint64_data``
+#: holds UINT32; a BOOL's raw byte is 0 or 1).
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.INT16: (-32768, 32767), TensorProto.UINT8: (0, 255),
+          TensorProto.UINT16: (0, 65535), TensorProto.UINT32: (0, 2 ** 32 - 1), TensorProto.BOOL: (0, 1),
           TensorProto.FLOAT16: (0, 65535)}
 
 

@@ -13,7 +13,7 @@ from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
-from .numerics import erf
+from .numerics import erf, trunc_divide
 
 
 def ufunc_out(uf):
@@ -114,14 +114,14 @@ class Div(Binary):
     def kernel(self, attrs):
         def div(a, b):
             if a.dtype.kind in "iu":  # integer division truncates toward zero, as in ONNX
-                return np.trunc(np.true_divide(a, b)).astype(a.dtype)
+                return trunc_divide(a, b)
             return np.divide(a, b)
         return div
 
     def out_kernel(self, attrs, alias=-1):
         def div(out, a, b):
             if out.dtype.kind in "iu":
-                np.copyto(out, np.trunc(np.true_divide(a, b)), casting="unsafe")
+                trunc_divide(a, b, out)
             else:
                 np.divide(a, b, out=out)
         return div

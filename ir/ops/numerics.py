@@ -26,6 +26,19 @@ def log_softmax(z, axis=-1):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def trunc_divide(a, b, out=None):
+    """Integer a / b rounded toward zero, as ONNX's Div of integers: exact for every int64 and
+    uint64 (a detour through float64 is not, past 2**53). x / 0 is 0, as NumPy's floor_divide."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.floor_divide(a, b)
+        if q.dtype.kind == "i":  # floor and trunc differ where the signs differ and b does not divide a
+            q += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    if out is None:
+        return q
+    np.copyto(out, q, casting="unsafe")
+    return out
+
+
 # -- erf: NumPy has none ------------------------------------------------------------------------
 #: erf(x) = 2/√π Σₙ (−1)ⁿ x^(2n+1) / (n!(2n+1)), for |x| < 1 (20 terms: the last is below 1e-19).
 _ERF_TAYLOR = np.array([2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(20)])
