@@ -921,6 +921,8 @@ SITES = {
     "ir.ops.shape:ExpandLike.infer#1": (lambda: emit("ExpandLike", T(2, 3), T(3)), ["ExpandLike", "f32[2,3]", "f32[3]"]),
     "ir.ops.shape:OneHot.infer#1": (lambda: emit("OneHot", T(2), depth=3), ["OneHot needs integer", "f32[2]"]),
     "ir.ops.shape:OneHot.infer#2": (lambda: emit("OneHot", T(2, dt="i64"), depth=0), ["OneHot depth", "0"]),
+    "ir.ops.shape:OneHot.infer#3": (lambda: emit("OneHot", T(2, dt="i64"), depth=3, out_of_range="wrap"),
+                                    ["OneHot out_of_range must be", "'wrap'"]),
     "ir.ops.shape:Constant.infer#1": (lambda: emit("Constant", value=3), ["Constant value", "int"]),
     "ir.ops.shape:like_shape#1": (_flatten_grad, ["gradient of %flat (Flatten)", "f32[N,M]",
                                                   "more than one symbolic dimension"]),

@@ -117,7 +117,9 @@ REF = {
     "Squeeze": [((n(3, 1, 4, 1),), {}, lambda x: x.reshape(3, 4)), ((n(3, 1, 4, 1),), {"axes": (1,)}, lambda x: x.reshape(3, 4, 1))],
     "ExpandLike": [((n(3, 1), n(2, 3, 4)), {}, lambda x, like: x + np.zeros((2, 3, 4), x.dtype))],
     "OneHot": [((_I,), {"depth": 3}, lambda x: np.array([[[float(k == v) for k in range(3)] for v in r] for r in x])),
-               ((np.array([1, 0], np.int32),), {"depth": 2, "dtype": DType.f64}, lambda x: np.array([[0, 1], [1, 0]]))],
+               ((np.array([1, 0], np.int32),), {"depth": 2, "dtype": DType.f64}, lambda x: np.array([[0, 1], [1, 0]])),
+               ((np.array([[1, 3], [-1, 2]], np.int64),), {"depth": 3, "out_of_range": "zeros"},  # outside: zeros
+                lambda x: np.array([[[0, 1, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 1]]]))],
     "Constant": [((), {"value": np.array([[1.5, 2.5]], np.float32)}, lambda: np.array([[1.5, 2.5]]))],
     "CrossEntropy": [((_Y, _T), {}, lambda y, t: _ce_rows(-t * np.log(y), "mean")),
                      ((_Y, _T), {"reduction": "none"}, lambda y, t: _ce_rows(-t * np.log(y), "none"))],

@@ -282,8 +282,13 @@ class Tile(Op):
 
 @register
 class OneHot(Op):
-    """y[..., k] = 1 if x[...] == k else 0, for k < ``depth`` (one-of-K encoding)"""
-    attrs = {"depth": 2, "dtype": DType.f32}
+    """y[..., k] = 1 if x[...] == k else 0, for k < ``depth`` (one-of-K encoding). An index outside
+    0..depth-1 is an error (``out_of_range="error"``, a wrong class label), or a row of zeros
+    (``"zeros"``, ONNX's OneHot, which the importer asks for):
+
+        %y: f32[3,4] = OneHot(%i) {depth=4, out_of_range="zeros"}    # %i = [1, 7, -1]: rows 0 1 0 0, 0 0 0 0, 0 0 0 0
+    """
+    attrs = {"depth": 2, "dtype": DType.f32, "out_of_range": "error"}
     differentiable = False
 
     def infer(self, ins, attrs):
@@ -291,18 +296,21 @@ class OneHot(Op):
             raise IRTypeError(f"OneHot needs integer class indices, got {ins[0]}")
         if not isinstance(attrs["depth"], int) or attrs["depth"] < 1:
             raise IRTypeError(f"OneHot depth must be a positive int, got {attrs['depth']!r}")
+        if attrs["out_of_range"] not in ("error", "zeros"):
+            raise IRTypeError(f"OneHot out_of_range must be \"error\" or \"zeros\", got {attrs['out_of_range']!r}")
         return [TensorType(ins[0].shape + (attrs["depth"],), attrs["dtype"])]
 
     def kernel(self, attrs):
-        depth, dt = attrs["depth"], DType.of(attrs["dtype"]).numpy
+        depth, dt, zeros = attrs["depth"], DType.of(attrs["dtype"]).numpy, attrs["out_of_range"] == "zeros"
 
         def one_hot(x):
             bad = (x < 0) | (x >= depth)
-            if np.any(bad):
+            if np.any(bad) and not zeros:
                 raise ValueError(f"class index {x[bad].flat[0]} is outside 0..{depth - 1}")
-            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²)
+            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²);
+            # a row whose index is outside gets its 0 written at column 0
             y = np.zeros(np.shape(x) + (depth,), dt)
-            np.put_along_axis(y, np.expand_dims(x, -1), 1, axis=-1)
+            np.put_along_axis(y, np.expand_dims(np.where(bad, 0, x), -1), np.expand_dims(~bad, -1).astype(dt), axis=-1)
             return y
         return one_hot
 

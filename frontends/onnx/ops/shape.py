@@ -160,10 +160,10 @@ def OneHot(ctx, indices, depth, values, *, axis=-1):
     i = ctx.v(indices)
     if i.dtype != DType.i64:
         i = ctx.op("Cast", i, to=DType.i64)
-    # negative indices count from the end, as in ONNX
+    # negative indices count from the end, as in ONNX; one still outside 0..depth-1 is a row of zeros
     zero = ctx.constant(np.zeros((), np.int64))
     i = ctx.op("Where", ctx.op("Greater", zero, i), ctx.op("Add", i, ctx.constant(np.int64(depth_n))), i)
-    y = ctx.op("OneHot", i, depth=depth_n, dtype=dt)
+    y = ctx.op("OneHot", i, depth=depth_n, dtype=dt, out_of_range="zeros")
     if not (vals[0] == 0 and vals[1] == 1):
         y = ctx.op("Add", ctx.op("Mul", y, ctx.constant(np.asarray(vals[1] - vals[0], vals.dtype))),
                    ctx.constant(np.asarray(vals[0], vals.dtype)))
@@ -176,10 +176,15 @@ def OneHot(ctx, indices, depth, values, *, axis=-1):
     return y
 
 
-# ONNX OneHot wraps negative indices, ours rejects them: tagged, so that import keeps ours
+# ONNX OneHot wraps negative indices, ours does not: tagged, so that import keeps ours. With
+# out_of_range="zeros" a negative index becomes depth, outside ONNX's -depth..depth-1 too: a row of zeros.
 @export_op("OneHot", onnx="OneHot", composite=True)
-def _one_hot(ex, n, i, *, depth, dtype):
+def _one_hot(ex, n, i, *, depth, dtype, out_of_range):
     dt = DType.of(dtype).numpy
+    if out_of_range == "zeros":
+        it = DType.of(n.inputs[0].type.dtype).numpy
+        i = ex.make("Where", [ex.make("Less", [i, ex.const(np.zeros((), it), "zero")]),
+                              ex.const(np.asarray(depth, it), "outside"), i])
     ex.make("OneHot", [i, ex.const(np.asarray(depth, np.int64), "depth"), ex.const(np.asarray([0, 1], dt), "values")],
             ex.out, axis=-1)
 
