@@ -1303,7 +1303,7 @@ SITES = {
     "frontends.onnx.importer:_Importer.check_versions#1": (lambda: _imp(ir=99), ["ONNX IR version 99 is not supported"]),
     "frontends.onnx.importer:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
         "com.acme", 1)]), ["imports no default-domain (ai.onnx) opset"]),
-    "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
+    "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=99), ["opset 99 is not supported"]),
     "frontends.onnx.importer:input_type#1": (lambda: _vi_input(__import__("onnx").helper.
         make_tensor_sequence_value_info("x", 1, None)), ["graph input 'x' is not a tensor"]),
     "frontends.onnx.importer:input_type#2": (lambda: _imp(inputs=(("x", None),)),
@@ -1321,6 +1321,8 @@ SITES = {
                                               ["node 'n' (Relu): domain 'com.acme' is not supported"]),
     "frontends.onnx.importer:_Importer.run#2": (lambda: _imp(_node("Frobnicate")),
                                               ["node 'n' (Frobnicate): op Frobnicate is not supported", "Relu"]),
+    "frontends.onnx.importer:_Importer.run#3": (lambda: _imp(_node("Add", ["x", "x"]), opset=6),
+                                              ["node 'n' (Add): Add of opset 6 is not supported", "from opset 7 on"]),
     "frontends.onnx.importer:_Importer.attrs_of#1": (lambda: _imp(_node("Relu", colour=3)),
                                                    ["node 'n' (Relu): unknown attribute 'colour'", "none"]),
     "frontends.onnx.importer:_Importer.attrs_of#2": (lambda: _attr(name="perm", ref_attr_name="p", type=7),

@@ -68,7 +68,10 @@ def test_unknown_op_domain_and_versions():
                "not supported", "Gemm")
     assert "Relu" in msg  # the supported list is given
     _err(_model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.acme")]), "domain 'com.acme'")
-    _err(_model([RELU], opset=3), "opset 3 is not supported")
+    _err(_model([RELU], opset=99), "opset 99 is not supported")
+    add = helper.make_node("Add", ["x", "x"], ["y"], name="a")  # broadcasting was an attribute before opset 7
+    _err(_model([add], opset=6), "node 'a' (Add)", "Add of opset 6 is not supported", "from opset 7 on")
+    assert "Relu" in str(cr.import_onnx(_model([RELU], opset=3)))  # Relu has not changed since opset 1
     _err(_model([RELU], ir=99), "IR version 99")
 
 

@@ -15,8 +15,9 @@ from ...ir.errors import ChainruleError
 EXPORT_OPSET = 18
 #: ONNX IR version written on export (10 is the first with per-node metadata_props).
 EXPORT_IR_VERSION = 10
-#: Opsets and IR versions the importer accepts.
-MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+#: Opsets and IR versions the importer accepts (an op of an opset before 7 only if its import
+#: function reads that opset: ``since`` in ``ops/table.py``).
+MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 MIN_IR_VERSION, MAX_IR_VERSION = 3, onnx.IR_VERSION
 
 #: Node metadata keys. ``chainrule.op`` marks the nodes that one chainrule op was exported

@@ -587,6 +587,10 @@ class _Importer:
                 domain = "" if table is IMPORTS else f" of domain {node.domain}"
                 raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops{domain}: "
                                       f"{', '.join(sorted(table))}")
+            if table is IMPORTS and self.opset < fn.since:
+                raise OnnxImportError(f"{label}: {node.op_type} of opset {self.opset} is not supported: chainrule "
+                                      f"reads {node.op_type} as ONNX defines it from opset {fn.since} on (convert "
+                                      f"the model with onnx.version_converter)")
             self.check_labels(node, label)
             self.apply(fn, node, label)
         self.finish()

@@ -36,7 +36,7 @@ def conv_attrs(ctx, x, w, auto_pad, dilations, group, kernel_shape, pads, stride
                 kernel_shape=tup(kernel_shape))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Conv(ctx, X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None,
          strides=None):
     x, w = ctx.v(X), ctx.v(W)
@@ -47,7 +47,7 @@ def Conv(ctx, X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, kerne
 direct("Conv")
 
 
-@onnx_op
+@onnx_op(since=1)
 def ConvTranspose(ctx, X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
                   output_padding=None, output_shape=None, pads=None, strides=None):
     if output_shape is not None:

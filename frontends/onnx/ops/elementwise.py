@@ -9,7 +9,8 @@ from .table import binary, direct, export_op, onnx_op, unary
 
 
 binary("Add", "Sub", "Mul", "Div", "Equal", "Greater")
-unary("Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs", "Reciprocal")
+unary("Sin", "Cos", "Erf")
+unary("Neg", "Exp", "Log", "Sqrt", "Abs", "Reciprocal", since=1)
 direct("Add", "Sub", "Mul", "Div", "Greater", "Equal", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs",
        "Reciprocal")
 
@@ -25,7 +26,7 @@ def Pow(ctx, X, Y):
 direct("Pow")
 
 
-@onnx_op
+@onnx_op(since=1)
 def Sum(ctx, *xs):
     return ctx.op("Sum", *[ctx.v(x) for x in xs])
 
@@ -46,7 +47,7 @@ def _square(ex, n, x):
     ex.make("Mul", [x, x], ex.out)
 
 
-@onnx_op
+@onnx_op(since=1)
 def Identity(ctx, X):
     s = sym_of(ctx, X)
     return s if s is not None else ctx.op("Identity", ctx.v(X))
@@ -55,7 +56,7 @@ def Identity(ctx, X):
 direct("Identity")
 
 
-@onnx_op
+@onnx_op(since=6)  # Cast-1's 'to' was a type name (a string)
 def Cast(ctx, X, *, to=0, saturate=1, round_mode="up"):
     return _cast_to(ctx, X, ctx.dtype(to, "attribute 'to'"))
 

@@ -20,7 +20,7 @@ def _pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, stri
                 pads=explicit_pads(ctx, x, auto_pad, pads, k, tup(strides), tup(dilations)))
 
 
-@onnx_op
+@onnx_op(since=1)
 def MaxPool(ctx, X, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
             storage_order=0, strides=None):
     if ctx.n_outputs > 1:
@@ -92,5 +92,5 @@ def _max_pool_grad(ex, n, x, gy, *, kernel_shape, strides, pads, dilations, ceil
     ex.make("Reshape", [total, ex.make("Shape", [x])], ex.out)
 
 
-unary("GlobalAveragePool")
+unary("GlobalAveragePool", since=1)
 direct("GlobalAveragePool")

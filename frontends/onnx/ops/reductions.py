@@ -18,7 +18,7 @@ def _reduce(opname, since):
             return ctx.op("Identity", x)
         return ctx.op(opname, x, axes=ax, keepdims=int(keepdims))
     f.__name__ = f.__qualname__ = opname
-    return onnx_op(f)
+    return onnx_op(f, since=1)
 
 
 def reduce(ex, opname, x, axes, keepdims, out=None):
@@ -47,7 +47,7 @@ def _arg(opname):
         return ctx.op(opname, ctx.v(X), axis=int(axis), keepdims=int(keepdims),
                       select_last_index=int(select_last_index))
     f.__name__ = f.__qualname__ = opname
-    return onnx_op(f)
+    return onnx_op(f, since=1)
 
 
 for _op in ("ArgMax", "ArgMin"):
