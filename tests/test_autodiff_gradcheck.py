@@ -180,6 +180,7 @@ NOT_DIFFERENTIABLE = {
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
     "MaxPoolGrad",  # differentiable=False: second derivatives through MaxPool are not implemented
+    "MaxPoolIndices",  # differentiable=False: integer positions
     "DropoutMask",  # differentiable=False: a random mask; dropout's gradient is Mul's
     "Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not",  # differentiable=False: bool results
     "Floor", "Ceil", "Round", "Sign",  # zero_grad=True: step functions

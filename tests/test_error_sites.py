@@ -882,6 +882,8 @@ SITES = {
     "ir.ops.pool:AveragePoolGrad.infer#1": (
         lambda: emit("AveragePoolGrad", T(1, 1, 2, 2), T(1, 1, 4, 4), kernel_shape=(2, 2)), ["not the AveragePool output"]),
     "ir.ops.pool:GlobalAveragePool.infer#1": (lambda: emit("GlobalAveragePool", T(2, 3)), ["GlobalAveragePool needs"]),
+    "ir.ops.pool:MaxPoolIndices.infer#1": (lambda: emit("MaxPoolIndices", T(1, 1, 4, 4), kernel_shape=(2, 2),
+                                                        storage_order=2), ["MaxPoolIndices storage_order", "2"]),
     "ir.ops.pool:MaxPoolGrad.infer#1": (lambda: emit("MaxPoolGrad", T(1, 1, 4, 4), T(1, 1, 4, 4), kernel_shape=(2, 2)),
                                         ["not the MaxPool output"]),
     "ir.ops.pool:Pool.window#1": (lambda: emit("MaxPool", T(1, 1, 4, 4)), ["MaxPool needs attribute 'kernel_shape'"]),

@@ -247,7 +247,7 @@ def _pad_adjoint_ref(g, begin, end, mode):
 #: Ops whose kernels are checked in another test file.
 ELSEWHERE = {"Fused": "test_fusion_elementwise.py (a Fused body runs the kernels checked here)",
              **{op: "test_cnn_kernels.py (naive loop references)" for op in (
-                 "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool", "MaxPoolGrad", "AveragePool",
+                 "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool", "MaxPoolGrad", "MaxPoolIndices", "AveragePool",
                  "AveragePoolGrad", "GlobalAveragePool", "BatchNormalization", "BatchNormTraining", "DropoutMask")}}
 
 
