@@ -190,10 +190,8 @@ def transpose_pads(ctx, x, kernel, auto_pad, pads, output_shape, output_padding,
     if not all(isinstance(h, int) for h in sizes):
         ctx.unsupported(f"ConvTranspose with auto_pad or output_shape on the symbolic spatial sizes of {x.type}")
     target = list(output_shape) if output_shape is not None else [h * si for h, si in zip(sizes, s)]
-    if len(target) == n + 2:  # the whole output shape
-        target = target[2:]
     if len(target) != n:
-        ctx.fail(f"output_shape {list(output_shape)} does not fit the {n} spatial axes")
+        ctx.fail(f"output_shape {list(output_shape)} does not give the {n} spatial sizes")
     begin, end = [], []
     for i, (h, k) in enumerate(zip(sizes, kernel)):
         total = s[i] * (h - 1) + op[i] + d[i] * (k - 1) + 1 - int(target[i])
