@@ -177,6 +177,8 @@ class _Lexer:
             arr = np.array(data, dtype=t.dtype.numpy)
         except (TypeError, ValueError, OverflowError) as err:  # e.g. 1000 in an i8
             self.fail(f"bad {what}: {err}", col)
+        if t.dtype == DType.str and not all(isinstance(s, str) for s in arr.flat):
+            self.fail(f"bad {what}: a str tensor holds strings, got {data!r}", col)
         if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
             arr = arr.reshape(t.shape)
         if arr.shape != t.shape:

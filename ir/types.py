@@ -6,6 +6,11 @@ graph built for ``f32[N,784]`` runs for any batch size.
 
     >>> TensorType(("N", 784), DType.f32)
     f32[N,784]
+
+Two element types are *restricted* (``RESTRICTED``): only the ops that name them in
+``Op.takes`` accept them, the others refuse them before their type rule runs. ``str`` holds
+Python strings (a NumPy object array), which ``Equal`` compares; ``bf16`` (bfloat16, ml_dtypes'
+NumPy type) is stored, moved and cast, and computed on after a ``Cast`` to ``f32``.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import enum
 from dataclasses import dataclass
 from typing import Tuple, Union
 
+import ml_dtypes
 import numpy as np
 
 from .errors import InputError, IRTypeError
@@ -26,6 +32,7 @@ class DType(enum.Enum):
     f16 = "f16"
     f32 = "f32"
     f64 = "f64"
+    bf16 = "bf16"
     i8 = "i8"
     i16 = "i16"
     i32 = "i32"
@@ -35,6 +42,7 @@ class DType(enum.Enum):
     u32 = "u32"
     u64 = "u64"
     bool = "bool"
+    str = "str"
 
     @property
     def numpy(self) -> np.dtype:
@@ -42,7 +50,7 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (DType.f16, DType.f32, DType.f64)
+        return self in (DType.f16, DType.bf16, DType.f32, DType.f64)
 
     @staticmethod
     def of(x) -> "DType":
@@ -66,9 +74,17 @@ class DType(enum.Enum):
 
 
 _TO_NUMPY = {
-    DType.f16: "float16", DType.f32: "float32", DType.f64: "float64",
+    DType.f16: "float16", DType.bf16: ml_dtypes.bfloat16, DType.f32: "float32", DType.f64: "float64",
     DType.i8: "int8", DType.i16: "int16", DType.i32: "int32", DType.i64: "int64",
     DType.u8: "uint8", DType.u16: "uint16", DType.u32: "uint32", DType.u64: "uint64", DType.bool: "bool",
+    DType.str: object,
+}
+
+#: The restricted element types, which an op takes only if it names them in ``Op.takes``, and
+#: what chainrule does with them.
+RESTRICTED = {
+    DType.str: "strings are compared by Equal, and held by Constant",
+    DType.bf16: "bfloat16 values are stored, moved and cast; Cast them to f32 to compute",
 }
 
 

@@ -882,6 +882,8 @@ SITES = {
     "ir.ops.pool:AveragePoolGrad.infer#1": (
         lambda: emit("AveragePoolGrad", T(1, 1, 2, 2), T(1, 1, 4, 4), kernel_shape=(2, 2)), ["not the AveragePool output"]),
     "ir.ops.pool:GlobalAveragePool.infer#1": (lambda: emit("GlobalAveragePool", T(2, 3)), ["GlobalAveragePool needs"]),
+    "ir.ops.base:refuse_restricted#1": (lambda: emit("Exp", T(3, dt=DType.bf16)),
+                                         ["Exp does not take bf16 operands, got bf16[3]", "Cast them to f32"]),
     "ir.ops.pool:MaxPoolIndices.infer#1": (lambda: emit("MaxPoolIndices", T(1, 1, 4, 4), kernel_shape=(2, 2),
                                                         storage_order=2), ["MaxPoolIndices storage_order", "2"]),
     "ir.ops.pool:MaxPoolGrad.infer#1": (lambda: emit("MaxPoolGrad", T(1, 1, 4, 4), T(1, 1, 4, 4), kernel_shape=(2, 2)),
@@ -897,6 +899,9 @@ SITES = {
     "ir.ops.pad:Pad._pads#1": (lambda: emit("Pad", T(2, 3), pads=(1, 1)), ["Pad needs 4 pads", "(1, 1)"]),
     "ir.ops.pad:Pad.infer#1": (lambda: emit("Pad", T("N", 3), pads=(1, 0, 0, 0)), ["symbolic axis N"]),
     "ir.ops.pad:Pad.infer#2": (lambda: emit("Pad", T(2, 3), pads=(0, -2, 0, -2)), ["crops more than the 3"]),
+    "frontends.onnx.ops.elementwise:_equal#1": (lambda: cr.export_onnx(cr.parse_graph(
+        "graph g {\n  input %a: str[2]\n  input %b: str[2]\n  %y: bool[2] = Equal(%a, %b)\n  return %y\n}\n")),
+        ["node y", "Equal of strings needs ONNX opset 19"]),
     "frontends.onnx.ops.pool:_no_dilation#1": (lambda: _export_dilated_average_pool(), ["dilations (2, 2)", "opset 19"]),
     "frontends.python.layers:AdaptiveAvgPool2d.__init__#1": (lambda: cr.nn.AdaptiveAvgPool2d(2), ["output_size=1"]),
     "frontends.python.layers:Conv2d.__init__#1": (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), ["divisible by groups=2"]),

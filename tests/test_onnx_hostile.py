@@ -79,7 +79,9 @@ def test_bad_attributes():
     _err(_model([helper.make_node("LeakyRelu", ["x"], ["y"], name="l", alpha="big")]),
          "node 'l' (LeakyRelu)", "attribute 'alpha'", "FLOAT")
     _err(_model([helper.make_node("Relu", ["x"], ["y"], name="r", colour=3)]), "unknown attribute 'colour'")
-    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.STRING)]), "STRING")
+    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.STRING)]), "node 'c' (Cast)",
+         "Cast does not take str results", "strings are compared by Equal")
+    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.FLOAT8E4M3FN)]), "FLOAT8E4M3FN")
 
 
 def test_shape_and_type_mismatches():

@@ -35,6 +35,7 @@ META_GRAPH = "chainrule.meta"
 NEXT_SUFFIX = ".next"
 
 TO_ONNX = {DType.f16: TensorProto.FLOAT16, DType.f32: TensorProto.FLOAT, DType.f64: TensorProto.DOUBLE,
+           DType.bf16: TensorProto.BFLOAT16, DType.str: TensorProto.STRING,
            DType.i8: TensorProto.INT8, DType.i16: TensorProto.INT16, DType.i32: TensorProto.INT32,
            DType.i64: TensorProto.INT64, DType.u8: TensorProto.UINT8, DType.u16: TensorProto.UINT16,
            DType.u32: TensorProto.UINT32, DType.u64: TensorProto.UINT64, DType.bool: TensorProto.BOOL}

@@ -59,7 +59,7 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 _TYPED_FIELD = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
                 TensorProto.INT32: "int32_data", TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data",
                 TensorProto.UINT8: "int32_data", TensorProto.UINT16: "int32_data", TensorProto.BOOL: "int32_data",
-                TensorProto.FLOAT16: "int32_data", TensorProto.UINT32: "uint64_data",
+                TensorProto.FLOAT16: "int32_data", TensorProto.BFLOAT16: "int32_data", TensorProto.UINT32: "uint64_data",
                 TensorProto.UINT64: "uint64_data"}
 
 
@@ -97,11 +97,11 @@ def parse_model_bytes(data: bytes, where: str = "<bytes>") -> onnx.ModelProto:
 
 
 #: The values an element type holds, for the types whose data ONNX stores in a wider field
-#: (``int32_data`` holds INT8, INT16, UINT8, UINT16, BOOL and the bits of FLOAT16, ``uint64_data``
-#: holds UINT32; a BOOL's raw byte is 0 or 1).
+#: (``int32_data`` holds INT8, INT16, UINT8, UINT16, BOOL and the bits of FLOAT16 and BFLOAT16,
+#: ``uint64_data`` holds UINT32; a BOOL's raw byte is 0 or 1).
 _RANGE = {TensorProto.INT8: (-128, 127), TensorProto.INT16: (-32768, 32767), TensorProto.UINT8: (0, 255),
           TensorProto.UINT16: (0, 65535), TensorProto.UINT32: (0, 2 ** 32 - 1), TensorProto.BOOL: (0, 1),
-          TensorProto.FLOAT16: (0, 65535)}
+          TensorProto.FLOAT16: (0, 65535), TensorProto.BFLOAT16: (0, 65535)}
 
 
 def in_range(vals: np.ndarray, data_type: int, where: str) -> np.ndarray:
@@ -127,6 +127,8 @@ class TensorReader:
 
     def __call__(self, t: TensorProto, what: str) -> np.ndarray:
         where = f"{self.where}: {what}"
+        if t.data_type == TensorProto.STRING:
+            return self.strings(t, what)
         dt = from_onnx_dtype(t.data_type, where)
         dims = list(t.dims)
         if any(d < 0 for d in dims):
@@ -149,8 +151,8 @@ class TensorReader:
             if len(vals) != n:
                 raise OnnxImportError(f"{where}: {field} has {len(vals)} values but dims {dims} need {n}")
             vals = in_range(np.asarray(vals), t.data_type, f"{where}: {field}")
-            if t.data_type == TensorProto.FLOAT16:
-                return vals.astype(np.uint16).view(np.float16).reshape(dims)
+            if t.data_type in (TensorProto.FLOAT16, TensorProto.BFLOAT16):  # the bits of the number
+                return vals.astype(np.uint16).view(dt.numpy).reshape(dims)
             return vals.astype(dt.numpy).reshape(dims)
         if t.data_type == TensorProto.BOOL:  # a byte other than 0 and 1 is no bool
             in_range(np.frombuffer(raw, np.uint8), t.data_type, f"{where}: data")
@@ -288,8 +290,8 @@ class _Ctx:
         return self.imp.value(name, self)
 
     def string_use(self, name):
-        self.fail(f"input {name!r} is a tensor of strings; chainrule has no string dtype and reads strings only "
-                  f"as class labels (ArrayFeatureExtractor of a vector of labels)")
+        self.fail(f"input {name!r} is an initializer of strings; chainrule reads those only as class labels "
+                  f"(ArrayFeatureExtractor of a vector of labels)")
 
     def strings(self, name):
         """The string initializer ``name`` as an array of str, or None if it is no string tensor."""

@@ -175,6 +175,7 @@ class Neg(Unary):
 @register
 class Identity(Unary):
     """y = x"""
+    takes = frozenset({DType.bf16})  # moves bfloat16 values
     needs_float = False
     rule = "x̄ = ȳ"
 
@@ -384,6 +385,7 @@ class Greater(Compare):
 @register
 class Equal(Compare):
     """y = a == b (bool)"""
+    takes = frozenset({DType.str})  # compares strings too
     commutative = True
     ufunc = np.equal
 
@@ -417,6 +419,7 @@ class Where(Op):
 @register
 class Cast(Op):
     """y = x converted to dtype ``to``."""
+    takes = frozenset({DType.bf16})  # to and from bfloat16 (round to nearest even)
     attrs = {"to": DType.f32}
     elementwise = True
     differentiable = False

@@ -4,6 +4,7 @@ CastLike, which imports as a Cast). Identity and Cast also pass symbolic shape v
 from __future__ import annotations
 
 from ....ir import DType
+from ..common import OnnxExportError
 from ..shapes import Sym, sym_of
 from .table import binary, direct, export_op, onnx_op, unary
 
@@ -11,8 +12,15 @@ from .table import binary, direct, export_op, onnx_op, unary
 binary("Add", "Sub", "Mul", "Div", "Equal", "Greater")
 unary("Sin", "Cos", "Erf")
 unary("Neg", "Exp", "Log", "Sqrt", "Abs", "Reciprocal", since=1)
-direct("Add", "Sub", "Mul", "Div", "Greater", "Equal", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs",
+direct("Add", "Sub", "Mul", "Div", "Greater", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs",
        "Reciprocal")
+
+
+@export_op("Equal", onnx="Equal")
+def _equal(ex, n, a, b):
+    if n.inputs[0].type.dtype == DType.str:  # ONNX's Equal compares strings from opset 19 on
+        raise OnnxExportError(f"node {n.name}: Equal of strings needs ONNX opset 19 (chainrule exports opset 18)")
+    ex.make("Equal", [a, b], ex.out)
 
 
 @onnx_op
