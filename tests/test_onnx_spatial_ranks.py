@@ -156,6 +156,13 @@ def test_maxpool_indices_equal_onnxruntimes(attrs):
     assert str(cr.import_onnx(cr.export_onnx(g))) == str(g)  # the Indices node comes back as itself
 
 
+@pytest.mark.parametrize("order", [0, 1])
+def test_1d_maxpool_indices_equal_onnxruntimes(order):
+    x = np.round(R.standard_normal((2, 3, 11)) * 2).astype(np.float32)
+    _check(_model("MaxPool", (2, 3, 11), outputs=2, kernel_shape=[3], strides=[2], pads=[1, 1], storage_order=order),
+           x, rtol=0, atol=0)
+
+
 def test_maxpool_of_uint8_equals_onnxruntime():
     x = R.integers(0, 256, (1, 2, 6, 6)).astype(np.uint8)
     _check(_model("MaxPool", (1, 2, 6, 6), dtype=TensorProto.UINT8, kernel_shape=[3, 3], pads=[1, 1, 1, 1]), x,

@@ -86,6 +86,16 @@ def test_a_bfloat16_initializer_reads_exactly_from_its_bits_and_from_raw_data():
         assert np.array_equal(got, want.astype(np.float32))
 
 
+def test_a_nonfinite_bfloat16_initializer_is_refused_as_a_float_one_is():
+    t = numpy_helper.from_array(np.array([1.0, np.nan], BF16), "w")
+    g = helper.make_graph([helper.make_node("Cast", ["w"], ["y"], to=TensorProto.FLOAT)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], initializer=[t])
+    with pytest.raises(cr.ChainruleError, match="initializer 'w' holds 1 non-finite value"):
+        cr.import_onnx(helper.make_model(g))
+    assert np.isnan(cr.compile(cr.import_onnx(helper.make_model(g), allow_nonfinite=True))(np.zeros(1, np.float32))[1])
+
+
 def test_strings_are_compared_by_equal_with_broadcasting():
     text = ("graph g {\n  input %a: str[N]\n  %c: str[1] = Constant() {value=dense<str[1]>[\"bé\"]}\n"
             "  %y: bool[N] = Equal(%a, %c)\n  %n: bool[N] = Not(%y)\n  return %n\n}\n")

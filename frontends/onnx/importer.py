@@ -489,7 +489,7 @@ class _Importer:
     def check_finite(self, name, arr):
         """An initializer holding NaN or Inf is refused (a weight that poisons every result), unless
         ``allow_nonfinite``: some models keep -inf as a mask value on purpose."""
-        if arr.dtype.kind == "f" and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
+        if DType.of(arr.dtype).is_float and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
             bad = ~np.isfinite(arr)
             at = [int(i) for i in np.argwhere(bad)[0]]
             raise OnnxImportError(f"{self.where}: initializer {name!r} holds {int(bad.sum())} non-finite value(s) "

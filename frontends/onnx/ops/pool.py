@@ -60,9 +60,13 @@ def MaxPool(ctx, X, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_sh
     y = pool(ctx, "MaxPool", x, attrs)
     if ctx.n_outputs < 2:
         return y
-    if len(attrs["kernel_shape"]) != 2:
-        ctx.unsupported(f"MaxPool's Indices output of a {len(attrs['kernel_shape'])}-D pool (2-D only)")
-    return y, ctx.op("MaxPoolIndices", x, storage_order=int(storage_order), **attrs)
+    n = len(attrs["kernel_shape"])
+    if n == 2:
+        return y, ctx.op("MaxPoolIndices", x, storage_order=int(storage_order), **attrs)
+    if n == 1:  # over an image of height 1, the flat positions are those of the 1-D input
+        i = ctx.op("MaxPoolIndices", lift(ctx, x), storage_order=int(storage_order), **lifted(attrs))
+        return y, ctx.op("Squeeze", i, axes=(2,))
+    ctx.unsupported(f"MaxPool's Indices output of a {n}-D pool (1-D and 2-D only)")
 
 
 direct("MaxPool")
