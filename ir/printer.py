@@ -70,7 +70,7 @@ def _scalar(x, dtype: DType) -> str:
         return json.dumps(x, ensure_ascii=False)
     if dtype == DType.bool:
         return "true" if x else "false"
-    if dtype.is_float:
+    if dtype.holds_floats:
         return _float(x, dtype)
     return str(int(x))
 

@@ -825,6 +825,10 @@ SITES = {
     "ir.ops.elementwise:Binary.infer#1": (lambda: emit("Sub", T(2, dt="bool"), T(2, dt="bool")),
                                           ["Sub needs numeric operands", "bool[2]"]),
     "ir.ops.elementwise:Neg.infer#1": (lambda: emit("Neg", T(2, dt="bool")), ["Neg needs a numeric operand", "bool[2]"]),
+    "ir.ops.elementwise:Cast.infer#1": (lambda: emit("Cast", T(2), to=DType.f8e4m3fn, saturate=2),
+                                        ["Cast saturate must be 0 or 1, got 2"]),
+    "ir.ops.elementwise:Cast.infer#2": (lambda: emit("Cast", T(2), to=DType.f8e8m0, round_mode="even"),
+                                        ["Cast round_mode must be", "'even'"]),
     "ir.ops.elementwise:Where.infer#1": (lambda: emit("Where", T(2), T(2), T(2)), ["Where", "bool condition", "f32[2]"]),
     "ir.ops.elementwise:Where.infer#2": (lambda: emit("Where", T(2, dt="bool"), T(2), T(2, dt="f64")),
                                          ["Where", "f32[2] and f64[2]"]),
@@ -1377,7 +1381,10 @@ SITES = {
     "frontends.onnx.exporter:export_model#2": (lambda: cr.export_onnx(cr.parse_graph(
         "graph g {\n  input %x: f32[2]\n  param %w: f32[2]\n  %y: f32[2] = Mul(%x, %w)\n  return %y\n}\n")),
         ["graph g: parameters without arrays", ": w"]),
-    "frontends.onnx.exporter:export_model#3": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
+    "frontends.onnx.exporter:export_model#3": (lambda: cr.export_onnx(cr.parse_graph(
+        "graph g {\n  input %x: f32[2]\n  %y: i4[2] = Cast(%x) {to=i4}\n  return %y\n}\n")),
+        ["graph g: %y is i4[2]", "from opset 21 on", "writes opset 18"]),
+    "frontends.onnx.exporter:export_model#4": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
                                                              "the name is taken"]),
     "frontends.onnx.backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
     "frontends.cli.grad:run#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
@@ -1456,6 +1463,9 @@ SITES = {
         initializers={"w": np.zeros(3, np.float32)}), backend="onnxruntime")(np.array([7])),
         ["onnxruntime failed to run graph g"]),
     # ai.onnx.ml: string tensors (class labels) and the graph metadata that records them
+    "frontends.onnx.importer:TensorReader.packed#1": (lambda: _imp(inits=[__import__("onnx").TensorProto(
+        name="q", data_type=__import__("onnx").TensorProto.INT4, dims=[5], raw_data=b"\x01\x02")]),
+        ["initializer 'q'", "INT4 data of dims [5] needs 3 bytes (2 values a byte), it has 2"]),
     "frontends.onnx.importer:TensorReader.strings#1": (lambda: _imp(inits=[__import__("onnx").TensorProto(
         name="s", data_type=__import__("onnx").TensorProto.STRING, dims=[3], string_data=[b"a", b"b"])]),
         ["initializer 's'", "needs 3 strings in string_data, it has 2"]),

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import chainrule as cr
 from chainrule.ir import DType, Emitter, Graph, TensorType
 from chainrule.ir.ops import OPS
-from chainrule.ir.types import RESTRICTED
+from chainrule.ir.types import RESTRICTED, STORAGE
 
 BF16 = DType.bf16.numpy
 
@@ -26,7 +26,8 @@ def _bits_rne(x):
 
 def test_only_the_ops_that_name_a_restricted_type_take_it():
     takers = {name: sorted(t.value for t in op.takes) for name, op in OPS.items() if op.takes}
-    assert takers["Cast"] == ["bf16"] and takers["Equal"] == ["str"] and takers["Constant"] == ["bf16", "str"]
+    assert set(takers["Cast"]) == {t.value for t in STORAGE} and takers["Equal"] == ["str"]
+    assert set(takers["Constant"]) == {t.value for t in STORAGE} | {"str"}
     assert all(set(op.takes) <= set(RESTRICTED) for op in OPS.values())
     g = Graph("g")
     s, b = g.add_input("s", TensorType((3,), DType.str)), g.add_input("b", TensorType((3,), DType.bf16))
@@ -137,3 +138,95 @@ def test_the_wider_integer_types_compute_like_the_other_integers(dt):
     s, c, i = cr.Interpreter(cr.parse_graph(text)).run_list([a, b])
     assert s.dtype == npd and s.tolist() == [max(int(hi) // 2, int(hi) % 2), 3, 0]
     assert c.tolist() == [True, True, False] and int(i) == 0
+
+
+# -- the narrow number formats: float8, float4, int4, int2 ---------------------------------------
+def _cast(x, to, **attrs):
+    g = Graph("g")
+    v = g.add_input("x", TensorType(x.shape, DType.of(x.dtype)))
+    g.set_outputs([Emitter(g).Cast(v, to=DType[to], **attrs)])
+    return cr.Interpreter(g).run_list([x])[0]
+
+
+def _values(dt):
+    """Every finite value of a one-byte format, from its 256 bit patterns."""
+    v = np.arange(256, dtype=np.uint8).view(DType[dt].numpy).astype(np.float64)
+    return np.unique(v[np.isfinite(v)])
+
+
+@pytest.mark.parametrize("dt", ["f8e4m3fn", "f8e4m3fnuz", "f8e5m2", "f8e5m2fnuz"])
+def test_cast_to_float8_rounds_to_the_nearest_value_and_saturates(dt):
+    vals = _values(dt)
+    top = vals.max()
+    x = np.concatenate([np.random.default_rng(1).uniform(-top, top, 500), [top * 4, -top * 4, np.inf, -np.inf, np.nan]])
+    x = x.astype(np.float32)
+    got = _cast(x, dt).astype(np.float64)
+    assert got.dtype == np.float64 and np.isnan(got[-1])
+    assert got[-5:-1].tolist() == [top, -top, top, -top]  # saturated
+    err = np.abs(got[:-5] - x[:-5].astype(np.float64))
+    best = np.min(np.abs(vals[None, :] - x[:-5, None].astype(np.float64)), axis=1)
+    assert np.array_equal(err, best)  # no representable value is nearer
+    wild = _cast(x[-5:-3], dt, saturate=0).astype(np.float64)  # overflow as the format does
+    assert (np.isinf(wild) if dt == "f8e5m2" else np.isnan(wild)).all()
+
+
+@pytest.mark.parametrize("mode", ["up", "down", "nearest"])
+def test_cast_to_e8m0_rounds_the_exponent(mode):
+    x = np.array([1.0, 1.5, 1.75, 3.0, 0.3, 2.0 ** -130, 2.0 ** 127 * 1.5, np.inf, np.nan, -4.0], np.float32)
+    got = _cast(x, "f8e8m0", round_mode=mode).astype(np.float64)
+    m, e = np.frexp(np.abs(x[:7].astype(np.float64)))  # |x| = m · 2^e, 0.5 <= m < 1
+    low = np.exp2(e - 1)
+    want = {"down": low, "up": np.where(m == 0.5, low, 2 * low),  # nearest: a half goes up
+            "nearest": np.where(m >= 0.75, 2 * low, low)}[mode]
+    # a float32 subnormal has exponent bits 0, 2^-127, and a mantissa left over: up moves it to 2^-126
+    want[5] = {"down": 2.0 ** -127, "up": 2.0 ** -126, "nearest": 2.0 ** -127}[mode]
+    want[6] = 2.0 ** 127  # 1.5 · 2^127 saturates at 2^127 whatever the mode
+    np.testing.assert_array_equal(got[:7], want)
+    assert np.isnan(got[7:9]).all() and got[9] == 4.0  # no sign: |x|
+    over = _cast(x[6:7], "f8e8m0", round_mode="up", saturate=0).astype(np.float64)
+    assert np.isnan(over).all()
+
+
+@pytest.mark.parametrize("dt, lo, hi", [("i4", -8, 7), ("u4", 0, 15), ("i2", -2, 1), ("u2", 0, 3)])
+def test_packed_integers_read_from_raw_typed_and_external_data_and_parse_in_range(dt, lo, hi, tmp_path):
+    code = TensorProto.DataType.Value({"i4": "INT4", "u4": "UINT4", "i2": "INT2", "u2": "UINT2"}[dt])
+    want = np.array([lo, hi, 0, 1, lo, hi, 1], DType[dt].numpy)
+    packed = numpy_helper.from_array(want, "w")
+    typed = helper.make_tensor("w", code, [7], want.astype(np.int64).tolist())
+    with open(tmp_path / "w.bin", "wb") as f:
+        f.write(packed.raw_data)
+    external = TensorProto(name="w", data_type=code, dims=[7], data_location=TensorProto.EXTERNAL)
+    for k, v in (("location", "w.bin"), ("length", str(len(packed.raw_data)))):
+        entry = external.external_data.add()
+        entry.key, entry.value = k, v
+    for t in (packed, typed, external):
+        g = helper.make_graph([helper.make_node("Cast", ["w"], ["y"], to=TensorProto.INT64)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [7])], initializer=[t])
+        got = cr.compile(cr.import_onnx(helper.make_model(g), base_dir=str(tmp_path)))(np.zeros(1, np.float32))
+        assert got.tolist() == want.astype(np.int64).tolist()
+    short = TensorProto(name="w", data_type=code, dims=[7], raw_data=packed.raw_data[:-1])
+    g = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [], initializer=[short])
+    with pytest.raises(cr.ChainruleError, match=rf"initializer 'w': {TensorProto.DataType.Name(code)} data of dims"):
+        cr.import_onnx(helper.make_model(g))
+    text = f"graph g {{\n  %c: {dt}[2] = Constant() {{value=dense<{dt}[2]>[{lo}, {hi}]}}\n  return %c\n}}\n"
+    assert cr.print_graph(cr.parse_graph(text)) == text
+    assert f"{hi + 1} is outside the range of {dt}" in str(pytest.raises(
+        cr.ChainruleError, cr.parse_graph, text.replace(f", {hi}]", f", {hi + 1}]")).value)
+
+
+def test_a_float8_graph_exports_from_the_opset_that_has_float8_and_runs_in_onnxruntime():
+    text = ("graph g {\n  input %x: f32[6]\n  %a: f8e4m3fn[6] = Cast(%x) {to=f8e4m3fn}\n"
+            "  %b: f8e5m2[6] = Cast(%x) {saturate=0, to=f8e5m2}\n  %y: f32[6] = Cast(%a)\n  %z: f32[6] = Cast(%b)\n"
+            "  return %y, %z\n}\n")
+    g = cr.parse_graph(text)
+    assert cr.print_graph(g) == text
+    with pytest.raises(cr.ChainruleError, match=r"%a is f8e4m3fn\[6\], an element type ONNX's ops take from opset 19"):
+        cr.export_onnx(g)
+    m = cr.export_onnx(g, opset=19)
+    onnx.checker.check_model(m, full_check=True)
+    x = np.array([0.3, -1000.0, 1e5, np.inf, 17.0, -0.01], np.float32)
+    ort = pytest.importorskip("onnxruntime", reason="pip install onnxruntime")
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for a, b in zip(cr.Interpreter(g).run_list([x]), want):
+        np.testing.assert_array_equal(a, b)

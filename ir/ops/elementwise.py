@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 
+import ml_dtypes
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, broadcast_shapes
+from ..types import FLOAT8, STORAGE, DType, TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
-from .numerics import erf, trunc_divide
+from .numerics import erf, to_e8m0, trunc_divide
 
 
 def ufunc_out(uf):
@@ -175,7 +176,7 @@ class Neg(Unary):
 @register
 class Identity(Unary):
     """y = x"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     needs_float = False
     rule = "x̄ = ȳ"
 
@@ -418,15 +419,32 @@ class Where(Op):
 
 @register
 class Cast(Op):
-    """y = x converted to dtype ``to``."""
-    takes = frozenset({DType.bf16})  # to and from bfloat16 (round to nearest even)
-    attrs = {"to": DType.f32}
+    """y = x converted to dtype ``to``, rounding to the nearest representable value (ties to
+    even). A float8 result saturates: a value past the format's largest finite one (an infinity
+    too) becomes that largest one, unless ``saturate=0``, where it overflows as the format does
+    (to NaN, or to ∞ for f8e5m2). f8e8m0 (a power of two, 2^(e − 127)) rounds the exponent
+    ``round_mode="up"``, ``"down"`` or ``"nearest"``:
+
+        %y: f8e4m3fn[3] = Cast(%x) {to=f8e4m3fn}               # [1000.0, -inf, 0.3] -> [448, -448, 0.3125]
+    """
+    takes = STORAGE  # to and from the narrow number formats
+    attrs = {"to": DType.f32, "saturate": 1, "round_mode": "up"}
     elementwise = True
     differentiable = False
 
     def infer(self, ins, attrs):
+        if attrs["saturate"] not in (0, 1):
+            raise IRTypeError(f"Cast saturate must be 0 or 1, got {attrs['saturate']!r}")
+        if attrs["round_mode"] not in ("up", "down", "nearest"):
+            raise IRTypeError(f"Cast round_mode must be \"up\", \"down\" or \"nearest\", got {attrs['round_mode']!r}")
         return [ins[0].with_dtype(attrs["to"])]
 
     def kernel(self, attrs):
-        dt = DType.of(attrs["to"]).numpy
+        to = DType.of(attrs["to"])
+        dt = to.numpy
+        if to in FLOAT8 and attrs["saturate"]:
+            top = float(ml_dtypes.finfo(dt).max)
+            return lambda x: np.clip(x, -top, top).astype(dt)  # NaN stays NaN
+        if to == DType.f8e8m0:
+            return lambda x: to_e8m0(x, bool(attrs["saturate"]), attrs["round_mode"]).view(dt)
         return lambda x: x.astype(dt)

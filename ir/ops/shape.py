@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, axis_list, broadcast_shapes, normalize_axis
+from ..types import STORAGE, DType, TensorType, axis_list, broadcast_shapes, normalize_axis
 from . import register
 from .base import HOLE, REQUIRED, Op, Term
 
@@ -15,7 +15,7 @@ from .base import HOLE, REQUIRED, Op, Term
 @register
 class Transpose(Op):
     """y = x with axes permuted by ``perm`` (default: reversed)"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"perm": None}
     rule = "x̄ = ȳ transposed by the inverse permutation"
@@ -81,7 +81,7 @@ def reshape_target(src, target):
 @register
 class Reshape(Op):
     """y = x viewed with ``shape`` (0 copies a dimension, -1 is inferred)"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"shape": ()}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -117,7 +117,7 @@ def like_shape(t: TensorType, where: str = ""):
 @register
 class Flatten(Op):
     """y = x as a matrix: dimensions before ``axis`` are rows, the rest columns"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axis": 1}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -158,7 +158,7 @@ class Flatten(Op):
 @register
 class Unsqueeze(Op):
     """y = x with size-1 axes inserted at ``axes`` (positions in the output)"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axes": ()}
     rule = "x̄ = ȳ with those axes squeezed"
@@ -188,7 +188,7 @@ class Unsqueeze(Op):
 @register
 class Squeeze(Op):
     """y = x with the size-1 axes ``axes`` removed (all size-1 axes if None)"""
-    takes = frozenset({DType.bf16})  # moves bfloat16 values
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axes": None}
     rule = "x̄ = ȳ with those axes re-inserted"
@@ -323,7 +323,7 @@ class OneHot(Op):
 @register
 class Constant(Op):
     """y = the array ``value``"""
-    takes = frozenset({DType.bf16, DType.str})  # holds bfloat16 and string arrays
+    takes = STORAGE | {DType.str}  # holds arrays of the narrow number formats and of strings
     view = True
     arity = (0, 0)
     attrs = {"value": None}

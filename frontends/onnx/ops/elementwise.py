@@ -4,6 +4,7 @@ CastLike, which imports as a Cast). Identity and Cast also pass symbolic shape v
 from __future__ import annotations
 
 from ....ir import DType
+from ....ir.types import FLOAT8
 from ..common import OnnxExportError
 from ..shapes import Sym, sym_of
 from .table import binary, direct, export_op, onnx_op, unary
@@ -66,7 +67,7 @@ direct("Identity")
 
 @onnx_op(since=6)  # Cast-1's 'to' was a type name (a string)
 def Cast(ctx, X, *, to=0, saturate=1, round_mode="up"):
-    return _cast_to(ctx, X, ctx.dtype(to, "attribute 'to'"))
+    return _cast_to(ctx, X, ctx.dtype(to, "attribute 'to'"), saturate, round_mode)
 
 
 @onnx_op
@@ -81,18 +82,23 @@ def CastLike(ctx, input, target_type, *, saturate=1, round_mode="up"):
         dt = DType.of(imp.inits[target_type].dtype)
     else:
         dt = ctx.v(target_type).type.dtype
-    return _cast_to(ctx, input, dt)
+    return _cast_to(ctx, input, dt, saturate, round_mode)
 
 
-def _cast_to(ctx, X, dt):
+def _cast_to(ctx, X, dt, saturate=1, round_mode="up"):
     s = sym_of(ctx, X)
     if s is None:
-        return ctx.op("Cast", ctx.v(X), to=dt)
+        return ctx.op("Cast", ctx.v(X), to=dt, saturate=int(saturate), round_mode=round_mode)
     if dt.is_float or dt == DType.bool:
         ctx.unsupported(f"Cast of the symbolic shape value {X!r} {s.text()} to {dt.value}")
     return Sym(s.arr, dt)
 
 
 @export_op("Cast", onnx="Cast")
-def _cast(ex, n, x, *, to):
-    ex.make("Cast", [x], ex.out, to=ex.dtype(to))
+def _cast(ex, n, x, *, to, saturate, round_mode):
+    to, extra = DType.of(to), {}  # saturate and round_mode are Cast's from opset 19 and 24, as the types they act on
+    if to in FLOAT8 and not saturate:
+        extra["saturate"] = 0
+    if to == DType.f8e8m0:
+        extra.update(saturate=int(saturate), round_mode=round_mode)
+    ex.make("Cast", [x], ex.out, to=ex.dtype(to), **extra)
