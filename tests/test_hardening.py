@@ -90,6 +90,42 @@ def test_none_in_an_input_list_is_an_input_error():
         Interpreter(exe.graph).run_list([[[1, 2, None, 4]]])
 
 
+def _stable_softmax_ce(x, w, t):
+    """float64 reference: mean over the batch of −Σₖ tₖ log softmax(x W)ₖ and its gradient in W."""
+    z = x.astype(np.float64) @ w.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = len(x)
+    return -(t * logp).sum() / n, x.T.astype(np.float64) @ ((np.exp(logp) - t) / n)
+
+
+def test_gradient_pipeline_fuses_softmax_cross_entropy_for_large_logits():
+    """``cross_entropy(softmax(x @ W), t)`` with logits ±100: the unfused gradient −t / softmax(z) gave
+    loss inf and a NaN gradient (a probability underflows to 0 in f32); fused, it is exact."""
+    b = cr.GraphBuilder("g", dtype="f32")
+    x, t = b.input("x", ("N", 3)), b.input("t", ("N", 3))
+    w = b.param("W", np.eye(3, dtype=np.float32))
+    exe = cr.compile(b.build(cr.cross_entropy(cr.softmax(x @ w), t)), pipeline="gradient")
+    assert "SoftmaxCrossEntropy" in [n.op.name for n in exe.graph.nodes]
+    xv = np.array([[100, -100, 0], [-100, 100, 0]], np.float32)
+    tv = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
+    loss, grad = exe(xv, tv)
+    assert loss == 200.0 and np.isfinite(grad).all()
+    want_loss, want_grad = _stable_softmax_ce(xv, np.eye(3), tv)
+    assert want_loss == 200.0
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-6)
+    # random weights, logits of about ±100: still the stable float64 answer
+    rng = np.random.default_rng(0)
+    wv = rng.normal(size=(3, 3)).astype(np.float32)
+    exe.params["W"][...] = wv
+    xv = (rng.normal(size=(5, 3)) * 60).astype(np.float32)
+    tv = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 5)]
+    loss, grad = exe(xv, tv)
+    want_loss, want_grad = _stable_softmax_ce(xv, wv, tv)
+    assert np.isfinite(grad).all() and abs(loss - want_loss) <= 1e-5 * abs(want_loss)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-4 * np.abs(want_grad).max())
+
+
 # -- checkpoints and .npz files --------------------------------------------------------------
 from chainrule.frontends.train import checkpoint  # noqa: E402
 from chainrule.frontends.train.checkpoint import CheckpointError  # noqa: E402
