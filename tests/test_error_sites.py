@@ -22,6 +22,7 @@ import pytest
 import chainrule as cr
 from chainrule.ir import DType, Emitter, Graph, TensorType
 from chainrule.ir.errors import ChainruleError
+from chainrule.ir.files import open_regular
 from chainrule.ir.ops.shape import reshape_target
 from error_sites import raise_sites
 
@@ -322,6 +323,36 @@ def _cli_export_run(case):
     return cli_export.trained_model(d)
 
 
+def _fifo(name):
+    """A FIFO ``name`` in a fresh temp folder (nobody writes to it: reading it would block forever)."""
+    path = os.path.join(_tmpdir(), name)
+    os.mkfifo(path)
+    return path
+
+
+def _lying_npz(path):
+    """An .npz whose member x.npy declares float64[1000000] (8 MB) but holds only its header."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**6,)})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+    return path
+
+
+def _read_fails(module, fn):
+    """``fn()`` with ``module``'s ``open_regular`` giving a file whose read fails (an I/O error)."""
+    import io
+    from unittest import mock
+
+    class Broken(io.BytesIO):
+        def read(self, *a):
+            raise OSError(5, "Input/output error")
+    with mock.patch(f"{module}.open_regular", lambda *a, **k: Broken()):
+        return fn()
+
+
 def _tmp(name, data=None):
     """A path ``name`` in a fresh temp folder, holding ``data`` (bytes or str) if given."""
     path = os.path.join(_tmpdir(), name)
@@ -561,6 +592,24 @@ def _ext_unchecked_link():
         _ext("link.bin", setup=_outside)
 
 
+def _ext_swapped_for_a_fifo():
+    """w.bin is a regular file when stat'ed, a FIFO when opened (a race): what is opened is checked."""
+    from unittest import mock
+    real = os.stat
+
+    def stat(path, *a, **k):
+        st = real(path, *a, **k)
+        if str(path).endswith("w.bin"):
+            return os.stat_result((0o100644,) + st[1:3] + (1,) + st[4:6] + (24,) + st[7:10])
+        return st
+
+    def swap(folder):
+        os.remove(os.path.join(folder, "w.bin"))
+        os.mkfifo(os.path.join(folder, "w.bin"))
+    with mock.patch("os.stat", stat):
+        _ext("w.bin", setup=swap)
+
+
 def _ext_shrinks():
     """The data file shrinks between stat() and read() (a race): the short read is reported."""
     from unittest import mock
@@ -706,13 +755,13 @@ SITES = {
     "frontends.cli.run:run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
     "frontends.cli.common:read_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
     "frontends.cli.common:read_npz#2": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
-        os.path.dirname(_tmp("x"))), ["not a regular file (it is a folder)"]),
+        _lying_npz(_tmp("l.npz"))), ["l.npz: member x declares float64[1000000]", "holds only"]),
     "frontends.cli.common:read_npz#4": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
         _notes_npz()), ["z.npz", "not .npy arrays: notes.txt"]),
     "frontends.cli.common:read_npz#3": (lambda: _cli_onnx("npz2"), ["junk.npz", "not a readable .npz"]),
-    "frontends.cli.export:run#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
-    "frontends.cli.export:run#2": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
-    "frontends.cli.export:run#3": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
+    "frontends.cli.export:_read_ir#1": (lambda: _cli_onnx("export1"), ["none.ir", "no such file"]),
+    "frontends.cli.export:run#1": (lambda: _cli_onnx("export2"), ["in.npz", "lacks arrays"]),
+    "frontends.cli.export:run#2": (lambda: _cli_onnx("export3"), ["p.npz", "the graph wants"]),
     "frontends.cli.grad:run#2": (lambda: _cli_onnx("grad2"), ["m.onnx", "not a float scalar"]),
     "frontends.cli.export:trained_model#1": (lambda: _cli_export_run("model"), ["no model.ir", "chainrule train"]),
     "frontends.cli.export:trained_model#2": (lambda: _cli_export_run("shape"), ["fc1.bias is float32[5]", "f32[2]"]),
@@ -930,8 +979,7 @@ SITES = {
                                        ["unknown pipeline 'fast'", "inference"]),
     # -- checkpoints, gradcheck, training ------------------------------------------------
     "frontends.train.checkpoint:read#1": (lambda: _ckpt(), ["ck.npz: no such checkpoint"]),
-    "frontends.train.checkpoint:read#2": (lambda: _ckpt(lambda p: (os.remove(p) if os.path.exists(p) else None,
-                                                                 os.mkfifo(p))), ["ck.npz: not a regular file (it is a FIFO)"]),
+    "frontends.train.checkpoint:read#2": (lambda: _ckpt(_lying_npz), ["ck.npz: member x declares float64[1000000]"]),
     "frontends.train.checkpoint:_check_meta#1": (lambda: _ckpt(_npz([1, 2])), ["ck.npz", "metadata is a list, not an object"]),
     "frontends.train.checkpoint:_check_meta#2": (lambda: _ckpt(_npz({**_META, "history": 5})),
                                                 ["ck.npz", "field 'history' must be a list"]),
@@ -1002,6 +1050,11 @@ SITES = {
                                           ["nomodel.py: defines no `model`", "NoneType"]),
     "frontends.cli.train:_flag_checked#1": (lambda: _train("--lr", "-1"), ["--lr must be in (0.0, ∞), got -1.0"]),
     "frontends.cli.check:_read#1": (lambda: _cli("check", _tmp("nothere.ir")), ["nothere.ir: no such file"]),
+    "frontends.cli.check:_read#2": (lambda: _cli("check", _tmp("b.ir", b"graph g {\xff")), ["b.ir: is not UTF-8 text"]),
+    "ir.files:open_regular#1": (lambda: open_regular(_tmp("none.bin"), what="widget"), ["none.bin: no such widget"]),
+    "ir.files:open_regular#2": (lambda: open_regular(os.path.join(_tmp("f.txt", "x"), "m.onnx")),
+                                ["f.txt/m.onnx: cannot read: Not a directory"]),
+    "ir.files:open_regular#3": (lambda: open_regular(_fifo("p.npz")), ["p.npz: is not a regular file (it is a FIFO)"]),
     "frontends.cli.export:_run_checkpoint#1": (lambda: _cli("export", _tmpdir(), "-o", _tmp("m.onnx")),
                                              ["no checkpoint.npz in this folder", "chainrule train --out"]),
     "frontends.cli.train:_out_dir#1": (lambda: _cli("train", "--out", __file__), ["--out", "is not a folder"]),
@@ -1057,7 +1110,7 @@ SITES = {
                                               ["a.npz: --label-column is for CSV files"]),
     "frontends.train.datasets:load_table#2": (lambda: cr.datasets.load_table("a.txt"), ["a.txt: give a .csv file", ".npz"]),
     "frontends.train.datasets:load_digits#1": (lambda: cr.datasets.load_digits("nosuch.csv.gz"),
-                                         ["nosuch.csv.gz: digits data file not found"]),
+                                         ["nosuch.csv.gz: no such digits data file", "reinstall"]),
     "frontends.train.datasets:load_digits#2": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,x\n")),
                                          ["d.csv.gz: cannot read the digits CSV"]),
     "frontends.train.datasets:load_digits#3": (lambda: cr.datasets.load_digits(_gz("d.csv.gz", b"1,2,3\n")),
@@ -1069,7 +1122,9 @@ SITES = {
     "frontends.train.datasets:batches#1": (lambda: list(cr.datasets.batches(np.ones((4, 2)), np.ones(4), 0)),
                                      ["batch_size must be at least 1, got 0"]),
     "frontends.train.datasets:load_idx#1": (lambda: cr.datasets.load_idx("nosuch-idx"), ["nosuch-idx: no such IDX file"]),
-    "frontends.train.datasets:load_idx#2": (lambda: cr.datasets.load_idx(os.path.dirname(_tmp("x"))), ["cannot read"]),
+    "frontends.train.datasets:load_idx#2": (lambda: _read_fails("chainrule.frontends.train.datasets",
+                                                             lambda: cr.datasets.load_idx("a-idx")),
+                                      ["a-idx: cannot read", "Input/output error"]),
     "frontends.train.datasets:load_idx#3": (lambda: cr.datasets.load_idx(_tmp("a.gz", b"\x1f\x8b\x08junk")),
                                       ["a.gz: corrupt or truncated gzip"]),
     "frontends.train.datasets:load_idx#4": (lambda: cr.datasets.load_idx(_tmp("a", b"\x00\x00")),
@@ -1151,10 +1206,9 @@ SITES = {
                                         ["optimizer must be a cr.optim optimizer", "got str"]),
     # -- ONNX import ----------------------------------------------------------------------
     "frontends.onnx.importer:load_model_proto#1": (lambda: cr.import_onnx("nothere.onnx"), ["nothere.onnx: no such file"]),
-    "frontends.onnx.importer:load_model_proto#2": (lambda: cr.import_onnx(os.path.dirname(_tmp("x"))),
-                                                 ["is a directory, not an ONNX file"]),
-    "frontends.onnx.importer:load_model_proto#3": (lambda: cr.import_onnx(os.path.join(_tmp("f.txt", "x"), "m.onnx")),
-                                                 ["f.txt/m.onnx: cannot read: Not a directory"]),
+    "frontends.onnx.importer:load_model_proto#2": (lambda: _read_fails("chainrule.frontends.onnx.importer",
+                                                                    lambda: cr.import_onnx("m.onnx")),
+                                                 ["m.onnx: cannot read: Input/output error"]),
     "frontends.onnx.importer:parse_model_bytes#1": (lambda: cr.import_onnx(_tmp("e.onnx", b"")),
                                                   ["e.onnx: the file is empty"]),
     "frontends.onnx.importer:parse_model_bytes#2": (lambda: cr.import_onnx(_tmp("t.onnx", "graph main {\n}\n")),
@@ -1197,7 +1251,9 @@ SITES = {
                                                        ["'w.bin' offset 16 + length 24 is past the end", "(24 bytes)"]),
     "frontends.onnx.importer:TensorReader.external#13": (lambda: _ext("w.bin", length=20),
                                                        ["'w.bin' has length 20 but the tensor needs 24 bytes"]),
-    "frontends.onnx.importer:TensorReader.external#14": (_ext_shrinks, ["initializer 'w'", "'w.bin' ended early"]),
+    "frontends.onnx.importer:TensorReader.external#15": (_ext_shrinks, ["initializer 'w'", "'w.bin' ended early"]),
+    "frontends.onnx.importer:TensorReader.external#14": (_ext_swapped_for_a_fifo,
+                                                       ["initializer 'w'", "'w.bin'", "is not a regular file (it is a FIFO)"]),
     "frontends.onnx.importer:schedule#1": (lambda: _imp(_node("Relu", ["x"], ["x"], name="r")),
                                          ["node 'r' (Relu) writes tensor 'x'", "graph input or initializer"]),
     "frontends.onnx.importer:schedule#2": (lambda: _imp(_node("Relu", name="r1"), _node("Relu", name="r2")),

@@ -194,15 +194,84 @@ def test_resume_of_a_crafted_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert "field 'batch' is 1000000000" in capsys.readouterr().err
 
 
+def _within(seconds, fn, fifo):
+    """``fn()``'s exception, or a failure if it blocks for ``seconds`` (then the FIFO gets a writer
+    that closes at once, so the blocked reader sees end-of-file and the thread ends)."""
+    import threading
+    got = []
+
+    def run():
+        try:
+            fn()
+            got.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            got.append(err)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(seconds)
+        pytest.fail(f"reading the FIFO {os.path.basename(fifo)} blocked for {seconds} s")
+    return got[0]
+
+
+def _fifo_readers():
+    """Every place a file the user names is read: (label, file name, call on the path)."""
+    from chainrule.frontends.cli import common, dump, train as cli_train
+    from chainrule.frontends.cli.main import main
+    ns = __import__("argparse").Namespace
+    return [
+        ("load_idx", "train-images-idx3-ubyte", cr.datasets.load_idx),
+        ("load_mnist", "images", lambda p: cr.datasets.load_mnist(p, p)),
+        ("load_csv", "data.csv", cr.datasets.load_csv),
+        ("load_npz", "data.npz", cr.datasets.load_npz),
+        ("load_digits", "digits.csv.gz", cr.datasets.load_digits),
+        ("checkpoint", "ck.npz", checkpoint.read),
+        ("cli read_npz", "in.npz", common.read_npz),
+        ("import_onnx", "m.onnx", cr.import_onnx),
+        ("dump model.py", "model.py", dump.load_model),
+        ("train model.py", "net.py", cli_train._user_model),
+        ("check", "g.ir", lambda p: main(["--debug", "check", p])),
+        ("export", "s.ir", lambda p: __import__("chainrule.frontends.cli.export", fromlist=["x"]).run(
+            ns(ir=p, params="p.npz", output="o.onnx"))),
+        ("run inputs", "in.npz", lambda p: common.read_feeds(cr.compile(cr.nn.Linear(2, 2)).graph, p)),
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-def test_fifo_given_as_a_checkpoint_or_npz_is_refused_without_hanging(tmp_path):
-    from chainrule.frontends.cli.common import CliInputError, read_npz
-    fifo = str(tmp_path / "x.npz")
+@pytest.mark.parametrize("label", [r[0] for r in _fifo_readers()])
+def test_a_fifo_named_as_any_input_file_is_refused_without_hanging(tmp_path, label):
+    """A FIFO nobody writes to used to block ``load_idx`` (and ``chainrule check`` said "no such file")."""
+    _, name, read = next(r for r in _fifo_readers() if r[0] == label)
+    fifo = str(tmp_path / name)
     os.mkfifo(fifo)
-    with pytest.raises(CheckpointError, match="x.npz: not a regular file"):
-        checkpoint.read(fifo)
-    with pytest.raises(CliInputError, match="x.npz: not a regular file"):
-        read_npz(fifo)
+    err = _within(20, lambda: read(fifo), fifo)
+    assert isinstance(err, ChainruleError), repr(err)
+    assert str(err) == f"{fifo}: is not a regular file (it is a FIFO)" and "\n" not in str(err)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_chainrule_check_of_a_fifo_is_one_line_naming_it(tmp_path, capsys):
+    from chainrule.frontends.cli.main import main
+    fifo = str(tmp_path / "g.ir")
+    os.mkfifo(fifo)
+    rc = []
+    assert _within(20, lambda: rc.append(main(["check", fifo])), fifo) is None
+    err = capsys.readouterr().err
+    assert rc == [1] and err == f"chainrule check: error: {fifo}: is not a regular file (it is a FIFO)\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_place_of_the_machine_cache_is_measured_over(tmp_path, monkeypatch):
+    """The cost model's cache file is read through the same check: a FIFO there means "measure"."""
+    from chainrule.runtime import costmodel
+    monkeypatch.setenv(costmodel.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(costmodel, "_MACHINE", {})
+    fifo = costmodel._cache_file(costmodel._key())
+    os.mkfifo(fifo)
+    assert _within(60, costmodel.calibrate, fifo) is None
+    assert os.path.isfile(fifo)  # the measurement was written over it, atomically
 
 
 def test_checkpoint_zip_bomb_is_refused_before_decompressing(tmp_path, monkeypatch):

@@ -8,10 +8,9 @@ one, or an ``.onnx`` file. ``--print-after-all``, ``--print-after=PASS`` and
 from __future__ import annotations
 
 import importlib
-import os
-import runpy
 
-from ...ir.errors import InputError
+from ...ir.errors import InputError, ReadError
+from .common import read_python, run_python
 
 
 def builtin_models():
@@ -27,9 +26,11 @@ def load_model(spec: str):
         from ..onnx.api import import_onnx
         return import_onnx(spec)
     if spec.endswith(".py"):
-        if not os.path.exists(spec):
-            raise InputError(f"{spec}: no such file")
-        ns = runpy.run_path(spec)
+        try:
+            code = read_python(spec)
+        except ReadError as err:
+            raise InputError(str(err)) from None
+        ns = run_python(code, spec)
         if "model" in ns:
             return ns["model"]
         if callable(ns.get("build")):

@@ -20,7 +20,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
 from ...ir.files import write_file
 from .npzfile import NpzRefused, read_npz
 
@@ -53,10 +53,10 @@ def save(path: str, step, meta: Optional[dict] = None) -> str:
 
 def read(path: str):
     """``(meta, {name: array})`` from a checkpoint file, with clear errors."""
-    if not os.path.exists(path):
-        raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        arrays = read_npz(path)
+        arrays = read_npz(path, what="checkpoint")
+    except ReadError as err:  # missing, or a FIFO (which np.load would wait on forever)
+        raise CheckpointError(str(err)) from None
     except NpzRefused as err:
         raise CheckpointError(f"{path}: {err}") from None
     except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)

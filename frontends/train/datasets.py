@@ -24,7 +24,8 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
+from ...ir.files import open_regular, write_file
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -37,10 +38,11 @@ def load_digits(path: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """The 8×8 digits: ``X`` f32[1797,64] (pixel counts 0..16) and labels ``y`` i64[1797]."""
     path = path or os.path.join(DATA_DIR, "digits.csv.gz")
     try:
-        with gzip.open(path, "rt", encoding="ascii") as f:
+        with open_regular(path, what="digits data file (reinstall the package)") as raw, \
+                gzip.open(raw, "rt", encoding="ascii") as f:
             data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: digits data file not found (reinstall the package)") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, EOFError, ValueError, zlib.error) as err:
         raise DatasetError(f"{path}: cannot read the digits CSV: {err}") from None
     if data.shape[1] != 65:
@@ -119,10 +121,10 @@ def load_idx(path: str) -> np.ndarray:
     unknown dtype, truncated or trailing data, corrupt gzip) is a DatasetError.
     """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, what="IDX file") as f:  # a FIFO is refused, not waited on
             raw = f.read()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such IDX file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except OSError as err:
         raise DatasetError(f"{path}: cannot read: {err}") from None
     if raw[:2] == b"\x1f\x8b":
@@ -168,8 +170,7 @@ def save_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> N
     data = buf.getvalue()
     if compress or (compress is None and path.endswith(".gz")):
         data = gzip.compress(data, mtime=0)
-    with open(path, "wb") as f:
-        f.write(data)
+    write_file(path, data)
 
 
 def load_mnist(images: str, labels: str, scale: bool = True) -> Tuple[np.ndarray, np.ndarray]:
@@ -212,10 +213,10 @@ def load_csv(path: str, label_column: Optional[str] = None) -> Tuple[np.ndarray,
     """``X`` f32[N,features], ``y`` i64[N] from a CSV file: a header row of column names, then one example
     per row; the label is the last column, or the column named ``label_column``."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_regular(path, text=True, newline="") as f:
             rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DatasetError(f"{path}: cannot read as CSV: {err}") from None
     rows = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]  # line numbers, blank lines skipped
@@ -270,8 +271,8 @@ def load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
     from .npzfile import NpzRefused, read_npz  # no FIFO, no zip bomb, no pickle
     try:
         arrays = {k: a for k, a in read_npz(path).items() if isinstance(a, np.ndarray)}
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except Exception as err:  # zipfile/numpy raise many types; NpzRefused says why it refused
         why = err if isinstance(err, NpzRefused) else f"not a readable .npz file: {err}"
         raise DatasetError(f"{path}: {why}") from None

@@ -3,7 +3,7 @@
 ``np.load`` would block forever on a FIFO, unpack every member of a zip bomb,
 and allocate whatever shape a ``.npy`` header declares. ``read_npz`` instead
 
-1. opens only a regular file (opened non-blocking, then checked with fstat);
+1. opens only a regular file (``ir.files.open_regular``: a FIFO is refused, never waited on);
 2. sums the uncompressed sizes the zip directory declares, and refuses them
    over the memory limit before reading any member;
 3. reads each member's ``.npy`` header first and refuses a shape that needs
@@ -11,37 +11,24 @@ and allocate whatever shape a ``.npy`` header declares. ``read_npz`` instead
 4. reads the data into an array of exactly that size.
 
 A member that is not a ``.npy`` file comes back as its bytes (as ``np.load``
-hands it back), so a caller can name it. A refusal raises ``NpzRefused``,
-whose message reads after the file name: ``ck.npz: not a regular file``.
+hands it back), so a caller can name it. A file that is missing or not a
+regular file raises ``ReadError`` (naming it); a refusal of its contents raises
+``NpzRefused``, whose message reads after the file name: ``ck.npz: its members
+would unpack to 3.0 GiB...``.
 """
 from __future__ import annotations
 
-import os
-import stat
 import zipfile
 from typing import Dict, Union
 
 import numpy as np
 
+from ...ir.files import open_regular
 from ...runtime.limits import human, memory_limit
 
 
 class NpzRefused(ValueError):
-    """The file is not one to read (not a regular file, a zip bomb, a header that lies)."""
-
-
-def open_regular(path: str):
-    """A binary file object for ``path`` if it is a regular file; never blocks on a FIFO."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise NpzRefused(f"not a regular file (it is {kind})")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    """The file's contents are not ones to read (a zip bomb, a header that lies)."""
 
 
 def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
@@ -68,9 +55,10 @@ def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
 
-def read_npz(path: str) -> Dict[str, Union[np.ndarray, bytes]]:
-    """``{name: array}`` of the ``.npz`` at ``path`` (see the module docstring for the checks)."""
-    with open_regular(path) as f:
+def read_npz(path: str, what: str = "file") -> Dict[str, Union[np.ndarray, bytes]]:
+    """``{name: array}`` of the ``.npz`` at ``path`` (see the module docstring for the checks);
+    ``what`` names the file in the ``ReadError`` of a missing one (``no such checkpoint``)."""
+    with open_regular(path, what=what) as f:
         head = f.read(4)
         if head[:2] != b"PK":
             raise ValueError(f"it is not a zip archive (an .npz file starts with b'PK', this one with {head!r})")
