@@ -90,6 +90,29 @@ def _remove_output():
     g.remove_node(a.producer)
 
 
+def _remove_twice():
+    g, (x,) = graph_with(T(2))
+    a = Emitter(g).Exp(x)
+    g.remove_node(a.producer)
+    g.remove_node(a.producer)
+
+
+def _insert_before_removed():
+    g, (x,) = graph_with(T(2))
+    a = Emitter(g).Exp(x)
+    g.remove_node(a.producer)
+    Emitter(g, before=a.producer).Neg(x)
+
+
+def _insert_before_left_out():
+    """A reorder that leaves a node out of the list (a caller's mistake), then an insert before it."""
+    g, (x,) = graph_with(T(2))
+    a = Emitter(g).Exp(x)
+    g.nodes = []
+    Emitter(g, before=a.producer).Neg(x)
+    return g.nodes
+
+
 def _remove_param_used():
     g, (x,) = graph_with(T(2))
     w = g.add_param("w", np.ones(2, np.float32))
@@ -779,8 +802,11 @@ SITES = {
     "ir.core:Graph.value#1": (lambda: Graph("g").value("v"), ["no value named 'v'"]),
     "ir.core:Graph.add_node#1": (_node_twice, ["already in a graph"]),
     "ir.core:Graph.add_node#2": (_foreign_input, ["input 0 (%x0)", "Exp", "another graph"]),
-    "ir.core:Graph.remove_nodes#1": (_remove_used, ["cannot remove node", "Exp", "%exp is still used by neg"]),
-    "ir.core:Graph.remove_nodes#2": (_remove_output, ["Exp", "%exp is a graph output"]),
+    "ir.core:Graph.add_node#3": (_insert_before_removed, ["Neg node before exp", "not in graph 'g'"]),
+    "ir.core:Graph._settle#1": (_insert_before_left_out, ["node neg (Neg) was inserted before a node", "not in the node list"]),
+    "ir.core:Graph.remove_nodes#1": (_remove_twice, ["cannot remove node exp (Exp)", "not in graph 'g'"]),
+    "ir.core:Graph.remove_nodes#2": (_remove_used, ["cannot remove node", "Exp", "%exp is still used by neg"]),
+    "ir.core:Graph.remove_nodes#3": (_remove_output, ["Exp", "%exp is a graph output"]),
     "ir.core:Graph.add_update#1": (lambda: (lambda g: g.add_update(g.add_input("x", T(1)), g.inputs[0]))(Graph("g")),
                                    ["%x (input)"]),
     # -- ir.types, ops ----------------------------------------------------------------
