@@ -302,6 +302,129 @@ def test_npy_header_larger_than_its_member_is_refused(tmp_path):
         read_npz(path)
 
 
+def _with_big_member(path, name, shape, listed=False):
+    """Add member ``name`` (f4 zeros of ``shape``, deflated: a few KB per 4 MB) to checkpoint ``path``;
+    ``listed``: also name it in the metadata's parameter list (a crafted file, not a damaged one)."""
+    import io
+    with np.load(path) as z:
+        meta = json.loads(str(z["__meta__"]))
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    if listed:
+        meta["params"] = meta["params"] + [name]
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z, z.open(f"{name}.npy", "w", force_zip64=True) as f:
+        f.write(hdr.getvalue())
+        left = 4 * int(np.prod(shape))
+        while left:
+            f.write(bytes(min(left, 1 << 24)))
+            left -= min(left, 1 << 24)
+
+
+@pytest.mark.parametrize("name, listed, words", [
+    ("extra", True, "does not match this model and optimizer: unexpected extra"),
+    ("fc1.weight.big", False, "damaged checkpoint"),
+])
+def test_a_checkpoint_member_the_model_does_not_have_is_refused_before_it_is_read(tmp_path, monkeypatch, name,
+                                                                                   listed, words):
+    """A 3 MB checkpoint with a 3 GiB member (under the 8 GiB default limit) reached 3.1 GB RSS on
+    --resume: every member was unpacked before the metadata and the model's names were looked at."""
+    from chainrule.frontends.train import npzfile
+    path = str(tmp_path / "ck.npz")
+    checkpoint.save(path, _step())
+    _with_big_member(path, name, (1 << 20,), listed)
+    unpacked, real = [], npzfile._member
+    monkeypatch.setattr(npzfile, "_member", lambda z, info, h: unpacked.append(info.filename) or real(z, info, h))
+    with pytest.raises(CheckpointError, match=words):
+        checkpoint.load(path, _step())
+    assert unpacked == ["__meta__.npy"]
+    unpacked.clear()
+    if listed:  # the metadata alone is fine: --resume reads it first, without any array
+        assert name in checkpoint.read_meta(path)["params"]
+    else:
+        with pytest.raises(CheckpointError, match="damaged"):
+            checkpoint.read_meta(path)
+    assert unpacked == ["__meta__.npy"]
+
+
+def test_a_checkpoint_member_of_the_wrong_shape_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from chainrule.frontends.train import npzfile
+    path = str(tmp_path / "ck.npz")
+    step = _step()
+    checkpoint.save(path, step)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    del arrays["fc1.weight"]
+    np.savez(path, **arrays)
+    _with_big_member(path, "fc1.weight", (1 << 20,))
+    unpacked, real = [], npzfile._member
+    monkeypatch.setattr(npzfile, "_member", lambda z, info, h: unpacked.append(info.filename) or real(z, info, h))
+    with pytest.raises(CheckpointError, match=r"fc1.weight is float32\[1048576\] in the checkpoint but float32\[3, 4\]"):
+        checkpoint.load(path, _step())
+    assert unpacked == ["__meta__.npy"]
+    unpacked.clear()
+    assert checkpoint.read_meta(path)["format"] == checkpoint.FORMAT and unpacked == ["__meta__.npy"]
+
+
+def test_resuming_from_a_checkpoint_bomb_stays_small(tmp_path):
+    """The whole --resume path, in a fresh process: a 512 MiB member in a 600 KB file."""
+    import subprocess
+    import sys
+    out = str(tmp_path / "run")
+    from chainrule.frontends.cli.main import main
+    assert main(["train", "--epochs", "1", "--hidden", "", "--batch-size", "512", "--out", out]) == 0
+    ck = os.path.join(out, "checkpoint.npz")
+    _with_big_member(ck, "extra", (1 << 27,), listed=True)
+    assert os.path.getsize(ck) < 1 << 20
+    code = ("import resource, sys\nfrom chainrule.frontends.cli.main import main\n"
+            f"rc = main(['train', '--epochs', '1', '--hidden', '', '--batch-size', '512', '--out', {out!r}, "
+            f"'--resume', {ck!r}])\n"
+            "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    rc, rss_kib = r.stdout.split()[-2:]
+    assert rc == "1" and "unexpected extra" in r.stderr, r.stderr[-2000:]
+    assert int(rss_kib) < 400 << 10, f"peak RSS {int(rss_kib) >> 10} MiB"  # about 150; the member alone is 512
+
+
+def test_an_idx_gzip_bomb_is_refused_from_its_header_before_it_is_unpacked(tmp_path, monkeypatch):
+    """A 300 KB .gz whose IDX header declares 256 MiB: checked against the memory limit before unpacking
+    (gzip.decompress unpacked all of it first: 4.2 GB RSS for a 2 GiB file)."""
+    import gzip
+    from chainrule.frontends.train import datasets
+    path = str(tmp_path / "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.array([1 << 12, 256, 256], ">u4").tobytes())
+        for _ in range(16):
+            f.write(bytes(1 << 24))
+    assert os.path.getsize(path) < 1 << 20
+    monkeypatch.setattr(limits, "_limit", [64 << 20])
+    unpacked, real = [], datasets._Gunzip.read
+    monkeypatch.setattr(datasets._Gunzip, "read", lambda self, n: unpacked.append(n) or real(self, n))
+    with pytest.raises(cr.datasets.DatasetError, match=r"declares shape \[4096, 256, 256\] of uint8 \(256.0 MiB\), "
+                                                       r"over the memory limit of 64.0 MiB"):
+        cr.datasets.load_idx(path)
+    assert sum(unpacked) == 16  # the magic and three dimensions, nothing more
+
+
+def test_an_idx_file_still_loads_plain_gzipped_and_in_two_gzip_members(tmp_path):
+    import gzip
+    a = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    for name in ("a-idx", "a-idx.gz"):
+        cr.datasets.save_idx(str(tmp_path / name), a)
+        assert np.array_equal(cr.datasets.load_idx(str(tmp_path / name)), a)
+    raw = (tmp_path / "a-idx").read_bytes()
+    (tmp_path / "two.gz").write_bytes(gzip.compress(raw[:10]) + gzip.compress(raw[10:]))
+    assert np.array_equal(cr.datasets.load_idx(str(tmp_path / "two.gz")), a)
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(raw)[:-12])
+    with pytest.raises(cr.datasets.DatasetError, match="cut.gz: corrupt or truncated gzip data"):
+        cr.datasets.load_idx(str(tmp_path / "cut.gz"))
+    (tmp_path / "long.gz").write_bytes(gzip.compress(raw + b"x"))
+    with pytest.raises(cr.datasets.DatasetError, match="long.gz: IDX data has trailing bytes"):
+        cr.datasets.load_idx(str(tmp_path / "long.gz"))
+
+
 # -- memory ------------------------------------------------------------------------------------
 def test_one_hot_kernel_does_not_build_an_identity_matrix(monkeypatch):
     """np.eye(depth) made memory grow with the square of the class count."""

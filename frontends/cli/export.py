@@ -56,11 +56,12 @@ def trained_model(run_dir, ckpt=None):
         raise CliInputError(f"{run_dir}: no model.ir in this folder; is it a folder written by chainrule train "
                             f"--out? (an IR file to export goes with --params)")
     if ckpt is None:
-        meta, _ = checkpoint.read(default)
+        meta = checkpoint.read_meta(default)
         best = os.path.join(run_dir, "best.npz")
         ckpt = best if (meta.get("config") or {}).get("patience") and os.path.exists(best) else default
     g = parse_graph(_read_ir(path))
-    meta, arrays = checkpoint.read(ckpt)
+    like = {p.name: np.broadcast_to(np.zeros((), p.type.dtype.numpy), p.type.shape) for p in g.params}
+    meta, arrays = checkpoint.read(ckpt, expect=like, exact=False)  # checked before any array is read
     for p in g.params:
         a = arrays.get(p.name)
         if a is None or tuple(a.shape) != tuple(p.type.shape) or a.dtype != p.type.dtype.numpy:

@@ -328,7 +328,7 @@ def _check_args(args):
 
 
 def _resume(args, config, step, ckpt_dir, batches):
-    meta = checkpoint.read(args.resume)[0]
+    meta = checkpoint.read_meta(args.resume)  # the arrays are read (and checked) by load, below
     old = meta.get("config", {})
     old.setdefault("model", "mlp")  # checkpoints from before --model were MLPs
     diff = [f"{key}: checkpoint {old.get(key)!r}, now {config[key]!r}" for key in ARCH_KEYS
