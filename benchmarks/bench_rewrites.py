@@ -65,7 +65,8 @@ def fold_chain(n: int) -> Graph:
     return g
 
 
-CASES = {"simplify": (simplify_chain, simplify), "cse": (cse_chain, cse), "fold-constants": (fold_chain, fold_constants)}
+CASES = {"simplify": (simplify_chain, simplify), "cse": (cse_chain, cse),
+         "fold-constants": (fold_chain, fold_constants)}
 
 
 def main(argv):
@@ -85,8 +86,8 @@ def main(argv):
             p(g)
             dt = time.perf_counter() - t0
             gc.enable()
-            print(f"{name:15s} {before:7d} nodes -> {len(g.nodes):6d}: {dt:8.3f} s  ({dt / before * 1e6:5.1f} us per node)",
-                  flush=True)
+            print(f"{name:15s} {before:7d} nodes -> {len(g.nodes):6d}: {dt:8.3f} s  "
+                  f"({dt / before * 1e6:5.1f} us per node)", flush=True)
     print(f"load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

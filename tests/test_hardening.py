@@ -360,13 +360,15 @@ def test_a_checkpoint_member_of_the_wrong_shape_is_refused_before_it_is_read(tmp
     _with_big_member(path, "fc1.weight", (1 << 20,))
     unpacked, real = [], npzfile._member
     monkeypatch.setattr(npzfile, "_member", lambda z, info, h: unpacked.append(info.filename) or real(z, info, h))
-    with pytest.raises(CheckpointError, match=r"fc1.weight is float32\[1048576\] in the checkpoint but float32\[3, 4\]"):
+    with pytest.raises(CheckpointError, match=r"fc1.weight is float32\[1048576\] in the checkpoint but "
+                                              r"float32\[3, 4\]"):
         checkpoint.load(path, _step())
     assert unpacked == ["__meta__.npy"]
     unpacked.clear()
     assert checkpoint.read_meta(path)["format"] == checkpoint.FORMAT and unpacked == ["__meta__.npy"]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc (Linux)")
 def test_resuming_from_a_checkpoint_bomb_stays_small(tmp_path):
     """The whole --resume path, in a fresh process: a 512 MiB member in a 600 KB file."""
     import subprocess
@@ -377,13 +379,17 @@ def test_resuming_from_a_checkpoint_bomb_stays_small(tmp_path):
     ck = os.path.join(out, "checkpoint.npz")
     _with_big_member(ck, "extra", (1 << 27,), listed=True)
     assert os.path.getsize(ck) < 1 << 20
-    code = ("import resource, sys\nfrom chainrule.frontends.cli.main import main\n"
+    code = ("import chainrule\nfrom chainrule.frontends.cli.main import main\n"
             f"rc = main(['train', '--epochs', '1', '--hidden', '', '--batch-size', '512', '--out', {out!r}, "
             f"'--resume', {ck!r}])\n"
-            "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    rc, rss_kib = r.stdout.split()[-2:]
+            # VmHWM: this process's own peak (ru_maxrss would count the pytest process it was spawned from)
+            "peak = next(int(s.split()[1]) for s in open('/proc/self/status') if s.startswith('VmHWM:'))\n"
+            "print(chainrule.__file__, rc, peak)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cr.__file__)))  # this chainrule, whatever the cwd
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                       env={**os.environ, "PYTHONPATH": root})
+    where, rc, rss_kib = r.stdout.split()[-3:]
+    assert os.path.samefile(where, cr.__file__), where
     assert rc == "1" and "unexpected extra" in r.stderr, r.stderr[-2000:]
     assert int(rss_kib) < 400 << 10, f"peak RSS {int(rss_kib) >> 10} MiB"  # about 150; the member alone is 512
 
