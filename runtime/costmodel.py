@@ -23,7 +23,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..ir.files import write_file
+from ..ir.files import open_regular, write_file
 from .threads import BlasSetter, available_cores
 
 CACHE_ENV = "CHAINRULE_CACHE"  # a folder for the calibration file (default: the user's cache folder)
@@ -155,7 +155,7 @@ def calibrate(refresh: bool = False) -> Machine:
     m: Optional[Machine] = None
     if not refresh:
         try:
-            with open(path) as f:
+            with open_regular(path, text=True) as f:  # ReadError is an OSError: measure instead
                 d = json.load(f)
             m = Machine(int(d["cores"]), tuple(float(x) for x in d["madd"]), float(d["byte"]), float(d["call"]),
                         float(d["handoff"]), float(d["launch"]))

@@ -80,7 +80,7 @@ def test_tutorial_runs_under_a_jupyter_kernel(tmp_path):
     graph = _shown(cell("graph"))
     assert all(f"%{n}" in graph for n in ("fc1", "sigmoid", "fc2")) and "fc1.weight" in graph
     dump = _shown(cell("res"))
-    assert "03-autodiff" in dump and "report.html" in dump
+    assert "04-autodiff" in dump and "report.html" in dump
     diff = _shown(cell('res.diff("autodiff")'))
     assert "+ %grad_fc1.weight" in diff and "made by autodiff" in diff
     explain = _shown(cell('cr.explain_grad(mlp, "fc1.weight")'))

@@ -8,11 +8,9 @@ one, or an ``.onnx`` file. ``--print-after-all``, ``--print-after=PASS`` and
 from __future__ import annotations
 
 import importlib
-import os
-import runpy
 
-from ...ir.errors import InputError
-from .common import add_import_options, import_model
+from ...ir.errors import InputError, ReadError
+from .common import add_import_options, import_model, read_python, run_python
 
 
 def builtin_models():
@@ -28,9 +26,11 @@ def load_model(spec: str, args=None):
     if spec.endswith(".onnx"):
         return import_model(spec, args)
     if spec.endswith(".py"):
-        if not os.path.exists(spec):
-            raise InputError(f"{spec}: no such file")
-        ns = runpy.run_path(spec)
+        try:
+            code = read_python(spec)
+        except ReadError as err:
+            raise InputError(str(err)) from None
+        ns = run_python(code, spec)
         if "model" in ns:
             return ns["model"]
         if callable(ns.get("build")):
