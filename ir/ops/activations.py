@@ -12,13 +12,14 @@ import numpy as np
 from ..types import normalize_axis
 from . import register
 from .numerics import log_softmax, sigmoid, softmax
-from .base import Op, need_float
+from .base import Op, literal, need_float
 from .elementwise import Unary
 
 
 @register
 class Relu(Unary):
     """y = max(0, z)"""
+    expr = "np.maximum({x}, 0.0)"  # np.maximum, as the kernel: NaN stays NaN
     rule = "z̄ = ȳ ∘ 𝕀[z > 0]"
     lecture_factor = "𝕀[{x} > 0]"
 
@@ -41,6 +42,9 @@ class LeakyRelu(Unary):
     attrs = {"alpha": 0.01}
     rule = "z̄ = ȳ ∘ (𝕀[z > 0] + α𝕀[z ≤ 0])"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} > 0 else {xs[0]} * {literal(attrs['alpha'])}"
+
     def kernel(self, attrs):
         a = attrs["alpha"]
         return lambda z: np.where(z > 0, z, z * z.dtype.type(a))
@@ -57,6 +61,7 @@ class LeakyRelu(Unary):
 @register
 class Softplus(Unary):
     """y = log(1 + eᶻ)  (the lecture's soft ReLU)"""
+    expr = "np.logaddexp(0.0, {x})"
     rule = "z̄ = ȳ ∘ σ(z)"
     lecture_factor = "σ({x})"
 
@@ -70,6 +75,7 @@ class Softplus(Unary):
 @register
 class HardThreshold(Unary):
     """y = 𝕀[z > 0]  (1 if z > 0 else 0, in z's dtype)"""
+    expr = "1.0 if {x} > 0 else 0.0"
     zero_grad = True
     rule = "z̄ = 0 almost everywhere (the step has no useful gradient)"
 
@@ -89,6 +95,7 @@ class HardThreshold(Unary):
 @register
 class Sigmoid(Unary):
     """y = σ(z) = 1 / (1 + e⁻ᶻ)  (the logistic function)"""
+    expr = "1.0 / (1.0 + np.exp(-{x})) if {x} >= 0 else np.exp({x}) / (1.0 + np.exp({x}))"  # never e^(large)
     rule = "z̄ = ȳ ∘ σ′(z) = ȳ ∘ y(1 − y)"
     lecture_factor = "σ′({x})"
 
@@ -106,6 +113,7 @@ class Sigmoid(Unary):
 @register
 class Tanh(Unary):
     """y = tanh z"""
+    expr = "np.tanh({x})"
     ufunc = np.tanh
     rule = "z̄ = ȳ ∘ (1 − y²)"
     lecture_factor = "(1 − {y}²)"
@@ -125,6 +133,26 @@ class _AxisOp(Op):
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 3 * (outs[0].numel(bindings) or 0)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each row along ``axis``: its maximum m, then Σ e^(z − m) (the log-sum-exp trick), then the result."""
+        t = in_types[0]
+        if not t.dtype.is_float:
+            return False
+        z, y, ax = args[0], outs[0], normalize_axis(attrs["axis"], t.rank, f"{self.name} axis")
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a != ax]):
+            m, total = lb.local("m"), lb.local("total")
+            lb.line(f"{m} = -np.inf")
+            with lb.over((ax,)):
+                lb.line(f"{m} = np.maximum({m}, {lb.at(z, t)})")
+            lb.line(f"{total} = 0.0")
+            row = {ax: lb.index_of(ax)}  # the row's elements as they are read inside its loops
+            self.row_loops(lb, lb.at(z, t, fix=row), lb.at(y, t, fix=row), m, total, ax)
+        return True
+
+    def row_loops(self, lb, z, y, m, total, ax):
+        """The passes over one row after its maximum ``m``: ``z``, ``y`` are the elements' texts."""
+        raise NotImplementedError
 
 
 def softmax_lines(code, z: str, axis: int, out: str):
@@ -160,6 +188,13 @@ class Softmax(_AxisOp):
             return super().emit(code, attrs, out, args, in_types)
         return softmax_lines(code, args[0], attrs["axis"], out)
 
+    def row_loops(self, lb, z, y, m, total, ax):
+        with lb.over((ax,)):
+            lb.line(f"{y} = np.exp({z} - {m})")
+            lb.line(f"{total} += {y}")
+        with lb.over((ax,)):
+            lb.line(f"{y} = {y} / {total}")
+
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]
         axis = node.attrs["axis"]
@@ -175,6 +210,14 @@ class LogSoftmax(_AxisOp):
     def kernel(self, attrs):
         axis = attrs["axis"]
         return lambda z: log_softmax(z, axis)
+
+    def row_loops(self, lb, z, y, m, total, ax):
+        with lb.over((ax,)):
+            lb.line(f"{total} += np.exp({z} - {m})")
+        lse = lb.local("lse")
+        lb.line(f"{lse} = np.log({total})")
+        with lb.over((ax,)):
+            lb.line(f"{y} = ({z} - {m}) - {lse}")
 
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, axis_list, normalize_axis
 from . import register
-from .base import Op, as_dtype, need_float
+from .base import Accumulator, Op, as_dtype, literal, need_float
 
 
 def reduced_axes(t: TensorType, axes):
@@ -63,6 +63,14 @@ class Reduce(Op):
     def flops(self, ins, outs, attrs, bindings=None):
         return ins[0].numel(bindings) or 0
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        how = self.accumulate(attrs, in_types[0])
+        if how is None:
+            return False
+        lb.reduce(outs[0], out_types[0], args[0], in_types[0], reduced_axes(in_types[0], attrs["axes"]),
+                  bool(attrs["keepdims"]), how)
+        return True
+
     def _expand(self, e, node, g):
         """ȳ with the reduced axes re-inserted, broadcast to x's shape."""
         x = node.inputs[0]
@@ -80,6 +88,9 @@ class ReduceSum(Reduce):
     reducer = np.add
     rule = "x̄ = ȳ broadcast back over the summed axes"
 
+    def accumulate(self, attrs, in_type):  # floats add in float64 (the literal 0.0)
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + {x}")
+
     def vjp(self, e, node, gys):
         return [self._expand(e, node, gys[0])]
 
@@ -89,6 +100,11 @@ class ReduceMean(Reduce):
     """y = mean of x over ``axes``"""
     fn = staticmethod(np.mean)
     rule = "x̄ = ȳ / n broadcast back over the averaged axes (n elements averaged)"
+
+    def accumulate(self, attrs, in_type):
+        if in_type.dtype.is_float:
+            return Accumulator("0.0", "{acc} + {x}", "{acc} / {n}")
+        return Accumulator("0", "{acc} + {x}", "int({acc} / {n})")  # NumPy's float mean, truncated back
 
     def vjp(self, e, node, gys):
         x = node.inputs[0]
@@ -103,6 +119,13 @@ class ReduceMax(Reduce):
     writes_out = True
     reducer = np.maximum
     rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
+
+    def accumulate(self, attrs, in_type):
+        if in_type.dtype.is_float:  # np.maximum, as the kernel: a NaN wins
+            return Accumulator("-np.inf", "np.maximum({acc}, {x})")
+        if in_type.dtype.numpy.kind not in "iu":
+            return None
+        return Accumulator(literal(np.iinfo(in_type.dtype.numpy).min), "max({acc}, {x})")
 
     def vjp(self, e, node, gys):
         x = node.inputs[0]
@@ -129,6 +152,22 @@ class ArgMax(Op):
         axis, keep = attrs["axis"], bool(attrs["keepdims"])
         return lambda x: np.asarray(np.argmax(x, axis=axis, keepdims=keep), dtype=np.int64)
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each row, the first index of its largest element (a NaN counts as largest, as in NumPy)."""
+        t, x = in_types[0], args[0]
+        ax = normalize_axis(attrs["axis"], t.rank, "ArgMax axis")
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a != ax]):
+            best, where = lb.local("best"), lb.local("where")
+            lb.line(f"{best} = {lb.at(x, t, fix={ax: '0'})}")
+            lb.line(f"{where} = 0")
+            with lb.over((ax,)):
+                v = lb.at(x, t)
+                lb.line(f"if {v} > {best} or ({v} != {v} and {best} == {best}):")
+                lb.line(f"    {best} = {v}")
+                lb.line(f"    {where} = {lb.index_of(ax)}")
+            lb.line(f"{lb.at_reduced(outs[0], (ax,), bool(attrs['keepdims']), t.rank)} = {where}")
+        return True
+
 
 def _count(shape, axes, dtype):
     ax = range(len(shape)) if axes is None else axes
@@ -154,6 +193,11 @@ class Count(Op):
     def static_value(self, ins, attrs):
         t = ins[0]
         return _count(t.shape, attrs["axes"], t.dtype.numpy) if t.is_static else None
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        t = in_types[0]
+        lb.line(f"{outs[0]}[()] = {lb.count([t.shape[a] for a in reduced_axes(t, attrs['axes'])])}")
+        return True
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
