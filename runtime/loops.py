@@ -273,9 +273,8 @@ class Loops:
         closing, self.closing, self.closed = self.closing, [], True
         with self.space(t.shape):
             for c in closing:
-                init = c.how.init
-                self.line(f"{c.acc} = {init}" if c.out_type.rank == 0 else
-                          f"{c.acc} = np.full({self.shape_text(c.out_type.shape)}, {init})")
+                self.line(f"{c.acc} = {_filled(self.shape_text(c.out_type.shape), c.how.init)}"
+                          if c.out_type.rank else f"{c.acc} = {c.how.init}")
             steps(0)
             self._open(loop_axes, 0, steps, lambda: self._store(out, t, step_expr(last), closing))
 
@@ -351,6 +350,13 @@ class Loops:
                 self.line(f"{out}[{i}, {j}] = {acc}")
 
 
+def _filled(shape: str, init: str) -> str:
+    """An accumulator array (float64 for float sums: ``0.0``) holding ``init`` everywhere."""
+    if init in ("0.0", "0"):
+        return f"np.zeros({shape})" if init == "0.0" else f"np.zeros({shape}, np.int64)"
+    return f"np.full({shape}, {init})"
+
+
 def _combine(acc: str, how: Accumulator, x: str) -> str:
     if how.combine == "{acc} + {x}":
         return f"{acc} += {x}"
@@ -414,7 +420,8 @@ def _static_value(node, static: Dict[str, np.ndarray], exported) -> Optional[np.
     t = node.outputs[0].type
     if not t.is_static:
         return None
-    out = node.op.kernel(dict(node.attrs))(*[static[v.name] for v in node.inputs])
+    with np.errstate(all="ignore"):  # a constant 1/0 is inf here as it would be at run time
+        out = node.op.kernel(dict(node.attrs))(*[static[v.name] for v in node.inputs])
     out = np.asarray(out, dtype=t.dtype.numpy)
     return out if out.shape == t.shape else None
 

@@ -23,6 +23,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -137,7 +138,7 @@ class NumbaExecutor(SequentialExecutor):
             except Exception as err:  # noqa: BLE001 (numba's typing and lowering errors have many types)
                 raise BackendError(f"numba could not compile {seg.name} of graph {self.graph.name} "
                                    f"(module {getattr(mod, '__file__', '?')}): {type(err).__name__}: "
-                                   f"{str(err).splitlines()[0] if str(err) else ''}") from err
+                                   f"{_first_lines(err)}") from err
             hits += sum(fn.stats.cache_hits.values()) - before[0]
             misses += sum(fn.stats.cache_misses.values()) - before[1]
         t2 = time.perf_counter()
@@ -203,6 +204,12 @@ class NumbaExecutor(SequentialExecutor):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
         lines.append(f"    return [{', '.join(results)}]")
         return "\n".join(lines)
+
+
+def _first_lines(err, k: int = 4) -> str:
+    """The first lines of numba's message, without its terminal colours."""
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if ln.strip()]
+    return " / ".join(lines[:k])
 
 
 def _aligned(planner):
