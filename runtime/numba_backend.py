@@ -38,6 +38,7 @@ from .cache import cache_dir
 from .executor import SequentialExecutor
 from .loops import lower
 from .numba_source import step_source
+from .threads import rescan
 
 INSTALL = 'pip install "chainrule[numba]"'
 log = logging.getLogger("chainrule.numba")
@@ -58,6 +59,7 @@ def load_numba():
                 raise BackendError(f"backend='numba' needs the numba package: {INSTALL} "
                                    f"(or pip install numba)") from None
             cpu_target.target_context.refresh()  # numba's own set-up (its NumPy and BLAS support), once
+            rescan()  # numba's np.dot calls SciPy's OpenBLAS, now loaded: blas_threads must see it too
             _STATE["numba"], _STATE["init"] = numba, time.perf_counter() - t0
         return _STATE["numba"]
 

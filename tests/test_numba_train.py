@@ -16,7 +16,7 @@ import pytest
 import chainrule as cr
 from chainrule.ir.errors import ChainruleError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cr.__file__)))  # the folder holding the package
 
 
 def _close(a, b, what, tol=1e-6, like=None):
