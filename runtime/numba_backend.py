@@ -110,6 +110,14 @@ class NumbaExecutor(SequentialExecutor):
         self.module = None
         self.module_source: Optional[str] = None
 
+    def _lookup(self, arrays):
+        """As the sequential executor's, with every input C-contiguous (what the step was compiled for)."""
+        for a in arrays:
+            if type(a) is np.ndarray and not a.flags.c_contiguous:
+                arrays = [np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x for x in arrays]
+                break
+        return super()._lookup(arrays)
+
     @property
     def fallbacks(self):
         """Nodes without a loop form, which run their NumPy kernel inside the step (``node (Op)``)."""

@@ -85,6 +85,38 @@ def test_numba_inference_matches_numpy(rng):
     np.testing.assert_allclose(cr.compile(model, backend="numba")(x), cr.compile(model)(x), rtol=1e-5, atol=1e-6)
 
 
+def test_one_compiled_step_serves_every_batch_size_and_any_layout(rng):
+    pytest.importorskip("numba")
+    model = _mlp()
+    exe, ref = cr.compile(model, backend="numba"), cr.compile(model)
+    for n in (7, 2, 7, 1):
+        x = rng.standard_normal((n, 64)).astype(np.float32)
+        np.testing.assert_allclose(exe(x), ref(x), rtol=1e-5, atol=1e-6)
+    assert len(exe.runner.plans) == 3 and exe.compile_times["segments"] == 1  # one plan per N, one module
+    wide = rng.standard_normal((3, 128)).astype(np.float32)[:, ::2]  # a strided view: copied first
+    np.testing.assert_allclose(exe(wide), ref(wide), rtol=1e-5, atol=1e-6)
+    assert "np.dot(" in exe.runner.module_source and "written in place" not in exe.runner.module_source
+
+
+def test_updates_are_written_into_the_parameters():
+    pytest.importorskip("numba")
+    step = cr.compile_train(_mlp(), backend="numba")
+    step(np.ones((2, 64), np.float32), np.array([1, 2]))
+    src = step._train.module_source
+    assert src.count("# written in place") == len(step.graph.updates)  # every update, in its array
+
+
+def test_a_failing_kernel_is_an_execution_error_naming_the_node():
+    pytest.importorskip("numba")
+    b = cr.GraphBuilder("hot")
+    k = b.input("k", (2,), dtype=cr.DType.i64)
+    g = b.build(b.op("OneHot", k, depth=3))
+    exe = cr.compile(g, backend="numba")
+    assert exe.runner is not exe.interpreter
+    with pytest.raises(cr.ChainruleError, match=r"node %onehot \(OneHot\).*class index 7 is outside 0..2"):
+        exe(np.array([0, 7]))
+
+
 def test_a_second_process_loads_the_compiled_step_from_the_cache(tmp_path):
     """numba's cache: the same graph in a new process is loaded, not compiled."""
     pytest.importorskip("numba")
