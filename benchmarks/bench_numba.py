@@ -2,10 +2,11 @@
 into one numba function, against the hand-written NumPy step, chainrule's NumPy backend and JAX jit.
 
 For each configuration: the step time (interleaved runs, medians), its ratios, and the compile
-times: *cold* is this process compiling the step into an empty cache folder; *warm* is a new
-process building the same step with that folder (numba loads the compiled code from disk). Both
-count the lowering and numba's work, not numba's once-per-process set-up (``numba init``, shown
-apart), nor chainrule's passes. JAX (``pip install jax``; never a dependency) runs one XLA thread
+times, each measured in a new process: *cold* compiles the step into an empty cache folder;
+*warm* builds the same step again with that folder (numba loads the compiled code from disk).
+Both count the lowering and numba's work (wall time, and *cpu*, the process's processor time,
+which the machine's load does not inflate), not numba's once-per-process set-up (``init``, shown
+apart: importing numba and SciPy's BLAS), nor chainrule's passes. JAX (``pip install jax``; never a dependency) runs one XLA thread
 (``XLA_FLAGS``), with the batch already on its device and the parameters donated, its best case.
 """
 from __future__ import annotations
@@ -71,19 +72,21 @@ print(json.dumps(exe.compile_times))
 """
 
 
-def warm_compile(sizes, n, cache):
-    """compile_times of a new process building the same step with the cache folder ``cache``."""
+def child_compile(sizes, n, cache):
+    """compile_times of a new process building the step with the cache folder ``cache``."""
     env = dict(os.environ, CHAINRULE_CACHE=cache, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", WARM.format(bench=HERE, sizes=tuple(sizes), n=n, d0=sizes[0], dl=sizes[-1])], env=env,
                        capture_output=True, text=True, timeout=600)
     if r.returncode:
-        raise RuntimeError(f"the warm compile failed:\n{r.stderr[-2000:]}")
+        raise RuntimeError(f"compiling in a new process failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def numba_config(sizes, n, reps, rng, median_times, train_graph, NumpyMLP, same_step, lr, smoke=False):
     """Times and compile times of one configuration (a dict)."""
     cache = tempfile.mkdtemp(prefix="chainrule-bench-")
+    cold = child_compile(sizes, n, cache)
+    warm = child_compile(sizes, n, cache) if not smoke else cold
     old = os.environ.get("CHAINRULE_CACHE")
     os.environ["CHAINRULE_CACHE"] = cache
     try:
@@ -92,14 +95,12 @@ def numba_config(sizes, n, reps, rng, median_times, train_graph, NumpyMLP, same_
         x = rng.standard_normal((n, sizes[0])).astype(np.float32)
         t = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], n)]
         hand = NumpyMLP({k: v.copy() for k, v in nb.params.items()}, sizes, n)
-        same_step(nb, hand, x, t)  # the first call compiles (cold), then both must agree
-        cold = nb.compile_times
+        same_step(nb, hand, x, t)  # one step of each from the same parameters must agree
     finally:
         if old is None:
             os.environ.pop("CHAINRULE_CACHE", None)
         else:
             os.environ["CHAINRULE_CACHE"] = old
-    warm = warm_compile(sizes, n, cache) if not smoke else cold
     g2, _ = train_graph(sizes)
     np_exe = cr.compile(g2, pipeline=training_pipeline(optimizer=SGDUpdate(lr=lr)))
     fns = {"numba": lambda: nb(x, t), "numpy": lambda: hand.step(x, t), "chainrule": lambda: np_exe(x, t)}
