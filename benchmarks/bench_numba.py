@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,13 @@ def child_compile(sizes, n, cache):
 def numba_config(sizes, n, reps, rng, median_times, train_graph, NumpyMLP, same_step, lr, smoke=False):
     """Times and compile times of one configuration (a dict)."""
     cache = tempfile.mkdtemp(prefix="chainrule-bench-")
+    try:
+        return _numba_config(cache, sizes, n, reps, rng, median_times, train_graph, NumpyMLP, same_step, lr, smoke)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _numba_config(cache, sizes, n, reps, rng, median_times, train_graph, NumpyMLP, same_step, lr, smoke):
     cold = child_compile(sizes, n, cache)
     warm = child_compile(sizes, n, cache) if not smoke else cold
     old = os.environ.get("CHAINRULE_CACHE")

@@ -7,7 +7,7 @@
 
 ``NumbaExecutor`` is the sequential executor (``executor.py``: input checks, one memory plan
 and one arena per batch size, error messages) whose generated Python calls, instead of one
-NumPy function per node, the functions of one numba module: the kernels of ``loops.py``
+NumPy function per node, the functions of one numba module: the kernels of ``lowering.py``
 written out by ``numba_source.py``. A node without a loop form runs its NumPy kernel between
 two numba functions, on the same arena.
 
@@ -36,7 +36,7 @@ from ..ir.files import write_file
 from .backends import BackendError, register_runner
 from .cache import cache_dir
 from .executor import SequentialExecutor
-from .loops import lower
+from .lowering import lower
 from .numba_source import step_source
 from .threads import rescan
 

@@ -1,4 +1,4 @@
-"""The whole step as one module of numba source: the kernels of ``loops.py`` in one function.
+"""The whole step as one module of numba source: the kernels of ``lowering.py`` in one function.
 
 A run of kernels with loops becomes one ``@njit`` function, a *segment*; a kernel without a
 loop form (a ``numpy`` kernel) runs between two segments, in Python (``numba_backend.py``
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Sequence, Set, Tuple
 
-from .loops import Program
+from .lowering import Program, kernel_text
 
 HEADER = '''"""chainrule's training or inference step for graph {graph}, generated from its IR by
 chainrule.runtime.numba_source. Do not edit: the file name is a hash of this text."""
@@ -135,7 +135,6 @@ def _first_use(v: str, kernels) -> Tuple[int, str]:
 
 def _segment_text(program: Program, seg: Segment, symbols, planned, in_arena, param_outputs, exported,
                   views, arenas) -> str:
-    from .loops import kernel_text
     kernels, names = program.kernels, program.names
     values = {v.name: v for v in program.graph.all_values()}
     args = [names.value(v) for v in seg.args] + [f"arena_{a}" for a in arenas] + ["offs"]

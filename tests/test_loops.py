@@ -12,7 +12,8 @@ import pytest
 import chainrule as cr
 from chainrule.ir import OPS
 from chainrule.runtime import Interpreter
-from chainrule.runtime.loops import Loops, Names, lower, program_text
+from chainrule.runtime.loops import Loops, Names
+from chainrule.runtime.lowering import lower, program_text
 from golden import check_golden
 from op_cases import CASES, FALLS_BACK, IDS, graph
 

@@ -93,7 +93,7 @@ def run(args):
         optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum or 0.0)
                      if args.optimizer == "sgd" else Adam(args.lr if args.lr is not None else 1e-3))
     if getattr(args, "print_kernels", False):
-        from ...runtime.loops import lower, program_text
+        from ...runtime.lowering import lower, program_text
         graph = model_graph(model, args.pipeline)
         PassManager(pipeline_passes(args.pipeline, optimizer)).run(graph)
         print(program_text(lower(graph)), end="")

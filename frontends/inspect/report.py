@@ -10,7 +10,7 @@ No network, no external scripts or fonts: pictures, CSS, data and script are inl
   and its chain rule in the side panel; the search box finds a value by name;
 - the *mirror* layout (``layout.mirror``) puts each gradient node beside its forward value;
 - ← → (or the pass strip) step through the passes; "pass i of n: <name>" is in ``#status``;
-- the *kernels* pane shows the graph of the pass as explicit loops (``runtime/loops.py``): before
+- the *kernels* pane shows the graph of the pass as explicit loops (``runtime/lowering.py``): before
   ``fuse-elementwise`` one loop nest per elementwise node, after it one per fused group; a
   node's own loops are also in its panel.
 
@@ -27,7 +27,7 @@ from typing import Dict, Optional, Sequence
 from ...ir import parse_graph
 from ...ir.display import COLOURS
 from ...ir.printer import derived_rule, format_node, graph_lines
-from ...runtime.loops import kernel_text, lower, program_text
+from ...runtime.lowering import kernel_text, lower, program_text
 from .irdiff import diff_graphs
 from .layout import layered, mirror
 
