@@ -136,6 +136,19 @@ def test_a_second_process_loads_the_compiled_step_from_the_cache(tmp_path):
     assert modules and all(f.startswith("step_") for f in modules)
 
 
+def test_chainrule_train_with_the_numba_backend(tmp_path):
+    pytest.importorskip("numba")
+    import json
+    from chainrule.frontends.cli.main import main
+    runs = {}
+    for backend in ("numpy", "numba"):
+        out = tmp_path / backend
+        assert main(["train", "--epochs", "1", "--backend", backend, "--out", str(out)]) == 0
+        runs[backend] = json.loads((out / "summary.json").read_text())["final"]
+    a, b = runs["numpy"], runs["numba"]
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-5 * max(1.0, abs(a[k])) for k in a)
+
+
 def test_without_numba_the_backend_says_how_to_install_it(monkeypatch):
     import builtins
     from chainrule.runtime import numba_backend
