@@ -46,7 +46,6 @@ import re
 from contextlib import contextmanager
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy as np
 
 from ..ir.ops import OPS
 from ..ir.ops.base import Accumulator
@@ -114,6 +113,19 @@ class Names:
         return name
 
 
+def shape_text(names: Names, shape) -> str:
+    """A shape as a Python tuple: ``(N, 784)``, ``(10,)``, ``()``."""
+    ds = [names.dim(d) for d in shape]
+    return "(" + ", ".join(ds) + ("," if len(ds) == 1 else "") + ")"
+
+
+def product_text(names: Names, dims) -> str:
+    """The product of ``dims`` as text: ``N * 784``, ``256``, ``1``."""
+    static = math.prod(d for d in dims if isinstance(d, int))
+    syms = [names.dim(d) for d in dims if not isinstance(d, int)]
+    return " * ".join(syms + ([str(static)] if static != 1 or not syms else []))
+
+
 class Closing(NamedTuple):
     """A reduction computed inside the nest of the node making its input."""
     acc: str  # the accumulator's name
@@ -135,7 +147,7 @@ class Loops:
         self.shape: Tuple = ()
         self.idx: List[Optional[str]] = []
         self.closing: List[Closing] = []  # set by the driver for the node's nest (``body``)
-        self.closed = False
+        self.closed = False  # ``body`` ran: the node's loops are one elementwise nest over its result
 
     # -- text ----------------------------------------------------------------------------------
     def line(self, text: str) -> None:
@@ -148,14 +160,10 @@ class Loops:
         return self.names.dim(d)
 
     def shape_text(self, shape) -> str:
-        ds = [self.dim(d) for d in shape]
-        return "(" + ", ".join(ds) + ("," if len(ds) == 1 else "") + ")"
+        return shape_text(self.names, shape)
 
     def count(self, dims) -> str:
-        """The product of ``dims`` as text: ``N * 784``, ``256``, ``1``."""
-        static = math.prod(d for d in dims if isinstance(d, int))
-        syms = [self.dim(d) for d in dims if not isinstance(d, int)]
-        return " * ".join(syms + ([str(static)] if static != 1 or not syms else []))
+        return product_text(self.names, dims)
 
     # -- the index space -----------------------------------------------------------------------
     @contextmanager

@@ -18,11 +18,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..ir.ops import OPS
 from ..ir.ops.base import literal
-from ..ir.ops.fused import Step, as_body, step_types
 from ..ir.printer import format_node
-from ..ir.types import broadcasts_into
 from .loops import Closing, Loops, Names
 
 class Kernel(NamedTuple):
@@ -51,27 +48,6 @@ class Program:
         return [f"{k.node.name} ({k.node.op.name})" for k in self.kernels if k.kind == "numpy"]
 
 
-def _fused_steps(node) -> Optional[tuple]:
-    """The steps of a node lowered as one elementwise nest (a Fused body, or the op itself)."""
-    op, attrs = node.op, dict(node.attrs)
-    region = getattr(op, "region_attr", None)
-    if region is not None and op.elementwise:
-        body = as_body(attrs[region])
-        types = [v.type for v in node.inputs]
-        types += step_types(types, body)
-        if not all(broadcasts_into(u.shape, node.outputs[0].type.shape) for u in types):
-            return None
-        for s in body:
-            if OPS[s.op].scalar(dict(s.attrs), [f"x{k}" for k in range(len(s.refs))],
-                                [types[r] for r in s.refs]) is None:
-                return None
-        return body
-    if op.elementwise and len(node.outputs) == 1 and \
-            op.scalar(attrs, [f"x{k}" for k in range(len(node.inputs))], [v.type for v in node.inputs]) is not None:
-        return (Step(op.name, tuple(range(len(node.inputs))), tuple(sorted(attrs.items())), node.outputs[0].name),)
-    return None
-
-
 def _static_value(node, static: Dict[str, np.ndarray], exported) -> Optional[np.ndarray]:
     """The node's value when it is the same on every call: a foldable op of static values."""
     if len(node.outputs) != 1 or id(node.outputs[0]) in exported or not node.op.foldable:
@@ -92,16 +68,16 @@ def lower(graph, nodes=None, can_lower=None) -> Program:
     keeps a node on its NumPy kernel (what the compiler of the loops cannot take)."""
     nodes = list(graph.nodes) if nodes is None else list(nodes)
     names = Names()
-    for v in list(graph.inputs) + list(graph.params):
-        names.value(v.name)
-    for n in nodes:
-        for o in n.outputs:
-            names.value(o.name)
+    for v in list(graph.inputs) + list(graph.params) + [o for n in nodes for o in n.outputs]:
+        names.value(v.name)  # every array and size is named before any kernel makes its locals
+        for d in v.type.shape:
+            names.dim(d)
     exported = graph.exported_ids()
     static: Dict[str, np.ndarray] = {}
     inline: Dict[str, str] = {}
     strided: set = set()
     kind: Dict[str, str] = {}
+    nest: Dict[str, bool] = {}  # the node's loops are one elementwise nest over its result (lb.body)
     for n in nodes:  # what each node is: static, loops or numpy
         value = _static_value(n, static, exported)
         if value is not None:
@@ -111,9 +87,11 @@ def lower(graph, nodes=None, can_lower=None) -> Program:
             kind[n.name] = "static"
             continue
         names.begin_kernel()
+        trial = Loops(names, inline, strided)
         ok = can_lower is None or can_lower(n)
-        kind[n.name] = "loops" if ok and _write(Loops(names, inline, strided), n, names) else "numpy"
-    closing = _closings(nodes, kind)
+        kind[n.name] = "loops" if ok and _write(trial, n, names) else "numpy"
+        nest[n.name] = kind[n.name] == "loops" and trial.closed and len(n.outputs) == 1
+    closing = _closings(nodes, kind, nest)
     kernels: List[Kernel] = []
     acc_of: Dict[str, Closing] = {}
     for n in nodes:
@@ -156,7 +134,7 @@ def _write(lb: Loops, n, names: Names) -> bool:
     return bool(n.op.loops(lb, dict(n.attrs), outs, args, [v.type for v in n.inputs], [o.type for o in n.outputs]))
 
 
-def _closings(nodes, kind) -> Dict[str, list]:
+def _closings(nodes, kind, nest) -> Dict[str, list]:
     """For each elementwise nest, the reductions of its result it can accumulate as it goes: the
     reduction reads only that result, with the nest's type, and no NumPy kernel runs between them
     (numba compiles the code between two such kernels as one function)."""
@@ -172,9 +150,9 @@ def _closings(nodes, kind) -> Dict[str, list]:
             continue
         p = n.inputs[0].producer
         how = n.op.accumulate(dict(n.attrs), n.inputs[0].type)
-        if how is None or p.name not in pos or kind[p.name] != "loops" or _fused_steps(p) is None:
+        if how is None or p.name not in pos or not nest[p.name]:
             continue
-        if len(p.outputs) != 1 or segment[p.name] != segment[n.name] or pos[p.name] > pos[n.name]:
+        if segment[p.name] != segment[n.name] or pos[p.name] > pos[n.name]:
             continue
         out.setdefault(p.name, []).append(n)
     return out

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Sequence, Set, Tuple
 
+from .loops import product_text, shape_text
 from .lowering import Program, kernel_text
 
 HEADER = '''"""chainrule's training or inference step for graph {graph}, generated from its IR by
@@ -92,7 +93,6 @@ def step_source(program: Program, buffer_of: Sequence[str], param_outputs: Dict[
     for kind, item in items:
         if kind == "numpy":
             read_outside |= {v.name for v in kernels[item].node.inputs}
-    reads: Dict[str, List[str]] = {}
     for kind, seg in items:
         if kind != "segment":
             continue
@@ -111,42 +111,40 @@ def step_source(program: Program, buffer_of: Sequence[str], param_outputs: Dict[
                 if p is not None and p not in args:
                     args.append(p)
         seg.args.extend(args)
-        reads[seg.name] = args
     for kind, seg in items:
         if kind == "segment":
             made = [o.name for i in seg.kernels for o in kernels[i].node.outputs]
             seg.returns.extend(v for v in made if v in exported or (v in read_outside and v not in in_arena))
     symbols = sorted({d for v in g.all_values() for d in v.type.shape if isinstance(d, str)})
-    planned = sorted(in_arena, key=lambda v: _first_use(v, kernels))
+    first: Dict[str, int] = {}  # the kernel that first reads or writes each value
+    for i, k in enumerate(kernels):
+        for v in list(k.node.inputs) + list(k.node.outputs):
+            first.setdefault(v.name, i)
+    planned = sorted(in_arena, key=lambda v: (first.get(v, len(kernels)), v))
     values = {v.name: v for v in g.all_values()}
     arenas = sorted({values[v].type.dtype.numpy.name for v in planned})
+    where_in = {v: k for k, v in enumerate(planned)}
     text = HEADER.format(graph=g.name) + "".join(
-        "\n\n" + _segment_text(program, seg, symbols, planned, in_arena, param_outputs, exported, views, arenas)
+        "\n\n" + _segment_text(program, seg, symbols, where_in, in_arena, param_outputs, exported, views, arenas)
         for kind, seg in items if kind == "segment")
     return StepSource(text, arenas, items, symbols, planned, views)
 
 
-def _first_use(v: str, kernels) -> Tuple[int, str]:
-    for i, k in enumerate(kernels):
-        if any(x.name == v for x in list(k.node.inputs) + list(k.node.outputs)):
-            return i, v
-    return len(kernels), v
-
-
-def _segment_text(program: Program, seg: Segment, symbols, planned, in_arena, param_outputs, exported,
+def _segment_text(program: Program, seg: Segment, symbols, slot_of, in_arena, param_outputs, exported,
                   views, arenas) -> str:
+    """One segment's function; ``slot_of[v]``: planned value v's entry after the sizes in ``offs``."""
     kernels, names = program.kernels, program.names
     values = {v.name: v for v in program.graph.all_values()}
     args = [names.value(v) for v in seg.args] + [f"arena_{a}" for a in arenas] + ["offs"]
     lines = [DECORATOR, f"def {seg.name}({', '.join(args)}):"]
     body: List[str] = [f"{names.dim(s)} = offs[{k}]" for k, s in enumerate(symbols)]
-    touched = []  # values of the arena this segment reads or writes, in order
-    fresh, bound = [], []
+    touched: Dict[str, None] = {}  # values of the arena this segment reads or writes, in order
+    fresh, bound, passed = [], [], set(seg.args)
     for i in seg.kernels:
         n = kernels[i].node
         for v in list(n.inputs) + list(n.outputs):
-            if v.name in in_arena and v.name not in touched and v.name not in seg.args:
-                touched.append(v.name)
+            if v.name in in_arena and v.name not in passed:
+                touched.setdefault(v.name)
         for o in n.outputs:
             if o.name in param_outputs:
                 bound.append(f"{names.value(o.name)} = {names.value(param_outputs[o.name])}  # written in place")
@@ -156,13 +154,13 @@ def _segment_text(program: Program, seg: Segment, symbols, planned, in_arena, pa
         body.append("# the planned buffers: views of the arena")
     for v in touched:
         t = values[v].type
-        at = f"offs[{len(symbols) + planned.index(v)}]"
-        body.append(f"{names.value(v)} = arena_{t.dtype.numpy.name}[{at}:{at} + {program_count(names, t.shape)}]"
-                    f".reshape({_shape_text(names, t.shape)})")
+        at = f"offs[{len(symbols) + slot_of[v]}]"
+        body.append(f"{names.value(v)} = arena_{t.dtype.numpy.name}[{at}:{at} + {product_text(names, t.shape)}]"
+                    f".reshape({shape_text(names, t.shape)})")
     if fresh:
         body.append("# values not planned, and results the caller keeps: new arrays")
     for o in fresh:
-        body.append(f"{names.value(o.name)} = np.empty({_shape_text(names, o.type.shape)}, {_np_dtype(o.type)})")
+        body.append(f"{names.value(o.name)} = np.empty({shape_text(names, o.type.shape)}, {_np_dtype(o.type)})")
     body += bound
     for i in seg.kernels:
         body.append("")
@@ -171,19 +169,3 @@ def _segment_text(program: Program, seg: Segment, symbols, planned, in_arena, pa
     body.append("")
     body.append(f"return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     return "\n".join(lines + ["    " + ln if ln else "" for ln in body]) + "\n"
-
-
-def program_count(names, dims) -> str:
-    static = 1
-    syms = []
-    for d in dims:
-        if isinstance(d, int):
-            static *= d
-        else:
-            syms.append(names.dim(d))
-    return " * ".join(syms + ([str(static)] if static != 1 or not syms else []))
-
-
-def _shape_text(names, shape) -> str:
-    ds = [names.dim(d) for d in shape]
-    return "(" + ", ".join(ds) + ("," if len(ds) == 1 else "") + ")"
