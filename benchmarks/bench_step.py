@@ -296,7 +296,9 @@ def numba_main(args, reps, rng):
     for th in args.threads:
         with blas_threads(th):
             print(f"\n== {th} BLAS thread(s) ==")
-            numba_section(configs, reps, rng, median_times, train_graph, NumpyMLP, same_step, LR, smoke=args.smoke)
+            # twice the rounds: a step of a few microseconds is easily disturbed by the machine's other jobs
+            numba_section(configs, 1 if args.smoke else 2 * reps, rng, median_times, train_graph, NumpyMLP, same_step,
+                          LR, smoke=args.smoke)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
