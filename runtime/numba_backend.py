@@ -109,6 +109,7 @@ class NumbaExecutor(SequentialExecutor):
         self.program = None  # the kernels (loops.Program) of the last compile
         self.module = None
         self.module_source: Optional[str] = None
+        self._values = {v.name: v for v in graph.all_values()}
 
     def _lookup(self, arrays):
         """As the sequential executor's, with every input C-contiguous (what the step was compiled for)."""
@@ -174,12 +175,12 @@ class NumbaExecutor(SequentialExecutor):
         """offs: the symbolic sizes, then where each planned value starts in the arena (in elements)."""
         b = plan.bindings
         offs = [int(b[s]) for s in src.symbols] + [
-            int(plan.buffer_offsets[plan.buffer_of[v]]) // self.graph.value(v).type.dtype.numpy.itemsize
+            int(plan.buffer_offsets[plan.buffer_of[v]]) // self._values[v].type.dtype.numpy.itemsize
             for v in src.planned]
         return np.array(offs or [0], np.int64)
 
     def _arg_type(self, prep, src, name):
-        v = self.graph.value(name)
+        v = self._values[name]
         expr = prep.expr[prep.slot[id(v)]]
         if expr in prep.gen.ns:  # a value bound now (a constant): its exact type
             return self.nb.typeof(prep.gen.ns[expr])
@@ -205,10 +206,10 @@ class NumbaExecutor(SequentialExecutor):
             if kind == "numpy":
                 lines += ["    " + ln for ln in prep.code[item][0]]
                 continue
-            args = [prep.expr[prep.slot[id(g.value(v))]] for v in item.args] + [f"arena_{a}_" for a in src.arenas] + \
-                ["offs_"]
+            args = [prep.expr[prep.slot[id(self._values[v])]] for v in item.args] + \
+                [f"arena_{a}_" for a in src.arenas] + ["offs_"]
             call = f"{item.name}({', '.join(args)})"
-            rets = [f"v{prep.slot[id(g.value(v))]}" for v in item.returns]
+            rets = [f"v{prep.slot[id(self._values[v])]}" for v in item.returns]
             lines.append(f"    {', '.join(rets)}, = {call}" if rets else f"    {call}")
         for ps, vs in self._updates(prep, key):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
@@ -227,9 +228,10 @@ def _aligned(planner):
     views need: a plan that laid its buffers end to end unaligned gets them 64 bytes apart instead."""
     def plan(graph, bindings):
         p = planner(graph, bindings)
+        itemsize = {o.name: o.type.dtype.numpy.itemsize for n in graph.nodes for o in n.outputs}
         size = {b: 1 for b in range(len(p.buffer_bytes))}
         for v, b in p.buffer_of.items():
-            size[b] = max(size[b], graph.value(v).type.dtype.numpy.itemsize)
+            size[b] = max(size[b], itemsize[v])
         if any(o % size[b] for b, o in enumerate(p.buffer_offsets)):
             at, offsets = 0, []
             for nbytes in p.buffer_bytes:  # one buffer after the other: no two share bytes
