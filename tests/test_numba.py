@@ -9,10 +9,13 @@ kernels. Needs numba (``pip install "chainrule[numba]"``); skipped without it.
 """
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+import chainrule as cr
 from chainrule.ir import OPS
 from chainrule.passes.memory import plan_memory
 from chainrule.runtime import Interpreter
+from fuzz_graphs import random_graph, random_inputs
 from op_cases import CASES, FALLS_BACK, IDS, graph
 
 numba = pytest.importorskip("numba")
@@ -62,3 +65,17 @@ def test_the_ops_without_a_loop_form_are_listed(ran):
     falls = {IDS[int(f.split()[0].removeprefix("case").split(".")[0])] for f in exe.fallbacks}
     assert falls == set(FALLS_BACK), (f"left to NumPy but not listed: {sorted(falls - set(FALLS_BACK))}; "
                                       f"listed but lowered: {sorted(set(FALLS_BACK) - falls)}")
+
+
+@settings(max_examples=8, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graph())
+def test_random_compiled_graphs_match_numpy(g):
+    """A few random graphs (each a compile): fused groups, broadcasting, reductions, NumPy kernels
+    between numba functions."""
+    g = cr.compile(g).graph
+    xs = random_inputs(g)
+    with np.errstate(all="ignore"):
+        want = Interpreter(g).run_list(xs)
+        got = NumbaExecutor(g, planner=plan_memory).run_list(xs)
+    for a, b, v in zip(got, want, g.outputs):
+        _close(a, b, v.name)
