@@ -149,6 +149,14 @@ def test_chainrule_train_with_the_numba_backend(tmp_path):
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-5 * max(1.0, abs(a[k])) for k in a)
 
 
+def test_chainrule_imports_without_numba():
+    """numba is imported only when the backend is used (and its set-up only once)."""
+    code = "import sys, chainrule as cr; cr.compile(cr.nn.mlp([4, 3])); assert 'numba' not in sys.modules"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_without_numba_the_backend_says_how_to_install_it(monkeypatch):
     import builtins
     from chainrule.runtime import numba_backend
