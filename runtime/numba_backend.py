@@ -112,17 +112,15 @@ class NumbaExecutor(SequentialExecutor):
         self._values = {v.name: v for v in graph.all_values()}
 
     def _lookup(self, arrays):
-        """As the sequential executor's (one look-up by shapes, one check of types and dtypes when
-        warm), with every input C-contiguous: what the step was compiled for."""
+        """As the sequential executor's, with every input C-contiguous: what the step was compiled for."""
         try:
-            fn = self._by_shape.get(tuple([a.shape for a in arrays]))
-        except AttributeError:  # not arrays: convert and check them
-            fn = None
-        if fn is None or not all([type(a) is np.ndarray and a.dtype is d and a.flags.c_contiguous
-                                  for a, d in zip(arrays, self._dtypes)]):
-            return self._slow([a.copy(order="C") if isinstance(a, np.ndarray) and not a.flags.c_contiguous else a
-                               for a in arrays])  # (np.ascontiguousarray would make a 0-d array 1-d)
-        return arrays, fn
+            contiguous = all([a.flags.c_contiguous for a in arrays])
+        except AttributeError:  # not arrays: the sequential executor's slow path converts them
+            contiguous = True
+        if not contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            arrays = [a.copy(order="C") if isinstance(a, np.ndarray) and not a.flags.c_contiguous else a
+                      for a in arrays]
+        return super()._lookup(arrays)
 
     @property
     def fallbacks(self):

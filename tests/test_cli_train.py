@@ -140,3 +140,22 @@ def test_mnist_idx_folder_trains(tmp_path, capsys):
                      "--out", str(tmp_path / "o")]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["config"]["data"].startswith("mnist:") and summary["final"]["test_accuracy"] == 1.0
+
+
+def test_mnist_idx_folder_trains_the_cnn(tmp_path):
+    """``--model cnn`` on MNIST-format IDX files: 28×28 images, as the real MNIST has."""
+    from chainrule.frontends.train.datasets import save_idx
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 90), ("t10k", 30)):
+        y = (np.arange(n) % 3).astype(np.uint8)
+        bars = np.zeros((n, 28, 28))
+        for k in range(3):   # class k: a bright horizontal bar in the k-th third of the image
+            bars[y == k, 9 * k + 2:9 * k + 6, 4:24] = 220
+        save_idx(str(tmp_path / f"{split}-images-idx3-ubyte"), (bars + rng.integers(0, 30, bars.shape)).astype(np.uint8))
+        save_idx(str(tmp_path / f"{split}-labels-idx1-ubyte.gz"), y)
+    out = tmp_path / "o"
+    assert cli.main(["train", "--mnist", str(tmp_path), "--model", "cnn", "--epochs", "3", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["data"].startswith("mnist:") and summary["final"]["test_accuracy"] == 1.0
+    assert "f32[N,1,28,28]" in (out / "model.ir").read_text()
+    assert (out / "features.png").stat().st_size > 0   # the first layer's 3×3 filters

@@ -91,7 +91,13 @@ try:
     import torch  # noqa: F811
 except ImportError:  # pragma: no cover
     torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch)")
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
+try:
+    import onnxscript  # noqa: F401  (what torch.onnx.export(dynamo=True) writes ONNX with)
+except ImportError:  # pragma: no cover
+    onnxscript = None
+needs_dynamo = pytest.mark.skipif(torch is None or onnxscript is None,
+                                  reason="PyTorch's dynamo exporter needs pip install torch==2.13.0 onnxscript")
 
 
 def _torch_cnn():
@@ -148,4 +154,55 @@ def test_chainrule_grad_of_a_torch_exported_cnn_loss_equals_torch_autograd(tmp_p
     loss.backward()
     got = np.load(tmp_path / "g.npz")
     for name, p in WithLoss().named_parameters():
+        np.testing.assert_allclose(got[name], p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def _dynamo_export(module, args, optimize):
+    """ONNX bytes from PyTorch's dynamo exporter (torch.export, then onnxscript)."""
+    program = torch.onnx.export(module, args, dynamo=True, optimize=optimize, verbose=False,
+                                dynamic_shapes=({0: torch.export.Dim("N")},) if len(args) == 1 else None)
+    return program.model_proto.SerializeToString()
+
+
+@needs_dynamo
+@pytest.mark.parametrize("optimize", [False, True], ids=["as-traced", "optimized"])
+def test_dynamo_exported_cnn_imports_equal_to_torch(optimize):
+    m = _torch_cnn()
+    x = torch.randn(3, 1, 9, 9)
+    g = cr.import_onnx(_dynamo_export(m, (x,), optimize))
+    ops = {n.op.name for n in g.nodes}
+    assert {"Conv", "MaxPool", "AveragePool", "ConvTranspose"} <= ops
+    if not optimize:   # the optimizer folds the batch norm into the convolution before it
+        assert "BatchNormalization" in ops
+    with torch.no_grad():
+        for n in (3, 5):   # the batch dimension stays symbolic
+            xn = torch.randn(n, 1, 9, 9)
+            np.testing.assert_allclose(cr.compile(g)(xn.numpy()), m(xn).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@needs_dynamo
+def test_chainrule_grad_of_a_dynamo_exported_cnn_loss_equals_torch_autograd(tmp_path):
+    from chainrule.frontends.cli import main as cli
+    tn = torch.nn
+    torch.manual_seed(2)
+    net = tn.Sequential(tn.Conv2d(1, 3, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2), tn.Conv2d(3, 4, 3, stride=2),
+                        tn.AvgPool2d(1), tn.Flatten(), tn.Linear(4, 5))
+
+    class WithLoss(tn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, t):
+            return tn.functional.cross_entropy(self.net(x), t)
+
+    x, t = torch.randn(4, 1, 8, 8), torch.tensor([0, 3, 1, 4])
+    path = tmp_path / "loss.onnx"
+    path.write_bytes(_dynamo_export(WithLoss(), (x, t), optimize=True))
+    np.savez(tmp_path / "in.npz", x=x.numpy(), t=t.numpy())
+    assert cli.main(["grad", str(path), "--inputs", str(tmp_path / "in.npz"), "--output", str(tmp_path / "g.npz")]) == 0
+    model = WithLoss()
+    model(x, t).backward()
+    got = np.load(tmp_path / "g.npz")
+    for name, p in model.named_parameters():
         np.testing.assert_allclose(got[name], p.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)

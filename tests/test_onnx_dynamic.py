@@ -82,16 +82,31 @@ def slice_batch_model(rng):
     return _model(nodes + head, ["batch", 16], inits)
 
 
-MODELS = {"view": view_batch_model, "slice": slice_batch_model}
-X_SHAPE = {"view": (1, 4, 4), "slice": (16,)}
+def dynamo_batch_model(rng):
+    """``x.view(x.size(0), -1)`` as the dynamo exporter writes it: Shape(end=1) -> Squeeze gives the
+    scalar batch size, Reshape makes it [N] again, Concat, Reshape with allowzero=1."""
+    nodes = [helper.make_node("Shape", ["input"], ["val_0"], name="node_Shape_0", start=0, end=1),
+             helper.make_node("Squeeze", ["val_0"], ["sym_size_int"], name="node_Squeeze_1"),
+             _const("val_10", [-1]),
+             helper.make_node("Reshape", ["sym_size_int", "val_10_output_0"], ["val_14"], name="node_Reshape_2"),
+             _const("val_15", [16]),
+             helper.make_node("Concat", ["val_14", "val_15_output_0"], ["val_16"], name="node_Concat_3", axis=0),
+             helper.make_node("Reshape", ["input", "val_16"], ["view"], name="node_Reshape_4", allowzero=1)]
+    head, inits = _head(rng, 16, "view")
+    return _model(nodes + head, ["batch", 1, 4, 4], inits)
+
+
+MODELS = {"view": view_batch_model, "slice": slice_batch_model, "dynamo": dynamo_batch_model}
+X_SHAPE = {"view": (1, 4, 4), "slice": (16,), "dynamo": (1, 4, 4)}
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_dynamic_batch_chain_imports_with_a_static_reshape(kind, rng):
     g = cr.import_onnx(MODELS[kind](rng))
     (rs,) = [n for n in g.nodes if n.op.name == "Reshape"]
-    assert rs.attrs["shape"] == {"view": (0, -1), "slice": (0, 4, 4)}[kind]
-    assert str(rs.outputs[0].type) == {"view": "f32[batch,16]", "slice": "f32[batch,4,4]"}[kind]
+    assert rs.attrs["shape"] == {"view": (0, -1), "slice": (0, 4, 4), "dynamo": (0, 16)}[kind]
+    assert str(rs.outputs[0].type) == {"view": "f32[batch,16]", "slice": "f32[batch,4,4]",
+                                       "dynamo": "f32[batch,16]"}[kind]
     assert not [n for n in g.nodes if n.op.name in ("Gather", "Concat", "Unsqueeze", "Slice")]  # all folded
     assert str(g.outputs[0].type) == "f32[batch,3]"
 
