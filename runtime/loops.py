@@ -30,7 +30,7 @@ without one is left to its NumPy kernel (a ``numpy`` kernel), and a value the sa
 (``Constant``, ``foldable`` ops of constants) is computed now (a ``static`` kernel; a single
 number is written into the code as a literal).
 
-The text is plain Python over NumPy arrays: it runs as it is (slowly), numba compiles it
+The text is plain Python over NumPy arrays (and ``math``): it runs as it is (slowly), numba compiles it
 (``numba_source.py``), and ``chainrule dump --print-kernels`` prints it. Arrays are named after
 their values (``%fc1.weight`` is ``fc1_weight``), symbolic dimensions after their symbols
 (``N``), loop indices after their axes (``i0``, ``i1``...). This module is the loop builder the
@@ -66,7 +66,7 @@ def ident(name: str) -> str:
 class Names:
     """Identifiers for values and symbols (one per program) and for the locals of each kernel."""
 
-    RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "numba", "njit", "offs"}
+    RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "numba", "njit", "offs"}
 
     def __init__(self):
         self.taken = set(self.RESERVED)

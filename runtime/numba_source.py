@@ -32,6 +32,8 @@ from .lowering import Program, kernel_text
 
 HEADER = '''"""chainrule's training or inference step for graph {graph}, generated from its IR by
 chainrule.runtime.numba_source. Do not edit: the file name is a hash of this text."""
+import math
+
 import numpy as np
 from numba import njit
 '''

@@ -42,7 +42,7 @@ def _close(got, want, what):
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
     if want.dtype.kind == "f":
-        scale = float(np.max(np.abs(want))) if want.size else 1.0
+        scale = float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0))  # infinities must match exactly
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * max(scale, 1e-30), err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)

@@ -245,6 +245,9 @@ class Elu(Unary):
     attrs = {"alpha": 1.0}
     rule = "z̄ = ȳ ∘ (y + α if z < 0 else 1)"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} >= 0 else {literal(attrs['alpha'])} * np.expm1({xs[0]})"
+
     def kernel(self, attrs):
         a = attrs["alpha"]
         return lambda z: np.where(z >= 0, z, z.dtype.type(a) * np.expm1(np.minimum(z, 0)))
@@ -259,6 +262,10 @@ class Selu(Unary):
     """y = γz if z > 0 else γα(eᶻ − 1)  (ONNX's defaults: the self-normalising α and γ)"""
     attrs = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
     rule = "z̄ = ȳ ∘ (y + γα if z ≤ 0 else γ)"
+
+    def scalar(self, attrs, xs, in_types):
+        x, a, g = xs[0], literal(attrs["alpha"]), literal(attrs["gamma"])
+        return f"{g} * ({x} if {x} > 0 else {a} * np.expm1({x}))"
 
     def kernel(self, attrs):
         a, g = attrs["alpha"], attrs["gamma"]
@@ -284,6 +291,10 @@ class Celu(Unary):
         if attrs["alpha"] == 0:
             raise IRTypeError("Celu needs alpha ≠ 0 (it divides by alpha)")
         return super().infer(ins, attrs)
+
+    def scalar(self, attrs, xs, in_types):
+        x, a = xs[0], literal(attrs["alpha"])
+        return f"{x} if {x} > 0 else {a} * np.expm1({x} / {a})"
 
     def kernel(self, attrs):
         a = attrs["alpha"]
@@ -319,6 +330,13 @@ class Gelu(Unary):
         if attrs["approximate"] not in ("none", "tanh"):
             raise IRTypeError(f"Gelu's approximate must be 'none' or 'tanh', got {attrs['approximate']!r}")
         return super().infer(ins, attrs)
+
+    def scalar(self, attrs, xs, in_types):
+        x = xs[0]
+        if attrs["approximate"] == "tanh":
+            c = f"np.minimum(np.maximum({x}, {literal(-GELU_CLIP)}), {literal(GELU_CLIP)})"
+            return f"0.5 * {x} * (1.0 + np.tanh({literal(GELU_K)} * ({c} + {literal(GELU_C)} * {c} * {c} * {c})))"
+        return f"0.5 * {x} * (1.0 + math.erf({x} * {literal(math.sqrt(0.5))}))"
 
     def kernel(self, attrs):
         if attrs["approximate"] == "tanh":
@@ -356,6 +374,8 @@ class Mish(Unary):
     """y = z·tanh(softplus(z))"""
     rule = "z̄ = ȳ ∘ (t + z(1 − t²)σ(z)) with t = tanh(softplus(z))"
 
+    expr = "{x} * np.tanh(np.logaddexp(0.0, {x}))"
+
     def kernel(self, attrs):
         return lambda z: z * np.tanh(np.logaddexp(z.dtype.type(0), z))
 
@@ -386,6 +406,9 @@ class HardSigmoid(Unary):
     attrs = {"alpha": HARD_SIGMOID_ALPHA, "beta": 0.5}
     rule = "z̄ = ȳ ∘ α𝕀[0 < y < 1]"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"np.minimum(np.maximum({xs[0]} * {literal(attrs['alpha'])} + {literal(attrs['beta'])}, 0.0), 1.0)"
+
     def kernel(self, attrs):
         a, b = attrs["alpha"], attrs["beta"]
         return lambda z: hard_sigmoid(z, a, b)
@@ -401,6 +424,8 @@ class HardSigmoid(Unary):
 class HardSwish(Unary):
     """y = z·max(0, min(1, z/6 + ½))  (z times ONNX's HardSigmoid with α = 1/6, β = ½)"""
     rule = "z̄ = ȳ ∘ (h + z/6·𝕀[0 < h < 1]) with h = HardSigmoid(z)"
+
+    expr = "{x} * np.minimum(np.maximum({x} * " + literal(HARD_SWISH_ALPHA) + " + 0.5, 0.0), 1.0)"
 
     def kernel(self, attrs):
         return lambda z: z * hard_sigmoid(z, HARD_SWISH_ALPHA, 0.5)
@@ -418,6 +443,8 @@ class Softsign(Unary):
     """y = z / (1 + |z|)"""
     rule = "z̄ = ȳ / (1 + |z|)²"
     lecture_factor = "1/(1 + |{x}|)²"
+
+    expr = "{x} / (1.0 + np.abs({x}))"
 
     def kernel(self, attrs):
         return lambda z: z / (z.dtype.type(1) + np.abs(z))
@@ -444,6 +471,9 @@ class PRelu(Op):
             raise IRTypeError(f"PRelu's slope {slope} must broadcast to the input's shape {x} (ONNX: "
                               f"unidirectional)")
         return [TensorType(x.shape, x.dtype)]
+
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} > 0 else {xs[0]} * {xs[1]}"
 
     def kernel(self, attrs):
         return lambda x, slope: np.where(x > 0, x, x * slope)

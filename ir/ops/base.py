@@ -192,7 +192,11 @@ class Op:
     # plain Python over NumPy arrays, which numba compiles (``runtime/numba_source.py``).
     def scalar(self, attrs: dict, xs: List[str], in_types: Sequence[TensorType]) -> Optional[str]:
         """One element of an elementwise op's result as a Python expression of its operands'
-        elements ``xs`` (names, literals or array reads, already broadcast), or None."""
+        elements ``xs`` (names, literals or array reads, already broadcast), or None. By default
+        an op with a ``ufunc`` calls it on the elements (``np.floor(x)``: NumPy's rules, numba's too)."""
+        uf = self.ufunc
+        if self.elementwise and uf is not None and getattr(np, getattr(uf, "__name__", ""), None) is uf:
+            return f"np.{uf.__name__}({', '.join(xs)})"
         return None
 
     def loops(self, lb, attrs: dict, outs: List[str], args: List[str], in_types: Sequence[TensorType],

@@ -28,7 +28,7 @@ class Binary(Op):
     expr = ""  # one element as Python text of the operands' elements {a} and {b} (``scalar``)
 
     def scalar(self, attrs, xs, in_types):
-        return self.expr.format(a=xs[0], b=xs[1]) if self.expr else None
+        return self.expr.format(a=xs[0], b=xs[1]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -50,7 +50,7 @@ class Unary(Op):
     expr = ""  # one element as Python text of the operand's element {x} (``scalar``)
 
     def scalar(self, attrs, xs, in_types):
-        return self.expr.format(x=xs[0]) if self.expr else None
+        return self.expr.format(x=xs[0]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         if self.needs_float:
@@ -303,6 +303,7 @@ class Cos(Unary):
 @register
 class Erf(Unary):
     """y = erf(x) = 2/√π ∫₀ˣ e^(−t²) dt  (NumPy has none: ``numerics.erf``)"""
+    expr = "math.erf({x})"  # the loops may call Python's math module (numba compiles it)
     rule = "x̄ = ȳ ∘ 2/√π e^(−x²)"
     lecture_factor = "2/√π e^(−{x}²)"
 

@@ -147,11 +147,12 @@ class Extremum(Reduce):
         return int(info.min if self.lowest else info.max)
 
     def accumulate(self, attrs, in_type):
-        if in_type.dtype.is_float:  # np.maximum, as the kernel: a NaN wins
-            return Accumulator("-np.inf", "np.maximum({acc}, {x})")
+        pick = self.reducer.__name__  # maximum or minimum, as the kernel: a NaN wins
+        if in_type.dtype.is_float:
+            return Accumulator("-np.inf" if self.lowest else "np.inf", f"np.{pick}({{acc}}, {{x}})")
         if in_type.dtype.numpy.kind not in "iu":
             return None
-        return Accumulator(literal(np.iinfo(in_type.dtype.numpy).min), "max({acc}, {x})")
+        return Accumulator(literal(self.initial(in_type.dtype.numpy)), f"np.{pick}({{acc}}, {{x}})")
 
     def vjp(self, e, node, gys):
         x, y = node.inputs[0], node.outputs[0]
@@ -187,6 +188,9 @@ class ReduceProd(Reduce):
     writes_out = True
     reducer = np.multiply
     rule = "x̄ᵢ = ȳ Πⱼ≠ᵢ xⱼ (y/xᵢ without zeros; with one zero only it gets the product, with two none)"
+
+    def accumulate(self, attrs, in_type):
+        return Accumulator("1.0" if in_type.dtype.is_float else "1", "{acc} * {x}")
 
     def vjp(self, e, node, gys):
         x, axes = node.inputs[0], node.attrs["axes"]
@@ -227,6 +231,9 @@ class ReduceL1(Reduce):
     fn = staticmethod(_l1)
     rule = "x̄ = ȳ ∘ sign(x), broadcast back"
 
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + np.abs({x})")
+
     def vjp(self, e, node, gys):
         x = node.inputs[0]
         zero = e.scalar_like(0, x)
@@ -239,6 +246,9 @@ class ReduceL2(Reduce):
     """y = √(Σ x²) over ``axes``"""
     fn = staticmethod(_l2)
     rule = "x̄ = ȳ ∘ x / y, broadcast back (0 where y = 0)"
+
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0", "{acc} + {x} * {x}", "np.sqrt({acc})") if in_type.dtype.is_float else None
 
     def vjp(self, e, node, gys):
         x, y = node.inputs[0], node.outputs[0]
@@ -253,6 +263,9 @@ class ReduceSumSquare(Reduce):
     fn = staticmethod(_sum_square)
     rule = "x̄ = 2 ȳ ∘ x, broadcast back"
 
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + {x} * {x}")
+
     def vjp(self, e, node, gys):
         x = node.inputs[0]
         return [e.Mul(self._expand(e, node, gys[0]), e.Mul(e.scalar_like(2, x), x))]
@@ -264,6 +277,24 @@ class ReduceLogSumExp(Reduce):
     fn = staticmethod(_log_sum_exp)
     float_only = True
     rule = "x̄ = ȳ ∘ softmax(x) over the axes, broadcast back (exp(x − m)/Σ exp(x − m), m the max)"
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each kept index: the maximum m over the axes (0 if it is not finite), then m + log Σ e^(x − m)."""
+        t, x = in_types[0], args[0]
+        if not t.dtype.is_float:
+            return False
+        axes = reduced_axes(t, attrs["axes"])
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a not in axes]):
+            m, total = lb.local("m"), lb.local("total")
+            lb.line(f"{m} = -np.inf")
+            with lb.over(axes):
+                lb.line(f"{m} = np.maximum({m}, {lb.at(x, t)})")
+            lb.line(f"{m} = {m} if np.isfinite({m}) else 0.0")
+            lb.line(f"{total} = 0.0")
+            with lb.over(axes):
+                lb.line(f"{total} += np.exp({lb.at(x, t)} - {m})")
+            lb.line(f"{lb.at_reduced(outs[0], axes, bool(attrs['keepdims']), t.rank)} = np.log({total}) + {m}")
+        return True
 
     def vjp(self, e, node, gys):
         # exp(x − y) is the same softmax, but y ≈ 1000.69 in float32 is off by 3e-5 and so would be x̄
