@@ -75,10 +75,12 @@ def step_source(program: Program, buffer_of: Sequence[str], param_outputs: Dict[
     views = {o.name for k in kernels if k.node.op.view for o in k.node.outputs}
     items: List[Tuple[str, object]] = []
     where: Dict[str, object] = {}  # value -> "numpy", "static" or the Segment making it
+    count = 0
     for i, k in enumerate(kernels):
         if k.kind == "loops":
             if not items or items[-1][0] != "segment":
-                items.append(("segment", Segment(f"seg{sum(1 for x in items if x[0] == 'segment')}", [], [], [])))
+                items.append(("segment", Segment(f"seg{count}", [], [], [])))
+                count += 1
             seg = items[-1][1]
             seg.kernels.append(i)
             for o in k.node.outputs:
@@ -98,20 +100,20 @@ def step_source(program: Program, buffer_of: Sequence[str], param_outputs: Dict[
     for kind, seg in items:
         if kind != "segment":
             continue
-        mine, args = set(), []
+        mine, args = set(), {}  # (a dict: the arguments in the order they are first read)
         for i in seg.kernels:
             n = kernels[i].node
             for v in n.inputs:
                 if v.name in mine or v.name in args or names.value(v.name) in program.inline:
                     continue
                 if v.name in outside or where.get(v.name) in ("numpy", "static") or v.name not in in_arena:
-                    args.append(v.name)
+                    args[v.name] = None
                     read_outside.add(v.name)
             for o in n.outputs:
                 mine.add(o.name)
                 p = param_outputs.get(o.name)
-                if p is not None and p not in args:
-                    args.append(p)
+                if p is not None:
+                    args.setdefault(p)
         seg.args.extend(args)
     for kind, seg in items:
         if kind == "segment":
