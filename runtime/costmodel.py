@@ -25,8 +25,7 @@ import numpy as np
 
 from ..ir.files import open_regular, write_file
 from .threads import BlasSetter, available_cores
-
-CACHE_ENV = "CHAINRULE_CACHE"  # a folder for the calibration file (default: the user's cache folder)
+from .cache import CACHE_ENV, cache_dir  # noqa: F401  (the calibration file's folder; CACHE_ENV names it)
 
 
 class Machine(NamedTuple):
@@ -141,9 +140,7 @@ def _key() -> str:
 
 
 def _cache_file(key: str) -> str:
-    folder = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "chainrule")
-    return os.path.join(folder, f"machine-{key}.json")
+    return cache_dir(f"machine-{key}.json")
 
 
 def calibrate(refresh: bool = False) -> Machine:

@@ -778,6 +778,25 @@ def _export_taken():
     cr.export_onnx(g)
 
 
+def _numba(case):
+    """backend='numba' without numba installed (simulated), and numba refusing the generated code
+    (an op whose element expression names no NumPy function, in a cache folder of its own)."""
+    import sys
+    from unittest import mock
+    from chainrule.runtime import numba_backend
+    if case == "missing":
+        with mock.patch.dict(sys.modules, {"numba": None, "numba.core.registry": None}), \
+                mock.patch.dict(numba_backend._STATE, clear=True):
+            return cr.compile(cr.nn.Linear(2, 2), backend="numba")
+    pytest.importorskip("numba")
+    from chainrule.ir import OPS
+    g, (x,) = graph_with(T(3))
+    g.set_outputs([Emitter(g).Exp(x)])
+    with mock.patch.object(type(OPS["Exp"]), "expr", "np.no_such_function({x})"), \
+            mock.patch.dict(os.environ, {"CHAINRULE_CACHE": _tmpdir()}):
+        return cr.compile(g, backend="numba")(np.ones(3, np.float32))
+
+
 def _ort(case):
     import sys
     from unittest import mock
@@ -1182,8 +1201,14 @@ SITES = {
     "frontends.cli.train:_resume#1": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
     "frontends.compile:make_runner#1": (lambda: cr.compile(cr.nn.Linear(2, 2), executor="gpu"),
                                         ["unknown executor 'gpu'", "sequential"]),
-    "frontends.compile:compile#1": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
-                                    ["unknown backend 'torch'"]),
+    "frontends.compile:check_backend#1": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
+                                          ["unknown backend 'torch'", "numba", "onnxruntime"]),
+    "frontends.compile:check_backend#2": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="numba", executor="dataflow"),
+                                          ["backend='numba'", "executor='dataflow' does not apply"]),
+    "runtime.numba_backend:load_numba#1": (lambda: _numba("missing"),
+                                           ["backend='numba' needs the numba package", 'pip install "chainrule[numba]"']),
+    "runtime.numba_backend:NumbaExecutor._compile#1": (lambda: _numba("refused"),
+                                                       ["numba could not compile seg0 of graph g", "step_", "no_such_function"]),
     "frontends.python.nn:Standardize.__init__#1": (lambda: cr.nn.Standardize([0.0, 1.0], [1.0]),
                                                    ["mean and std of one length", "2 and 1"]),
     "frontends.python.nn:Standardize.__init__#2": (lambda: cr.nn.Standardize([0.0], [0.0]),

@@ -157,6 +157,9 @@ def add_parser(sub):
                    help="check every node's result for NaN/Inf and name the first one (forward or backward)")
     p.add_argument("--executor", default="sequential", choices=["sequential", "dataflow", "interpreter"],
                    help="how the training step runs (default sequential; dataflow: list-scheduled threads)")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "numba"],
+                   help="numba: compile the step, evaluation and prediction each into one numba function "
+                        '(pip install "chainrule[numba]"; the first run compiles, later runs load it)')
     p.set_defaults(run=run)
 
 
@@ -399,7 +402,8 @@ def _train(args):
         core = mlp([Xtr.shape[1], *hidden, k], args.activation, seed=args.seed)
     model = Sequential(Standardize(stats.mean, stats.std), core)  # raw inputs in, everywhere
     step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
-                         input_shape=("N", 1, side, side) if side else None, executor=args.executor)
+                         input_shape=("N", 1, side, side) if side else None, executor=args.executor,
+                         backend=getattr(args, "backend", "numpy"))
     train = Split(Xtr, _targets(args.loss, ytr, k), ytr)
     val = Split(data.val[0], _targets(args.loss, data.val[1], k), data.val[1]) if data.val else None
     test = Split(Xte, _targets(args.loss, yte, k), yte)

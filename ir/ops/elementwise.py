@@ -25,6 +25,10 @@ class Binary(Op):
     arity = (2, 2)
     elementwise = True
     foldable = True
+    expr = ""  # one element as Python text of the operands' elements {a} and {b} (``scalar``)
+
+    def scalar(self, attrs, xs, in_types):
+        return self.expr.format(a=xs[0], b=xs[1]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -43,6 +47,10 @@ class Unary(Op):
     elementwise = True
     foldable = True
     needs_float = True
+    expr = ""  # one element as Python text of the operand's element {x} (``scalar``)
+
+    def scalar(self, attrs, xs, in_types):
+        return self.expr.format(x=xs[0]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         if self.needs_float:
@@ -59,6 +67,7 @@ class Unary(Op):
 @register
 class Add(Binary):
     """y = a + b"""
+    expr = "{a} + {b}"
     commutative = True
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
@@ -74,6 +83,7 @@ class Add(Binary):
 @register
 class Sub(Binary):
     """y = a - b"""
+    expr = "{a} - {b}"
     ufunc = np.subtract
     rule = "ā = ȳ, b̄ = −ȳ"
 
@@ -88,6 +98,7 @@ class Sub(Binary):
 @register
 class Mul(Binary):
     """y = a * b"""
+    expr = "{a} * {b}"
     commutative = True
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
@@ -126,6 +137,11 @@ class Div(Binary):
                 np.divide(a, b, out=out)
         return div
 
+    def scalar(self, attrs, xs, in_types):
+        if in_types[0].dtype.is_float:
+            return f"{xs[0]} / {xs[1]}"
+        return f"int({xs[0]} / {xs[1]})"  # integers: truncated toward zero, as in ONNX
+
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         if in_types[0].dtype.is_float:  # the integer form truncates: its out-kernel
             return [f"{code.const(np.divide, 'divide')}({args[0]}, {args[1]}, {out})"]
@@ -141,6 +157,7 @@ class Div(Binary):
 @register
 class Pow(Binary):
     """y = a ** b"""
+    expr = "{a} ** {b}"
     ufunc = np.power
     rule = "ā = ȳ ∘ b·a^(b−1), b̄ = ȳ ∘ y·log a"
 
@@ -156,6 +173,7 @@ class Pow(Binary):
 @register
 class Neg(Unary):
     """y = −x"""
+    expr = "-{x}"
     ufunc = np.negative
     needs_float = False
     rule = "x̄ = −ȳ"
@@ -192,6 +210,15 @@ class Identity(Unary):
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return [f"{code.const(np.copyto, 'copyto')}({out}, {args[0]})"]
 
+    def scalar(self, attrs, xs, in_types):
+        return xs[0]
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        lb.line(f"{outs[0]} = {args[0]}")  # a view: the same array
+        if args[0] in lb.strided:
+            lb.strided.add(outs[0])
+        return True
+
     def vjp(self, e, node, gys):
         return [gys[0]]
 
@@ -202,6 +229,7 @@ class Identity(Unary):
 @register
 class Exp(Unary):
     """y = eˣ"""
+    expr = "np.exp({x})"
     ufunc = np.exp
     rule = "x̄ = ȳ ∘ y"
     lecture_factor = "{y}"
@@ -213,6 +241,7 @@ class Exp(Unary):
 @register
 class Log(Unary):
     """y = log x"""
+    expr = "np.log({x})"
     ufunc = np.log
     rule = "x̄ = ȳ / x"
     lecture_factor = "(1/{x})"
@@ -224,6 +253,7 @@ class Log(Unary):
 @register
 class Sqrt(Unary):
     """y = √x"""
+    expr = "np.sqrt({x})"
     ufunc = np.sqrt
     rule = "x̄ = ȳ / (2y)"
 
@@ -235,6 +265,7 @@ class Sqrt(Unary):
 @register
 class Square(Unary):
     """y = x²"""
+    expr = "{x} * {x}"
     ufunc = np.square
     rule = "x̄ = ȳ ∘ 2x"
 
@@ -249,6 +280,7 @@ class Square(Unary):
 @register
 class Sin(Unary):
     """y = sin x"""
+    expr = "np.sin({x})"
     ufunc = np.sin
     rule = "x̄ = ȳ ∘ cos x"
     lecture_factor = "cos {x}"
@@ -260,6 +292,7 @@ class Sin(Unary):
 @register
 class Cos(Unary):
     """y = cos x"""
+    expr = "np.cos({x})"
     ufunc = np.cos
     rule = "x̄ = −ȳ ∘ sin x"
 
@@ -270,6 +303,7 @@ class Cos(Unary):
 @register
 class Erf(Unary):
     """y = erf(x) = 2/√π ∫₀ˣ e^(−t²) dt  (NumPy has none: ``numerics.erf``)"""
+    expr = "math.erf({x})"  # the loops may call Python's math module (numba compiles it)
     rule = "x̄ = ȳ ∘ 2/√π e^(−x²)"
     lecture_factor = "2/√π e^(−{x}²)"
 
@@ -338,6 +372,9 @@ class Sum(Op):
             shape = broadcast_shapes(shape, t.shape, "Sum terms")
         return [TensorType(shape, ins[0].dtype)]
 
+    def scalar(self, attrs, xs, in_types):
+        return " + ".join(xs)
+
     def kernel(self, attrs):
         def total(*xs):
             out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.array(xs[0], copy=True)
@@ -378,12 +415,14 @@ class Compare(Binary):
 @register
 class Greater(Compare):
     """y = a > b (bool)"""
+    expr = "{a} > {b}"
     ufunc = np.greater
 
 
 @register
 class Equal(Compare):
     """y = a == b (bool)"""
+    expr = "{a} == {b}"
     commutative = True
     ufunc = np.equal
 
@@ -405,6 +444,9 @@ class Where(Op):
         shape = broadcast_shapes(broadcast_shapes(c.shape, a.shape, "Where operands"), b.shape, "Where operands")
         return [TensorType(shape, a.dtype)]
 
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[1]} if {xs[0]} else {xs[2]}"
+
     def kernel(self, attrs):
         return np.where
 
@@ -423,6 +465,12 @@ class Cast(Op):
 
     def infer(self, ins, attrs):
         return [ins[0].with_dtype(attrs["to"])]
+
+    def scalar(self, attrs, xs, in_types):
+        to = DType.of(attrs["to"])
+        if to == DType.bool:
+            return f"{xs[0]} != 0"
+        return f"np.{to.numpy.name}({xs[0]})"  # floats to integers truncate, as astype does
 
     def kernel(self, attrs):
         dt = DType.of(attrs["to"]).numpy
