@@ -1,13 +1,15 @@
 """Benchmark: compiled training step and inference vs hand-written NumPy, PyTorch eager and onnxruntime;
 and the LeNet-5 training step (``bench_lenet.py``) against NumPy im2col and PyTorch eager.
 
-    python benchmarks/bench_step.py [--quick] [--threads 1 2]
+    python benchmarks/bench_step.py [--quick] [--threads 1 2] [--backend numba]
 
 One process, interleaved runs, medians. The NumPy baseline is preallocated and
 uses the fused softmax-CE gradient (y − t)/N (and an outer product for the
 weight gradients at batch 1, as a careful person would). PyTorch and
-onnxruntime run when installed, limited to the same number of threads. Not a
-test: tests check correctness only.
+onnxruntime run when installed, limited to the same number of threads. ``--backend numba``
+prints instead the numba backend's table (``bench_numba.py``: the step compiled into one
+function, against hand NumPy, chainrule's NumPy backend and JAX jit, with cold and warm compile
+times). Not a test: tests check correctness only.
 """
 from __future__ import annotations
 
@@ -234,6 +236,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and configurations")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--backend", choices=["numpy", "numba"], default="numpy",
+                    help="numba: the numba backend's table (bench_numba.py) instead of the NumPy one")
     ap.add_argument("--smoke", action="store_true",
                     help="one tiny configuration, one repetition: checks the script runs (the test suite uses it)")
     args = ap.parse_args()
@@ -252,6 +256,8 @@ def main():
     print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
           f"numpy {np.__version__}; BLAS: {kern}")
     rng = np.random.default_rng(0)
+    if args.backend == "numba":
+        return numba_main(args, reps, rng)
     for th in args.threads:
         with blas_threads(th):
             peak = gemm_peak()
@@ -275,6 +281,25 @@ def main():
                   f"({per * 1e9:.0f} ns per node vs {raw * 1e9:.0f} ns for the bare np.matmul call)")
     for nodes, s in compile_scaling((300,) if args.smoke else (1000, 6666, 10000)):
         print(f"compile (inference pipeline) of a {nodes}-node graph: {s * 1e3:.0f} ms")
+
+
+def numba_main(args, reps, rng):
+    from bench_numba import numba_section
+    from chainrule.runtime.numba_backend import load_numba
+    load_numba()  # before any thread limit: numba loads SciPy's OpenBLAS, which the limit must see
+    configs = [((2, 2, 2, 2), 1), ((64, 32, 10), 32), ((784, 256, 256, 10), 32)]
+    if not args.quick and not args.smoke:
+        configs += [((784, 256, 256, 10), 1), ((784, 256, 256, 10), 128)]
+    if args.smoke:
+        configs = [((8, 4, 3), 4)]
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for th in args.threads:
+        with blas_threads(th):
+            print(f"\n== {th} BLAS thread(s) ==")
+            # twice the rounds: a step of a few microseconds is easily disturbed by the machine's other jobs
+            numba_section(configs, 1 if args.smoke else 2 * reps, rng, median_times, train_graph, NumpyMLP, same_step,
+                          LR, smoke=args.smoke)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from ..ir import Graph, InputError, IRTypeError
 from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
-from ..runtime.backends import BACKENDS
+from ..runtime.backends import BACKENDS, RUNNERS
 from ..runtime.dataflow import DataflowExecutor
 from ..runtime.executor import SequentialExecutor
 from ..runtime.specialize import Specializations
@@ -33,13 +33,27 @@ from .python.lower import to_graph
 EXECUTORS = {"interpreter": Interpreter, "sequential": SequentialExecutor, "dataflow": DataflowExecutor}
 
 
-def make_runner(executor: str, graph: Graph, params, threads: Optional[int] = None):
-    """The runner named ``executor`` for ``graph`` on ``params`` (planned buffers unless "interpreter")."""
+def make_runner(executor: str, graph: Graph, params, threads: Optional[int] = None, backend: str = "numpy"):
+    """The runner named ``executor`` for ``graph`` on ``params`` (planned buffers unless "interpreter");
+    a runner backend (``backend="numba"``) takes the sequential executor's place."""
     if executor not in EXECUTORS:
         raise IRTypeError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    if backend != "numpy":
+        check_backend(backend, executor, runner=True)
+        return RUNNERS[backend](graph, params, planner=plan_memory, threads=threads)
     if executor == "interpreter":
         return Interpreter(graph, params)
     return EXECUTORS[executor](graph, params, planner=plan_memory, threads=threads)
+
+
+def check_backend(backend: str, executor: str = "sequential", runner: bool = False) -> None:
+    """``backend`` is known (and, for ``runner``, one that runs inside an Executable or a TrainStep)."""
+    known = RUNNERS if runner else {**RUNNERS, **BACKENDS}
+    if backend not in known:
+        raise IRTypeError(f"unknown backend {backend!r}; choose from {', '.join(['numpy', *known])}")
+    if backend in RUNNERS and executor != "sequential":
+        raise IRTypeError(f"backend={backend!r} compiles the whole step into one function, so "
+                          f"executor={executor!r} does not apply; leave executor at 'sequential'")
 
 
 class Executable:
@@ -47,18 +61,23 @@ class Executable:
     the dataflow executor, or the interpreter (always, with ``check_numerics``)."""
 
     def __init__(self, graph: Graph, history=(), check_numerics: bool = False, executor: str = "sequential",
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, backend: str = "numpy"):
         self.graph = graph
         self.history = list(history)
         self.interpreter = Interpreter(graph, check_numerics=check_numerics)
         self.runner = self.interpreter  # executor: "interpreter", "sequential" or "dataflow" (planned buffers)
-        runner = make_runner(executor, graph, self.interpreter.params, threads)
         if executor != "interpreter" and not check_numerics:
-            self.runner = runner
+            self.runner = make_runner(executor, graph, self.interpreter.params, threads, backend)
 
     @property
     def params(self) -> Dict[str, np.ndarray]:
         return self.interpreter.params
+
+    @property
+    def compile_times(self) -> Dict[str, object]:
+        """What building the step took, in seconds, for a backend that compiles (numba: ``lower``,
+        ``numba``, ``cache`` hit or miss, ``numba init``); empty before the first call or for NumPy."""
+        return dict(getattr(self.runner, "compile_times", {}))
 
     def __call__(self, *arrays):
         outs = self.runner.run_list(list(arrays))
@@ -74,7 +93,8 @@ class Executable:
     def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
         """One timed call on ``inputs`` (a list of arrays): a list of ``runtime.profile.Event``, written
         as Chrome trace-event JSON to ``path`` and as a Gantt chart PNG to ``gantt`` if given.
-        The interpreter is profiled through the sequential executor's code (the same results)."""
+        The interpreter is profiled through the sequential executor's code (the same results), and so
+        is a numba step: compiled as one function, its nodes cannot be timed one by one."""
         from ..runtime.profile import gantt_png, profile, write_trace
         runner = self.runner if not isinstance(self.runner, Interpreter) else \
             SequentialExecutor(self.graph, self.params, planner=plan_memory)
@@ -177,11 +197,14 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     The input graph is copied first unless ``copy=False``. ``executor``: "sequential"
     (planned buffers, least overhead), "dataflow" (thread pool) or "interpreter";
     ``threads`` caps BLAS threads (threadpoolctl). ``backend="onnxruntime"`` runs the
-    compiled graph on onnxruntime instead (registered by ``frontends/onnx/``, same interface).
+    compiled graph on onnxruntime instead (registered by ``frontends/onnx/``, same interface);
+    ``backend="numba"`` compiles the whole step into one numba function (``runtime/numba_backend.py``;
+    needs ``pip install "chainrule[numba]"``).
     A model with specialisation keys (``import_onnx``'s ``KeyedModel``) compiles to a
     ``KeyedExecutable``: one graph per value of its keys, the ``max_specializations``
     (default ``MAX_SPECIALIZATIONS``) most recently used kept.
     """
+    check_backend(backend, executor) if backend != "numpy" else None
     if hasattr(model, "specialize"):
         def compile_graph(g):
             return compile(g, pipeline, check_numerics=check_numerics, copy=False, executor=executor,
@@ -193,8 +216,7 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     passes = get_pipeline(pipeline)
     pm = PassManager(passes, **options)
     compiled = pm.run(graph)
-    if backend != "numpy":
-        if backend not in BACKENDS:
-            raise IRTypeError(f"unknown backend {backend!r}; choose from {', '.join(['numpy', *BACKENDS])}")
+    if backend in BACKENDS:
         return BACKENDS[backend](compiled, pm.history)
-    return Executable(compiled, pm.history, check_numerics=check_numerics, executor=executor, threads=threads)
+    return Executable(compiled, pm.history, check_numerics=check_numerics, executor=executor, threads=threads,
+                      backend=backend)

@@ -17,8 +17,16 @@ is refused (a compiled model makes one graph per value, ``frontends/compile.py``
 
 Use-lists are changed only by the methods here (``Graph.add_node``,
 ``Graph.remove_node``, ``Node.set_input``, ``Value.replace_all_uses_with``),
-so they always agree with the operands. Iteration is always over lists,
-never sets, so every walk of a graph is deterministic.
+so they always agree with the operands. Iteration is always over lists
+or insertion-ordered dicts, never sets, so every walk of a graph is
+deterministic.
+
+Every edit a rewrite makes costs O(1), so a pass over n nodes is O(n) however
+many rewrites fire: a use is found by its key ``(node, index)``; removing a
+node leaves a gap in the node list and inserting one before another is
+noted beside it, both settled in one O(n) sweep the next time ``graph.nodes``
+is read; ``is_exported`` looks in a set kept until the outputs or updates
+change; ``nodes_of`` finds the gradient nodes naming a value in ``of=``.
 """
 from __future__ import annotations
 
@@ -37,6 +45,56 @@ from .types import TensorType
 PHASES = ("forward", "backward", "update")
 
 
+class Uses:
+    """The uses of one value, ``(node, input index)`` pairs in the order they were made.
+
+    It reads like a list (iterate, ``len``, ``uses[0]``, ``==`` a list) but is a dict keyed by
+    ``(id(node), index)``, so ``remove`` is O(1): a constant read 10,000 times loses one use
+    in one step, not in a scan of the other 9,999. A dict keeps insertion order, so the order
+    of the uses, and every walk over them, is the same on every run.
+    """
+
+    __slots__ = ("_by_key",)
+
+    def __init__(self, uses=()):
+        self._by_key: Dict[Tuple[int, int], Tuple["Node", int]] = {}
+        for use in uses:
+            self.append(use)
+
+    def append(self, use: Tuple["Node", int]) -> None:
+        node, i = use
+        self._by_key[(id(node), i)] = (node, i)
+
+    def remove(self, use: Tuple["Node", int]) -> None:
+        node, i = use
+        if self._by_key.pop((id(node), i), None) is None:
+            raise ValueError(f"operand {i} of {node.name} is not a use of this value")
+
+    def clear(self) -> None:
+        self._by_key.clear()
+
+    def __contains__(self, use) -> bool:
+        node, i = use
+        return (id(node), i) in self._by_key
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __getitem__(self, k):
+        if k == 0 and self._by_key:
+            return next(iter(self._by_key.values()))
+        return list(self._by_key.values())[k]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self):
+        return repr(list(self))
+
+
 class Value:
     """One SSA value: a name, a type, one producer and its uses."""
 
@@ -48,7 +106,7 @@ class Value:
         self.type = type
         self.producer = producer  # the defining node; None for graph inputs and parameters
         self.index = index  # which output of the producer
-        self.uses: List[Tuple["Node", int]] = []
+        self.uses = Uses()
         self.kind = kind  # "input", "param", "state" or "node"
         self.graph: Optional["Graph"] = None
 
@@ -76,8 +134,8 @@ class Value:
             return
         for node, i in list(self.uses):
             node.set_input(i, new)
-        if self.graph is not None:
-            g = self.graph
+        g = self.graph
+        if g is not None and g.is_exported(self):
             g.outputs = [new if v is self else v for v in g.outputs]
             g.updates = [(p, new if v is self else v) for p, v in g.updates]
 
@@ -125,6 +183,32 @@ class Node:
         return format_node(self)
 
 
+class _Interface(list):
+    """``Graph.outputs`` and ``Graph.updates``: a list that, whenever it changes, drops its graph's
+    set of exported values (made again on the next ``is_exported``), so a look-up is O(1)."""
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: "Graph", items=()):
+        super().__init__(items)
+        self._graph = graph
+
+
+def _forgets_exported(name):
+    method = getattr(list, name)
+
+    def changed(self, *args, **kwargs):
+        self._graph._exported = None
+        return method(self, *args, **kwargs)
+    changed.__name__ = name
+    return changed
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop",
+              "remove", "clear", "sort", "reverse"):
+    setattr(_Interface, _name, _forgets_exported(_name))
+
+
 class Graph:
     """A computation graph: inputs, parameters, nodes in program order, outputs."""
 
@@ -133,12 +217,69 @@ class Graph:
         self.inputs: List[Value] = []
         self.params: List[Value] = []  # trainable parameters and state (kind "param" / "state")
         self.initializers: Dict[str, np.ndarray] = {}
-        self.nodes: List[Node] = []
-        self.outputs: List[Value] = []
-        self.updates: List[Tuple[Value, Value]] = []  # (parameter, its new value) after a step
+        self._exported: Optional[set] = None  # id of every output and update value; None: to be made
+        self.nodes = []
+        self.outputs = []
+        self.updates = []  # (parameter, its new value) after a step
         self.meta: Dict[str, object] = {}  # key -> JSON value, printed as `meta KEY = JSON` lines
         self.keys: Dict[str, np.ndarray] = {}  # input name -> the value this graph is specialised for
         self._names: Dict[str, int] = {}
+        self._of: Optional[Dict[str, List[Node]]] = None  # of= name -> nodes (nodes_of); made on first use
+
+    # -- the node list: gaps and insertions settled when it is next read ------
+    @property
+    def nodes(self) -> List[Node]:
+        """The nodes in program order (a list; assigning a new list reorders the graph)."""
+        if self._unsettled:
+            self._order = self._settle()
+        return self._order
+
+    @nodes.setter
+    def nodes(self, order: List[Node]) -> None:
+        self._order = order if isinstance(order, list) else list(order)
+        self._before: Dict[int, List[Node]] = {}  # id(node) -> nodes inserted before it, in insertion order
+        self._unsettled = False  # removed nodes left in _order, or nodes waiting in _before
+
+    def _settle(self) -> List[Node]:
+        """The order with the removed nodes left out and each waiting node placed just before its
+        anchor, after the ones inserted there earlier (an explicit stack: chains of inserts are deep)."""
+        out, before = [], self._before
+        for first in self._order:
+            stack = [(first, iter(before.pop(id(first), ())))]
+            while stack:
+                node, waiting = stack[-1]
+                nxt = next(waiting, None)
+                if nxt is not None:
+                    stack.append((nxt, iter(before.pop(id(nxt), ()))))
+                    continue
+                stack.pop()
+                if node.graph is self:
+                    out.append(node)
+        if before:  # inserted before a node that a reorder (graph.nodes = ...) left out
+            lost = next(iter(before.values()))[0]
+            raise GraphError(f"graph {self.name!r}: node {lost.name} ({lost.op.name}) was inserted before a node "
+                             f"that is not in the node list")
+        self._unsettled = False
+        return out
+
+    # -- graph outputs and updates -------------------------------------------
+    @property
+    def outputs(self) -> List[Value]:
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, values: Sequence[Value]) -> None:
+        self._outputs = _Interface(self, values)
+        self._exported = None
+
+    @property
+    def updates(self) -> List[Tuple[Value, Value]]:
+        return self._updates
+
+    @updates.setter
+    def updates(self, pairs: Sequence[Tuple[Value, Value]]) -> None:
+        self._updates = _Interface(self, pairs)
+        self._exported = None
 
     # -- naming ------------------------------------------------------------
     def unique_name(self, hint: str) -> str:
@@ -164,6 +305,28 @@ class Graph:
         old, value.name = value.name, self.unique_name(hint)
         if value.kind == "input" and old in self.keys:
             self.keys[value.name] = self.keys.pop(old)
+
+    def nodes_of(self, name: str) -> List[Node]:
+        """The nodes of this graph whose provenance says ``of=name`` (the gradient nodes of the value
+        ``name``), in creation order. An index, made on first use and kept by ``add_node`` and
+        ``set_grad_of``: change ``prov.grad_of`` of a node in a graph through ``set_grad_of``."""
+        if self._of is None:
+            self._of = {}
+            for n in self.nodes:
+                if n.prov.grad_of is not None:
+                    self._of.setdefault(n.prov.grad_of, []).append(n)
+        found = [n for n in self._of.get(name, ()) if n.graph is self and n.prov.grad_of == name]
+        if found:
+            self._of[name] = found
+        else:
+            self._of.pop(name, None)
+        return list(found)
+
+    def set_grad_of(self, node: Node, name: Optional[str]) -> None:
+        """Make ``node`` record ``of=name`` (the forward value its gradient rule differentiates)."""
+        node.prov.grad_of = name
+        if self._of is not None and name is not None:
+            self._of.setdefault(name, []).append(node)
 
     # -- graph inputs and parameters ----------------------------------------
     def _new_leaf(self, name, type, kind):
@@ -245,6 +408,9 @@ class Graph:
         for i, v in enumerate(node.inputs):
             if v.graph is not self:
                 raise GraphError(f"input {i} (%{v.name}) of a new {node.op.name} node belongs to another graph")
+        if before is not None and before.graph is not self:
+            raise GraphError(f"cannot insert a {node.op.name} node before {before.name}: it is not in graph "
+                             f"{self.name!r}")
         node.graph = self
         for i, v in enumerate(node.inputs):
             v.uses.append((node, i))
@@ -253,44 +419,53 @@ class Graph:
             out.graph = self
             node.outputs.append(out)
         if before is None:
-            self.nodes.append(node)
-        else:
-            self.nodes.insert(self.nodes.index(before), node)
+            self._order.append(node)
+        else:  # placed when the list is next read (_settle): O(1) now, however long the graph
+            self._before.setdefault(id(before), []).append(node)
+            self._unsettled = True
+        if self._of is not None and node.prov.grad_of is not None:
+            self._of.setdefault(node.prov.grad_of, []).append(node)
         return node
+
+    def _exported_set(self) -> set:
+        if self._exported is None:
+            self._exported = {id(v) for v in self._outputs} | {id(v) for _, v in self._updates}
+        return self._exported
 
     def is_exported(self, v: Value) -> bool:
         """Is ``v`` part of the graph's interface: an output, or the new value of an update?"""
-        return any(o is v for o in self.outputs) or any(u is v for _, u in self.updates)
+        return id(v) in self._exported_set()
 
     def exported_ids(self) -> set:
         """``id`` of every exported value (outputs and updates), for membership tests in a loop."""
-        return {id(v) for v in self.outputs} | {id(v) for _, v in self.updates}
+        return set(self._exported_set())
 
     def remove_node(self, node: Node) -> None:
         """Remove a node whose outputs are unused; refuses otherwise."""
         self.remove_nodes([node])
 
     def remove_nodes(self, dead: Sequence[Node]) -> None:
-        """Remove unused nodes (consumers first), in one pass over the list; refuses to remove a node
-        whose output is still used by a node that stays, or is a graph output or update."""
+        """Remove unused nodes (in any order), in time proportional to their uses; refuses to remove a
+        node whose output is still used by a node that stays, or is a graph output or update."""
+        dead = list({id(n): n for n in dead}.values())
         dead_ids = {id(n) for n in dead}
-        exported = self.exported_ids()
         for node in dead:
+            if node.graph is not self:
+                raise GraphError(f"cannot remove node {node.name} ({node.op.name}): it is not in graph {self.name!r}")
             for out in node.outputs:
                 users = sorted({u.name for u, _ in out.uses if id(u) not in dead_ids})
                 if users:
                     raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is still used "
                                      f"by {', '.join(users)}")
-                if id(out) in exported:
+                if self.is_exported(out):
                     raise GraphError(f"cannot remove node {node.name} ({node.op.name}): %{out.name} is a graph output")
         for node in dead:
             for out in node.outputs:
                 self._names.pop(out.name, None)
-            node.graph = None
-        inputs = {id(v): v for n in dead for v in n.inputs}  # each use-list filtered once: linear, not quadratic
-        for v in inputs.values():
-            v.uses = [(u, i) for u, i in v.uses if id(u) not in dead_ids]
-        self.nodes = [n for n in self.nodes if id(n) not in dead_ids]
+            for i, v in enumerate(node.inputs):
+                v.uses.remove((node, i))
+            node.graph = None  # its place in the node list is dropped when the list is next read
+        self._unsettled = self._unsettled or bool(dead)
 
     def set_outputs(self, values: Sequence[Value]) -> None:
         self.outputs = list(values)

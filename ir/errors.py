@@ -51,6 +51,10 @@ class WriteError(ChainruleError, OSError):
     """A file could not be written, or writing it would be unsafe; the message names the file."""
 
 
+class ReadError(ChainruleError, OSError):
+    """A file the user named is missing, unreadable or not a regular file; the message names it."""
+
+
 class UnsupportedOpError(ChainruleError, KeyError):
     """An op name is not in the registry; the message lists the supported ones."""
 

@@ -1,5 +1,15 @@
-"""Writing files safely: atomically, never through a symbolic link, naming the file on failure.
+"""Reading and writing the user's files safely.
 
+Every file chainrule reads because a user named it (IR text, ONNX models and
+their external data, ``.npz`` inputs and checkpoints, datasets, model
+scripts) is opened by ``open_regular``: a FIFO, a device, a socket or a
+folder is refused with a ``ReadError`` naming it, at once, instead of
+blocking forever on a FIFO nobody writes to. The file is checked with
+``stat`` before it is opened (a device is never opened) and again with
+``fstat`` on the open descriptor, opened non-blocking, so nothing swapped in
+between is read.
+
+Writing is atomic, never through a symbolic link, and names the file on failure.
 Every file chainrule writes (IR dumps, reports, pictures, ``.npz`` outputs,
 checkpoints) goes through ``write_file``. It writes to a fresh temporary file
 in the target's folder (``mkstemp`` creates it exclusively, so a link planted
@@ -16,12 +26,53 @@ inside the folder.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
-from typing import Callable, Optional, Union
+from typing import IO, Callable, Optional, Union
 
-from .errors import WriteError
+from .errors import ReadError, WriteError
 
 MARKER = ".chainrule-dump"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def open_regular(path: str, text: bool = False, what: str = "file", encoding: str = "utf-8",
+                 newline: Optional[str] = None) -> IO:
+    """``path`` opened for reading (binary, or ``text`` in ``encoding``) if it is a regular file,
+    else a ``ReadError``: ``x.npz: no such file``, ``x.npz: is not a regular file (it is a FIFO)``.
+    ``what`` names the kind of file in the first message (``ck.npz: no such checkpoint``)."""
+    fd = None
+    try:
+        st_mode = os.stat(path).st_mode
+        if stat.S_ISREG(st_mode):  # anything else is refused before it is opened: a device never is
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+            st_mode = os.fstat(fd).st_mode  # what was opened, in case the name changed since the stat
+    except FileNotFoundError:
+        raise ReadError(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+        if fd is not None:
+            os.close(fd)
+        raise ReadError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    if not stat.S_ISREG(st_mode):
+        if fd is not None:
+            os.close(fd)
+        raise ReadError(f"{path}: is not a regular file (it is {_kind(st_mode)})")
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # O_NONBLOCK only served the open; reads of a regular file block anyway
+        return os.fdopen(fd, "r" if text else "rb", encoding=encoding if text else None, newline=newline)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _umask() -> int:

@@ -194,6 +194,11 @@ def broadcast_shapes(a, b, what="operands"):
     return tuple(reversed(out))
 
 
+def broadcasts_into(u, t) -> bool:
+    """Does shape ``u`` broadcast into shape ``t`` unchanged (right-aligned, each axis 1 or ``t``'s)?"""
+    return len(u) <= len(t) and all(d == 1 or d == t[len(t) - len(u) + a] for a, d in enumerate(u))
+
+
 def _fmt(shape):
     return ",".join(str(d) for d in shape)
 

@@ -32,7 +32,9 @@ def inference_pipeline(freeze_params: bool = True) -> List[Pass]:
 
 def gradient_pipeline(loss=None, wrt=None, allow_unused: bool = False) -> List[Pass]:
     """Forward graph -> forward + backward graph whose outputs include the gradients."""
-    return [infer_shapes, toposort, Autodiff(loss, wrt, allow_unused), dce]
+    # fuse-softmax-ce before autodiff, as in training: the unfused gradient −t / softmax(z) is
+    # NaN once a probability underflows to 0 (logits of ±100 in f32); the fused one is finite
+    return [infer_shapes, toposort, fuse_softmax_ce, Autodiff(loss, wrt, allow_unused), dce]
 
 
 def training_pipeline(loss=None, wrt=None, optimizer: OptimizerPass = None) -> List[Pass]:

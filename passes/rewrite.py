@@ -42,12 +42,12 @@ def can_replace(old: Value, new: Value) -> bool:
 
 
 def _rename(graph: Graph, v: Value, name: str) -> None:
-    """Rename ``v``; gradient nodes that name it in ``of=`` follow."""
+    """Rename ``v``; gradient nodes that name it in ``of=`` follow (found by the graph's index)."""
     before = v.name
     graph.rename(v, name)
-    for n in graph.nodes:
-        if n.prov.grad_of == before:
-            n.prov.grad_of = v.name
+    if v.name != before:
+        for n in graph.nodes_of(before):
+            graph.set_grad_of(n, v.name)
 
 
 def prune(graph: Graph, values: Sequence[Value]) -> None:

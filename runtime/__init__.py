@@ -8,8 +8,13 @@ for a ``Fused`` node's body), bit for bit what the interpreter computes.
 ``dataflow.py`` runs the same code as list-scheduled tasks on threads
 (``costmodel.py``: predicted node times; ``tasks.py``: tasks and the schedule;
 ``threads.py``: the threads budget); ``profile.py`` times one call per node.
+``lowering.py`` lowers each node to explicit loops (``loops.py``: the builder; a ``Fused``
+node is one loop nest), printed by
+``chainrule dump --print-kernels``; ``numba_source.py`` writes a whole step of them as one
+module and ``numba_backend.py`` runs it compiled by numba (``backend="numba"``).
 """
 from .interpreter import Interpreter, NumericsError
 from .limits import memory_limit, set_memory_limit
+from . import numba_backend  # noqa: F401  (registers backend "numba"; numba itself is imported on use)
 
 __all__ = ["Interpreter", "NumericsError", "memory_limit", "set_memory_limit"]

@@ -23,10 +23,9 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..ir.files import write_file
+from ..ir.files import open_regular, write_file
 from .threads import BlasSetter, available_cores
-
-CACHE_ENV = "CHAINRULE_CACHE"  # a folder for the calibration file (default: the user's cache folder)
+from .cache import CACHE_ENV, cache_dir  # noqa: F401  (the calibration file's folder; CACHE_ENV names it)
 
 
 class Machine(NamedTuple):
@@ -141,9 +140,7 @@ def _key() -> str:
 
 
 def _cache_file(key: str) -> str:
-    folder = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "chainrule")
-    return os.path.join(folder, f"machine-{key}.json")
+    return cache_dir(f"machine-{key}.json")
 
 
 def calibrate(refresh: bool = False) -> Machine:
@@ -155,7 +152,7 @@ def calibrate(refresh: bool = False) -> Machine:
     m: Optional[Machine] = None
     if not refresh:
         try:
-            with open(path) as f:
+            with open_regular(path, text=True) as f:  # ReadError is an OSError: measure instead
                 d = json.load(f)
             m = Machine(int(d["cores"]), tuple(float(x) for x in d["madd"]), float(d["byte"]), float(d["call"]),
                         float(d["handoff"]), float(d["launch"]))

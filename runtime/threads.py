@@ -31,6 +31,12 @@ def _controller():
     return _CONTROLLER[0]
 
 
+def rescan() -> None:
+    """Find the BLAS libraries again on next use: one loaded since (numba loads SciPy's OpenBLAS)
+    would otherwise escape ``blas_threads``."""
+    _CONTROLLER.clear()
+
+
 def blas_threads(n: Optional[int]):
     """A context manager capping BLAS/OpenMP threads (threadpoolctl), or a no-op without it."""
     if not n:

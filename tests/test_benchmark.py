@@ -24,6 +24,15 @@ def test_benchmark_smoke_run_prints_its_table():
     assert "fixed per-step overhead (2-2-2-2)" in r.stdout and "per-node dispatch overhead" in r.stdout
 
 
+def test_benchmark_numba_smoke_run_prints_its_table(tmp_path):
+    pytest.importorskip("numba")
+    import os
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--smoke", "--backend", "numba"],
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, CHAINRULE_CACHE=str(tmp_path)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "numba us" in r.stdout and "cold s" in r.stdout and "load average" in r.stdout
+
+
 def _pair(sizes=(6, 5, 3), n=4):
     g, _ = bench_step.train_graph(sizes)
     exe = cr.compile(g, pipeline=training_pipeline(optimizer=SGDUpdate(lr=bench_step.LR)))

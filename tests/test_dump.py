@@ -14,7 +14,7 @@ from chainrule.frontends.inspect.irdiff import diff_graphs, diff_texts, format_d
 def test_dump_l2_gradient_folder_matches_golden(tmp_path):
     res = dump(models.logistic_l2(), str(tmp_path), pipeline="gradient", svg=False)
     labels = [s.label for s in res.steps]
-    assert labels == ["00-input", "01-infer-shapes", "02-toposort", "03-autodiff", "04-dce"]
+    assert labels == ["00-input", "01-infer-shapes", "02-toposort", "03-fuse-softmax-ce", "04-autodiff", "05-dce"]
     for lab in labels:
         for ext in ("ir", "diff"):
             with open(tmp_path / f"{lab}.{ext}", encoding="utf-8") as f:

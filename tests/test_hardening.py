@@ -90,6 +90,42 @@ def test_none_in_an_input_list_is_an_input_error():
         Interpreter(exe.graph).run_list([[[1, 2, None, 4]]])
 
 
+def _stable_softmax_ce(x, w, t):
+    """float64 reference: mean over the batch of −Σₖ tₖ log softmax(x W)ₖ and its gradient in W."""
+    z = x.astype(np.float64) @ w.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = len(x)
+    return -(t * logp).sum() / n, x.T.astype(np.float64) @ ((np.exp(logp) - t) / n)
+
+
+def test_gradient_pipeline_fuses_softmax_cross_entropy_for_large_logits():
+    """``cross_entropy(softmax(x @ W), t)`` with logits ±100: the unfused gradient −t / softmax(z) gave
+    loss inf and a NaN gradient (a probability underflows to 0 in f32); fused, it is exact."""
+    b = cr.GraphBuilder("g", dtype="f32")
+    x, t = b.input("x", ("N", 3)), b.input("t", ("N", 3))
+    w = b.param("W", np.eye(3, dtype=np.float32))
+    exe = cr.compile(b.build(cr.cross_entropy(cr.softmax(x @ w), t)), pipeline="gradient")
+    assert "SoftmaxCrossEntropy" in [n.op.name for n in exe.graph.nodes]
+    xv = np.array([[100, -100, 0], [-100, 100, 0]], np.float32)
+    tv = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
+    loss, grad = exe(xv, tv)
+    assert loss == 200.0 and np.isfinite(grad).all()
+    want_loss, want_grad = _stable_softmax_ce(xv, np.eye(3), tv)
+    assert want_loss == 200.0
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-6)
+    # random weights, logits of about ±100: still the stable float64 answer
+    rng = np.random.default_rng(0)
+    wv = rng.normal(size=(3, 3)).astype(np.float32)
+    exe.params["W"][...] = wv
+    xv = (rng.normal(size=(5, 3)) * 60).astype(np.float32)
+    tv = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 5)]
+    loss, grad = exe(xv, tv)
+    want_loss, want_grad = _stable_softmax_ce(xv, wv, tv)
+    assert np.isfinite(grad).all() and abs(loss - want_loss) <= 1e-5 * abs(want_loss)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-4 * np.abs(want_grad).max())
+
+
 # -- checkpoints and .npz files --------------------------------------------------------------
 from chainrule.frontends.train import checkpoint  # noqa: E402
 from chainrule.frontends.train.checkpoint import CheckpointError  # noqa: E402
@@ -158,15 +194,84 @@ def test_resume_of_a_crafted_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert "field 'batch' is 1000000000" in capsys.readouterr().err
 
 
+def _within(seconds, fn, fifo):
+    """``fn()``'s exception, or a failure if it blocks for ``seconds`` (then the FIFO gets a writer
+    that closes at once, so the blocked reader sees end-of-file and the thread ends)."""
+    import threading
+    got = []
+
+    def run():
+        try:
+            fn()
+            got.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            got.append(err)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(seconds)
+        pytest.fail(f"reading the FIFO {os.path.basename(fifo)} blocked for {seconds} s")
+    return got[0]
+
+
+def _fifo_readers():
+    """Every place a file the user names is read: (label, file name, call on the path)."""
+    from chainrule.frontends.cli import common, dump, train as cli_train
+    from chainrule.frontends.cli.main import main
+    ns = __import__("argparse").Namespace
+    return [
+        ("load_idx", "train-images-idx3-ubyte", cr.datasets.load_idx),
+        ("load_mnist", "images", lambda p: cr.datasets.load_mnist(p, p)),
+        ("load_csv", "data.csv", cr.datasets.load_csv),
+        ("load_npz", "data.npz", cr.datasets.load_npz),
+        ("load_digits", "digits.csv.gz", cr.datasets.load_digits),
+        ("checkpoint", "ck.npz", checkpoint.read),
+        ("cli read_npz", "in.npz", common.read_npz),
+        ("import_onnx", "m.onnx", cr.import_onnx),
+        ("dump model.py", "model.py", dump.load_model),
+        ("train model.py", "net.py", cli_train._user_model),
+        ("check", "g.ir", lambda p: main(["--debug", "check", p])),
+        ("export", "s.ir", lambda p: __import__("chainrule.frontends.cli.export", fromlist=["x"]).run(
+            ns(ir=p, params="p.npz", output="o.onnx"))),
+        ("run inputs", "in.npz", lambda p: common.read_feeds(cr.compile(cr.nn.Linear(2, 2)).graph, p)),
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-def test_fifo_given_as_a_checkpoint_or_npz_is_refused_without_hanging(tmp_path):
-    from chainrule.frontends.cli.common import CliInputError, read_npz
-    fifo = str(tmp_path / "x.npz")
+@pytest.mark.parametrize("label", [r[0] for r in _fifo_readers()])
+def test_a_fifo_named_as_any_input_file_is_refused_without_hanging(tmp_path, label):
+    """A FIFO nobody writes to used to block ``load_idx`` (and ``chainrule check`` said "no such file")."""
+    _, name, read = next(r for r in _fifo_readers() if r[0] == label)
+    fifo = str(tmp_path / name)
     os.mkfifo(fifo)
-    with pytest.raises(CheckpointError, match="x.npz: not a regular file"):
-        checkpoint.read(fifo)
-    with pytest.raises(CliInputError, match="x.npz: not a regular file"):
-        read_npz(fifo)
+    err = _within(20, lambda: read(fifo), fifo)
+    assert isinstance(err, ChainruleError), repr(err)
+    assert str(err) == f"{fifo}: is not a regular file (it is a FIFO)" and "\n" not in str(err)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_chainrule_check_of_a_fifo_is_one_line_naming_it(tmp_path, capsys):
+    from chainrule.frontends.cli.main import main
+    fifo = str(tmp_path / "g.ir")
+    os.mkfifo(fifo)
+    rc = []
+    assert _within(20, lambda: rc.append(main(["check", fifo])), fifo) is None
+    err = capsys.readouterr().err
+    assert rc == [1] and err == f"chainrule check: error: {fifo}: is not a regular file (it is a FIFO)\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_place_of_the_machine_cache_is_measured_over(tmp_path, monkeypatch):
+    """The cost model's cache file is read through the same check: a FIFO there means "measure"."""
+    from chainrule.runtime import costmodel
+    monkeypatch.setenv(costmodel.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(costmodel, "_MACHINE", {})
+    fifo = costmodel._cache_file(costmodel._key())
+    os.mkfifo(fifo)
+    assert _within(60, costmodel.calibrate, fifo) is None
+    assert os.path.isfile(fifo)  # the measurement was written over it, atomically
 
 
 def test_checkpoint_zip_bomb_is_refused_before_decompressing(tmp_path, monkeypatch):
@@ -195,6 +300,135 @@ def test_npy_header_larger_than_its_member_is_refused(tmp_path):
     from chainrule.frontends.cli.common import CliInputError, read_npz
     with pytest.raises(CliInputError, match=r"big.npz: member x declares float32\[1000000000000\]"):
         read_npz(path)
+
+
+def _with_big_member(path, name, shape, listed=False):
+    """Add member ``name`` (f4 zeros of ``shape``, deflated: a few KB per 4 MB) to checkpoint ``path``;
+    ``listed``: also name it in the metadata's parameter list (a crafted file, not a damaged one)."""
+    import io
+    with np.load(path) as z:
+        meta = json.loads(str(z["__meta__"]))
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    if listed:
+        meta["params"] = meta["params"] + [name]
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z, z.open(f"{name}.npy", "w", force_zip64=True) as f:
+        f.write(hdr.getvalue())
+        left = 4 * int(np.prod(shape))
+        while left:
+            f.write(bytes(min(left, 1 << 24)))
+            left -= min(left, 1 << 24)
+
+
+@pytest.mark.parametrize("name, listed, words", [
+    ("extra", True, "does not match this model and optimizer: unexpected extra"),
+    ("fc1.weight.big", False, "damaged checkpoint"),
+])
+def test_a_checkpoint_member_the_model_does_not_have_is_refused_before_it_is_read(tmp_path, monkeypatch, name,
+                                                                                   listed, words):
+    """A 3 MB checkpoint with a 3 GiB member (under the 8 GiB default limit) reached 3.1 GB RSS on
+    --resume: every member was unpacked before the metadata and the model's names were looked at."""
+    from chainrule.frontends.train import npzfile
+    path = str(tmp_path / "ck.npz")
+    checkpoint.save(path, _step())
+    _with_big_member(path, name, (1 << 20,), listed)
+    unpacked, real = [], npzfile._member
+    monkeypatch.setattr(npzfile, "_member", lambda z, info, h: unpacked.append(info.filename) or real(z, info, h))
+    with pytest.raises(CheckpointError, match=words):
+        checkpoint.load(path, _step())
+    assert unpacked == ["__meta__.npy"]
+    unpacked.clear()
+    if listed:  # the metadata alone is fine: --resume reads it first, without any array
+        assert name in checkpoint.read_meta(path)["params"]
+    else:
+        with pytest.raises(CheckpointError, match="damaged"):
+            checkpoint.read_meta(path)
+    assert unpacked == ["__meta__.npy"]
+
+
+def test_a_checkpoint_member_of_the_wrong_shape_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from chainrule.frontends.train import npzfile
+    path = str(tmp_path / "ck.npz")
+    step = _step()
+    checkpoint.save(path, step)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    del arrays["fc1.weight"]
+    np.savez(path, **arrays)
+    _with_big_member(path, "fc1.weight", (1 << 20,))
+    unpacked, real = [], npzfile._member
+    monkeypatch.setattr(npzfile, "_member", lambda z, info, h: unpacked.append(info.filename) or real(z, info, h))
+    with pytest.raises(CheckpointError, match=r"fc1.weight is float32\[1048576\] in the checkpoint but "
+                                              r"float32\[3, 4\]"):
+        checkpoint.load(path, _step())
+    assert unpacked == ["__meta__.npy"]
+    unpacked.clear()
+    assert checkpoint.read_meta(path)["format"] == checkpoint.FORMAT and unpacked == ["__meta__.npy"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc (Linux)")
+def test_resuming_from_a_checkpoint_bomb_stays_small(tmp_path):
+    """The whole --resume path, in a fresh process: a 512 MiB member in a 600 KB file."""
+    import subprocess
+    import sys
+    out = str(tmp_path / "run")
+    from chainrule.frontends.cli.main import main
+    assert main(["train", "--epochs", "1", "--hidden", "", "--batch-size", "512", "--out", out]) == 0
+    ck = os.path.join(out, "checkpoint.npz")
+    _with_big_member(ck, "extra", (1 << 27,), listed=True)
+    assert os.path.getsize(ck) < 1 << 20
+    code = ("import chainrule\nfrom chainrule.frontends.cli.main import main\n"
+            f"rc = main(['train', '--epochs', '1', '--hidden', '', '--batch-size', '512', '--out', {out!r}, "
+            f"'--resume', {ck!r}])\n"
+            # VmHWM: this process's own peak (ru_maxrss would count the pytest process it was spawned from)
+            "peak = next(int(s.split()[1]) for s in open('/proc/self/status') if s.startswith('VmHWM:'))\n"
+            "print(chainrule.__file__, rc, peak)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cr.__file__)))  # this chainrule, whatever the cwd
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                       env={**os.environ, "PYTHONPATH": root})
+    where, rc, rss_kib = r.stdout.split()[-3:]
+    assert os.path.samefile(where, cr.__file__), where
+    assert rc == "1" and "unexpected extra" in r.stderr, r.stderr[-2000:]
+    assert int(rss_kib) < 400 << 10, f"peak RSS {int(rss_kib) >> 10} MiB"  # about 150; the member alone is 512
+
+
+def test_an_idx_gzip_bomb_is_refused_from_its_header_before_it_is_unpacked(tmp_path, monkeypatch):
+    """A 300 KB .gz whose IDX header declares 256 MiB: checked against the memory limit before unpacking
+    (gzip.decompress unpacked all of it first: 4.2 GB RSS for a 2 GiB file)."""
+    import gzip
+    from chainrule.frontends.train import datasets
+    path = str(tmp_path / "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.array([1 << 12, 256, 256], ">u4").tobytes())
+        for _ in range(16):
+            f.write(bytes(1 << 24))
+    assert os.path.getsize(path) < 1 << 20
+    monkeypatch.setattr(limits, "_limit", [64 << 20])
+    unpacked, real = [], datasets._Gunzip.read
+    monkeypatch.setattr(datasets._Gunzip, "read", lambda self, n: unpacked.append(n) or real(self, n))
+    with pytest.raises(cr.datasets.DatasetError, match=r"declares shape \[4096, 256, 256\] of uint8 \(256.0 MiB\), "
+                                                       r"over the memory limit of 64.0 MiB"):
+        cr.datasets.load_idx(path)
+    assert sum(unpacked) == 16  # the magic and three dimensions, nothing more
+
+
+def test_an_idx_file_still_loads_plain_gzipped_and_in_two_gzip_members(tmp_path):
+    import gzip
+    a = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    for name in ("a-idx", "a-idx.gz"):
+        cr.datasets.save_idx(str(tmp_path / name), a)
+        assert np.array_equal(cr.datasets.load_idx(str(tmp_path / name)), a)
+    raw = (tmp_path / "a-idx").read_bytes()
+    (tmp_path / "two.gz").write_bytes(gzip.compress(raw[:10]) + gzip.compress(raw[10:]))
+    assert np.array_equal(cr.datasets.load_idx(str(tmp_path / "two.gz")), a)
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(raw)[:-12])
+    with pytest.raises(cr.datasets.DatasetError, match="cut.gz: corrupt or truncated gzip data"):
+        cr.datasets.load_idx(str(tmp_path / "cut.gz"))
+    (tmp_path / "long.gz").write_bytes(gzip.compress(raw + b"x"))
+    with pytest.raises(cr.datasets.DatasetError, match="long.gz: IDX data has trailing bytes"):
+        cr.datasets.load_idx(str(tmp_path / "long.gz"))
 
 
 # -- memory ------------------------------------------------------------------------------------

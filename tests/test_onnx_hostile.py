@@ -50,7 +50,7 @@ def test_empty_random_truncated_and_text_files(tmp_path):
     _err(_write(tmp_path, good[: len(good) // 2], "cut.onnx"), "cut.onnx")
     _err(_write(tmp_path, b"graph main {\n  input %x: f32[2]\n}\n", "text.onnx"), "text.onnx")
     _err(str(tmp_path / "nothere.onnx"), "no such file")
-    _err(str(tmp_path), "directory")
+    _err(str(tmp_path), "is not a regular file (it is a folder)")
 
 
 def test_wiring_errors():

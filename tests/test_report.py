@@ -39,7 +39,7 @@ def test_report_opens_in_headless_chromium_and_steps_through_passes(tmp_path):
     # the pass list and the status line exist only after the report's script ran
     items = re.findall(r'<a class="navitem[^"]*">([^<]+)</a>', dom)
     assert items == [s.label for s in res.steps]
-    assert re.search(r'<span id="status">pass 3 of 4: autodiff</span>', dom)
+    assert re.search(r'<span id="status">pass 4 of 5: autodiff</span>', dom)
     assert re.search(r'<section class="pass shown" data-pass="autodiff"', dom)
 
 

@@ -56,7 +56,7 @@ def reset(b, layout="normal"):
 
 def test_node_text_is_readable_at_1024x768_in_both_layouts(three_layer):
     b, res, tmp = three_layer
-    assert b.js("document.getElementById('status').textContent") == "pass 3 of 4: autodiff"
+    assert b.js("document.getElementById('status').textContent") == "pass 4 of 5: autodiff"
     assert b.js("[innerWidth, innerHeight]") == [1024, 768]
     for layout in ("normal", "mirror"):
         reset(b, layout)
@@ -69,7 +69,8 @@ def test_node_text_is_readable_at_1024x768_in_both_layouts(three_layer):
 
 def test_the_pass_changes_are_outlined_in_the_picture(three_layer):
     b, res, _ = three_layer
-    added = int(res.steps[3].diff.split("+", 1)[1].split(" ")[0])
+    autodiff = next(s for s in res.steps if s.pass_name == "autodiff")
+    added = int(autodiff.diff.split("+", 1)[1].split(" ")[0])
     for layout in ("normal", "mirror"):
         reset(b, layout)
         shown = b.js("document.querySelectorAll('section.shown .pic.%s g.node.added').length" % layout)

@@ -230,3 +230,17 @@ def test_a_float8_graph_exports_from_the_opset_that_has_float8_and_runs_in_onnxr
     want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     for a, b in zip(cr.Interpreter(g).run_list([x]), want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_numba_backend_leaves_the_restricted_types_to_their_numpy_kernels():
+    pytest.importorskip("numba", reason="pip install chainrule[numba]")
+    text = ("graph g {\n  input %x: f32[2,3]\n  input %s: str[3]\n  input %c: str[1]\n"
+            "  %b: bf16[2,3] = Cast(%x) {to=bf16}\n  %t: bf16[3,2] = Transpose(%b)\n  %q: f8e4m3fn[3,2] = Cast(%t) {to=f8e4m3fn}\n"
+            "  %y: f32[3,2] = Cast(%q)\n  %z: f32[3,2] = Exp(%y)\n  %e: bool[3] = Equal(%s, %c)\n  %n: bool[3] = Not(%e)\n"
+            "  return %z, %n\n}\n")
+    x = np.array([[0.1, 1000.0, -3.3], [2.0, -0.5, 7.0]], np.float32)
+    s, c = np.array(["a", "b", "c"], dtype=object), np.array(["b"], dtype=object)
+    want = cr.Interpreter(cr.parse_graph(text)).run_list([x, s, c])
+    got = cr.compile(cr.parse_graph(text), backend="numba")(x, s, c)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)  # numba's exp is not NumPy's to the last bit
+    np.testing.assert_array_equal(got[1], want[1])

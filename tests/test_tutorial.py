@@ -28,7 +28,7 @@ def test_tutorial_is_kept_without_outputs():
 def test_the_test_extra_brings_the_notebook_runner():
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert any(d.startswith("nbclient") for d in extra) and any(d.startswith("ipykernel") for d in extra)
-    assert 'pip install -e ".[test,plot,threads]"' in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'pip install -e ".[test,plot,threads,numba]"' in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _client(nb, tmp_path):
@@ -60,7 +60,7 @@ def test_tutorial_runs_under_a_jupyter_kernel(tmp_path):
         import nbclient  # noqa: F401
         import nbformat
     except ImportError:  # the README's test command installs them (the test extra)
-        pytest.skip('nbclient/ipykernel not installed: pip install -e ".[test,plot,threads]"')
+        pytest.skip('nbclient/ipykernel not installed: pip install -e ".[test,plot,threads,numba]"')
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys, chainrule\nprint(sys.executable)\nprint(chainrule.__file__)"))
     _client(nb, tmp_path).execute()
@@ -80,7 +80,7 @@ def test_tutorial_runs_under_a_jupyter_kernel(tmp_path):
     graph = _shown(cell("graph"))
     assert all(f"%{n}" in graph for n in ("fc1", "sigmoid", "fc2")) and "fc1.weight" in graph
     dump = _shown(cell("res"))
-    assert "03-autodiff" in dump and "report.html" in dump
+    assert "04-autodiff" in dump and "report.html" in dump
     diff = _shown(cell('res.diff("autodiff")'))
     assert "+ %grad_fc1.weight" in diff and "made by autodiff" in diff
     explain = _shown(cell('cr.explain_grad(mlp, "fc1.weight")'))

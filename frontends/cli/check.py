@@ -1,9 +1,9 @@
 """``chainrule check FILE.ir``: parse an IR text file, run the verifier, and print the graph back."""
 from __future__ import annotations
 
-import os
-
 from ...ir import parse_graph, print_graph, verify
+from ...ir.errors import ReadError
+from ...ir.files import open_regular
 from .common import CliInputError
 
 
@@ -15,10 +15,13 @@ def add_parser(sub):
 
 
 def _read(path):
-    if not os.path.isfile(path):
-        raise CliInputError(f"{path}: " + ("is a folder, not an IR text file" if os.path.isdir(path) else "no such file"))
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    try:
+        with open_regular(path, text=True) as f:  # a FIFO is refused, not waited on
+            return f.read()
+    except ReadError as err:
+        raise CliInputError(str(err)) from None
+    except UnicodeDecodeError as err:
+        raise CliInputError(f"{path}: is not UTF-8 text (byte {err.start}); an IR file is UTF-8") from None
 
 
 def run(args):

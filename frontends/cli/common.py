@@ -1,9 +1,11 @@
-"""What the model-file commands share: the error type, and reading an ONNX model or a .npz of arrays."""
+"""What the model-file commands share: the error type, and reading an ONNX model, a .npz of arrays
+or a Python model file."""
 from __future__ import annotations
 
 import numpy as np
 
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
+from ...ir.files import open_regular
 
 
 class CliInputError(ChainruleError, ValueError):
@@ -37,12 +39,26 @@ def import_model(path, args=None, inputs=None):
         raise CliInputError(f"{inputs}: {err}") from None
 
 
+def read_python(path: str, what: str = "file"):
+    """The compiled code of Python file ``path``, read through ``open_regular`` (``runpy.run_path``
+    would wait forever on a FIFO); ``ReadError`` if it is missing or not a regular file."""
+    with open_regular(path, what=what) as f:
+        return compile(f.read(), path, "exec")
+
+
+def run_python(code, path: str) -> dict:
+    """The globals of ``code`` (from ``read_python``) after running it as ``runpy.run_path`` runs a file."""
+    ns = {"__name__": "<run_path>", "__file__": path}
+    exec(code, ns)  # noqa: S102 (the user's own model file, as runpy would run it)
+    return ns
+
+
 def read_npz(path):
     from ..train.npzfile import NpzRefused, read_npz as read_untrusted
     try:
         arrays = read_untrusted(path)
-    except FileNotFoundError:
-        raise CliInputError(f"{path}: no such file") from None
+    except ReadError as err:
+        raise CliInputError(str(err)) from None
     except NpzRefused as err:
         raise CliInputError(f"{path}: {err}") from None
     except Exception as err:

@@ -3,16 +3,16 @@
 MODEL is a built-in example model (``chainrule dump --list``), a Python file
 that defines ``model`` (a cr.Graph or cr.nn module) or ``build()`` returning
 one, or an ``.onnx`` file. ``--print-after-all``, ``--print-after=PASS`` and
-``--print-changed`` print the IR to the terminal instead of writing a folder.
+``--print-changed`` print the IR to the terminal instead of writing a folder;
+``--print-kernels`` prints the compiled graph as explicit loops (one loop nest per fused
+group, as the numba backend compiles them).
 """
 from __future__ import annotations
 
 import importlib
-import os
-import runpy
 
-from ...ir.errors import InputError
-from .common import add_import_options, import_model
+from ...ir.errors import InputError, ReadError
+from .common import add_import_options, import_model, read_python, run_python
 
 
 def builtin_models():
@@ -28,9 +28,11 @@ def load_model(spec: str, args=None):
     if spec.endswith(".onnx"):
         return import_model(spec, args)
     if spec.endswith(".py"):
-        if not os.path.exists(spec):
-            raise InputError(f"{spec}: no such file")
-        ns = runpy.run_path(spec)
+        try:
+            code = read_python(spec)
+        except ReadError as err:
+            raise InputError(str(err)) from None
+        ns = run_python(code, spec)
         if "model" in ns:
             return ns["model"]
         if callable(ns.get("build")):
@@ -67,6 +69,9 @@ def add_parser(sub):
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass to the terminal instead of writing a folder (repeatable)")
     p.add_argument("--print-changed", action="store_true", help="print the IR after each pass that changed it")
+    p.add_argument("--print-kernels", action="store_true",
+                   help="print the compiled graph as Python loops (a fused group is one loop nest) instead of "
+                        "writing a folder")
     p.add_argument("--list", action="store_true", help="list the built-in models")
     p.set_defaults(run=run, usage_error=p.error)
 
@@ -89,6 +94,12 @@ def run(args):
         from ..train.optim import SGD, Adam
         optimizer = (SGD(args.lr if args.lr is not None else 0.1, momentum=args.momentum or 0.0)
                      if args.optimizer == "sgd" else Adam(args.lr if args.lr is not None else 1e-3))
+    if getattr(args, "print_kernels", False):
+        from ...runtime.lowering import lower, program_text
+        graph = model_graph(model, args.pipeline)
+        PassManager(pipeline_passes(args.pipeline, optimizer)).run(graph)
+        print(program_text(lower(graph)), end="")
+        return 0
     if args.print_after_all or args.print_after or args.print_changed:
         graph = model_graph(model, args.pipeline)
         print("// ----- input IR -----")

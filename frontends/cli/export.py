@@ -8,6 +8,8 @@ import os
 import numpy as np
 
 from ...ir import parse_graph
+from ...ir.errors import ReadError
+from ...ir.files import open_regular
 from .common import CliInputError, read_npz
 
 
@@ -23,6 +25,14 @@ def add_parser(sub):
                                     "with a run folder: another checkpoint.npz to take the weights from")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
     p.set_defaults(run=run)
+
+
+def _read_ir(path):
+    try:
+        with open_regular(path, text=True) as f:  # a FIFO is refused, not waited on
+            return f.read()
+    except ReadError as err:
+        raise CliInputError(str(err)) from None
 
 
 def _run_checkpoint(run_dir):
@@ -42,16 +52,16 @@ def trained_model(run_dir, ckpt=None):
     from ..train import checkpoint
     default = _run_checkpoint(run_dir)
     path = os.path.join(run_dir, "model.ir")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise CliInputError(f"{run_dir}: no model.ir in this folder; is it a folder written by chainrule train "
                             f"--out? (an IR file to export goes with --params)")
     if ckpt is None:
-        meta, _ = checkpoint.read(default)
+        meta = checkpoint.read_meta(default)
         best = os.path.join(run_dir, "best.npz")
         ckpt = best if (meta.get("config") or {}).get("patience") and os.path.exists(best) else default
-    with open(path, encoding="utf-8") as f:
-        g = parse_graph(f.read())
-    meta, arrays = checkpoint.read(ckpt)
+    g = parse_graph(_read_ir(path))
+    like = {p.name: np.broadcast_to(np.zeros((), p.type.dtype.numpy), p.type.shape) for p in g.params}
+    meta, arrays = checkpoint.read(ckpt, expect=like, exact=False)  # checked before any array is read
     for p in g.params:
         a = arrays.get(p.name)
         if a is None or tuple(a.shape) != tuple(p.type.shape) or a.dtype != p.type.dtype.numpy:
@@ -81,11 +91,7 @@ def run(args):
     if os.path.isdir(args.ir):
         return _export_run(args)
     _need_params(args)
-    try:
-        with open(args.ir, encoding="utf-8") as f:
-            g = parse_graph(f.read())
-    except FileNotFoundError:
-        raise CliInputError(f"{args.ir}: no such file") from None
+    g = parse_graph(_read_ir(args.ir))
     arrays = read_npz(args.params)
     missing = [p.name for p in g.params if p.name not in arrays]
     if missing:

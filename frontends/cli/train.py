@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import runpy
 import shutil
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 
 from ...ir import print_graph
 from ...ir.files import write_file
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
 from ..train import checkpoint, datasets, plots
 from ..train.datasets import DatasetError
 from ..train.interrupt import StopOnSignal, Terminated, TerminateRaises
@@ -33,6 +32,7 @@ from ..train.objectives import LOSSES
 from ..python.nn import (ACTIVATIONS, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU,
                          Sequential, Standardize, mlp)
 from ..train.optim import OPTIMIZERS, SCHEDULES, OptimizerError
+from .common import read_python, run_python
 from ..train.loop import Split, TrainingLoop, accuracy, best_epoch
 from ..train.step import NonFiniteLossError, compile_train
 
@@ -157,6 +157,9 @@ def add_parser(sub):
                    help="check every node's result for NaN/Inf and name the first one (forward or backward)")
     p.add_argument("--executor", default="sequential", choices=["sequential", "dataflow", "interpreter"],
                    help="how the training step runs (default sequential; dataflow: list-scheduled threads)")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "numba"],
+                   help="numba: compile the step, evaluation and prediction each into one numba function "
+                        '(pip install "chainrule[numba]"; the first run compiles, later runs load it)')
     p.set_defaults(run=run)
 
 
@@ -193,12 +196,14 @@ def _data(args):
 
 def _user_model(path):
     """The cr.nn module of a Python file: its ``model``, or what its ``model()`` returns."""
-    if not os.path.isfile(path):
-        raise TrainConfigError(f"{path}: no such model file")
-    if not path.endswith(".py"):
+    try:
+        code = read_python(path, what="model file") if path.endswith(".py") else None
+    except ReadError as err:
+        raise TrainConfigError(str(err)) from None
+    if code is None:
         raise TrainConfigError(f"{path}: a model file is Python (.py) defining `model`; to train on data, "
                                f"use --data FILE.csv|FILE.npz")
-    ns = runpy.run_path(path)
+    ns = run_python(code, path)
     model = ns.get("model")
     if callable(model) and not isinstance(model, Module):
         model = model()
@@ -326,7 +331,7 @@ def _check_args(args):
 
 
 def _resume(args, config, step, ckpt_dir, batches):
-    meta = checkpoint.read(args.resume)[0]
+    meta = checkpoint.read_meta(args.resume)  # the arrays are read (and checked) by load, below
     old = meta.get("config", {})
     old.setdefault("model", "mlp")  # checkpoints from before --model were MLPs
     diff = [f"{key}: checkpoint {old.get(key)!r}, now {config[key]!r}" for key in ARCH_KEYS
@@ -397,7 +402,8 @@ def _train(args):
         core = mlp([Xtr.shape[1], *hidden, k], args.activation, seed=args.seed)
     model = Sequential(Standardize(stats.mean, stats.std), core)  # raw inputs in, everywhere
     step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
-                         input_shape=("N", 1, side, side) if side else None, executor=args.executor)
+                         input_shape=("N", 1, side, side) if side else None, executor=args.executor,
+                         backend=getattr(args, "backend", "numpy"))
     train = Split(Xtr, _targets(args.loss, ytr, k), ytr)
     val = Split(data.val[0], _targets(args.loss, data.val[1], k), data.val[1]) if data.val else None
     test = Split(Xte, _targets(args.loss, yte, k), yte)

@@ -70,7 +70,8 @@
     row('change', d.change ? d.change + (d.change == 'added' ? ' by this pass' : ' (' + d.why + ')') : null);
     row('was', d.was); row('used by', d.uses && d.uses.length ? d.uses.map(function(u){ return '%' + u; }).join(', ') : null);
     info.innerHTML = '<h2>%' + esc(d.name) + '</h2><pre class="line">' + esc(d.line) + '</pre>' +
-      (d.rule ? '<div class="rule" title="chain rule">' + esc(d.rule) + '</div>' : '') + '<dl>' + rows.join('') + '</dl>';
+      (d.rule ? '<div class="rule" title="chain rule">' + esc(d.rule) + '</div>' : '') + '<dl>' + rows.join('') + '</dl>' +
+      (d.loops ? '<details class="loops"><summary>its loops</summary><pre class="line">' + esc(d.loops) + '</pre></details>' : '');
     var ln = document.querySelector('#ir-pane .ln[data-name="' + (window.CSS && CSS.escape ? CSS.escape(d.name) : d.name) + '"]');
     if (ln) ln.classList.add('selected');
     body.dataset.selected = d.name;
@@ -99,6 +100,7 @@
     document.getElementById('status').textContent = 'pass ' + i + ' of ' + (secs.length - 1) + ': ' + secs[i].dataset.pass;
     document.getElementById('diff-pane').innerHTML = secs[i].querySelector('.diff').innerHTML;
     document.getElementById('ir-pane').innerHTML = secs[i].querySelector('.ir').innerHTML;
+    document.getElementById('kernels-pane').innerHTML = secs[i].querySelector('.kernels').innerHTML;
     ensure(i);
     var q = document.getElementById('search').value; if (q) search(q, false);
     else if (body.dataset.selected && facts[i]['n:' + body.dataset.selected]) show('n:' + body.dataset.selected);

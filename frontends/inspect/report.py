@@ -9,10 +9,13 @@ No network, no external scripts or fonts: pictures, CSS, data and script are inl
 - clicking a node shows its IR line, its provenance (pass, phase, the value it differentiates)
   and its chain rule in the side panel; the search box finds a value by name;
 - the *mirror* layout (``layout.mirror``) puts each gradient node beside its forward value;
-- ← → (or the pass strip) step through the passes; "pass i of n: <name>" is in ``#status``.
+- ← → (or the pass strip) step through the passes; "pass i of n: <name>" is in ``#status``;
+- the *kernels* pane shows the graph of the pass as explicit loops (``runtime/lowering.py``): before
+  ``fuse-elementwise`` one loop nest per elementwise node, after it one per fused group; a
+  node's own loops are also in its panel.
 
 Each pass is a ``<section class="pass" data-pass=…>`` holding both pictures, the IR text,
-the diff and a JSON blob with what the panel shows for each node.
+the diff, its kernels and a JSON blob with what the panel shows for each node.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Dict, Optional, Sequence
 from ...ir import parse_graph
 from ...ir.display import COLOURS
 from ...ir.printer import derived_rule, format_node, graph_lines
+from ...runtime.lowering import kernel_text, lower, program_text
 from .irdiff import diff_graphs
 from .layout import layered, mirror
 
@@ -52,7 +56,17 @@ def _ir_html(g) -> str:
                      if i in name_at else html.escape(ln) for i, ln in enumerate(lines))
 
 
-def node_facts(g, diff=None) -> Dict[str, dict]:
+def kernels(g):
+    """The graph as loops: ``(program text, {node name: its kernel's text})``, or ("", {}) for a graph
+    the loop lowering cannot take (one a pass left unfinished)."""
+    try:
+        program = lower(g)
+    except Exception:  # noqa: BLE001 (a report of a failing pipeline still shows the other tabs)
+        return "", {}
+    return program_text(program), {k.node.name: kernel_text(k, program) for k in program.kernels}
+
+
+def node_facts(g, diff=None, loops=None) -> Dict[str, dict]:
     """What the panel shows for each node and value, by picture id (``n:NAME`` / ``v:NAME``)."""
     changes = {c.name: c for c in diff.changes} if diff is not None else {}
     values = {v.name: v for v in g.all_values()}
@@ -67,7 +81,8 @@ def node_facts(g, diff=None) -> Dict[str, dict]:
         facts["n:" + n.name] = {
             "name": n.name, "line": format_node(n), "op": n.op.name, "phase": p.phase, "by": p.created_by,
             "of": p.grad_of, "rule": rule, "source": p.source, "uses": [u.name for u in n.outputs[0].consumers],
-            "change": c.kind if c else None, "was": c.before if c else None, "why": c.why if c else None}
+            "change": c.kind if c else None, "was": c.before if c else None, "why": c.why if c else None,
+            "loops": (loops or {}).get(n.name)}
     for c in (diff.changes if diff is not None else []):
         if c.kind == "removed":
             facts["n:" + c.name] = {"name": c.name, "line": c.line, "change": "removed", "why": c.why}
@@ -96,6 +111,7 @@ def build_report(title: str, steps: Sequence[dict]) -> str:
         here = {n.name for n in g.nodes}
         gone = [n for n in prev.nodes if n.name not in here] if prev is not None else []  # ghosts
         normal = _picture(s.get("svg"), layered(g, gone))
+        loop_text, loops = kernels(g)
         note = "" if s.get("svg") else ('<p class="note">Graphviz is not installed, so this is the simple layered '
                                         'picture (apt-get install graphviz for the full one).</p>')
         secs.append(
@@ -105,7 +121,8 @@ def build_report(title: str, steps: Sequence[dict]) -> str:
             f'<div class="pic mirror">{mirror(g, gone)}</div>{note}</div>'
             f'<div class="ir"><pre class="wrap">{_ir_html(g)}</pre></div>'
             f'<div class="diff"><pre class="wrap">{_diff_html(s["diff"])}</pre></div>'
-            f'<script type="application/json" class="facts">{_json(node_facts(g, d))}</script>'
+            f'<div class="kernels"><pre class="wrap">{html.escape(loop_text)}</pre></div>'
+            f'<script type="application/json" class="facts">{_json(node_facts(g, d, loops))}</script>'
             f"</section>")
         prev = g
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -124,5 +141,7 @@ def build_report(title: str, steps: Sequence[dict]) -> str:
             "and chain rule. Wheel: zoom, drag: pan.</p></div>"
             f"<div class=\"legend\">{legend}</div>"
             "<details open><summary>diff against the previous pass</summary><div id=\"diff-pane\"></div></details>"
-            "<details><summary>IR text</summary><div id=\"ir-pane\"></div></details></aside></div>"
+            "<details><summary>IR text</summary><div id=\"ir-pane\"></div></details>"
+            "<details id=\"kernels\"><summary>kernels: the graph as loops</summary><div id=\"kernels-pane\"></div>"
+            "</details></aside></div>"
             f"<script>{_asset('report.js')}</script></body></html>\n")

@@ -28,6 +28,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...ir import DType, Graph
+from ...ir.files import write_file
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, FIRST_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                      META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
@@ -197,8 +198,7 @@ def export_onnx(model, path: Optional[str] = None, **options) -> onnx.ModelProto
     one-hot targets; without it the loss is exported as its LogSoftmax sub-graph)."""
     m = export_model(model, **options)
     if path is not None:
-        with open(path, "wb") as f:
-            f.write(m.SerializeToString())
+        write_file(path, m.SerializeToString())  # atomic, never through a symbolic link
     return m
 
 

@@ -36,7 +36,8 @@ import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from ...ir import DType, Emitter, Graph, Node, TensorType
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
+from ...ir.files import open_regular
 from ...ir.ops import OPS
 from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
@@ -75,12 +76,10 @@ _PACKED = {TensorProto.INT4: 2, TensorProto.UINT4: 2, TensorProto.FLOAT4E2M1: 2,
 def load_model_proto(path: str) -> onnx.ModelProto:
     """Parse ``path`` as an ONNX ModelProto, with a clear error for anything that is not one."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO is refused, not waited on
             data = f.read()
-    except FileNotFoundError:
-        raise OnnxImportError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise OnnxImportError(f"{path}: is a directory, not an ONNX file") from None
+    except ReadError as err:
+        raise OnnxImportError(str(err)) from None
     except OSError as err:
         raise OnnxImportError(f"{path}: cannot read: {err.strerror}") from None
     return parse_model_bytes(data, path)
@@ -243,7 +242,11 @@ class TensorReader:
                                   f"the end of the file ({st.st_size} bytes)")
         if length != nbytes:
             raise OnnxImportError(f"{where}: external data {loc!r} has length {length} but the tensor needs {nbytes} bytes")
-        with open(full, "rb") as f:
+        try:
+            f = open_regular(full)  # checks again what is opened: it may have changed since the stat
+        except ReadError as err:
+            raise OnnxImportError(f"{where}: external data {loc!r}: {err}") from None
+        with f:
             f.seek(offset)
             data = f.read(length)
         if len(data) != length:

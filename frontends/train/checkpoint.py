@@ -9,24 +9,28 @@ in the same folder, flushed to disk, then renamed over the target
 (``os.replace`` is atomic), so a crash leaves the old checkpoint or the new
 one, never half of one. Loading reads the file with ``npzfile.read_npz`` (no
 pickle; a FIFO, a zip bomb or a lying ``.npy`` header is refused before any
-allocation), checks the metadata's fields, then every name, shape and dtype
-against the step's graph, and refuses NaN/Inf arrays, before changing anything.
+allocation), checks every member's name, shape and dtype against the step's
+graph from the ``.npy`` headers alone, before any data is read (so a crafted
+member declaring gigabytes is refused at once), then the metadata's fields,
+and refuses NaN/Inf arrays, before changing anything.
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
 from ...ir.files import write_file
+from ...runtime.limits import human
 from .npzfile import NpzRefused, read_npz
 
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
+META_MAX_BYTES = 16 << 20  # the JSON metadata (history grows by one entry per epoch)
 
 
 class CheckpointError(ChainruleError, ValueError):
@@ -51,23 +55,23 @@ def save(path: str, step, meta: Optional[dict] = None) -> str:
     return path
 
 
-def read(path: str):
-    """``(meta, {name: array})`` from a checkpoint file, with clear errors."""
-    if not os.path.exists(path):
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        arrays = read_npz(path)
-    except NpzRefused as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz): {err}") from None
-    bad = [k for k, a in arrays.items() if not isinstance(a, np.ndarray)]
-    if bad:  # a member that is not a valid .npy comes back as bytes
+def _described(a) -> str:
+    return f"{a.dtype}{list(a.shape)}"
+
+
+def _meta(path: str, heads, load) -> dict:
+    """The checked metadata, read before any array: from the headers, then the one JSON string."""
+    bad = [k for k, h in heads.items() if h is None]
+    if bad:  # a checkpoint holds only arrays
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt entries: {', '.join(bad)})")
-    if META_KEY not in arrays:
+    if META_KEY not in heads:
         raise CheckpointError(f"{path}: not a chainrule checkpoint (no {META_KEY} entry)")
+    h = heads[META_KEY]
+    if h.dtype.kind not in "US" or h.shape != () or h.nbytes > META_MAX_BYTES:
+        raise CheckpointError(f"{path}: its {META_KEY} entry is {_described(h)} ({human(h.nbytes)}); a "
+                              f"checkpoint's metadata is one JSON string of at most {human(META_MAX_BYTES)}")
     try:
-        meta = json.loads(str(arrays.pop(META_KEY)))
+        meta = json.loads(str(load(META_KEY)))
     except ValueError as err:
         raise CheckpointError(f"{path}: unreadable metadata: {err}") from None
     _check_meta(path, meta)
@@ -77,12 +81,56 @@ def read(path: str):
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not supported "
                               f"(this chainrule reads version {VERSION})")
     listed = list(meta.get("params", [])) + list(meta.get("state", []))
-    if sorted(listed) != sorted(arrays):  # e.g. a damaged zip directory that drops entries
-        lost = [k for k in listed if k not in arrays]
-        extra = [k for k in arrays if k not in listed]
+    held = [k for k in heads if k != META_KEY]
+    if sorted(listed) != sorted(held):  # e.g. a damaged zip directory that drops entries
+        lost = [k for k in listed if k not in held]
+        extra = [k for k in held if k not in listed]
         raise CheckpointError(f"{path}: damaged checkpoint: its arrays differ from its own list "
                               f"(missing {', '.join(lost) or 'none'}; unlisted {', '.join(extra) or 'none'})")
-    return meta, arrays
+    return meta
+
+
+def _wanted(path: str, heads, expect: Optional[Dict[str, np.ndarray]], exact: bool):
+    """The arrays to read: all, or those of ``expect`` whose headers declare its dtypes and shapes."""
+    if expect is None:
+        return None
+    if exact:
+        missing = [k for k in expect if k not in heads]
+        extra = [k for k in heads if k not in expect and k != META_KEY]
+        if missing or extra:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                    ([f"unexpected {', '.join(extra)}"] if extra else [])
+            raise CheckpointError(f"{path}: does not match this model and optimizer: {'; '.join(parts)}")
+    for k, a in expect.items():
+        h = heads.get(k)
+        if h is not None and (h.shape != a.shape or h.dtype != a.dtype):
+            raise CheckpointError(f"{path}: {k} is {_described(h)} in the checkpoint but {_described(a)} in the model")
+    return [META_KEY] + [k for k in expect if k in heads]
+
+
+def read(path: str, expect: Optional[Dict[str, np.ndarray]] = None,
+         exact: bool = True) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """``(meta, {name: array})`` from a checkpoint file, with clear errors. The metadata is read and
+    checked first, from the ``.npy`` headers and its own JSON string, before any array. With
+    ``expect`` (``{name: an array like it}``) only those arrays are read, each refused unless its
+    header declares that dtype and shape, and with ``exact`` the file must hold exactly those."""
+    found = {}
+
+    def check(heads, load):
+        found["meta"] = _meta(path, heads, load)
+        return _wanted(path, heads, expect, exact)
+    try:
+        arrays = read_npz(path, what="checkpoint", check=check)
+    except ReadError as err:  # missing, or a FIFO (which np.load would wait on forever)
+        raise CheckpointError(str(err)) from None
+    except CheckpointError:
+        raise
+    except NpzRefused as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except Exception as err:  # zipfile/numpy raise many types (BadZipFile, NotImplementedError, ...)
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz): {err}") from None
+    arrays.pop(META_KEY, None)
+    return found["meta"], arrays
 
 
 def _count(v) -> bool:
@@ -124,21 +172,15 @@ def resume_point(path: str, meta: dict, epochs: int, nbatches: int):
     return start, skip, list(meta.get("history", []))
 
 
+def read_meta(path: str) -> dict:
+    """A checkpoint's metadata, checked as ``read`` checks it, without reading its arrays."""
+    return read(path, expect={}, exact=False)[0]
+
+
 def load(path: str, step) -> dict:
     """Copy a checkpoint into ``step``'s live arrays (all or nothing); returns its metadata."""
-    meta, arrays = read(path)
     live = _arrays(step)
-    missing = [k for k in live if k not in arrays]
-    extra = [k for k in arrays if k not in live]
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-                ([f"unexpected {', '.join(extra)}"] if extra else [])
-        raise CheckpointError(f"{path}: does not match this model and optimizer: {'; '.join(parts)}")
-    for k, a in live.items():
-        b = arrays[k]
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise CheckpointError(f"{path}: {k} is {b.dtype}{list(b.shape)} in the checkpoint but "
-                                  f"{a.dtype}{list(a.shape)} in the model")
+    meta, arrays = read(path, expect=live)  # names, dtypes and shapes checked before any data is read
     for k, b in arrays.items():  # NaN weights would train (and predict) NaN from the first step
         bad = int(np.count_nonzero(~np.isfinite(b))) if b.dtype.kind == "f" else 0
         if bad:
@@ -161,7 +203,6 @@ def load_weights(path: str, model) -> list:
         exe = cr.compile(model)
     """
     from ..python.nn import Module
-    meta, arrays = read(path)
     if isinstance(model, Module):
         live = dict(model.named_parameters())
     else:
@@ -171,6 +212,7 @@ def load_weights(path: str, model) -> list:
             if p.name not in g.initializers:
                 g.initializers[p.name] = np.zeros([int(d) for d in p.shape], p.dtype.numpy)
         live = {p.name: g.initializers[p.name] for p in params}
+    meta, arrays = read(path, expect=live, exact=False)  # only these arrays, checked before they are read
     if not live:
         raise CheckpointError(f"{path}: the model has no parameters to load into (a graph compiled for "
                               f"inference holds its weights as constants: load into the module, then compile)")
@@ -179,11 +221,6 @@ def load_weights(path: str, model) -> list:
     if missing:
         raise CheckpointError(f"{path}: has no {', '.join(missing)} for this model (it holds "
                               f"{', '.join(trained) or 'no parameters'})")
-    for k, a in live.items():
-        b = trained[k]
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise CheckpointError(f"{path}: {k} is {b.dtype}{list(b.shape)} in the checkpoint but "
-                                  f"{a.dtype}{list(a.shape)} in the model")
     for k, a in live.items():
         np.copyto(a, trained[k])
     return list(live)

@@ -24,7 +24,9 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ...ir.errors import ChainruleError
+from ...ir.errors import ChainruleError, ReadError
+from ...ir.files import open_regular, write_file
+from ...runtime.limits import human, memory_limit
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -37,10 +39,11 @@ def load_digits(path: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """The 8×8 digits: ``X`` f32[1797,64] (pixel counts 0..16) and labels ``y`` i64[1797]."""
     path = path or os.path.join(DATA_DIR, "digits.csv.gz")
     try:
-        with gzip.open(path, "rt", encoding="ascii") as f:
+        with open_regular(path, what="digits data file (reinstall the package)") as raw, \
+                gzip.open(raw, "rt", encoding="ascii") as f:
             data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: digits data file not found (reinstall the package)") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, EOFError, ValueError, zlib.error) as err:
         raise DatasetError(f"{path}: cannot read the digits CSV: {err}") from None
     if data.shape[1] != 65:
@@ -111,46 +114,94 @@ def batches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+class _Gunzip:
+    """Reads gzip data a requested number of bytes at a time, so a header can be checked before
+    the data it announces is unpacked (a 2 MB file can unpack to 2 GiB)."""
+
+    def __init__(self, raw: bytes):
+        self.d, self.tail = zlib.decompressobj(wbits=31), raw
+
+    def read(self, n: int) -> bytes:
+        parts, got = [], 0
+        while got < n:
+            if self.d.eof:  # the end of one gzip member: another may follow
+                if not self.d.unused_data:
+                    break
+                self.tail, self.d = self.d.unused_data, zlib.decompressobj(wbits=31)
+            chunk = self.d.decompress(self.tail, n - got)
+            self.tail = self.d.unconsumed_tail
+            if not chunk and not self.tail:
+                if not self.d.eof:
+                    raise EOFError("the compressed data ends early")
+                continue
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+
+class _Plain:
+    def __init__(self, raw: bytes):
+        self.view, self.at = memoryview(raw), 0
+
+    def read(self, n: int) -> bytes:
+        out = self.view[self.at:self.at + n]
+        self.at += len(out)
+        return out
+
+
 def load_idx(path: str) -> np.ndarray:
     """Read an IDX file (MNIST format), plain or gzip-compressed, into an array.
 
     Layout: two zero bytes, a dtype code, the number of dimensions, each
     dimension as a big-endian u32, then the data. Any deviation (bad magic,
     unknown dtype, truncated or trailing data, corrupt gzip) is a DatasetError.
+    The size the header declares is checked against the memory limit before
+    the data is unpacked.
     """
+    limit = memory_limit()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, what="IDX file") as f:  # a FIFO is refused, not waited on
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise DatasetError(f"{path}: the file is {human(size)}, over the memory limit of {human(limit)} "
+                                   f"(CHAINRULE_MEMORY_LIMIT)")
             raw = f.read()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such IDX file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except OSError as err:
         raise DatasetError(f"{path}: cannot read: {err}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise DatasetError(f"{path}: corrupt or truncated gzip data: {err}") from None
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    if raw[0] != 0 or raw[1] != 0:
-        raise DatasetError(f"{path}: not an IDX file (magic starts {raw[:2].hex()}, expected 0000)")
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_DTYPES:
-        raise DatasetError(f"{path}: unknown IDX dtype code 0x{code:02x}")
-    if ndim == 0:
-        raise DatasetError(f"{path}: IDX header declares 0 dimensions")
-    head = 4 + 4 * ndim
-    if len(raw) < head:
-        raise DatasetError(f"{path}: truncated IDX header ({len(raw)} bytes, need {head} for {ndim} dimensions)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-    dt = np.dtype(_IDX_DTYPES[code])
-    want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-    got = len(raw) - head
-    if got != want:
-        what = "truncated" if got < want else "has trailing bytes"
+    src = _Gunzip(raw) if raw[:2] == b"\x1f\x8b" else _Plain(raw)
+    try:
+        magic = src.read(4)
+        if len(magic) < 4:
+            raise DatasetError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
+        if magic[0] != 0 or magic[1] != 0:
+            raise DatasetError(f"{path}: not an IDX file (magic starts {bytes(magic[:2]).hex()}, expected 0000)")
+        code, ndim = magic[2], magic[3]
+        if code not in _IDX_DTYPES:
+            raise DatasetError(f"{path}: unknown IDX dtype code 0x{code:02x}")
+        if ndim == 0:
+            raise DatasetError(f"{path}: IDX header declares 0 dimensions")
+        dims = src.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            raise DatasetError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, need {4 + 4 * ndim} for "
+                               f"{ndim} dimensions)")
+        shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+        dt = np.dtype(_IDX_DTYPES[code])
+        want = math.prod(shape) * dt.itemsize  # Python ints: 255 dimensions of 2**32 do not wrap
+        if want > limit:
+            raise DatasetError(f"{path}: the IDX header declares shape {list(shape)} of {dt.name} ({human(want)}), "
+                               f"over the memory limit of {human(limit)} (CHAINRULE_MEMORY_LIMIT)")
+        data = src.read(want)
+        more = len(src.read(1))
+    except (OSError, EOFError, zlib.error) as err:
+        raise DatasetError(f"{path}: corrupt or truncated gzip data: {err}") from None
+    if len(data) != want or more:
+        what, got = ("truncated", f"{len(data)}") if len(data) < want else \
+            ("has trailing bytes", f"{len(raw) - 4 - 4 * ndim}" if isinstance(src, _Plain) else "more")
         raise DatasetError(f"{path}: IDX data {what}: shape {list(shape)} of {dt.name} needs {want} bytes, "
                            f"file has {got}")
-    return np.frombuffer(raw, dt, offset=head).reshape(shape).astype(dt.newbyteorder("="))
+    return np.frombuffer(data, dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
 def save_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> None:
@@ -168,8 +219,7 @@ def save_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> N
     data = buf.getvalue()
     if compress or (compress is None and path.endswith(".gz")):
         data = gzip.compress(data, mtime=0)
-    with open(path, "wb") as f:
-        f.write(data)
+    write_file(path, data)
 
 
 def load_mnist(images: str, labels: str, scale: bool = True) -> Tuple[np.ndarray, np.ndarray]:
@@ -212,10 +262,10 @@ def load_csv(path: str, label_column: Optional[str] = None) -> Tuple[np.ndarray,
     """``X`` f32[N,features], ``y`` i64[N] from a CSV file: a header row of column names, then one example
     per row; the label is the last column, or the column named ``label_column``."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_regular(path, text=True, newline="") as f:
             rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DatasetError(f"{path}: cannot read as CSV: {err}") from None
     rows = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]  # line numbers, blank lines skipped
@@ -270,8 +320,8 @@ def load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
     from .npzfile import NpzRefused, read_npz  # no FIFO, no zip bomb, no pickle
     try:
         arrays = {k: a for k, a in read_npz(path).items() if isinstance(a, np.ndarray)}
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+    except ReadError as err:
+        raise DatasetError(str(err)) from None
     except Exception as err:  # zipfile/numpy raise many types; NpzRefused says why it refused
         why = err if isinstance(err, NpzRefused) else f"not a readable .npz file: {err}"
         raise DatasetError(f"{path}: {why}") from None

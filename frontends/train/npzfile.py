@@ -3,74 +3,87 @@
 ``np.load`` would block forever on a FIFO, unpack every member of a zip bomb,
 and allocate whatever shape a ``.npy`` header declares. ``read_npz`` instead
 
-1. opens only a regular file (opened non-blocking, then checked with fstat);
+1. opens only a regular file (``ir.files.open_regular``: a FIFO is refused, never waited on);
 2. sums the uncompressed sizes the zip directory declares, and refuses them
    over the memory limit before reading any member;
-3. reads each member's ``.npy`` header first and refuses a shape that needs
+3. reads every member's ``.npy`` header first and refuses a shape that needs
    more bytes than the member holds (or an object dtype, which needs pickle);
-4. reads the data into an array of exactly that size.
+4. hands the headers to the caller's ``check``, which may refuse the file or
+   name the members it wants, before any member's data is read;
+5. reads the data into an array of exactly that size.
 
 A member that is not a ``.npy`` file comes back as its bytes (as ``np.load``
-hands it back), so a caller can name it. A refusal raises ``NpzRefused``,
-whose message reads after the file name: ``ck.npz: not a regular file``.
+hands it back), so a caller can name it. A file that is missing or not a
+regular file raises ``ReadError`` (naming it); a refusal of its contents raises
+``NpzRefused``, whose message reads after the file name: ``ck.npz: its members
+would unpack to 3.0 GiB...``.
 """
 from __future__ import annotations
 
-import os
-import stat
 import zipfile
-from typing import Dict, Union
+from typing import Callable, Dict, Iterable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ...ir.files import open_regular
 from ...runtime.limits import human, memory_limit
 
 
 class NpzRefused(ValueError):
-    """The file is not one to read (not a regular file, a zip bomb, a header that lies)."""
+    """The file's contents are not ones to read (a zip bomb, a header that lies)."""
 
 
-def open_regular(path: str):
-    """A binary file object for ``path`` if it is a regular file; never blocks on a FIFO."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise NpzRefused(f"not a regular file (it is {kind})")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+class Header(NamedTuple):
+    """What a member's ``.npy`` header declares."""
+    dtype: np.dtype
+    shape: tuple
+    fortran: bool
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
 
 
-def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _header(f, info: zipfile.ZipInfo) -> Header:
     fmt = np.lib.format
+    major, _ = fmt.read_magic(f)
+    read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+    shape, fortran, dtype = read_header(f)
+    key = info.filename[:-4]
+    if dtype.hasobject:
+        raise NpzRefused(f"member {key} holds Python objects (dtype {dtype}), which need pickle")
+    h = Header(dtype, tuple(shape), bool(fortran))
+    if h.nbytes > info.file_size:
+        raise NpzRefused(f"member {key} declares {dtype}{list(shape)} ({human(h.nbytes)}) but holds only "
+                         f"{info.file_size:,d} bytes")
+    return h
+
+
+def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo, checked: Header) -> np.ndarray:
     with z.open(info) as f:
-        major, _ = fmt.read_magic(f)
-        read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        key = info.filename[:-4]
-        if dtype.hasobject:
-            raise NpzRefused(f"member {key} holds Python objects (dtype {dtype}), which need pickle")
-        count = int(np.prod(shape, dtype=object))
-        nbytes = count * dtype.itemsize
-        if nbytes > info.file_size:
-            raise NpzRefused(f"member {key} declares {dtype}{list(shape)} ({human(nbytes)}) but holds only "
-                             f"{info.file_size:,d} bytes")
-        arr = np.empty(count, dtype)
-        view, got = memoryview(arr.view(np.uint8)) if nbytes else memoryview(b""), 0
-        while got < nbytes:  # in chunks: no second copy of a large member
+        h = _header(f, info)
+        if h != checked:  # the file changed under us since its headers were checked
+            raise NpzRefused(f"member {info.filename[:-4]} changed while it was read")
+        arr = np.empty(int(np.prod(h.shape, dtype=object)), h.dtype)
+        view, got = memoryview(arr.view(np.uint8)) if h.nbytes else memoryview(b""), 0
+        while got < h.nbytes:  # in chunks: no second copy of a large member
             n = f.readinto(view[got:got + (1 << 20)])
             if not n:
-                raise NpzRefused(f"member {key} ended after {got:,d} of {nbytes:,d} bytes")
+                raise NpzRefused(f"member {info.filename[:-4]} ended after {got:,d} of {h.nbytes:,d} bytes")
             got += n
-    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    return arr.reshape(h.shape[::-1]).T if h.fortran else arr.reshape(h.shape)
 
 
-def read_npz(path: str) -> Dict[str, Union[np.ndarray, bytes]]:
-    """``{name: array}`` of the ``.npz`` at ``path`` (see the module docstring for the checks)."""
-    with open_regular(path) as f:
+#: ``check(headers, load)``: ``headers`` is ``{name: Header}`` (None for a member that is not ``.npy``),
+#: ``load(name)`` reads one member now (e.g. metadata to look at first); returns the names to read
+#: (None: all), or raises to refuse the file
+Check = Callable[[Dict[str, Optional["Header"]], Callable[[str], object]], Optional[Iterable[str]]]
+
+
+def read_npz(path: str, what: str = "file", check: Optional[Check] = None) -> Dict[str, Union[np.ndarray, bytes]]:
+    """``{name: array}`` of the ``.npz`` at ``path`` (see the module docstring for the checks);
+    ``what`` names the file in the ``ReadError`` of a missing one (``no such checkpoint``)."""
+    with open_regular(path, what=what) as f:
         head = f.read(4)
         if head[:2] != b"PK":
             raise ValueError(f"it is not a zip archive (an .npz file starts with b'PK', this one with {head!r})")
@@ -81,10 +94,25 @@ def read_npz(path: str) -> Dict[str, Union[np.ndarray, bytes]]:
             if total > limit:
                 raise NpzRefused(f"its members would unpack to {human(total)}, over the memory limit of "
                                  f"{human(limit)} (CHAINRULE_MEMORY_LIMIT)")
-            out: Dict[str, Union[np.ndarray, bytes]] = {}
+            heads: Dict[str, Optional[Header]] = {}
             for info in infos:
-                if info.filename.endswith(".npy"):
-                    out[info.filename[:-4]] = _member(z, info)
-                else:
-                    out[info.filename] = z.read(info)
-            return out
+                npy = info.filename.endswith(".npy")
+                key = info.filename[:-4] if npy else info.filename
+                if key in heads:
+                    raise NpzRefused(f"member {key} appears twice")
+                heads[key] = None
+                if npy:
+                    with z.open(info) as m:
+                        heads[key] = _header(m, info)
+            info_of = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i for i in infos}
+            out: Dict[str, Union[np.ndarray, bytes]] = {}
+
+            def load(key):
+                if key not in out:
+                    info = info_of[key]
+                    out[key] = z.read(info) if heads[key] is None else _member(z, info, heads[key])
+                return out[key]
+            wanted = check(heads, load) if check is not None else None
+            for key in (heads if wanted is None else wanted):
+                load(key)
+            return {k: out[k] for k in heads if k in out}  # in the file's order

@@ -23,7 +23,7 @@ from ...ir import Emitter, Graph, InputError, IRTypeError
 from ...ir.errors import ChainruleError
 from ...passes import PassManager, inference_pipeline, training_pipeline
 from ...runtime import Interpreter, NumericsError
-from ..compile import make_runner
+from ..compile import check_backend, make_runner
 from ..python.lower import to_graph
 from .objectives import Objective, add_l2, decayed_params, get_loss
 from ..python.nn import Module
@@ -101,7 +101,7 @@ class TrainStep:
 
     def __init__(self, graph: Graph, eval_graph: Graph, predict_graph: Graph, loss: Objective,
                  optimizer: Optimizer, check_numerics: bool = False, history=(), executor: str = "sequential",
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, backend: str = "numpy"):
         self.graph, self.eval_graph, self.predict_graph = graph, eval_graph, predict_graph
         self.model_graph = predict_graph  # compile_train sets the inference model as written (before passes)
         self.loss, self.optimizer = loss, optimizer
@@ -113,11 +113,16 @@ class TrainStep:
         # ``executor`` (sequential by default: buffers planned once, generated code); the interpreter
         # when checking numerics, since it inspects every node's result
         self._train = Interpreter(graph, check_numerics=True) if check_numerics else \
-            make_runner(executor, graph, live, threads)
-        self._eval = make_runner(executor, eval_graph, live, threads)
-        self._predict = make_runner(executor, predict_graph, live, threads)
+            make_runner(executor, graph, live, threads, backend)
+        self._eval = make_runner(executor, eval_graph, live, threads, backend)
+        self._predict = make_runner(executor, predict_graph, live, threads, backend)
         self.output_names = [v.name for v in graph.outputs]
         self.last: Dict[str, float] = {}
+
+    @property
+    def compile_times(self) -> Dict[str, object]:
+        """What building the training step took (``Executable.compile_times``); empty for NumPy."""
+        return dict(getattr(self._train, "compile_times", {}))
 
     @property
     def params(self) -> Dict[str, np.ndarray]:
@@ -225,18 +230,21 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
                   optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,
                   targets: Optional[str] = None, input_shape=None, check_numerics: bool = False,
                   executor: str = "sequential", threads: Optional[int] = None, output: Optional[str] = None,
-                  **options) -> TrainStep:
+                  backend: str = "numpy", **options) -> TrainStep:
     """Compile ``model`` (a cr.nn module or a Graph with one output) into a ``TrainStep``.
 
     ``loss``: a name (``cross_entropy``, ``squared_error``, ``binary_cross_entropy``)
     or an ``Objective``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
     ``metrics``: default ``["accuracy"]`` for classification losses.
-    ``executor`` and ``threads`` as for ``cr.compile``.
+    ``executor``, ``threads`` and ``backend`` (``"numba"``: the step, evaluation and prediction each
+    compiled into one numba function) as for ``cr.compile``.
     ``output``: the name of the model output the loss is on, for a graph with several outputs
     (an imported classifier's label and probabilities); the others are left out of the step.
     ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
     """
     optimizer = optimizer or SGD(lr=0.1)
+    if backend != "numpy":
+        check_backend(backend, executor, runner=True)
     if not isinstance(optimizer, Optimizer):
         raise IRTypeError(f"optimizer must be a cr.optim optimizer (SGD, Adam), got {type(optimizer).__name__}")
     lobj = get_loss(loss, **({"targets": targets} if targets else {}))
@@ -257,7 +265,8 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     pred.set_outputs([lobj.link(Emitter(pred, created_by="loss"), pred.outputs[0])])
     model_graph = pred.clone()
     pred = PassManager(inference_pipeline(freeze_params=False)).run(pred)
-    step = TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history, executor, threads)
+    step = TrainStep(train_graph, eval_graph, pred, lobj, optimizer, check_numerics, pm.history, executor, threads,
+                     backend)
     step.model_graph = model_graph
     return step
 

@@ -16,13 +16,14 @@ from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes, normalize_axis
 from . import register
 from .numerics import erf, log_softmax, sigmoid, softmax
-from .base import Op, need_float, same_dtype
+from .base import Op, literal, need_float, same_dtype
 from .elementwise import Unary
 
 
 @register
 class Relu(Unary):
     """y = max(0, z)"""
+    expr = "np.maximum({x}, 0.0)"  # np.maximum, as the kernel: NaN stays NaN
     rule = "z̄ = ȳ ∘ 𝕀[z > 0]"
     lecture_factor = "𝕀[{x} > 0]"
 
@@ -45,6 +46,9 @@ class LeakyRelu(Unary):
     attrs = {"alpha": 0.01}
     rule = "z̄ = ȳ ∘ (𝕀[z > 0] + α𝕀[z ≤ 0])"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} > 0 else {xs[0]} * {literal(attrs['alpha'])}"
+
     def kernel(self, attrs):
         a = attrs["alpha"]
         return lambda z: np.where(z > 0, z, z * z.dtype.type(a))
@@ -61,6 +65,7 @@ class LeakyRelu(Unary):
 @register
 class Softplus(Unary):
     """y = log(1 + eᶻ)  (the lecture's soft ReLU)"""
+    expr = "np.logaddexp(0.0, {x})"
     rule = "z̄ = ȳ ∘ σ(z)"
     lecture_factor = "σ({x})"
 
@@ -74,6 +79,7 @@ class Softplus(Unary):
 @register
 class HardThreshold(Unary):
     """y = 𝕀[z > 0]  (1 if z > 0 else 0, in z's dtype)"""
+    expr = "1.0 if {x} > 0 else 0.0"
     zero_grad = True
     rule = "z̄ = 0 almost everywhere (the step has no useful gradient)"
 
@@ -93,6 +99,7 @@ class HardThreshold(Unary):
 @register
 class Sigmoid(Unary):
     """y = σ(z) = 1 / (1 + e⁻ᶻ)  (the logistic function)"""
+    expr = "1.0 / (1.0 + np.exp(-{x})) if {x} >= 0 else np.exp({x}) / (1.0 + np.exp({x}))"  # never e^(large)
     rule = "z̄ = ȳ ∘ σ′(z) = ȳ ∘ y(1 − y)"
     lecture_factor = "σ′({x})"
 
@@ -110,6 +117,7 @@ class Sigmoid(Unary):
 @register
 class Tanh(Unary):
     """y = tanh z"""
+    expr = "np.tanh({x})"
     ufunc = np.tanh
     rule = "z̄ = ȳ ∘ (1 − y²)"
     lecture_factor = "(1 − {y}²)"
@@ -129,6 +137,26 @@ class _AxisOp(Op):
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 3 * (outs[0].numel(bindings) or 0)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each row along ``axis``: its maximum m, then Σ e^(z − m) (the log-sum-exp trick), then the result."""
+        t = in_types[0]
+        if not t.dtype.is_float:
+            return False
+        z, y, ax = args[0], outs[0], normalize_axis(attrs["axis"], t.rank, f"{self.name} axis")
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a != ax]):
+            m, total = lb.local("m"), lb.local("total")
+            lb.line(f"{m} = -np.inf")
+            with lb.over((ax,)):
+                lb.line(f"{m} = np.maximum({m}, {lb.at(z, t)})")
+            lb.line(f"{total} = 0.0")
+            row = {ax: lb.index_of(ax)}  # the row's elements as they are read inside its loops
+            self.row_loops(lb, lb.at(z, t, fix=row), lb.at(y, t, fix=row), m, total, ax)
+        return True
+
+    def row_loops(self, lb, z, y, m, total, ax):
+        """The passes over one row after its maximum ``m``: ``z``, ``y`` are the elements' texts."""
+        raise NotImplementedError
 
 
 def softmax_lines(code, z: str, axis: int, out: str):
@@ -164,6 +192,13 @@ class Softmax(_AxisOp):
             return super().emit(code, attrs, out, args, in_types)
         return softmax_lines(code, args[0], attrs["axis"], out)
 
+    def row_loops(self, lb, z, y, m, total, ax):
+        with lb.over((ax,)):
+            lb.line(f"{y} = np.exp({z} - {m})")
+            lb.line(f"{total} += {y}")
+        with lb.over((ax,)):
+            lb.line(f"{y} = {y} / {total}")
+
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]
         axis = node.attrs["axis"]
@@ -179,6 +214,14 @@ class LogSoftmax(_AxisOp):
     def kernel(self, attrs):
         axis = attrs["axis"]
         return lambda z: log_softmax(z, axis)
+
+    def row_loops(self, lb, z, y, m, total, ax):
+        with lb.over((ax,)):
+            lb.line(f"{total} += np.exp({z} - {m})")
+        lse = lb.local("lse")
+        lb.line(f"{lse} = np.log({total})")
+        with lb.over((ax,)):
+            lb.line(f"{y} = ({z} - {m}) - {lse}")
 
     def vjp(self, e, node, gys):
         y, g = node.outputs[0], gys[0]
@@ -202,6 +245,9 @@ class Elu(Unary):
     attrs = {"alpha": 1.0}
     rule = "z̄ = ȳ ∘ (y + α if z < 0 else 1)"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} >= 0 else {literal(attrs['alpha'])} * np.expm1({xs[0]})"
+
     def kernel(self, attrs):
         a = attrs["alpha"]
         return lambda z: np.where(z >= 0, z, z.dtype.type(a) * np.expm1(np.minimum(z, 0)))
@@ -216,6 +262,10 @@ class Selu(Unary):
     """y = γz if z > 0 else γα(eᶻ − 1)  (ONNX's defaults: the self-normalising α and γ)"""
     attrs = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
     rule = "z̄ = ȳ ∘ (y + γα if z ≤ 0 else γ)"
+
+    def scalar(self, attrs, xs, in_types):
+        x, a, g = xs[0], literal(attrs["alpha"]), literal(attrs["gamma"])
+        return f"{g} * ({x} if {x} > 0 else {a} * np.expm1({x}))"
 
     def kernel(self, attrs):
         a, g = attrs["alpha"], attrs["gamma"]
@@ -241,6 +291,10 @@ class Celu(Unary):
         if attrs["alpha"] == 0:
             raise IRTypeError("Celu needs alpha ≠ 0 (it divides by alpha)")
         return super().infer(ins, attrs)
+
+    def scalar(self, attrs, xs, in_types):
+        x, a = xs[0], literal(attrs["alpha"])
+        return f"{x} if {x} > 0 else {a} * np.expm1({x} / {a})"
 
     def kernel(self, attrs):
         a = attrs["alpha"]
@@ -276,6 +330,13 @@ class Gelu(Unary):
         if attrs["approximate"] not in ("none", "tanh"):
             raise IRTypeError(f"Gelu's approximate must be 'none' or 'tanh', got {attrs['approximate']!r}")
         return super().infer(ins, attrs)
+
+    def scalar(self, attrs, xs, in_types):
+        x = xs[0]
+        if attrs["approximate"] == "tanh":
+            c = f"np.minimum(np.maximum({x}, {literal(-GELU_CLIP)}), {literal(GELU_CLIP)})"
+            return f"0.5 * {x} * (1.0 + np.tanh({literal(GELU_K)} * ({c} + {literal(GELU_C)} * {c} * {c} * {c})))"
+        return f"0.5 * {x} * (1.0 + math.erf({x} * {literal(math.sqrt(0.5))}))"
 
     def kernel(self, attrs):
         if attrs["approximate"] == "tanh":
@@ -313,6 +374,8 @@ class Mish(Unary):
     """y = z·tanh(softplus(z))"""
     rule = "z̄ = ȳ ∘ (t + z(1 − t²)σ(z)) with t = tanh(softplus(z))"
 
+    expr = "{x} * np.tanh(np.logaddexp(0.0, {x}))"
+
     def kernel(self, attrs):
         return lambda z: z * np.tanh(np.logaddexp(z.dtype.type(0), z))
 
@@ -343,6 +406,9 @@ class HardSigmoid(Unary):
     attrs = {"alpha": HARD_SIGMOID_ALPHA, "beta": 0.5}
     rule = "z̄ = ȳ ∘ α𝕀[0 < y < 1]"
 
+    def scalar(self, attrs, xs, in_types):
+        return f"np.minimum(np.maximum({xs[0]} * {literal(attrs['alpha'])} + {literal(attrs['beta'])}, 0.0), 1.0)"
+
     def kernel(self, attrs):
         a, b = attrs["alpha"], attrs["beta"]
         return lambda z: hard_sigmoid(z, a, b)
@@ -358,6 +424,8 @@ class HardSigmoid(Unary):
 class HardSwish(Unary):
     """y = z·max(0, min(1, z/6 + ½))  (z times ONNX's HardSigmoid with α = 1/6, β = ½)"""
     rule = "z̄ = ȳ ∘ (h + z/6·𝕀[0 < h < 1]) with h = HardSigmoid(z)"
+
+    expr = "{x} * np.minimum(np.maximum({x} * " + literal(HARD_SWISH_ALPHA) + " + 0.5, 0.0), 1.0)"
 
     def kernel(self, attrs):
         return lambda z: z * hard_sigmoid(z, HARD_SWISH_ALPHA, 0.5)
@@ -375,6 +443,8 @@ class Softsign(Unary):
     """y = z / (1 + |z|)"""
     rule = "z̄ = ȳ / (1 + |z|)²"
     lecture_factor = "1/(1 + |{x}|)²"
+
+    expr = "{x} / (1.0 + np.abs({x}))"
 
     def kernel(self, attrs):
         return lambda z: z / (z.dtype.type(1) + np.abs(z))
@@ -401,6 +471,9 @@ class PRelu(Op):
             raise IRTypeError(f"PRelu's slope {slope} must broadcast to the input's shape {x} (ONNX: "
                               f"unidirectional)")
         return [TensorType(x.shape, x.dtype)]
+
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[0]} if {xs[0]} > 0 else {xs[0]} * {xs[1]}"
 
     def kernel(self, attrs):
         return lambda x, slope: np.where(x > 0, x, x * slope)

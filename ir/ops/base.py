@@ -13,6 +13,8 @@ writing one class (and one entry in the gradient-check table of the tests):
   per set of bindings (a NumPy ufunc, a pure cheap op, a value read off the types);
 - ``emit``: the lines of generated Python that compute the op into a planned
   buffer (default: a call of the out-kernel); ``emit_fresh``: into new arrays;
+- ``scalar``, ``loops``, ``accumulate``: the op as explicit loops (``runtime/loops.py``): one
+  element's expression, the loop nest of a non-elementwise op, a reduction's running value;
 - ``vjp``: the gradient rule, which *emits IR* through an ``Emitter``;
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
@@ -27,6 +29,7 @@ export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py`
 from __future__ import annotations
 
 import functools
+import math
 from typing import Dict, FrozenSet, List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -47,6 +50,27 @@ class Term(NamedTuple):
 def hadamard(node) -> str:
     """The product sign between v̄ⱼ and a local derivative: ∘ for tensors, a space for scalars."""
     return " " if node.outputs[0].type.rank == 0 else " ∘ "
+
+
+class Accumulator(NamedTuple):
+    """A reduction as a running value: ``acc = init``, then ``acc = combine`` for each element
+    ``{x}``, then the result ``finish`` (``{n}``: how many elements were joined). Python text."""
+    init: str
+    combine: str
+    finish: str = "{acc}"
+
+
+def literal(value) -> str:
+    """A number as Python source that NumPy and numba both read back as that number
+    (negative numbers parenthesised, so that ``x ** (-2.0)`` means what it says)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        text = str(int(value))
+    else:
+        v = float(value)
+        text = "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf") if math.isinf(v) else repr(v)
+    return f"({text})" if text.startswith("-") else text
 
 
 class _Required:
@@ -80,10 +104,15 @@ class Op:
     takes: FrozenSet[DType] = frozenset()  # restricted element types the op accepts (types.RESTRICTED)
 
     def __init_subclass__(cls, **kwargs):
-        """Every type rule a subclass writes runs behind the gate of the restricted types."""
+        """Every type rule a subclass writes runs behind the gate of the restricted types, and no
+        loop form it writes sees them (ml_dtypes' formats and strings run as NumPy kernels)."""
         super().__init_subclass__(**kwargs)
         if "infer" in cls.__dict__:
             cls.infer = _gated(cls.__dict__["infer"])
+        if "scalar" in cls.__dict__:
+            cls.scalar = _no_restricted_loops(cls.__dict__["scalar"], None)
+        if "loops" in cls.__dict__:
+            cls.loops = _no_restricted_loops(cls.__dict__["loops"], False)
 
     # -- attributes --------------------------------------------------------
     def check_attrs(self, attrs: dict, where: str = "") -> dict:
@@ -169,6 +198,37 @@ class Op:
         the executor calls ``kernel`` (``SoftmaxCrossEntropy`` computes its results without temporaries)."""
         return None
 
+    # -- loop-level code (runtime/loops.py) ----------------------------------
+    # ``lb`` is the loop builder: ``lb.line(text)`` writes a line, ``with lb.space(shape)`` sets the
+    # index space and ``with lb.over(axes)`` opens ``for`` loops over some of its axes,
+    # ``lb.at(name, t)`` reads (or names, to assign) the element of array ``name`` of type ``t`` at the
+    # open indices (broadcasting is index arithmetic: a size-1 axis reads index 0), ``lb.local(hint)``
+    # makes a new scalar name, ``lb.map``/``lb.reduce``/``lb.matmul`` write whole nests. The text is
+    # plain Python over NumPy arrays, which numba compiles (``runtime/numba_source.py``).
+    def scalar(self, attrs: dict, xs: List[str], in_types: Sequence[TensorType]) -> Optional[str]:
+        """One element of an elementwise op's result as a Python expression of its operands'
+        elements ``xs`` (names, literals or array reads, already broadcast), or None. By default
+        an op with a ``ufunc`` calls it on the elements (``np.floor(x)``: NumPy's rules, numba's too)."""
+        uf = self.ufunc
+        if self.elementwise and uf is not None and getattr(np, getattr(uf, "__name__", ""), None) is uf:
+            return f"np.{uf.__name__}({', '.join(xs)})"
+        return None
+
+    def loops(self, lb, attrs: dict, outs: List[str], args: List[str], in_types: Sequence[TensorType],
+              out_types: Sequence[TensorType]) -> bool:
+        """Write loops computing the results into the arrays ``outs`` (a view op instead binds the
+        name ``outs[0]``); False if the op has no loop form (the step then calls its NumPy kernel).
+        The default: an elementwise op with a ``scalar`` is one loop nest over its result."""
+        if not self.elementwise or self.scalar(attrs, [f"x{k}" for k in range(len(args))], in_types) is None:
+            return False
+        lb.map(self, attrs, outs[0], out_types[0], args, in_types)
+        return True
+
+    def accumulate(self, attrs: dict, in_type: TensorType) -> Optional[Accumulator]:
+        """A reduction's running value (``Accumulator``), so that ``runtime/loops.py`` can also
+        compute it inside the loop nest of the elementwise node making its input; or None."""
+        return None
+
     def lecture(self, node, i: int, n) -> Term:
         """Input ``i``'s term v̄ⱼ ∂vⱼ/∂vᵢ, as ``chainrule explain`` prints it. ``n`` names values:
         ``n.sym(v)`` (λ for ``lam``), ``n.const(v)`` (the number of a scalar constant, or None)."""
@@ -206,6 +266,22 @@ def _gated(infer):
         refuse_restricted(self, outs, "results")
         return outs
     return gated
+
+
+def _no_restricted_loops(form, none):
+    """``scalar`` or ``loops`` answering ``none`` (no loop form) when an operand or result has a
+    restricted element type: the step then calls the NumPy kernel."""
+    @functools.wraps(form)
+    def checked(self, *args):
+        if any(isinstance(t, TensorType) and t.dtype in RESTRICTED for a in args if isinstance(a, (list, tuple))
+               for t in a):
+            return none
+        return form(self, *args)
+    return checked
+
+
+Op.scalar = _no_restricted_loops(Op.scalar, None)
+Op.loops = _no_restricted_loops(Op.loops, False)
 
 
 def refuse_restricted(op: Op, types: Sequence[TensorType], what: str) -> None:

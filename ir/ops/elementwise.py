@@ -11,7 +11,7 @@ import ml_dtypes
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import FLOAT8, STORAGE, DType, TensorType, broadcast_shapes
+from ..types import FLOAT8, RESTRICTED, STORAGE, DType, TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
 from .numerics import erf, to_e8m0, trunc_divide
@@ -26,6 +26,10 @@ class Binary(Op):
     arity = (2, 2)
     elementwise = True
     foldable = True
+    expr = ""  # one element as Python text of the operands' elements {a} and {b} (``scalar``)
+
+    def scalar(self, attrs, xs, in_types):
+        return self.expr.format(a=xs[0], b=xs[1]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)
@@ -44,6 +48,10 @@ class Unary(Op):
     elementwise = True
     foldable = True
     needs_float = True
+    expr = ""  # one element as Python text of the operand's element {x} (``scalar``)
+
+    def scalar(self, attrs, xs, in_types):
+        return self.expr.format(x=xs[0]) if self.expr else super().scalar(attrs, xs, in_types)
 
     def infer(self, ins, attrs):
         if self.needs_float:
@@ -60,6 +68,7 @@ class Unary(Op):
 @register
 class Add(Binary):
     """y = a + b"""
+    expr = "{a} + {b}"
     commutative = True
     ufunc = np.add
     rule = "ā = ȳ, b̄ = ȳ (each summed to its operand's shape)"
@@ -75,6 +84,7 @@ class Add(Binary):
 @register
 class Sub(Binary):
     """y = a - b"""
+    expr = "{a} - {b}"
     ufunc = np.subtract
     rule = "ā = ȳ, b̄ = −ȳ"
 
@@ -89,6 +99,7 @@ class Sub(Binary):
 @register
 class Mul(Binary):
     """y = a * b"""
+    expr = "{a} * {b}"
     commutative = True
     ufunc = np.multiply
     rule = "ā = ȳ ∘ b, b̄ = ȳ ∘ a"
@@ -127,6 +138,17 @@ class Div(Binary):
                 np.divide(a, b, out=out)
         return div
 
+    def scalar(self, attrs, xs, in_types):
+        a, b = xs
+        if in_types[0].dtype.is_float:
+            return f"{a} / {b}"
+        # integers: truncated toward zero, as in ONNX, exactly (no float on the way: int64 past 2**53);
+        # floor division, one up where the signs differ and b does not divide a; x / 0 is 0 (the kernel's)
+        # (the zero is b - b: numba types uint64 against an int literal as float64)
+        if in_types[0].dtype.numpy.kind == "u":
+            return f"({a} // {b} if {b} != 0 else {b} - {b})"
+        return f"(({a} // {b}) + (1 if ({a} % {b} != 0 and (({a} < 0) != ({b} < 0))) else 0) if {b} != 0 else {b} - {b})"
+
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         if in_types[0].dtype.is_float:  # the integer form truncates: its out-kernel
             return [f"{code.const(np.divide, 'divide')}({args[0]}, {args[1]}, {out})"]
@@ -142,6 +164,7 @@ class Div(Binary):
 @register
 class Pow(Binary):
     """y = a ** b"""
+    expr = "{a} ** {b}"
     ufunc = np.power
     rule = "ā = ȳ ∘ b·a^(b−1), b̄ = ȳ ∘ y·log a"
 
@@ -157,6 +180,7 @@ class Pow(Binary):
 @register
 class Neg(Unary):
     """y = −x"""
+    expr = "-{x}"
     ufunc = np.negative
     needs_float = False
     rule = "x̄ = −ȳ"
@@ -194,6 +218,15 @@ class Identity(Unary):
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return [f"{code.const(np.copyto, 'copyto')}({out}, {args[0]})"]
 
+    def scalar(self, attrs, xs, in_types):
+        return xs[0]
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        lb.line(f"{outs[0]} = {args[0]}")  # a view: the same array
+        if args[0] in lb.strided:
+            lb.strided.add(outs[0])
+        return True
+
     def vjp(self, e, node, gys):
         return [gys[0]]
 
@@ -204,6 +237,7 @@ class Identity(Unary):
 @register
 class Exp(Unary):
     """y = eˣ"""
+    expr = "np.exp({x})"
     ufunc = np.exp
     rule = "x̄ = ȳ ∘ y"
     lecture_factor = "{y}"
@@ -215,6 +249,7 @@ class Exp(Unary):
 @register
 class Log(Unary):
     """y = log x"""
+    expr = "np.log({x})"
     ufunc = np.log
     rule = "x̄ = ȳ / x"
     lecture_factor = "(1/{x})"
@@ -226,6 +261,7 @@ class Log(Unary):
 @register
 class Sqrt(Unary):
     """y = √x"""
+    expr = "np.sqrt({x})"
     ufunc = np.sqrt
     rule = "x̄ = ȳ / (2y)"
 
@@ -237,6 +273,7 @@ class Sqrt(Unary):
 @register
 class Square(Unary):
     """y = x²"""
+    expr = "{x} * {x}"
     ufunc = np.square
     rule = "x̄ = ȳ ∘ 2x"
 
@@ -251,6 +288,7 @@ class Square(Unary):
 @register
 class Sin(Unary):
     """y = sin x"""
+    expr = "np.sin({x})"
     ufunc = np.sin
     rule = "x̄ = ȳ ∘ cos x"
     lecture_factor = "cos {x}"
@@ -262,6 +300,7 @@ class Sin(Unary):
 @register
 class Cos(Unary):
     """y = cos x"""
+    expr = "np.cos({x})"
     ufunc = np.cos
     rule = "x̄ = −ȳ ∘ sin x"
 
@@ -272,6 +311,7 @@ class Cos(Unary):
 @register
 class Erf(Unary):
     """y = erf(x) = 2/√π ∫₀ˣ e^(−t²) dt  (NumPy has none: ``numerics.erf``)"""
+    expr = "math.erf({x})"  # the loops may call Python's math module (numba compiles it)
     rule = "x̄ = ȳ ∘ 2/√π e^(−x²)"
     lecture_factor = "2/√π e^(−{x}²)"
 
@@ -340,6 +380,9 @@ class Sum(Op):
             shape = broadcast_shapes(shape, t.shape, "Sum terms")
         return [TensorType(shape, ins[0].dtype)]
 
+    def scalar(self, attrs, xs, in_types):
+        return " + ".join(xs)
+
     def kernel(self, attrs):
         def total(*xs):
             out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.array(xs[0], copy=True)
@@ -380,6 +423,7 @@ class Compare(Binary):
 @register
 class Greater(Compare):
     """y = a > b (bool)"""
+    expr = "{a} > {b}"
     ufunc = np.greater
 
 
@@ -387,6 +431,7 @@ class Greater(Compare):
 class Equal(Compare):
     """y = a == b (bool)"""
     takes = frozenset({DType.str})  # compares strings too
+    expr = "{a} == {b}"
     commutative = True
     ufunc = np.equal
 
@@ -407,6 +452,9 @@ class Where(Op):
             raise IRTypeError(f"Where needs branches of one dtype, got {a} and {b}")
         shape = broadcast_shapes(broadcast_shapes(c.shape, a.shape, "Where operands"), b.shape, "Where operands")
         return [TensorType(shape, a.dtype)]
+
+    def scalar(self, attrs, xs, in_types):
+        return f"{xs[1]} if {xs[0]} else {xs[2]}"
 
     def kernel(self, attrs):
         return np.where
@@ -438,6 +486,14 @@ class Cast(Op):
         if attrs["round_mode"] not in ("up", "down", "nearest"):
             raise IRTypeError(f"Cast round_mode must be \"up\", \"down\" or \"nearest\", got {attrs['round_mode']!r}")
         return [ins[0].with_dtype(attrs["to"])]
+
+    def scalar(self, attrs, xs, in_types):
+        to = DType.of(attrs["to"])
+        if to in RESTRICTED or in_types[0].dtype in RESTRICTED:  # ml_dtypes' formats: the NumPy kernel
+            return None
+        if to == DType.bool:
+            return f"{xs[0]} != 0"
+        return f"np.{to.numpy.name}({xs[0]})"  # floats to integers truncate, as astype does
 
     def kernel(self, attrs):
         to = DType.of(attrs["to"])

@@ -46,6 +46,12 @@ class Extremum(Op):
             shape = broadcast_shapes(shape, t.shape, f"{self.name} operands")
         return [TensorType(shape, ins[0].dtype)]
 
+    def scalar(self, attrs, xs, in_types):
+        text = xs[0]
+        for x in xs[1:]:
+            text = f"np.{self.pick.__name__}({text}, {x})"
+        return text
+
     def kernel(self, attrs):
         pick = self.pick
 
@@ -100,6 +106,9 @@ class Clip(Op):
             if broadcast_shapes(x.shape, t.shape, "Clip operands") != tuple(x.shape):
                 raise IRTypeError(f"Clip's {name} {t} must broadcast to the input's shape {x}")
         return [x]
+
+    def scalar(self, attrs, xs, in_types):
+        return f"np.minimum(np.maximum({xs[0]}, {xs[1]}), {xs[2]})"
 
     def kernel(self, attrs):
         return lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)

@@ -25,7 +25,7 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType
+from ..types import DType, TensorType, broadcasts_into
 from . import OPS, register
 from .base import Op
 
@@ -101,6 +101,18 @@ class Fused(Op):
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return code.inline_body(attrs["body"], out, args, in_types, alias, donated)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """One nest over the result: each step a scalar, no temporaries (``runtime/loops.py``)."""
+        types = list(in_types) + step_types(in_types, attrs["body"])
+        t = out_types[0]
+        if not all(broadcasts_into(u.shape, t.shape) for u in types):
+            return False
+        for s in attrs["body"]:
+            if OPS[s.op].scalar(dict(s.attrs), [f"x{k}" for k in range(len(s.refs))], [types[r] for r in s.refs]) is None:
+                return False
+        lb.body(attrs["body"], outs[0], t, args, in_types)
+        return True
 
 
 class _Body:

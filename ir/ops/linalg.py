@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType, broadcast_shapes
 from . import register
-from .base import HOLE, Op, Term, same_dtype
+from .base import HOLE, Op, Term, literal, same_dtype
 
 
 def _mm_shape(a, b):
@@ -59,6 +59,12 @@ class MatMul(Op):
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return [f"{code.const(np.matmul, 'mm')}({args[0]}, {args[1]}, {out})"]
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        if in_types[0].rank != 2 or in_types[1].rank != 2:  # vectors and batches: the NumPy kernel
+            return False
+        lb.matmul(outs[0], args[0], args[1], in_types[0], in_types[1])
+        return True
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -160,6 +166,21 @@ class Gemm(Op):
             c = args[2] if attrs["beta"] == 1.0 else f"({args[2]} * {code.const(dt(attrs['beta']))})"
             lines.append(f"{code.const(np.add, 'add_')}({out}, {c}, {out})")
         return lines
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """The product (``np.dot``, or loops if small), then α and the bias in one pass over Y."""
+        y, t = outs[0], out_types[0]
+        lb.matmul(y, args[0], args[1], in_types[0], in_types[1], bool(attrs["transA"]), bool(attrs["transB"]))
+        alpha, beta = attrs["alpha"], attrs["beta"]
+        if alpha == 1.0 and len(args) < 3:
+            return True
+        scale = (lambda v: v) if alpha == 1.0 else (lambda v: f"{v} * {literal(alpha)}")
+        bias = (lambda c: c) if beta == 1.0 else (lambda c: f"{c} * {literal(beta)}")
+        if len(args) < 3:
+            lb.nest(y, t, [y], [t], lambda xs: scale(xs[0]))
+        else:
+            lb.nest(y, t, [y, args[2]], [t, in_types[2]], lambda xs: f"{scale(xs[0])} + {bias(xs[1])}")
+        return True
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]

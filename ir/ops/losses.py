@@ -50,6 +50,19 @@ class Loss(Op):
     def elementwise_loss(self, y, t):
         raise NotImplementedError
 
+    expr = ""  # one element's loss as Python text of the elements {y} and {t} (the loop form)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        if not self.expr:
+            return False
+        (y, t), yt = args, in_types[0]
+
+        def example(ex):  # the loss of one example (or of the one element of a rank-0 loss)
+            with lb.over(range(1, yt.rank)):
+                lb.line(f"{ex} += {self.expr.format(y=lb.at(y, yt), t=lb.at(t, yt))}")
+        loss_loops(lb, outs[0], yt, attrs["reduction"], example)
+        return True
+
     def kernel(self, attrs):
         red = attrs["reduction"]
         return lambda y, t: _reduce(self.elementwise_loss(y, t), red)
@@ -81,9 +94,31 @@ class Loss(Op):
         return 3 * (ins[0].numel(bindings) or 0)
 
 
+def loss_loops(lb, out: str, yt: TensorType, reduction: str, example) -> None:
+    """The loop form of ``_reduce``: ``example(ex)`` writes the lines adding one example's loss to the
+    local ``ex`` (inside the loop over examples, axis 0); then one result per example, or their
+    sum or mean."""
+    total = lb.local("total")
+    with lb.space(yt.shape):
+        if reduction != "none" or yt.rank == 0:
+            lb.line(f"{total} = 0.0")
+        with lb.over((0,) if yt.rank else ()):
+            ex = lb.local("ex")
+            lb.line(f"{ex} = 0.0")
+            example(ex)
+            if reduction == "none" and yt.rank:
+                lb.line(f"{lb.at_axes(out, (0,))} = {ex}")
+            else:
+                lb.line(f"{total} += {ex}")
+    if reduction != "none" or yt.rank == 0:
+        mean = reduction == "mean" and yt.rank > 0
+        lb.line(f"{out}[()] = {total}" + (f" / {lb.dim(yt.shape[0])}" if mean else ""))
+
+
 @register
 class CrossEntropy(Loss):
     """ℒ = −Σₖ tₖ log yₖ  (y: probabilities, t: one-hot targets)"""
+    expr = "-({t} * np.log({y} if {t} != 0 else 1.0))"
     min_rank = 2
     rule = "ȳ = −L̄ t / y (÷ N for the mean)"
     lecture_grad = "(−{t} / {y})"
@@ -99,6 +134,7 @@ class CrossEntropy(Loss):
 @register
 class SquaredError(Loss):
     """ℒ = ½‖y − t‖²"""
+    expr = "({y} - {t}) * ({y} - {t}) * 0.5"
     rule = "ȳ = L̄(y − t) (÷ N for the mean)"
     lecture_grad = "({y} − {t})"
 
@@ -114,6 +150,7 @@ class SquaredError(Loss):
 @register
 class BinaryCrossEntropy(Loss):
     """ℒ = −t log y − (1 − t) log(1 − y)  (y: a probability from the logistic)"""
+    expr = "-({t} * np.log({y}) + (1.0 - {t}) * np.log1p(-{y}))"
     rule = "ȳ = L̄(y − t) / (y(1 − y)) (÷ N for the mean)"
     lecture_grad = "({y} − {t}) / ({y}(1 − {y}))"
 
@@ -156,6 +193,39 @@ class SoftmaxCrossEntropy(Loss):
 
     def elementwise_loss(self, z, t):
         return -(t * log_softmax(z, axis=-1))
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """Per example, per row of the last axis: the maximum m, s = Σ e^(z − m), lse = log s; the
+        loss adds −t(z − m − lse) and the probabilities are e^(z − m) / s."""
+        (z, t), zt = args, in_types[0]
+        if not zt.dtype.is_float:
+            return False
+        k = zt.rank - 1
+        probs = outs[1] if attrs["probs"] else None
+
+        def example(ex):
+            row = {k: lb.index_of(k)}  # the row's elements as they are read inside its loops
+            with lb.over(range(1, k)):
+                m, total, lse = lb.local("m"), lb.local("s"), lb.local("lse")
+                zk, tk = lb.at(z, zt, fix=row), lb.at(t, zt, fix=row)
+                lb.line(f"{m} = -np.inf")
+                with lb.over((k,)):
+                    lb.line(f"{m} = np.maximum({m}, {zk})")
+                lb.line(f"{total} = 0.0")
+                with lb.over((k,)):
+                    if probs:
+                        pk = lb.at(probs, zt, fix=row)
+                        lb.line(f"{pk} = np.exp({zk} - {m})")
+                        lb.line(f"{total} += {pk}")
+                    else:
+                        lb.line(f"{total} += np.exp({zk} - {m})")
+                lb.line(f"{lse} = np.log({total})")
+                with lb.over((k,)):
+                    lb.line(f"{ex} += -({tk} * (({zk} - {m}) - {lse}))")
+                    if probs:
+                        lb.line(f"{pk} = {pk} / {total}")
+        loss_loops(lb, outs[0], zt, attrs["reduction"], example)
+        return True
 
     def kernel(self, attrs):
         if not attrs["probs"]:

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, axis_list, normalize_axis
 from . import register
-from .base import Op, as_dtype, need_float
+from .base import Accumulator, Op, as_dtype, literal, need_float
 
 
 def reduced_axes(t: TensorType, axes):
@@ -84,6 +84,14 @@ class Reduce(Op):
     def flops(self, ins, outs, attrs, bindings=None):
         return ins[0].numel(bindings) or 0
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        how = self.accumulate(attrs, in_types[0])
+        if how is None:
+            return False
+        lb.reduce(outs[0], out_types[0], args[0], in_types[0], reduced_axes(in_types[0], attrs["axes"]),
+                  bool(attrs["keepdims"]), how)
+        return True
+
     def _expand(self, e, node, g):
         """ȳ with the reduced axes re-inserted, broadcast to x's shape."""
         x = node.inputs[0]
@@ -101,6 +109,9 @@ class ReduceSum(Reduce):
     reducer = np.add
     rule = "x̄ = ȳ broadcast back over the summed axes"
 
+    def accumulate(self, attrs, in_type):  # floats add in float64 (the literal 0.0)
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + {x}")
+
     def vjp(self, e, node, gys):
         return [self._expand(e, node, gys[0])]
 
@@ -110,6 +121,11 @@ class ReduceMean(Reduce):
     """y = mean of x over ``axes``"""
     fn = staticmethod(np.mean)
     rule = "x̄ = ȳ / n broadcast back over the averaged axes (n elements averaged)"
+
+    def accumulate(self, attrs, in_type):
+        if in_type.dtype.is_float:
+            return Accumulator("0.0", "{acc} + {x}", "{acc} / {n}")
+        return Accumulator("0", "{acc} + {x}", "int({acc} / {n})")  # NumPy's float mean, truncated back
 
     def vjp(self, e, node, gys):
         x = node.inputs[0]
@@ -129,6 +145,14 @@ class Extremum(Reduce):
             return not self.lowest
         info = np.iinfo(dtype)
         return int(info.min if self.lowest else info.max)
+
+    def accumulate(self, attrs, in_type):
+        pick = self.reducer.__name__  # maximum or minimum, as the kernel: a NaN wins
+        if in_type.dtype.is_float:
+            return Accumulator("-np.inf" if self.lowest else "np.inf", f"np.{pick}({{acc}}, {{x}})")
+        if in_type.dtype.numpy.kind not in "iu":
+            return None
+        return Accumulator(literal(self.initial(in_type.dtype.numpy)), f"np.{pick}({{acc}}, {{x}})")
 
     def vjp(self, e, node, gys):
         x, y = node.inputs[0], node.outputs[0]
@@ -164,6 +188,9 @@ class ReduceProd(Reduce):
     writes_out = True
     reducer = np.multiply
     rule = "x̄ᵢ = ȳ Πⱼ≠ᵢ xⱼ (y/xᵢ without zeros; with one zero only it gets the product, with two none)"
+
+    def accumulate(self, attrs, in_type):
+        return Accumulator("1.0" if in_type.dtype.is_float else "1", "{acc} * {x}")
 
     def vjp(self, e, node, gys):
         x, axes = node.inputs[0], node.attrs["axes"]
@@ -204,6 +231,9 @@ class ReduceL1(Reduce):
     fn = staticmethod(_l1)
     rule = "x̄ = ȳ ∘ sign(x), broadcast back"
 
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + np.abs({x})")
+
     def vjp(self, e, node, gys):
         x = node.inputs[0]
         zero = e.scalar_like(0, x)
@@ -216,6 +246,9 @@ class ReduceL2(Reduce):
     """y = √(Σ x²) over ``axes``"""
     fn = staticmethod(_l2)
     rule = "x̄ = ȳ ∘ x / y, broadcast back (0 where y = 0)"
+
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0", "{acc} + {x} * {x}", "np.sqrt({acc})") if in_type.dtype.is_float else None
 
     def vjp(self, e, node, gys):
         x, y = node.inputs[0], node.outputs[0]
@@ -230,6 +263,9 @@ class ReduceSumSquare(Reduce):
     fn = staticmethod(_sum_square)
     rule = "x̄ = 2 ȳ ∘ x, broadcast back"
 
+    def accumulate(self, attrs, in_type):
+        return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + {x} * {x}")
+
     def vjp(self, e, node, gys):
         x = node.inputs[0]
         return [e.Mul(self._expand(e, node, gys[0]), e.Mul(e.scalar_like(2, x), x))]
@@ -241,6 +277,24 @@ class ReduceLogSumExp(Reduce):
     fn = staticmethod(_log_sum_exp)
     float_only = True
     rule = "x̄ = ȳ ∘ softmax(x) over the axes, broadcast back (exp(x − m)/Σ exp(x − m), m the max)"
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each kept index: the maximum m over the axes (0 if it is not finite), then m + log Σ e^(x − m)."""
+        t, x = in_types[0], args[0]
+        if not t.dtype.is_float:
+            return False
+        axes = reduced_axes(t, attrs["axes"])
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a not in axes]):
+            m, total = lb.local("m"), lb.local("total")
+            lb.line(f"{m} = -np.inf")
+            with lb.over(axes):
+                lb.line(f"{m} = np.maximum({m}, {lb.at(x, t)})")
+            lb.line(f"{m} = {m} if np.isfinite({m}) else 0.0")
+            lb.line(f"{total} = 0.0")
+            with lb.over(axes):
+                lb.line(f"{total} += np.exp({lb.at(x, t)} - {m})")
+            lb.line(f"{lb.at_reduced(outs[0], axes, bool(attrs['keepdims']), t.rank)} = np.log({total}) + {m}")
+        return True
 
     def vjp(self, e, node, gys):
         # exp(x − y) is the same softmax, but y ≈ 1000.69 in float32 is off by 3e-5 and so would be x̄
@@ -275,6 +329,27 @@ class _ArgExtreme(Op):
             return np.asarray(n - 1 - find(np.flip(x, axis), axis=axis, keepdims=keep), dtype=np.int64)
         return arg
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        """For each row, the first (or last) index of its extreme element; a NaN wins, as in NumPy
+        (the first NaN, or the last with select_last_index=1)."""
+        t, x = in_types[0], args[0]
+        ax = normalize_axis(attrs["axis"], t.rank, f"{self.name} axis")
+        beats = ">" if self.find is np.argmax else "<"
+        with lb.space(t.shape), lb.over([a for a in range(t.rank) if a != ax]):
+            best, where = lb.local("best"), lb.local("where")
+            lb.line(f"{best} = {lb.at(x, t, fix={ax: '0'})}")
+            lb.line(f"{where} = 0")
+            with lb.over((ax,)):
+                v = lb.at(x, t)
+                if attrs["select_last_index"]:  # a tie moves on; once a NaN is seen only NaNs do
+                    lb.line(f"if {v} != {v} or ({best} == {best} and {v} {beats}= {best}):")
+                else:
+                    lb.line(f"if {v} {beats} {best} or ({v} != {v} and {best} == {best}):")
+                lb.line(f"    {best} = {v}")
+                lb.line(f"    {where} = {lb.index_of(ax)}")
+            lb.line(f"{lb.at_reduced(outs[0], (ax,), bool(attrs['keepdims']), t.rank)} = {where}")
+        return True
+
 
 @register
 class ArgMax(_ArgExtreme):
@@ -286,6 +361,7 @@ class ArgMax(_ArgExtreme):
 class ArgMin(_ArgExtreme):
     """y = index of the minimum along ``axis`` (i64; the first one, or the last with select_last_index=1)"""
     find = staticmethod(np.argmin)
+
 
 
 def _count(shape, axes, dtype):
@@ -312,6 +388,11 @@ class Count(Op):
     def static_value(self, ins, attrs):
         t = ins[0]
         return _count(t.shape, attrs["axes"], t.dtype.numpy) if t.is_static else None
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        t = in_types[0]
+        lb.line(f"{outs[0]}[()] = {lb.count([t.shape[a] for a in reduced_axes(t, attrs['axes'])])}")
+        return True
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0

@@ -78,6 +78,12 @@ class Mod(Binary):
             raise IRTypeError(f"Mod's fmod must be 0 or 1, got {attrs['fmod']!r}")
         return super().infer(ins, attrs)
 
+    def scalar(self, attrs, xs, in_types):
+        a, b = xs
+        if attrs["fmod"] and not in_types[0].dtype.is_float:  # C's remainder of integers, exactly (a's sign)
+            return f"0 if {b} == 0 else (-(abs({a}) % abs({b})) if {a} < 0 else abs({a}) % abs({b}))"
+        return f"np.{'fmod' if attrs['fmod'] else 'remainder'}({a}, {b})"
+
     def kernel(self, attrs):
         uf = np.fmod if attrs["fmod"] else np.mod
 

@@ -38,6 +38,12 @@ class Transpose(Op):
         perm = attrs["perm"]
         return lambda x: np.transpose(x, perm)
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        perm = self._perm(in_types[0].rank, attrs)
+        lb.line(f"{outs[0]} = np.transpose({args[0]}, {tuple(perm)!r})  # a view")
+        lb.strided.add(outs[0])
+        return True
+
     def vjp(self, e, node, gys):
         perm = self._perm(node.inputs[0].type.rank, node.attrs)
         inv = tuple(int(i) for i in np.argsort(perm))
@@ -98,12 +104,23 @@ class Reshape(Op):
             return lambda x: x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
         return lambda x: x.reshape(shape)
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        return reshape_loops(lb, outs[0], args[0], out_types[0])
+
     def vjp(self, e, node, gys):
         where = f"gradient of %{node.name} ({self.name}): "
         return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type, where))]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0
+
+
+def reshape_loops(lb, out: str, x: str, t: TensorType) -> bool:
+    """A reshaping view in loop code: ``x`` as an array of ``t``'s shape (copied first if ``x`` is a
+    strided view, as NumPy's reshape would)."""
+    src = f"np.ascontiguousarray({x})" if x in lb.strided else x
+    lb.line(f"{out} = {src}.reshape({lb.shape_text(t.shape)})  # a view")
+    return True
 
 
 def like_shape(t: TensorType, where: str = ""):
@@ -147,6 +164,9 @@ class Flatten(Op):
             return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
         return flatten
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        return reshape_loops(lb, outs[0], args[0], out_types[0])
+
     def vjp(self, e, node, gys):
         where = f"gradient of %{node.name} ({self.name}): "
         return [e.Reshape(gys[0], shape=like_shape(node.inputs[0].type, where))]
@@ -177,6 +197,9 @@ class Unsqueeze(Op):
     def kernel(self, attrs):
         axes = tuple(attrs["axes"])
         return lambda x: np.expand_dims(x, axes)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        return reshape_loops(lb, outs[0], args[0], out_types[0])
 
     def vjp(self, e, node, gys):
         return [e.Squeeze(gys[0], axes=tuple(node.attrs["axes"]))]
@@ -213,6 +236,9 @@ class Squeeze(Op):
         axes = attrs["axes"]
         return lambda x: np.squeeze(x, axis=None if axes is None else tuple(axes))
 
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        return reshape_loops(lb, outs[0], args[0], out_types[0])
+
     def vjp(self, e, node, gys):
         return [e.Unsqueeze(gys[0], axes=self._axes(node.inputs[0].type, node.attrs))]
 
@@ -237,6 +263,11 @@ class ExpandLike(Op):
 
     def kernel(self, attrs):
         return lambda x, like: np.broadcast_to(x, like.shape)
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        lb.line(f"{outs[0]} = np.broadcast_to({args[0]}, {lb.shape_text(out_types[0].shape)})  # a view")
+        lb.strided.add(outs[0])
+        return True
 
     def vjp(self, e, node, gys):
         return [e.sum_to(gys[0], node.inputs[0].type), None]
@@ -318,6 +349,24 @@ class OneHot(Op):
             np.put_along_axis(y, np.expand_dims(np.where(bad, 0, x), -1), np.expand_dims(~bad, -1).astype(dt), axis=-1)
             return y
         return one_hot
+
+    def loops(self, lb, attrs, outs, args, in_types, out_types):
+        t, depth = in_types[0], attrs["depth"]
+        y, yt = outs[0], out_types[0]
+        zeros = attrs["out_of_range"] == "zeros"
+        with lb.space(yt.shape), lb.over(range(t.rank)):
+            k = lb.local("k")
+            lb.line(f"{k} = {lb.at_axes(args[0], range(t.rank))}")
+            with lb.over((t.rank,)):
+                lb.line(f"{lb.at(y, yt)} = 0")
+            if zeros:  # an index outside leaves its row zero
+                lb.line(f"if 0 <= {k} < {depth}:")
+                lb.line(f"    {lb.at(y, yt, fix={t.rank: k})} = 1")
+            else:
+                lb.line(f"if {k} < 0 or {k} >= {depth}:")
+                lb.line(f"    raise ValueError('a class index is outside 0..{depth - 1}')")
+                lb.line(f"{lb.at(y, yt, fix={t.rank: k})} = 1")
+        return True
 
 
 @register
