@@ -14,6 +14,7 @@ instrumentation, never code inside passes (as in MLIR):
 """
 from __future__ import annotations
 
+import difflib
 import gc
 import sys
 import time
@@ -120,13 +121,19 @@ class PassManager:
             if paused:
                 gc.enable()
 
-    def _run(self, graph: Graph) -> Graph:
-        out = self.stream or sys.stdout
+    def check_print_after(self) -> None:
+        """Refuse a ``print_after`` name that is not a pass of this pipeline (before anything runs)."""
         names = [p.name for p in self.passes]
         unknown = [n for n in self.print_after if n not in names]
         if unknown:
-            raise PassError(f"--print-after names unknown pass(es) {', '.join(unknown)}; "
-                            f"this pipeline runs: {', '.join(names)}")
+            close = [m for n in unknown for m in difflib.get_close_matches(n, names, 1)]
+            raise PassError(f"--print-after names unknown pass(es) {', '.join(unknown)}"
+                            + (f" (did you mean {', '.join(close)}?)" if close else "")
+                            + f"; this pipeline runs: {', '.join(names)}")
+
+    def _run(self, graph: Graph) -> Graph:
+        out = self.stream or sys.stdout
+        self.check_print_after()
         if self.dump_dir:
             prepare_dump_dir(self.dump_dir)  # refuses a folder of other files (cr.dump may force it first)
             self._dump(0, "input", None, graph)

@@ -321,6 +321,7 @@ def _cli_onnx(case):
         "npz1": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("none.npz"), output=j("o.npz"))),
         "npz2": lambda: cli_run.run(ns(model=j("m.onnx"), inputs=j("junk.npz"), output=j("o.npz"))),
         "export1": lambda: cli_export.run(ns(ir=j("none.ir"), params=j("p.npz"), output=j("o.onnx"))),
+        "export_missing": lambda: cli_export.run(ns(ir=j("nosuch"), params=None, output=j("o.onnx"))),
         "export2": lambda: cli_export.run(ns(ir=j("s.ir"), params=j("in.npz"), output=j("o.onnx"))),
         "export3": lambda: cli_export.run(ns(ir=j("s.ir"), params=j("p.npz"), output=j("o.onnx"))),
         "grad2": lambda: cli_grad.run(ns(model=j("m.onnx"), inputs=j("in.npz"), output=j("o.npz"), wrt=None)),
@@ -343,6 +344,8 @@ def _cli_export_run(case):
         step.graph.initializers["fc1.bias"] = np.zeros(5, np.float32)
     checkpoint.save(os.path.join(d, "checkpoint.npz"), step, {"config": {"hidden": [2]}})
     if case == "params":
+        with open(os.path.join(d, "s.ir"), "w") as f:
+            f.write(cr.print_graph(step.graph))
         return cli_export.run(argparse.Namespace(ir=os.path.join(d, "s.ir"), params=None, output="o.onnx"))
     return cli_export.trained_model(d)
 
@@ -900,7 +903,10 @@ SITES = {
     "frontends.cli.export:trained_model#1": (lambda: _cli_export_run("model"), ["no model.ir", "chainrule train"]),
     "frontends.cli.export:trained_model#2": (lambda: _cli_export_run("missing"), ["array fc3.weight is missing",
                                                                                  "model.ir wants f32[2,2]"]),
-    "frontends.cli.export:_need_params#1": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
+    "frontends.cli.export:_need_params#1": (lambda: _cli_onnx("export_missing"), ["nosuch", "no such file or folder"]),
+    "frontends.cli.export:_need_params#2": (lambda: _cli_export_run("params"), ["s.ir", "needs --params"]),
+    "frontends.python.nn:Module.__call__#1": (lambda: cr.nn.mlp([4, 3])(np.ones((2, 4), np.float32)),
+                                              ["Sequential was called on a ndarray", "cr.compile(model)(x)"]),
     "frontends.onnx.importer:_Importer.symbolic_output#1": (
         lambda: _imp(_node("Shape", name="sh"), inputs=(("x", ["N", 3]),), outputs=(("y", [2]),)),
         ["graph output 'y'", "shape value [N, 3]", "symbolic dimensions"]),
@@ -1076,9 +1082,9 @@ SITES = {
     # -- passes -------------------------------------------------------------------------
     "passes.analysis:topological_order#1": (_cycle, ["graph g has a cycle", "exp", "neg"]),
     "passes.basic:infer_shapes#1": (_infer_shapes, ["node %add (Add)", "[2] and [3]"]),
-    "passes.manager:PassManager._run#1": (lambda: _pass_fail("print"), ["--print-after", "nosuch", "breaks"]),
-    "passes.manager:PassManager._run#2": (lambda: _pass_fail("chainrule"), ["pass breaks failed", "no value named 'nope'"]),
-    "passes.manager:PassManager._run#3": (lambda: _pass_fail("other"), ["pass breaks failed with RuntimeError: boom"]),
+    "passes.manager:PassManager.check_print_after#1": (lambda: _pass_fail("print"), ["--print-after", "nosuch", "breaks"]),
+    "passes.manager:PassManager._run#1": (lambda: _pass_fail("chainrule"), ["pass breaks failed", "no value named 'nope'"]),
+    "passes.manager:PassManager._run#2": (lambda: _pass_fail("other"), ["pass breaks failed with RuntimeError: boom"]),
     "passes.manager:PassManager._verify#1": (lambda: _pass_fail("verify"), ["invalid after pass breaks"]),
     "passes.autodiff:backward#1": (lambda: _backward("noloss"), ["at least one loss"]),
     "passes.autodiff:backward#2": (lambda: _backward("nowrt"), ["wrt"]),

@@ -46,7 +46,7 @@ def test_print_after_named_pass_and_unknown_name():
     pm = _pm(print_after=("toposort",))
     pm.run(parse_graph(TEXT))
     assert pm.stream.getvalue().startswith("// ----- IR after toposort (unchanged) -----\ngraph g {")
-    with pytest.raises(PassError, match=r"unknown pass\(es\) tosort; this pipeline runs: infer-shapes, toposort, dce"):
+    with pytest.raises(PassError, match=r"unknown pass\(es\) tosort \(did you mean toposort\?\); this pipeline runs: infer-shapes, toposort, dce"):
         _pm(print_after=("tosort",)).run(parse_graph(TEXT))
 
 

@@ -102,11 +102,13 @@ def run(args):
         return 0
     if args.print_after_all or args.print_after or args.print_changed:
         graph = model_graph(model, args.pipeline)
+        pm = PassManager(pipeline_passes(args.pipeline, optimizer), print_after_all=args.print_after_all,
+                         print_after=args.print_after, print_after_change=args.print_changed)
+        pm.check_print_after()   # a pass name not in the pipeline is refused before anything is printed
         print("// ----- input IR -----")
         from ...ir import print_graph
         print(print_graph(graph), end="")
-        PassManager(pipeline_passes(args.pipeline, optimizer), print_after_all=args.print_after_all,
-                    print_after=args.print_after, print_after_change=args.print_changed).run(graph)
+        pm.run(graph)
         return 0
     res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer,
                force=getattr(args, "force", False))

@@ -82,6 +82,9 @@ def _export_run(args):
 
 def _need_params(args):
     if not args.params:
+        if not os.path.exists(args.ir):
+            raise CliInputError(f"{args.ir}: no such file or folder (export takes a run folder of chainrule "
+                                f"train, or an IR file with --params)")
         raise CliInputError(f"{args.ir}: exporting an IR file needs --params (its arrays); a run folder of "
                             f"chainrule train needs none")
 

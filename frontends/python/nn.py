@@ -58,6 +58,9 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise IRTypeError(f"{type(self).__name__} was called on a {type(x).__name__}: modules are traced into "
+                              f"IR, not run; compile the model and call that, cr.compile(model)(x)")
         return self.forward(x)
 
     def in_features(self) -> Optional[int]:
