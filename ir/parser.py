@@ -16,7 +16,7 @@ import numpy as np
 from .core import Graph, Node, Provenance, Value
 from .errors import ChainruleError, ParseError
 from .ops import get_op
-from .types import DType, TensorType
+from .types import STORAGE, DType, TensorType
 
 MAX_NESTING = 64  # attribute lists and dense data: deeper than any tensor rank
 MAX_DIM = 2**63 - 1
@@ -177,6 +177,16 @@ class _Lexer:
             arr = np.array(data, dtype=t.dtype.numpy)
         except (TypeError, ValueError, OverflowError) as err:  # e.g. 1000 in an i8
             self.fail(f"bad {what}: {err}", col)
+        if t.dtype in STORAGE and not t.dtype.holds_floats:  # ml_dtypes wraps int4 9 to -7 silently
+            try:
+                exact = np.array(data, dtype=np.int64)
+            except (TypeError, ValueError, OverflowError) as err:
+                self.fail(f"bad {what}: {err}", col)
+            if exact.shape == arr.shape and not np.array_equal(exact, arr.astype(np.int64)):
+                k = int(np.argmax(exact.reshape(-1) != arr.astype(np.int64).reshape(-1)))
+                self.fail(f"bad {what}: {exact.reshape(-1)[k]} is outside the range of {t.dtype.value}", col)
+        if t.dtype == DType.str and not all(isinstance(s, str) for s in arr.flat):
+            self.fail(f"bad {what}: a str tensor holds strings, got {data!r}", col)
         if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
             arr = arr.reshape(t.shape)
         if arr.shape != t.shape:

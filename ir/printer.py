@@ -66,9 +66,11 @@ def meta_key(key: str) -> str:
 
 
 def _scalar(x, dtype: DType) -> str:
+    if dtype == DType.str:
+        return json.dumps(x, ensure_ascii=False)
     if dtype == DType.bool:
         return "true" if x else "false"
-    if dtype.is_float:
+    if dtype.holds_floats:
         return _float(x, dtype)
     return str(int(x))
 
@@ -84,6 +86,8 @@ def _float(x, dtype: DType = DType.f64) -> str:
 
 
 def _nested(a: np.ndarray, dtype: DType) -> str:
+    if dtype == DType.str and not isinstance(a, np.ndarray):  # an element of an object array
+        return _scalar(a, dtype)
     if a.ndim == 0:
         return _scalar(a.item() if dtype != DType.f32 and dtype != DType.f16 else a, dtype)
     return "[" + ", ".join(_nested(x, dtype) for x in a) + "]"

@@ -6,6 +6,13 @@ graph built for ``f32[N,784]`` runs for any batch size.
 
     >>> TensorType(("N", 784), DType.f32)
     f32[N,784]
+
+Some element types are *restricted* (``RESTRICTED``): only the ops that name them in
+``Op.takes`` accept them, the others refuse them before their type rule runs. ``str`` holds
+Python strings (a NumPy object array), which ``Equal`` compares. The narrow number formats
+(``STORAGE``: bfloat16, the float8s, float4, int4 and int2, as ml_dtypes' NumPy types) are
+stored, moved and cast, and computed on after a ``Cast`` to ``f32``: ``is_float`` is true of
+the types ops compute in, f16, f32 and f64.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import enum
 from dataclasses import dataclass
 from typing import Tuple, Union
 
+import ml_dtypes
 import numpy as np
 
 from .errors import InputError, IRTypeError
@@ -26,11 +34,27 @@ class DType(enum.Enum):
     f16 = "f16"
     f32 = "f32"
     f64 = "f64"
+    bf16 = "bf16"
+    f8e4m3fn = "f8e4m3fn"
+    f8e4m3fnuz = "f8e4m3fnuz"
+    f8e5m2 = "f8e5m2"
+    f8e5m2fnuz = "f8e5m2fnuz"
+    f8e8m0 = "f8e8m0"
+    f4e2m1 = "f4e2m1"
     i8 = "i8"
+    i16 = "i16"
     i32 = "i32"
     i64 = "i64"
     u8 = "u8"
+    u16 = "u16"
+    u32 = "u32"
+    u64 = "u64"
+    i4 = "i4"
+    u4 = "u4"
+    i2 = "i2"
+    u2 = "u2"
     bool = "bool"
+    str = "str"
 
     @property
     def numpy(self) -> np.dtype:
@@ -38,7 +62,13 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
+        """A float type that ops compute in (the narrow formats of ``STORAGE`` are not)."""
         return self in (DType.f16, DType.f32, DType.f64)
+
+    @property
+    def holds_floats(self) -> bool:
+        """Its values are floating-point numbers (f16, f32, f64 and the narrow float formats)."""
+        return self.is_float or self in STORAGE_FLOATS
 
     @staticmethod
     def of(x) -> "DType":
@@ -62,10 +92,27 @@ class DType(enum.Enum):
 
 
 _TO_NUMPY = {
-    DType.f16: "float16", DType.f32: "float32", DType.f64: "float64",
-    DType.i8: "int8", DType.i32: "int32", DType.i64: "int64",
-    DType.u8: "uint8", DType.bool: "bool",
+    DType.f16: "float16", DType.f32: "float32", DType.f64: "float64", DType.bf16: ml_dtypes.bfloat16,
+    DType.f8e4m3fn: ml_dtypes.float8_e4m3fn, DType.f8e4m3fnuz: ml_dtypes.float8_e4m3fnuz,
+    DType.f8e5m2: ml_dtypes.float8_e5m2, DType.f8e5m2fnuz: ml_dtypes.float8_e5m2fnuz,
+    DType.f8e8m0: ml_dtypes.float8_e8m0fnu, DType.f4e2m1: ml_dtypes.float4_e2m1fn,
+    DType.i4: ml_dtypes.int4, DType.u4: ml_dtypes.uint4, DType.i2: ml_dtypes.int2, DType.u2: ml_dtypes.uint2,
+    DType.i8: "int8", DType.i16: "int16", DType.i32: "int32", DType.i64: "int64",
+    DType.u8: "uint8", DType.u16: "uint16", DType.u32: "uint32", DType.u64: "uint64", DType.bool: "bool",
+    DType.str: object,
 }
+
+#: The narrow number formats: stored, moved and cast, not computed on.
+STORAGE_FLOATS = frozenset({DType.bf16, DType.f8e4m3fn, DType.f8e4m3fnuz, DType.f8e5m2, DType.f8e5m2fnuz,
+                            DType.f8e8m0, DType.f4e2m1})
+STORAGE = STORAGE_FLOATS | {DType.i4, DType.u4, DType.i2, DType.u2}
+#: The float8 formats whose Cast saturates (clamps to the largest finite value) unless told not to.
+FLOAT8 = frozenset({DType.f8e4m3fn, DType.f8e4m3fnuz, DType.f8e5m2, DType.f8e5m2fnuz})
+
+#: The restricted element types, which an op takes only if it names them in ``Op.takes``, and
+#: what chainrule does with them.
+RESTRICTED = {DType.str: "strings are compared by Equal, and held by Constant",
+              **{dt: f"{dt.value} values are stored, moved and cast; Cast them to f32 to compute" for dt in STORAGE}}
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,15 @@ from ..ir import Graph, Node
 from ..ir.core import Provenance
 from ..ir.ops import OPS
 from ..ir.ops.fused import Fused, Step
+from ..ir.types import RESTRICTED
 from .manager import graph_pass
 
 
 def _fusible(node: Node) -> bool:
-    return node.op.elementwise and not isinstance(node.op, Fused) and len(node.outputs) == 1 and bool(node.inputs)
+    """An elementwise node with one result, none of whose values has a restricted element type
+    (``types.RESTRICTED``: the planned steps of a Fused body compute into numeric buffers)."""
+    return (node.op.elementwise and not isinstance(node.op, Fused) and len(node.outputs) == 1 and bool(node.inputs)
+            and not any(v.type.dtype in RESTRICTED for v in list(node.inputs) + list(node.outputs)))
 
 
 def _only_consumer(node: Node):

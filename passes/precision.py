@@ -21,6 +21,11 @@ def _retype(t, dtype):
     return t.with_dtype(dtype) if t.dtype.is_float and t.dtype != dtype else t
 
 
+def _computed_float(a: np.ndarray) -> bool:
+    """An array of a float type ops compute in (not bfloat16 or float8, which are stored as they are)."""
+    return a.dtype.kind == "f" and DType.of(a.dtype).is_float
+
+
 class CastFloats(Pass):
     """Every float value, parameter and constant becomes ``dtype``."""
 
@@ -37,12 +42,12 @@ class CastFloats(Pass):
             changed |= t != v.type
             v.type = t
         for name, arr in list(graph.initializers.items()):
-            if arr.dtype.kind == "f" and arr.dtype != self.dtype.numpy:
+            if _computed_float(arr) and arr.dtype != self.dtype.numpy:
                 graph.initializers[name] = arr.astype(self.dtype.numpy)
         for node in graph.nodes:
             attrs, retyped = dict(node.attrs), False
             for k, v in attrs.items():
-                if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype != self.dtype.numpy:
+                if isinstance(v, np.ndarray) and _computed_float(v) and v.dtype != self.dtype.numpy:
                     attrs[k], retyped = v.astype(self.dtype.numpy), True
                 elif isinstance(v, DType) and v.is_float and v != self.dtype:
                     attrs[k], retyped = self.dtype, True

@@ -32,6 +32,7 @@ def _cnn_cases():
         y = cnn._run("MaxPool", (cnn.X_POOL,), attrs)[0]
         gy = R.standard_normal(y.shape)
         out += [("MaxPool", (cnn.X_POOL,), attrs), ("MaxPoolGrad", (cnn.X_POOL, gy), attrs),
+                ("MaxPoolIndices", (cnn.X_POOL,), attrs),
                 ("AveragePool", (cnn.X_POOL,), attrs), ("AveragePoolGrad", (gy, cnn.X_POOL), attrs)]
     x, s, b, m, v = R.standard_normal((4, 3, 2, 3)), R.standard_normal(3), R.standard_normal(3), \
         R.standard_normal(3), R.uniform(0.5, 2, 3)
@@ -50,7 +51,7 @@ for _name, *_ in CASES:
 #: ops with no loop form: every case keeps its NumPy kernel inside a compiled step
 NO_LOOPS = ("Gather", "ScatterAddLike", "Pad", "PadGrad", "Concat", "Split", "Tile", "Trilu", "Range",
             "ConstantOfShape", "LayerNormalization", "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool",
-            "MaxPoolGrad", "AveragePool", "AveragePoolGrad", "GlobalAveragePool", "BatchNormalization",
+            "MaxPoolGrad", "MaxPoolIndices", "AveragePool", "AveragePoolGrad", "GlobalAveragePool", "BatchNormalization",
             "BatchNormTraining", "DropoutMask")
 #: the cases that keep their NumPy kernel, and why
 FALLS_BACK = {
@@ -59,6 +60,7 @@ FALLS_BACK = {
     "Constant-0": "a constant that is a graph output is copied by its kernel (inside a step constants are "
                   "computed once, or written into the code)",
     **{i: "no loop form yet" for i in IDS if i.rsplit("-", 1)[0] in NO_LOOPS},
+    **{f"Cast-{k}": "to float8: ml_dtypes' formats have no loop form" for k in (3, 4, 5)},
 }
 
 

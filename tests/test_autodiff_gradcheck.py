@@ -176,10 +176,11 @@ CASES = {
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
 NOT_DIFFERENTIABLE = {
-    "ArgMax", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
+    "ArgMax", "ArgMin", "Cast", "Constant", "Count", "Equal", "Greater", "OneHot",  # differentiable=False
     "HardThreshold",  # zero_grad=True: derivative 0 almost everywhere; autodiff warns
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
     "MaxPoolGrad",  # differentiable=False: second derivatives through MaxPool are not implemented
+    "MaxPoolIndices",  # differentiable=False: integer positions
     "DropoutMask",  # differentiable=False: a random mask; dropout's gradient is Mul's
     "Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not",  # differentiable=False: bool results
     "Floor", "Ceil", "Round", "Sign",  # zero_grad=True: step functions

@@ -139,6 +139,19 @@ def maxpool_grad_ref(x, gy, **attrs):
     return gx
 
 
+def maxpool_indices_ref(x, storage_order=0, **attrs):
+    """ONNX's Indices: the flat index in x of each window's first maximum (row-major over the
+    window), with the spatial axes row-major or, storage_order=1, column-major."""
+    out = None
+    N, C, H, W = x.shape
+    for nn, c, p, q, inside, _, shape in _pool_windows(x, attrs):
+        out = np.zeros(x.shape[:2] + shape, np.int64) if out is None else out
+        vals = [x[nn, c, r, s] for r, s in inside]
+        r, s = inside[vals.index(max(vals))]
+        out[nn, c, p, q] = (nn * C + c) * H * W + (s * H + r if storage_order else r * W + s)
+    return out
+
+
 def avgpool_ref(x, **attrs):
     out = None
     for nn, c, p, q, inside, padded, shape in _pool_windows(x, attrs):
@@ -236,6 +249,23 @@ def test_maxpool_and_its_gradient_match_loops(k):
     _close(y, maxpool_ref(X_POOL, **attrs))
     gy = n(*y.shape)
     _close(_run("MaxPoolGrad", (X_POOL, gy), attrs)[0], maxpool_grad_ref(X_POOL, gy, **attrs))
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("k", range(len(POOL)))
+def test_maxpool_indices_match_loops(k, order):
+    x = np.round(X_POOL * 2) / 2  # ties, which the first maximum breaks
+    _run_i = _run("MaxPoolIndices", (x,), {**POOL[k], "storage_order": order})[0]
+    np.testing.assert_array_equal(_run_i, maxpool_indices_ref(x, order, **POOL[k]))
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8, np.int32])
+def test_maxpool_of_integers_pads_with_the_type_minimum(dt):
+    x = (np.arange(2 * 2 * 7 * 8) % 97 + (0 if dt == np.uint8 else -40)).astype(dt).reshape(2, 2, 7, 8)
+    attrs = POOL[2]  # padded: the padding must never win
+    y = _run("MaxPool", (x,), attrs)[0]
+    assert y.dtype == dt
+    np.testing.assert_array_equal(y, maxpool_ref(x.astype(np.float64), **attrs))
 
 
 @pytest.mark.parametrize("include", [0, 1])

@@ -946,6 +946,10 @@ SITES = {
     "ir.ops.elementwise:Binary.infer#1": (lambda: emit("Sub", T(2, dt="bool"), T(2, dt="bool")),
                                           ["Sub needs numeric operands", "bool[2]"]),
     "ir.ops.elementwise:Neg.infer#1": (lambda: emit("Neg", T(2, dt="bool")), ["Neg needs a numeric operand", "bool[2]"]),
+    "ir.ops.elementwise:Cast.infer#1": (lambda: emit("Cast", T(2), to=DType.f8e4m3fn, saturate=2),
+                                        ["Cast saturate must be 0 or 1, got 2"]),
+    "ir.ops.elementwise:Cast.infer#2": (lambda: emit("Cast", T(2), to=DType.f8e8m0, round_mode="even"),
+                                        ["Cast round_mode must be", "'even'"]),
     "ir.ops.elementwise:Where.infer#1": (lambda: emit("Where", T(2), T(2), T(2)), ["Where", "bool condition", "f32[2]"]),
     "ir.ops.elementwise:Where.infer#2": (lambda: emit("Where", T(2, dt="bool"), T(2), T(2, dt="f64")),
                                          ["Where", "f32[2] and f64[2]"]),
@@ -970,6 +974,8 @@ SITES = {
     "ir.ops.losses:Loss.infer#3": (lambda: emit("SquaredError", T(2), T(2), reduction="max"), ["SquaredError", "'max'"]),
     "ir.ops.losses:SoftmaxCrossEntropy.infer#1": (lambda: emit("SoftmaxCrossEntropy", T(2, 3), T(2, 3), probs=2),
                                                   ["SoftmaxCrossEntropy probs", "0 or 1", "got 2"]),
+    "ir.ops.reductions:_ArgExtreme.infer#1": (lambda: emit("ArgMin", T(2, 3), select_last_index=2),
+                                              ["ArgMin select_last_index must be 0 or 1, got 2"]),
     "ir.ops.reductions:reduced_axes#1": (lambda: emit("ReduceSum", T(2, 3), axes=(1, -1)), ["axes (1, -1) repeat"]),
     # CNN ops: each type rule names the op, the operand and the attribute that do not fit
     "ir.ops.conv:Conv._geometry#1": (lambda: emit("Conv", T(1, 1, 5, 5), T(2, 1, 3)), ["Conv needs a static weight"]),
@@ -1001,6 +1007,10 @@ SITES = {
     "ir.ops.pool:AveragePoolGrad.infer#1": (
         lambda: emit("AveragePoolGrad", T(1, 1, 2, 2), T(1, 1, 4, 4), kernel_shape=(2, 2)), ["not the AveragePool output"]),
     "ir.ops.pool:GlobalAveragePool.infer#1": (lambda: emit("GlobalAveragePool", T(2, 3)), ["GlobalAveragePool needs"]),
+    "ir.ops.base:refuse_restricted#1": (lambda: emit("Exp", T(3, dt=DType.bf16)),
+                                         ["Exp does not take bf16 operands, got bf16[3]", "Cast them to f32"]),
+    "ir.ops.pool:MaxPoolIndices.infer#1": (lambda: emit("MaxPoolIndices", T(1, 1, 4, 4), kernel_shape=(2, 2),
+                                                        storage_order=2), ["MaxPoolIndices storage_order", "2"]),
     "ir.ops.pool:MaxPoolGrad.infer#1": (lambda: emit("MaxPoolGrad", T(1, 1, 4, 4), T(1, 1, 4, 4), kernel_shape=(2, 2)),
                                         ["not the MaxPool output"]),
     "ir.ops.pool:Pool.window#1": (lambda: emit("MaxPool", T(1, 1, 4, 4)), ["MaxPool needs attribute 'kernel_shape'"]),
@@ -1014,6 +1024,9 @@ SITES = {
     "ir.ops.pad:Pad._pads#1": (lambda: emit("Pad", T(2, 3), pads=(1, 1)), ["Pad needs 4 pads", "(1, 1)"]),
     "ir.ops.pad:Pad.infer#1": (lambda: emit("Pad", T("N", 3), pads=(1, 0, 0, 0)), ["symbolic axis N"]),
     "ir.ops.pad:Pad.infer#2": (lambda: emit("Pad", T(2, 3), pads=(0, -2, 0, -2)), ["crops more than the 3"]),
+    "frontends.onnx.ops.elementwise:_equal#1": (lambda: cr.export_onnx(cr.parse_graph(
+        "graph g {\n  input %a: str[2]\n  input %b: str[2]\n  %y: bool[2] = Equal(%a, %b)\n  return %y\n}\n")),
+        ["node y", "Equal of strings needs ONNX opset 19"]),
     "frontends.onnx.ops.pool:_no_dilation#1": (lambda: _export_dilated_average_pool(), ["dilations (2, 2)", "opset 19"]),
     "frontends.python.layers:AdaptiveAvgPool2d.__init__#1": (lambda: cr.nn.AdaptiveAvgPool2d(2), ["output_size=1"]),
     "frontends.python.layers:Conv2d.__init__#1": (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), ["divisible by groups=2"]),
@@ -1040,6 +1053,8 @@ SITES = {
     "ir.ops.shape:ExpandLike.infer#1": (lambda: emit("ExpandLike", T(2, 3), T(3)), ["ExpandLike", "f32[2,3]", "f32[3]"]),
     "ir.ops.shape:OneHot.infer#1": (lambda: emit("OneHot", T(2), depth=3), ["OneHot needs integer", "f32[2]"]),
     "ir.ops.shape:OneHot.infer#2": (lambda: emit("OneHot", T(2, dt="i64"), depth=0), ["OneHot depth", "0"]),
+    "ir.ops.shape:OneHot.infer#3": (lambda: emit("OneHot", T(2, dt="i64"), depth=3, out_of_range="wrap"),
+                                    ["OneHot out_of_range must be", "'wrap'"]),
     "ir.ops.shape:Constant.infer#1": (lambda: emit("Constant", value=3), ["Constant value", "int"]),
     "ir.ops.shape:like_shape#1": (_flatten_grad, ["gradient of %flat (Flatten)", "f32[N,M]",
                                                   "more than one symbolic dimension"]),
@@ -1421,8 +1436,9 @@ SITES = {
     "frontends.onnx.importer:_Ctx.fail#1": (lambda: _imp(  # a target no fold computes: Gather out of range
         _const_node("c", np.array([2, 3])), _const_node("i", np.array([5])), _node("Gather", ["c", "i"], ["s"], name="g"),
         _node("Reshape", ["x", "s"]), inputs=(("x", [2, 3]),)), ["node 'n' (Reshape)", "input 'shape' ('s') must be a constant"]),
-    "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("ArgMax", select_last_index=1), outputs=(("y", None),)),
-                                                 ["node 'n' (ArgMax)", "unsupported: select_last_index=1"]),
+    "frontends.onnx.importer:_Ctx.unsupported#1": (lambda: _imp(_node("Split", outs=("a", "b")), inputs=(("x", ["N", 3]),),
+                                                              outputs=(("a", None), ("b", None))),
+                                                 ["node 'n' (Split)", "unsupported: Split of the symbolic axis N"]),
     "frontends.onnx.importer:_Importer.__init__#1": (lambda: _model_meta(**{"chainrule.state": "{oops"}),
                                                    ["metadata chainrule.state is not JSON"]),
     "frontends.onnx.importer:_Importer.__init__#2": (lambda: _init(_tp("", [1], [1.0])), ["initializer #0 has no name"]),
@@ -1437,7 +1453,7 @@ SITES = {
     "frontends.onnx.importer:_Importer.check_versions#1": (lambda: _imp(ir=99), ["ONNX IR version 99 is not supported"]),
     "frontends.onnx.importer:_Importer.check_versions#2": (lambda: _imp(opset=[__import__("onnx").helper.make_opsetid(
         "com.acme", 1)]), ["imports no default-domain (ai.onnx) opset"]),
-    "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=3), ["opset 3 is not supported"]),
+    "frontends.onnx.importer:_Importer.check_versions#3": (lambda: _imp(opset=99), ["opset 99 is not supported"]),
     "frontends.onnx.importer:input_type#1": (lambda: _vi_input(__import__("onnx").helper.
         make_tensor_sequence_value_info("x", 1, None)), ["graph input 'x' is not a tensor"]),
     "frontends.onnx.importer:input_type#2": (lambda: _imp(inputs=(("x", None),)),
@@ -1455,6 +1471,8 @@ SITES = {
                                               ["node 'n' (Relu): domain 'com.acme' is not supported"]),
     "frontends.onnx.importer:_Importer.run#2": (lambda: _imp(_node("Frobnicate")),
                                               ["node 'n' (Frobnicate): op Frobnicate is not supported", "Relu"]),
+    "frontends.onnx.importer:_Importer.run#3": (lambda: _imp(_node("Add", ["x", "x"]), opset=6),
+                                              ["node 'n' (Add): Add of opset 6 is not supported", "from opset 7 on"]),
     "frontends.onnx.importer:_Importer.attrs_of#1": (lambda: _imp(_node("Relu", colour=3)),
                                                    ["node 'n' (Relu): unknown attribute 'colour'", "none"]),
     "frontends.onnx.importer:_Importer.attrs_of#2": (lambda: _attr(name="perm", ref_attr_name="p", type=7),
@@ -1502,7 +1520,10 @@ SITES = {
     "frontends.onnx.exporter:export_model#2": (lambda: cr.export_onnx(cr.parse_graph(
         "graph g {\n  input %x: f32[2]\n  param %w: f32[2]\n  %y: f32[2] = Mul(%x, %w)\n  return %y\n}\n")),
         ["graph g: parameters without arrays", ": w"]),
-    "frontends.onnx.exporter:export_model#3": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
+    "frontends.onnx.exporter:export_model#3": (lambda: cr.export_onnx(cr.parse_graph(
+        "graph g {\n  input %x: f32[2]\n  %y: i4[2] = Cast(%x) {to=i4}\n  return %y\n}\n")),
+        ["graph g: %y is i4[2]", "from opset 21 on", "writes opset 18"]),
+    "frontends.onnx.exporter:export_model#4": (_export_taken, ["graph g: cannot name the update of w 'w.next'",
                                                              "the name is taken"]),
     "frontends.onnx.backend:OrtExecutable.__init__#1": (lambda: _ort("missing"), ["needs the onnxruntime package"]),
     "frontends.cli.grad:run#1": (lambda: _grad_cli([], ()), ["m.onnx: the model has no outputs"]),
@@ -1581,6 +1602,9 @@ SITES = {
         initializers={"w": np.zeros(3, np.float32)}), backend="onnxruntime")(np.array([7])),
         ["onnxruntime failed to run graph g"]),
     # ai.onnx.ml: string tensors (class labels) and the graph metadata that records them
+    "frontends.onnx.importer:TensorReader.packed#1": (lambda: _imp(inits=[__import__("onnx").TensorProto(
+        name="q", data_type=__import__("onnx").TensorProto.INT4, dims=[5], raw_data=b"\x01\x02")]),
+        ["initializer 'q'", "INT4 data of dims [5] needs 3 bytes (2 values a byte), it has 2"]),
     "frontends.onnx.importer:TensorReader.strings#1": (lambda: _imp(inits=[__import__("onnx").TensorProto(
         name="s", data_type=__import__("onnx").TensorProto.STRING, dims=[3], string_data=[b"a", b"b"])]),
         ["initializer 's'", "needs 3 strings in string_data, it has 2"]),

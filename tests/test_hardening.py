@@ -435,10 +435,11 @@ def test_an_idx_file_still_loads_plain_gzipped_and_in_two_gzip_members(tmp_path)
 def test_one_hot_kernel_does_not_build_an_identity_matrix(monkeypatch):
     """np.eye(depth) made memory grow with the square of the class count."""
     monkeypatch.setattr(np, "eye", lambda *a, **k: pytest.fail("OneHot built np.eye"))
-    k = cr.OPS["OneHot"].kernel({"depth": 50_000, "dtype": cr.DType.f32})
-    y = k(np.array([[3, 49_999]]))
-    assert y.shape == (1, 2, 50_000) and y.dtype == np.float32
-    assert y.sum() == 2 and y[0, 0, 3] == 1 and y[0, 1, 49_999] == 1
+    for outside in ("error", "zeros"):
+        k = cr.OPS["OneHot"].kernel({"depth": 50_000, "dtype": cr.DType.f32, "out_of_range": outside})
+        y = k(np.array([[3, 49_999]]))
+        assert y.shape == (1, 2, 50_000) and y.dtype == np.float32
+        assert y.sum() == 2 and y[0, 0, 3] == 1 and y[0, 1, 49_999] == 1
 
 
 STATIC_BIG = "graph big {\n  input %x: f32[1000,1000]\n  %y: f32[1000,1000] = Exp(%x)\n  return %y\n}\n"

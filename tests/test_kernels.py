@@ -50,7 +50,11 @@ REF = {
     "Mul": [((_A34, n(3, 1)), {}, lambda a, b: a * b)],
     "Div": [((_A34, _P34), {}, lambda a, b: a / b),
             ((np.array([-7, 7, 6], np.int64), np.array([2, 2, -4], np.int64)), {},
-             lambda a, b: np.array([-3, 3, -1]))],  # integer division truncates toward zero (ONNX)
+             lambda a, b: np.array([-3, 3, -1])),  # integer division truncates toward zero (ONNX)
+            ((np.array([2 ** 62 + 1, -(2 ** 62 + 1)], np.int64), np.array([3, 3], np.int64)), {},
+             lambda a, b: np.array([(2 ** 62 + 1) // 3, -((2 ** 62 + 1) // 3)])),  # exact past 2**53
+            ((np.array([2 ** 64 - 1, 7], np.uint64), np.array([3, 2], np.uint64)), {},
+             lambda a, b: np.array([(2 ** 64 - 1) // 3, 3], np.uint64))],
     "Pow": [((_P34, _B4), {}, lambda a, b: np.exp(b * np.log(a)))],
     "Neg": [((_A34,), {}, lambda x: 0 - x), ((np.array([1, -2], np.int64),), {}, lambda x: 0 - x)],
     "Identity": [((_A34,), {}, lambda x: x)],
@@ -69,7 +73,14 @@ REF = {
                                                                      for j in range(4)] for i in range(3)]))],
     "Cast": [((np.array([1.7, -1.7, 0.2], np.float32),), {"to": DType.i32}, lambda x: np.array([1, -1, 0])),
              ((np.array([1, 0, 3], np.int64),), {"to": DType.bool}, lambda x: np.array([True, False, True])),
-             ((_A34,), {"to": DType.f64}, lambda x: x)],
+             ((_A34,), {"to": DType.f64}, lambda x: x),
+             # float8 saturates at its largest finite value, 448 for e4m3fn; 0.3 is nearest 1.25·2^-2
+             ((np.array([1000.0, -np.inf, 0.3], np.float32),), {"to": DType.f8e4m3fn},
+              lambda x: np.array([448.0, -448.0, 0.3125]).astype(DType.f8e4m3fn.numpy)),
+             ((np.array([1000.0, 3.0], np.float32),), {"to": DType.f8e4m3fn, "saturate": 0},
+              lambda x: np.array([np.nan, 3.0]).astype(DType.f8e4m3fn.numpy)),
+             ((np.array([3.0, 0.5, 5.0], np.float32),), {"to": DType.f8e8m0, "round_mode": "down"},
+              lambda x: np.array([2.0, 0.5, 4.0]).astype(DType.f8e8m0.numpy))],
     "Relu": [((_A34,), {}, lambda z: z * (z > 0))],
     "LeakyRelu": [((_A34,), {"alpha": 0.1}, lambda z: np.where(z > 0, z, 0.1 * z))],
     "Softplus": [((_A34,), {}, lambda z: np.log(1 + np.exp(z.astype(np.float64))))],
@@ -88,7 +99,14 @@ REF = {
     "ReduceMax": [((_A34,), {"axes": (1,), "keepdims": 0}, lambda x: np.array([max(r) for r in x])),
                   ((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: x.max(axis=(0, 2), keepdims=True))],
     "ArgMax": [((_A34,), {"axis": 1, "keepdims": 0}, lambda x: np.array([list(r).index(max(r)) for r in x])),
-               ((_A34,), {}, lambda x: np.array([[list(c).index(max(c)) for c in x.T]]))],
+               ((_A34,), {}, lambda x: np.array([[list(c).index(max(c)) for c in x.T]])),
+               ((np.array([[1, 3, 3, 0], [2, 2, 1, 2]], np.int32),), {"axis": 1, "keepdims": 0, "select_last_index": 1},
+                lambda x: np.array([2, 3]))],  # the last of the tied maxima
+    "ArgMin": [((_A34,), {"axis": 1, "keepdims": 0}, lambda x: np.array([list(r).index(min(r)) for r in x])),
+               ((np.array([[1, 0, 3, 0], [2, 2, 1, 1]], np.uint16),), {"axis": 1, "select_last_index": 1},
+                lambda x: np.array([[3], [3]])),
+               ((np.array([[1, 0, 3, 0], [2, 2, 1, 1]], np.uint16),), {"axis": 1},
+                lambda x: np.array([[1], [2]]))],
     "Count": [((n(2, 3, 4),), {"axes": (0, 2)}, lambda x: np.array(8.0)), ((_A34,), {}, lambda x: np.array(12.0))],
     "MatMul": [((_A34, n(4, 5)), {}, lambda a, b: np.einsum("ik,kj->ij", a, b)),
                ((n(2, 3, 4), n(4, 2)), {}, lambda a, b: np.einsum("bik,kj->bij", a, b)),
@@ -106,7 +124,9 @@ REF = {
     "Squeeze": [((n(3, 1, 4, 1),), {}, lambda x: x.reshape(3, 4)), ((n(3, 1, 4, 1),), {"axes": (1,)}, lambda x: x.reshape(3, 4, 1))],
     "ExpandLike": [((n(3, 1), n(2, 3, 4)), {}, lambda x, like: x + np.zeros((2, 3, 4), x.dtype))],
     "OneHot": [((_I,), {"depth": 3}, lambda x: np.array([[[float(k == v) for k in range(3)] for v in r] for r in x])),
-               ((np.array([1, 0], np.int32),), {"depth": 2, "dtype": DType.f64}, lambda x: np.array([[0, 1], [1, 0]]))],
+               ((np.array([1, 0], np.int32),), {"depth": 2, "dtype": DType.f64}, lambda x: np.array([[0, 1], [1, 0]])),
+               ((np.array([[1, 3], [-1, 2]], np.int64),), {"depth": 3, "out_of_range": "zeros"},  # outside: zeros
+                lambda x: np.array([[[0, 1, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 1]]]))],
     "Constant": [((), {"value": np.array([[1.5, 2.5]], np.float32)}, lambda: np.array([[1.5, 2.5]]))],
     "CrossEntropy": [((_Y, _T), {}, lambda y, t: _ce_rows(-t * np.log(y), "mean")),
                      ((_Y, _T), {"reduction": "none"}, lambda y, t: _ce_rows(-t * np.log(y), "none"))],
@@ -234,7 +254,7 @@ def _pad_adjoint_ref(g, begin, end, mode):
 #: Ops whose kernels are checked in another test file.
 ELSEWHERE = {"Fused": "test_fusion_elementwise.py (a Fused body runs the kernels checked here)",
              **{op: "test_cnn_kernels.py (naive loop references)" for op in (
-                 "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool", "MaxPoolGrad", "AveragePool",
+                 "Conv", "ConvTranspose", "ConvFilterGrad", "MaxPool", "MaxPoolGrad", "MaxPoolIndices", "AveragePool",
                  "AveragePoolGrad", "GlobalAveragePool", "BatchNormalization", "BatchNormTraining", "DropoutMask")}}
 
 

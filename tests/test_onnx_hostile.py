@@ -68,7 +68,10 @@ def test_unknown_op_domain_and_versions():
                "not supported", "Gemm")
     assert "Relu" in msg  # the supported list is given
     _err(_model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.acme")]), "domain 'com.acme'")
-    _err(_model([RELU], opset=3), "opset 3 is not supported")
+    _err(_model([RELU], opset=99), "opset 99 is not supported")
+    add = helper.make_node("Add", ["x", "x"], ["y"], name="a")  # broadcasting was an attribute before opset 7
+    _err(_model([add], opset=6), "node 'a' (Add)", "Add of opset 6 is not supported", "from opset 7 on")
+    assert "Relu" in str(cr.import_onnx(_model([RELU], opset=3)))  # Relu has not changed since opset 1
     _err(_model([RELU], ir=99), "IR version 99")
 
 
@@ -76,7 +79,9 @@ def test_bad_attributes():
     _err(_model([helper.make_node("LeakyRelu", ["x"], ["y"], name="l", alpha="big")]),
          "node 'l' (LeakyRelu)", "attribute 'alpha'", "FLOAT")
     _err(_model([helper.make_node("Relu", ["x"], ["y"], name="r", colour=3)]), "unknown attribute 'colour'")
-    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.STRING)]), "STRING")
+    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.STRING)]), "node 'c' (Cast)",
+         "Cast does not take str results", "strings are compared by Equal")
+    _err(_model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.COMPLEX64)]), "COMPLEX64")
 
 
 def test_shape_and_type_mismatches():

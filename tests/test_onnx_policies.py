@@ -71,6 +71,8 @@ def test_the_cli_commands_that_import_accept_allow_nonfinite(tmp_path, capsys):
     (TensorProto.INT8, [1, 128, 2], 128), (TensorProto.INT8, [1, -129, 2], -129),
     (TensorProto.BOOL, [1, 2, 0], 2), (TensorProto.BOOL, [1, -1, 0], -1),
     (TensorProto.FLOAT16, [1, 70000, 0], 70000),
+    (TensorProto.INT16, [1, 32768, 0], 32768), (TensorProto.INT16, [1, -32769, 0], -32769),
+    (TensorProto.UINT16, [1, 65536, 0], 65536), (TensorProto.UINT16, [1, -1, 0], -1),
 ])
 def test_int32_data_outside_the_type_is_refused_not_wrapped(dt, vals, bad):
     with pytest.raises(cr.ChainruleError) as info:
@@ -87,6 +89,7 @@ def test_a_bool_raw_byte_other_than_0_or_1_is_refused():
 @pytest.mark.parametrize("dt, np_dt, vals", [
     (TensorProto.UINT8, np.uint8, [0, 255, 7]), (TensorProto.INT8, np.int8, [-128, 127, 0]),
     (TensorProto.BOOL, np.bool_, [1, 0, 1]), (TensorProto.INT32, np.int32, [-2 ** 31, 2 ** 31 - 1, 0]),
+    (TensorProto.INT16, np.int16, [-2 ** 15, 2 ** 15 - 1, 0]), (TensorProto.UINT16, np.uint16, [0, 2 ** 16 - 1, 9]),
 ])
 def test_values_inside_the_type_import_exactly_by_either_path(dt, np_dt, vals):
     want = np.array(vals, np_dt)
@@ -101,3 +104,18 @@ def test_int64_data_and_raw_int64_import_exactly():
     for tp in (t, _typed(TensorProto.INT64, [3], raw=np.array(vals, np.int64).tobytes())):
         g = cr.import_onnx(_model(tp))
         assert cr.compile(g)(np.zeros(1, np.float32)).tolist() == vals
+
+
+def test_uint64_data_holds_uint32_in_its_range_and_uint64_exactly():
+    """UINT32 and UINT64 live in ``uint64_data``: a UINT32 past 2**32 - 1 is refused, a UINT64 is
+    read exactly up to 2**64 - 1 (through the typed field and through raw bytes)."""
+    bad = TensorProto(name="w", data_type=TensorProto.UINT32, dims=[3], uint64_data=[1, 2 ** 32, 0])
+    with pytest.raises(cr.ChainruleError, match=r"holds 4294967296 at index 1, outside UINT32's range 0\.\.4294967295"):
+        cr.import_onnx(_model(bad))
+    for dt, np_dt, vals in ((TensorProto.UINT32, np.uint32, [0, 2 ** 32 - 1, 5]),
+                            (TensorProto.UINT64, np.uint64, [0, 2 ** 64 - 1, 2 ** 63 + 1])):
+        want = np.array(vals, np_dt)
+        typed = TensorProto(name="w", data_type=dt, dims=[3], uint64_data=vals)
+        for t in (typed, _typed(dt, [3], raw=want.tobytes())):
+            got = cr.compile(cr.import_onnx(_model(t)))(np.zeros(1, np.float32))
+            assert got.dtype == np_dt and got.tolist() == vals

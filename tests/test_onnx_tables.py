@@ -17,7 +17,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.frontends.onnx.ops import EXPORTS, IMPORTS, export_op
-from chainrule.frontends.onnx.ops.table import same_op
+from chainrule.frontends.onnx.ops.table import DEFAULT_SINCE, same_op
 from chainrule.ir.ops import OPS, register
 from chainrule.ir.ops.elementwise import Unary
 
@@ -66,6 +66,63 @@ def test_import_function_fits_the_onnx_schema(name):
     assert name in SCHEMA_ATTRS, f"import function {name} names no ONNX op"
     extra = _keywords(IMPORTS[name]) - SCHEMA_ATTRS[name]
     assert not extra, f"{name}'s import function takes attributes ONNX {name} never had: {sorted(extra)}"
+
+
+def _schema_at(op, opset):
+    try:
+        return onnx.defs.get_schema(op, opset)
+    except onnx.defs.SchemaError:
+        return None
+
+
+def _attr_defaults(schema):
+    return {k: (a.type, a.default_value.SerializeToString()) for k, a in schema.attributes.items()}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in IMPORTS.items() if f.since < DEFAULT_SINCE))
+def test_an_import_function_reads_the_opsets_before_7_it_claims(name):
+    """An import function with ``since`` below 7 reads every version of its op in force from that
+    opset to 7: the same version as at 7 (the op did not change), or, where the version in force
+    at 7 is opset 6's (the release that removed the legacy attribute ``consumed_inputs`` from
+    every op), an older one that differs from it only by ``consumed_inputs`` (same inputs,
+    outputs, attribute types and defaults). The function's signature does not name
+    ``consumed_inputs``, so a file that sets it is refused, not misread."""
+    fn = IMPORTS[name]
+    later = _schema_at(name, DEFAULT_SINCE)
+    for opset in range(fn.since, DEFAULT_SINCE):
+        older = _schema_at(name, opset)
+        assert older is not None, f"{name} does not exist at opset {opset}, but since={fn.since}"
+        if older.since_version == later.since_version:
+            continue
+        a, b = _attr_defaults(older), _attr_defaults(later)
+        a.pop("consumed_inputs", None)
+        assert later.since_version == 6 and a == b, (
+            f"{name}-{older.since_version} (in force at opset {opset}) is not {name}-{later.since_version} less "
+            f"consumed_inputs (attributes {sorted(set(a) ^ set(b))} differ, or their types or defaults); "
+            f"since={fn.since} is too early")
+        assert [i.name for i in older.inputs] == [i.name for i in later.inputs], f"{name}: inputs changed"
+        assert [o.name for o in older.outputs] == [o.name for o in later.outputs], f"{name}: outputs changed"
+        assert "consumed_inputs" not in _keywords(fn)
+
+
+def test_an_op_of_an_older_opset_imports_if_its_function_reads_that_opset():
+    """Not has one definition since opset 1; Add took broadcast attributes before opset 7."""
+    from onnx import TensorProto, helper
+
+    def model(op, opset, dtype=TensorProto.FLOAT):
+        g = helper.make_graph([helper.make_node(op, ["x"] * (2 if op == "Add" else 1), ["y"], name="n")], "g",
+                              [helper.make_tensor_value_info("x", dtype, [2])],
+                              [helper.make_tensor_value_info("y", dtype, [2])])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=3)
+    exe = cr.compile(cr.import_onnx(model("Not", 1, TensorProto.BOOL)))
+    assert exe(np.array([True, False])).tolist() == [False, True]
+    with pytest.raises(cr.ChainruleError, match=r"node 'n' \(Add\): Add of opset 6 is not supported: chainrule "
+                                                r"reads Add as ONNX defines it from opset 7 on"):
+        cr.import_onnx(model("Add", 6))
+    with pytest.raises(cr.ChainruleError, match="unknown attribute 'consumed_inputs'"):
+        m = model("Relu", 5)
+        m.graph.node[0].attribute.append(helper.make_attribute("consumed_inputs", [0]))
+        cr.import_onnx(m)
 
 
 def test_an_untagged_export_can_be_imported():

@@ -136,3 +136,17 @@ def test_round_trip_of_a_graph_name_with_a_leading_digit_and_an_empty_tensor():
     text = print_graph(g)
     assert text.startswith('graph "2layer" {')
     assert print_graph(parse_graph(text)) == text
+
+
+@pytest.mark.parametrize("dt, lo, hi", [("i16", -2 ** 15, 2 ** 15 - 1), ("u16", 0, 2 ** 16 - 1),
+                                        ("u32", 0, 2 ** 32 - 1), ("u64", 0, 2 ** 64 - 1)])
+def test_round_trip_of_the_16_32_and_64_bit_integer_types(dt, lo, hi):
+    """i16, u16, u32 and u64 print and parse with their extreme values exact; one past the range is
+    a parse error naming the data, not a wrapped number."""
+    text = (f"graph g {{\n  input %x: {dt}[3]\n  %c: {dt}[3] = Constant() {{value=dense<{dt}[3]>[{lo}, {hi}, 7]}}\n"
+            f"  %y: {dt}[3] = Add(%x, %c)\n  return %y\n}}\n")
+    g = parse_graph(text)
+    assert print_graph(g) == text
+    assert g.nodes[0].attrs["value"].dtype == cr.DType[dt].numpy
+    assert g.nodes[0].attrs["value"].tolist() == [lo, hi, 7]
+    assert "bad dense data" in _err(text.replace(str(hi), str(hi + 1)))

@@ -15,8 +15,9 @@ from ...ir.errors import ChainruleError
 EXPORT_OPSET = 18
 #: ONNX IR version written on export (10 is the first with per-node metadata_props).
 EXPORT_IR_VERSION = 10
-#: Opsets and IR versions the importer accepts.
-MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+#: Opsets and IR versions the importer accepts (an op of an opset before 7 only if its import
+#: function reads that opset: ``since`` in ``ops/table.py``).
+MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 MIN_IR_VERSION, MAX_IR_VERSION = 3, onnx.IR_VERSION
 
 #: Node metadata keys. ``chainrule.op`` marks the nodes that one chainrule op was exported
@@ -34,9 +35,19 @@ META_GRAPH = "chainrule.meta"
 NEXT_SUFFIX = ".next"
 
 TO_ONNX = {DType.f16: TensorProto.FLOAT16, DType.f32: TensorProto.FLOAT, DType.f64: TensorProto.DOUBLE,
-           DType.i8: TensorProto.INT8, DType.i32: TensorProto.INT32, DType.i64: TensorProto.INT64,
-           DType.u8: TensorProto.UINT8, DType.bool: TensorProto.BOOL}
+           DType.bf16: TensorProto.BFLOAT16, DType.str: TensorProto.STRING,
+           DType.f8e4m3fn: TensorProto.FLOAT8E4M3FN, DType.f8e4m3fnuz: TensorProto.FLOAT8E4M3FNUZ,
+           DType.f8e5m2: TensorProto.FLOAT8E5M2, DType.f8e5m2fnuz: TensorProto.FLOAT8E5M2FNUZ,
+           DType.f8e8m0: TensorProto.FLOAT8E8M0, DType.f4e2m1: TensorProto.FLOAT4E2M1,
+           DType.i4: TensorProto.INT4, DType.u4: TensorProto.UINT4, DType.i2: TensorProto.INT2,
+           DType.u2: TensorProto.UINT2,
+           DType.i8: TensorProto.INT8, DType.i16: TensorProto.INT16, DType.i32: TensorProto.INT32,
+           DType.i64: TensorProto.INT64, DType.u8: TensorProto.UINT8, DType.u16: TensorProto.UINT16,
+           DType.u32: TensorProto.UINT32, DType.u64: TensorProto.UINT64, DType.bool: TensorProto.BOOL}
 FROM_ONNX = {v: k for k, v in TO_ONNX.items()}
+#: The first opset whose ops take an element type, for the types opset 7 did not have.
+FIRST_OPSET = {**{dt: 19 for dt in (DType.f8e4m3fn, DType.f8e4m3fnuz, DType.f8e5m2, DType.f8e5m2fnuz)},
+               DType.i4: 21, DType.u4: 21, DType.f4e2m1: 23, DType.f8e8m0: 24, DType.i2: 25, DType.u2: 25}
 
 
 class OnnxError(ChainruleError, ValueError):

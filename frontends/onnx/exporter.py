@@ -30,7 +30,7 @@ from onnx import helper, numpy_helper
 from ...ir import DType, Graph
 from ...ir.files import write_file
 from ..python.lower import to_graph
-from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
+from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, FIRST_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
                      META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                      encode_attrs)
 from .ops import EXPORTS, Export
@@ -156,6 +156,11 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
     missing = [p.name for p in g.params if p.name not in g.initializers]
     if missing:
         raise OnnxExportError(f"graph {g.name}: parameters without arrays cannot be exported: {', '.join(missing)}")
+    for v in g.all_values():
+        need = FIRST_OPSET.get(v.type.dtype)
+        if need is not None and need > opset:
+            raise OnnxExportError(f"graph {g.name}: %{v.name} is {v.type}, an element type ONNX's ops take from opset "
+                                  f"{need} on; the export writes opset {opset} (export_onnx(..., opset={need}))")
     ex = _Exporter(g, onehot_targets)
     for n in g.nodes:
         ex.node(n)

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Union
 import networkx as nx
 import numpy as np
 import onnx
-from onnx import AttributeProto, TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from ...ir import DType, Emitter, Graph, Node, TensorType
 from ...ir.errors import ChainruleError, ReadError
@@ -58,8 +58,18 @@ FOLD_LIMIT = 1 << 20
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 _TYPED_FIELD = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
-                TensorProto.INT32: "int32_data", TensorProto.INT8: "int32_data", TensorProto.UINT8: "int32_data",
-                TensorProto.BOOL: "int32_data", TensorProto.FLOAT16: "int32_data"}
+                TensorProto.INT32: "int32_data", TensorProto.INT16: "int32_data", TensorProto.INT8: "int32_data",
+                TensorProto.UINT8: "int32_data", TensorProto.UINT16: "int32_data", TensorProto.BOOL: "int32_data",
+                TensorProto.FLOAT16: "int32_data", TensorProto.BFLOAT16: "int32_data", TensorProto.UINT32: "uint64_data",
+                TensorProto.UINT64: "uint64_data"}
+#: The one-byte float formats, whose ``int32_data`` holds their bits.
+_BYTE_FLOATS = (TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E4M3FNUZ, TensorProto.FLOAT8E5M2,
+                TensorProto.FLOAT8E5M2FNUZ, TensorProto.FLOAT8E8M0)
+_TYPED_FIELD.update({code: "int32_data" for code in _BYTE_FLOATS})
+#: Elements per byte of the packed formats (int4, uint4 and float4 two, int2 and uint2 four),
+#: which onnx's ``numpy_helper`` unpacks.
+_PACKED = {TensorProto.INT4: 2, TensorProto.UINT4: 2, TensorProto.FLOAT4E2M1: 2, TensorProto.INT2: 4,
+           TensorProto.UINT2: 4}
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -94,9 +104,11 @@ def parse_model_bytes(data: bytes, where: str = "<bytes>") -> onnx.ModelProto:
 
 
 #: The values an element type holds, for the types whose data ONNX stores in a wider field
-#: (``int32_data`` holds INT8, UINT8, BOOL and the bits of FLOAT16; a BOOL's raw byte is 0 or 1).
-_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.BOOL: (0, 1),
-          TensorProto.FLOAT16: (0, 65535)}
+#: (``int32_data`` holds INT8, INT16, UINT8, UINT16, BOOL and the bits of FLOAT16 and BFLOAT16,
+#: ``uint64_data`` holds UINT32; a BOOL's raw byte is 0 or 1).
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.INT16: (-32768, 32767), TensorProto.UINT8: (0, 255),
+          TensorProto.UINT16: (0, 65535), TensorProto.UINT32: (0, 2 ** 32 - 1), TensorProto.BOOL: (0, 1),
+          TensorProto.FLOAT16: (0, 65535), TensorProto.BFLOAT16: (0, 65535), **{c: (0, 255) for c in _BYTE_FLOATS}}
 
 
 def in_range(vals: np.ndarray, data_type: int, where: str) -> np.ndarray:
@@ -122,6 +134,8 @@ class TensorReader:
 
     def __call__(self, t: TensorProto, what: str) -> np.ndarray:
         where = f"{self.where}: {what}"
+        if t.data_type == TensorProto.STRING:
+            return self.strings(t, what)
         dt = from_onnx_dtype(t.data_type, where)
         dims = list(t.dims)
         if any(d < 0 for d in dims):
@@ -131,6 +145,8 @@ class TensorReader:
         if nbytes > self.max_bytes:
             raise OnnxImportError(f"{where}: declared size {dims} ({nbytes} bytes) exceeds the limit of "
                                   f"{self.max_bytes} bytes (raise it with import_onnx(max_tensor_bytes=...) or --max-tensor-bytes)")
+        if t.data_type in _PACKED:
+            return self.packed(t, where, dims, n, dt)
         if t.data_location == TensorProto.EXTERNAL:
             raw = self.external(t, where, nbytes)
         elif t.HasField("raw_data"):
@@ -144,12 +160,27 @@ class TensorReader:
             if len(vals) != n:
                 raise OnnxImportError(f"{where}: {field} has {len(vals)} values but dims {dims} need {n}")
             vals = in_range(np.asarray(vals), t.data_type, f"{where}: {field}")
-            if t.data_type == TensorProto.FLOAT16:
-                return vals.astype(np.uint16).view(np.float16).reshape(dims)
+            if t.data_type in (TensorProto.FLOAT16, TensorProto.BFLOAT16):  # the bits of the number
+                return vals.astype(np.uint16).view(dt.numpy).reshape(dims)
+            if t.data_type in _BYTE_FLOATS:
+                return vals.astype(np.uint8).view(dt.numpy).reshape(dims)
             return vals.astype(dt.numpy).reshape(dims)
         if t.data_type == TensorProto.BOOL:  # a byte other than 0 and 1 is no bool
             in_range(np.frombuffer(raw, np.uint8), t.data_type, f"{where}: data")
         return np.frombuffer(raw, dtype=dt.numpy.newbyteorder("<")).astype(dt.numpy).reshape(dims)
+
+    def packed(self, t: TensorProto, where: str, dims, n: int, dt) -> np.ndarray:
+        """A tensor of a packed format: its bytes (raw, typed or external, checked for their count)
+        unpacked by onnx's ``numpy_helper``."""
+        stored = -(-n // _PACKED[t.data_type])
+        if t.data_location == TensorProto.EXTERNAL:
+            raw = self.external(t, where, stored)
+            t = TensorProto(name=t.name, data_type=t.data_type, dims=t.dims, raw_data=raw)
+        have = len(t.raw_data) if t.HasField("raw_data") else len(t.int32_data)
+        if have != stored:
+            raise OnnxImportError(f"{where}: {dtype_name(t.data_type)} data of dims {list(dims)} needs {stored} "
+                                  f"bytes ({_PACKED[t.data_type]} values a byte), it has {have}")
+        return numpy_helper.to_array(t).astype(dt.numpy).reshape(dims)
 
     def strings(self, t: TensorProto, what: str) -> np.ndarray:
         """A STRING tensor (its ``string_data``) as an array of Python strings."""
@@ -287,8 +318,8 @@ class _Ctx:
         return self.imp.value(name, self)
 
     def string_use(self, name):
-        self.fail(f"input {name!r} is a tensor of strings; chainrule has no string dtype and reads strings only "
-                  f"as class labels (ArrayFeatureExtractor of a vector of labels)")
+        self.fail(f"input {name!r} is an initializer of strings; chainrule reads those only as class labels "
+                  f"(ArrayFeatureExtractor of a vector of labels)")
 
     def strings(self, name):
         """The string initializer ``name`` as an array of str, or None if it is no string tensor."""
@@ -486,7 +517,7 @@ class _Importer:
     def check_finite(self, name, arr):
         """An initializer holding NaN or Inf is refused (a weight that poisons every result), unless
         ``allow_nonfinite``: some models keep -inf as a mask value on purpose."""
-        if arr.dtype.kind == "f" and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
+        if DType.of(arr.dtype).holds_floats and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
             bad = ~np.isfinite(arr)
             at = [int(i) for i in np.argwhere(bad)[0]]
             raise OnnxImportError(f"{self.where}: initializer {name!r} holds {int(bad.sum())} non-finite value(s) "
@@ -545,7 +576,7 @@ class _Importer:
             return self.vals[name]
         if name in self.inits:
             arr = self.inits[name]
-            if name in self.shadow or arr.dtype.kind == "f":
+            if name in self.shadow or DType.of(arr.dtype).is_float:
                 kind = "state" if name in self.state else "param"
                 if name not in self.params:
                     self.params[name] = np.array(arr)
@@ -586,6 +617,10 @@ class _Importer:
                 domain = "" if table is IMPORTS else f" of domain {node.domain}"
                 raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops{domain}: "
                                       f"{', '.join(sorted(table))}")
+            if table is IMPORTS and self.opset < fn.since:
+                raise OnnxImportError(f"{label}: {node.op_type} of opset {self.opset} is not supported: chainrule "
+                                      f"reads {node.op_type} as ONNX defines it from opset {fn.since} on (convert "
+                                      f"the model with onnx.version_converter)")
             self.check_labels(node, label)
             self.apply(fn, node, label)
         self.finish()

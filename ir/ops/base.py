@@ -19,20 +19,23 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
 - ``flops``: multiply-adds, for the cost ledger; ``blas``: they run in a BLAS call, whose
-  speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``).
+  speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``);
+- ``takes``: the restricted element types (``types.RESTRICTED``: strings, bfloat16) the op
+  accepts; every other op refuses them, before its type rule runs, as operands and as results.
 
 How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
 export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import TensorType
+from ..types import RESTRICTED, DType, TensorType
 
 
 HOLE = "⋆"  # in a lecture term, where the consumer's v̄ⱼ goes
@@ -98,6 +101,18 @@ class Op:
     foldable = False  # pure and cheap: the executors compute it once per bindings when its inputs are known
     blas = False  # the multiply-adds run in a BLAS call (GEMM): their time depends on the BLAS threads
     uses_donated = False  # ``emit`` may overwrite inputs whose buffers die at the node (Fused: its steps)
+    takes: FrozenSet[DType] = frozenset()  # restricted element types the op accepts (types.RESTRICTED)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every type rule a subclass writes runs behind the gate of the restricted types, and no
+        loop form it writes sees them (ml_dtypes' formats and strings run as NumPy kernels)."""
+        super().__init_subclass__(**kwargs)
+        if "infer" in cls.__dict__:
+            cls.infer = _gated(cls.__dict__["infer"])
+        if "scalar" in cls.__dict__:
+            cls.scalar = _no_restricted_loops(cls.__dict__["scalar"], None)
+        if "loops" in cls.__dict__:
+            cls.loops = _no_restricted_loops(cls.__dict__["loops"], False)
 
     # -- attributes --------------------------------------------------------
     def check_attrs(self, attrs: dict, where: str = "") -> dict:
@@ -237,6 +252,42 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def _gated(infer):
+    """``infer`` that refuses operands and results of a restricted element type the op does not take:
+
+        Exp(%s: bf16[3])  ->  IRTypeError: Exp does not take bf16 operands (bfloat16 values are ...)
+    """
+    @functools.wraps(infer)
+    def gated(self, ins, attrs):
+        refuse_restricted(self, ins, "operands")
+        outs = infer(self, ins, attrs)
+        refuse_restricted(self, outs, "results")
+        return outs
+    return gated
+
+
+def _no_restricted_loops(form, none):
+    """``scalar`` or ``loops`` answering ``none`` (no loop form) when an operand or result has a
+    restricted element type: the step then calls the NumPy kernel."""
+    @functools.wraps(form)
+    def checked(self, *args):
+        if any(isinstance(t, TensorType) and t.dtype in RESTRICTED for a in args if isinstance(a, (list, tuple))
+               for t in a):
+            return none
+        return form(self, *args)
+    return checked
+
+
+Op.scalar = _no_restricted_loops(Op.scalar, None)
+Op.loops = _no_restricted_loops(Op.loops, False)
+
+
+def refuse_restricted(op: Op, types: Sequence[TensorType], what: str) -> None:
+    for t in types:
+        if t.dtype in RESTRICTED and t.dtype not in op.takes:
+            raise IRTypeError(f"{op.name} does not take {t.dtype.value} {what}, got {t} ({RESTRICTED[t.dtype]})")
 
 
 def same_dtype(op: Op, ins: Sequence[TensorType], where: str = "") -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 
+import ml_dtypes
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, broadcast_shapes
+from ..types import FLOAT8, RESTRICTED, STORAGE, DType, TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
-from .numerics import erf
+from .numerics import erf, to_e8m0, trunc_divide
 
 
 def ufunc_out(uf):
@@ -125,22 +126,28 @@ class Div(Binary):
     def kernel(self, attrs):
         def div(a, b):
             if a.dtype.kind in "iu":  # integer division truncates toward zero, as in ONNX
-                return np.trunc(np.true_divide(a, b)).astype(a.dtype)
+                return trunc_divide(a, b)
             return np.divide(a, b)
         return div
 
     def out_kernel(self, attrs, alias=-1):
         def div(out, a, b):
             if out.dtype.kind in "iu":
-                np.copyto(out, np.trunc(np.true_divide(a, b)), casting="unsafe")
+                trunc_divide(a, b, out)
             else:
                 np.divide(a, b, out=out)
         return div
 
     def scalar(self, attrs, xs, in_types):
+        a, b = xs
         if in_types[0].dtype.is_float:
-            return f"{xs[0]} / {xs[1]}"
-        return f"int({xs[0]} / {xs[1]})"  # integers: truncated toward zero, as in ONNX
+            return f"{a} / {b}"
+        # integers: truncated toward zero, as in ONNX, exactly (no float on the way: int64 past 2**53);
+        # floor division, one up where the signs differ and b does not divide a; x / 0 is 0 (the kernel's)
+        # (the zero is b - b: numba types uint64 against an int literal as float64)
+        if in_types[0].dtype.numpy.kind == "u":
+            return f"({a} // {b} if {b} != 0 else {b} - {b})"
+        return f"(({a} // {b}) + (1 if ({a} % {b} != 0 and (({a} < 0) != ({b} < 0))) else 0) if {b} != 0 else {b} - {b})"
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         if in_types[0].dtype.is_float:  # the integer form truncates: its out-kernel
@@ -193,6 +200,7 @@ class Neg(Unary):
 @register
 class Identity(Unary):
     """y = x"""
+    takes = STORAGE  # moves the narrow number formats
     needs_float = False
     rule = "x̄ = ȳ"
 
@@ -422,6 +430,7 @@ class Greater(Compare):
 @register
 class Equal(Compare):
     """y = a == b (bool)"""
+    takes = frozenset({DType.str})  # compares strings too
     expr = "{a} == {b}"
     commutative = True
     ufunc = np.equal
@@ -458,20 +467,40 @@ class Where(Op):
 
 @register
 class Cast(Op):
-    """y = x converted to dtype ``to``."""
-    attrs = {"to": DType.f32}
+    """y = x converted to dtype ``to``, rounding to the nearest representable value (ties to
+    even). A float8 result saturates: a value past the format's largest finite one (an infinity
+    too) becomes that largest one, unless ``saturate=0``, where it overflows as the format does
+    (to NaN, or to ∞ for f8e5m2). f8e8m0 (a power of two, 2^(e − 127)) rounds the exponent
+    ``round_mode="up"``, ``"down"`` or ``"nearest"``:
+
+        %y: f8e4m3fn[3] = Cast(%x) {to=f8e4m3fn}               # [1000.0, -inf, 0.3] -> [448, -448, 0.3125]
+    """
+    takes = STORAGE  # to and from the narrow number formats
+    attrs = {"to": DType.f32, "saturate": 1, "round_mode": "up"}
     elementwise = True
     differentiable = False
 
     def infer(self, ins, attrs):
+        if attrs["saturate"] not in (0, 1):
+            raise IRTypeError(f"Cast saturate must be 0 or 1, got {attrs['saturate']!r}")
+        if attrs["round_mode"] not in ("up", "down", "nearest"):
+            raise IRTypeError(f"Cast round_mode must be \"up\", \"down\" or \"nearest\", got {attrs['round_mode']!r}")
         return [ins[0].with_dtype(attrs["to"])]
 
     def scalar(self, attrs, xs, in_types):
         to = DType.of(attrs["to"])
+        if to in RESTRICTED or in_types[0].dtype in RESTRICTED:  # ml_dtypes' formats: the NumPy kernel
+            return None
         if to == DType.bool:
             return f"{xs[0]} != 0"
         return f"np.{to.numpy.name}({xs[0]})"  # floats to integers truncate, as astype does
 
     def kernel(self, attrs):
-        dt = DType.of(attrs["to"]).numpy
+        to = DType.of(attrs["to"])
+        dt = to.numpy
+        if to in FLOAT8 and attrs["saturate"]:
+            top = float(ml_dtypes.finfo(dt).max)
+            return lambda x: np.clip(x, -top, top).astype(dt)  # NaN stays NaN
+        if to == DType.f8e8m0:
+            return lambda x: to_e8m0(x, bool(attrs["saturate"]), attrs["round_mode"]).view(dt)
         return lambda x: x.astype(dt)

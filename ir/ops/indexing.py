@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import TensorType, axis_list, normalize_axis
+from ..types import STORAGE, TensorType, axis_list, normalize_axis
 from . import register
 from .base import REQUIRED, Op, same_dtype
 
@@ -20,6 +20,7 @@ from .base import REQUIRED, Op, same_dtype
 @register
 class Gather(Op):
     """y = x indexed along ``axis`` by the integer tensor ``indices`` (negative counts from the end)"""
+    takes = STORAGE  # moves the narrow number formats
     arity = (2, 2)
     attrs = {"axis": 0}
     nondiff_inputs = (1,)
@@ -101,6 +102,7 @@ class ScatterAddLike(Op):
 @register
 class Concat(Op):
     """y = the operands joined along ``axis`` (all other dimensions equal)"""
+    takes = STORAGE  # moves the narrow number formats
     arity = (1, None)
     attrs = {"axis": 0}
     rule = "x̄ᵢ = the slice of ȳ along axis that xᵢ filled"
@@ -145,6 +147,7 @@ class Concat(Op):
 @register
 class Split(Op):
     """y₀, y₁, … = x cut along ``axis`` into consecutive pieces of the sizes in ``split``"""
+    takes = STORAGE  # moves the narrow number formats
     attrs = {"axis": 0, "split": REQUIRED}
     rule = "x̄ = Concat(ȳ₀, ȳ₁, …) along axis (zeros for a piece without a cotangent)"
 

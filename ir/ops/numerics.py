@@ -26,6 +26,43 @@ def log_softmax(z, axis=-1):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def trunc_divide(a, b, out=None):
+    """Integer a / b rounded toward zero, as ONNX's Div of integers: exact for every int64 and
+    uint64 (a detour through float64 is not, past 2**53). x / 0 is 0, as NumPy's floor_divide."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.floor_divide(a, b)
+        if q.dtype.kind == "i":  # floor and trunc differ where the signs differ and b does not divide a
+            q += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    if out is None:
+        return q
+    np.copyto(out, q, casting="unsafe")
+    return out
+
+
+def to_e8m0(x, saturate: bool, round_mode: str) -> np.ndarray:
+    """The bits (uint8) of x as float8 E8M0, the power of two 2^(e − 127) (no sign, no mantissa;
+    255 is NaN), from x's float32 exponent e. A mantissa left over moves e up (``"up"``), not at all
+    (``"down"``), or, ``"nearest"``, up when its first bit is set and it is not exactly a half of a
+    number of exponent 0; ``saturate`` stops at 254 (2^127) instead of overflowing to NaN. NaN and
+    ±∞ are NaN."""
+    bits = np.asarray(x, np.float32).view(np.uint32)
+    e = ((bits >> 23) & 0xFF).astype(np.uint16)
+    special = e == 0xFF
+    mantissa = bits & 0x7FFFFF
+    if round_mode == "up":
+        up = mantissa != 0
+    elif round_mode == "nearest":
+        half = (bits & 0x400000) != 0
+        rest = (bits & 0x3FFFFF) != 0
+        up = half & (rest | (e > 0))
+    else:
+        up = np.zeros(bits.shape, bool)
+    if saturate:
+        up &= e != 0xFE
+    e = e + (up & ~special)
+    return np.where(special | (e > 0xFF), 0xFF, e).astype(np.uint8)
+
+
 # -- erf: NumPy has none ------------------------------------------------------------------------
 #: erf(x) = 2/√π Σₙ (−1)ⁿ x^(2n+1) / (n!(2n+1)), for |x| < 1 (20 terms: the last is below 1e-19).
 _ERF_TAYLOR = np.array([2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(20)])

@@ -1,8 +1,11 @@
-"""Pooling over 2-D windows: ``MaxPool``, ``AveragePool``, ``GlobalAveragePool``, and the
-two routing ops their gradients emit.
+"""Pooling over 2-D windows: ``MaxPool``, ``AveragePool``, ``GlobalAveragePool``, the two
+routing ops their gradients emit, and ``MaxPoolIndices``, where each window's maximum is.
 
     MaxPool      ȳ goes to the one input position that won its window (MaxPoolGrad)
     AveragePool  ȳ / count spread evenly over the window (AveragePoolGrad)
+
+MaxPool and MaxPoolIndices also take integer operands (padding is then the type's minimum);
+the average and the gradients need floats.
 
 Tie rule of MaxPool: when several positions of a window hold the maximum, the *first* in
 row-major order inside the window wins and receives all of ȳ (as PyTorch's CPU kernel
@@ -26,6 +29,7 @@ POOL_ATTRS = {"kernel_shape": None, "strides": None, "pads": None, "dilations": 
 
 class Pool(Op):
     """What the pools share: the window from the attributes and the output size."""
+    integers = False  # True: integer operands too (a maximum needs no division)
 
     def window(self, attrs):
         if attrs["kernel_shape"] is None:
@@ -33,7 +37,8 @@ class Pool(Op):
         return window_of(self.name, attrs)
 
     def out_type(self, x, attrs):
-        need_float(self, x)
+        if not (self.integers and x.dtype.numpy.kind in "iu"):
+            need_float(self, x)
         hw = spatial_sizes(self.name, x)
         outs = self.window(attrs).out_sizes(hw, bool(attrs["ceil_mode"]))
         return TensorType(x.shape[:2] + outs, x.dtype)
@@ -68,6 +73,11 @@ def _scatter(gy_taps, win, shape, dtype, outs, extra):
     return np.ascontiguousarray(crop(xp, win, shape[2:]))
 
 
+def lowest(dtype):
+    """What padding holds for a maximum: −∞, or the integer type's minimum."""
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
 def _tap_max(xp, win, outs):
     """The maximum of each window: one np.maximum per kernel tap over the whole batch."""
     kh, kw = win.kernel
@@ -83,12 +93,13 @@ def _tap_max(xp, win, outs):
 class MaxPool(Pool):
     """y[n,c,p,q] = max over the window at (p, q) of x (padding counts as −∞)"""
     attrs = POOL_ATTRS
+    integers = True
     rule = "x̄ = MaxPoolGrad(x, ȳ): ȳ routed to each window's first maximal position"
 
     def kernel(self, attrs):
         def maxpool(x):
             win, outs, extra = self.geometry(attrs, x.shape[2:])
-            return _tap_max(pad(x, win, extra, -np.inf), win, outs)
+            return _tap_max(pad(x, win, extra, lowest(x.dtype)), win, outs)
         return maxpool
 
     def vjp(self, e, node, gys):
@@ -131,6 +142,48 @@ class MaxPoolGrad(Pool):
                     np.logical_xor(free, hit, out=free)  # hit ⊆ free: this removes the routed windows
             return np.ascontiguousarray(crop(gxp, win, x.shape[2:]))
         return maxpool_grad
+
+
+@register
+class MaxPoolIndices(Pool):
+    """i[n,c,p,q] = the flat index in x of the first maximum of the window at (p, q), over the
+    positions inside x (ONNX MaxPool's Indices): ((n·C + c)·H + h)·W + w, or, with
+    ``storage_order=1`` (column-major), (n·C + c)·H·W + w·H + h
+
+        %i: i64[1,1,2,2] = MaxPoolIndices(%x) {kernel_shape=[2, 2], strides=[2, 2]}
+    """
+    attrs = {**POOL_ATTRS, "storage_order": 0}
+    integers = True
+    differentiable = False
+
+    def infer(self, ins, attrs):
+        if attrs["storage_order"] not in (0, 1):
+            raise IRTypeError(f"MaxPoolIndices storage_order must be 0 or 1, got {attrs['storage_order']!r}")
+        return [self.out_type(ins[0], attrs).with_dtype("i64")]
+
+    def kernel(self, attrs):
+        column_major = attrs["storage_order"] == 1
+
+        def indices(x):
+            win, outs, extra = self.geometry(attrs, x.shape[2:])
+            xp = pad(x, win, extra, lowest(x.dtype))
+            y = _tap_max(xp, win, outs)
+            n, c, h, w = x.shape
+            first = (np.arange(n * c, dtype=np.int64) * (h * w)).reshape(n, c, 1, 1)  # where each image starts
+            found = np.zeros(y.shape, np.int64)
+            free = np.ones(y.shape, bool)  # windows whose maximum is not found yet
+            (sh, sw), (dh, dw), (pt, pl) = win.strides, win.dilations, win.pads_begin
+            for i in range(win.kernel[0]):  # row-major over the window: the first maximum wins
+                rows = np.arange(outs[0]) * sh + i * dh - pt  # the row of x each window's tap reads
+                for j in range(win.kernel[1]):
+                    cols = np.arange(outs[1]) * sw + j * dw - pl
+                    inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
+                    hit = (tap(xp, win, outs, i, j) == y) & free & inside
+                    at = rows[:, None] + cols[None, :] * h if column_major else rows[:, None] * w + cols[None, :]
+                    np.copyto(found, first + at, where=hit)
+                    free &= ~hit
+            return found
+        return indices
 
 
 def window_counts(win, hw, outs, extra, include_pad, dtype):

@@ -303,35 +303,65 @@ class ReduceLogSumExp(Reduce):
         return [e.Mul(self._expand(e, node, gys[0]), e.Div(s, e.ReduceSum(s, axes=axes, keepdims=1)))]
 
 
-@register
-class ArgMax(Op):
-    """y = index of the maximum along ``axis`` (i64)"""
-    attrs = {"axis": 0, "keepdims": 1}
+class _ArgExtreme(Op):
+    """The index of the extreme value along ``axis`` (i64); of its first occurrence, or of its
+    last with ``select_last_index=1`` (the first index of the reversed axis, counted back):
+
+        %i: i64[3] = ArgMax(%x) {axis=1, keepdims=0, select_last_index=1}
+    """
+    attrs = {"axis": 0, "keepdims": 1, "select_last_index": 0}
     differentiable = False
+    find = None  # np.argmax or np.argmin
 
     def infer(self, ins, attrs):
-        ax = normalize_axis(attrs["axis"], ins[0].rank, "ArgMax axis")
+        ax = normalize_axis(attrs["axis"], ins[0].rank, f"{self.name} axis")
+        if attrs["select_last_index"] not in (0, 1):
+            raise IRTypeError(f"{self.name} select_last_index must be 0 or 1, got {attrs['select_last_index']!r}")
         return [TensorType(reduced_shape(ins[0], (ax,), attrs["keepdims"]), DType.i64)]
 
     def kernel(self, attrs):
-        axis, keep = attrs["axis"], bool(attrs["keepdims"])
-        return lambda x: np.asarray(np.argmax(x, axis=axis, keepdims=keep), dtype=np.int64)
+        axis, keep, last, find = attrs["axis"], bool(attrs["keepdims"]), attrs["select_last_index"], self.find
+
+        def arg(x):
+            if not last:
+                return np.asarray(find(x, axis=axis, keepdims=keep), dtype=np.int64)
+            n = x.shape[axis]
+            return np.asarray(n - 1 - find(np.flip(x, axis), axis=axis, keepdims=keep), dtype=np.int64)
+        return arg
 
     def loops(self, lb, attrs, outs, args, in_types, out_types):
-        """For each row, the first index of its largest element (a NaN counts as largest, as in NumPy)."""
+        """For each row, the first (or last) index of its extreme element; a NaN wins, as in NumPy
+        (the first NaN, or the last with select_last_index=1)."""
         t, x = in_types[0], args[0]
-        ax = normalize_axis(attrs["axis"], t.rank, "ArgMax axis")
+        ax = normalize_axis(attrs["axis"], t.rank, f"{self.name} axis")
+        beats = ">" if self.find is np.argmax else "<"
         with lb.space(t.shape), lb.over([a for a in range(t.rank) if a != ax]):
             best, where = lb.local("best"), lb.local("where")
             lb.line(f"{best} = {lb.at(x, t, fix={ax: '0'})}")
             lb.line(f"{where} = 0")
             with lb.over((ax,)):
                 v = lb.at(x, t)
-                lb.line(f"if {v} > {best} or ({v} != {v} and {best} == {best}):")
+                if attrs["select_last_index"]:  # a tie moves on; once a NaN is seen only NaNs do
+                    lb.line(f"if {v} != {v} or ({best} == {best} and {v} {beats}= {best}):")
+                else:
+                    lb.line(f"if {v} {beats} {best} or ({v} != {v} and {best} == {best}):")
                 lb.line(f"    {best} = {v}")
                 lb.line(f"    {where} = {lb.index_of(ax)}")
             lb.line(f"{lb.at_reduced(outs[0], (ax,), bool(attrs['keepdims']), t.rank)} = {where}")
         return True
+
+
+@register
+class ArgMax(_ArgExtreme):
+    """y = index of the maximum along ``axis`` (i64; the first one, or the last with select_last_index=1)"""
+    find = staticmethod(np.argmax)
+
+
+@register
+class ArgMin(_ArgExtreme):
+    """y = index of the minimum along ``axis`` (i64; the first one, or the last with select_last_index=1)"""
+    find = staticmethod(np.argmin)
+
 
 
 def _count(shape, axes, dtype):

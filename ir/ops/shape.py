@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import DType, TensorType, axis_list, broadcast_shapes, normalize_axis
+from ..types import STORAGE, DType, TensorType, axis_list, broadcast_shapes, normalize_axis
 from . import register
 from .base import HOLE, REQUIRED, Op, Term
 
@@ -15,6 +15,7 @@ from .base import HOLE, REQUIRED, Op, Term
 @register
 class Transpose(Op):
     """y = x with axes permuted by ``perm`` (default: reversed)"""
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"perm": None}
     rule = "x̄ = ȳ transposed by the inverse permutation"
@@ -86,6 +87,7 @@ def reshape_target(src, target):
 @register
 class Reshape(Op):
     """y = x viewed with ``shape`` (0 copies a dimension, -1 is inferred)"""
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"shape": ()}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -132,6 +134,7 @@ def like_shape(t: TensorType, where: str = ""):
 @register
 class Flatten(Op):
     """y = x as a matrix: dimensions before ``axis`` are rows, the rest columns"""
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axis": 1}
     rule = "x̄ = ȳ reshaped to x's shape"
@@ -175,6 +178,7 @@ class Flatten(Op):
 @register
 class Unsqueeze(Op):
     """y = x with size-1 axes inserted at ``axes`` (positions in the output)"""
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axes": ()}
     rule = "x̄ = ȳ with those axes squeezed"
@@ -207,6 +211,7 @@ class Unsqueeze(Op):
 @register
 class Squeeze(Op):
     """y = x with the size-1 axes ``axes`` removed (all size-1 axes if None)"""
+    takes = STORAGE  # moves the narrow number formats
     view = True
     attrs = {"axes": None}
     rule = "x̄ = ȳ with those axes re-inserted"
@@ -313,8 +318,13 @@ class Tile(Op):
 
 @register
 class OneHot(Op):
-    """y[..., k] = 1 if x[...] == k else 0, for k < ``depth`` (one-of-K encoding)"""
-    attrs = {"depth": 2, "dtype": DType.f32}
+    """y[..., k] = 1 if x[...] == k else 0, for k < ``depth`` (one-of-K encoding). An index outside
+    0..depth-1 is an error (``out_of_range="error"``, a wrong class label), or a row of zeros
+    (``"zeros"``, ONNX's OneHot, which the importer asks for):
+
+        %y: f32[3,4] = OneHot(%i) {depth=4, out_of_range="zeros"}    # %i = [1, 7, -1]: rows 0 1 0 0, 0 0 0 0, 0 0 0 0
+    """
+    attrs = {"depth": 2, "dtype": DType.f32, "out_of_range": "error"}
     differentiable = False
 
     def infer(self, ins, attrs):
@@ -322,38 +332,47 @@ class OneHot(Op):
             raise IRTypeError(f"OneHot needs integer class indices, got {ins[0]}")
         if not isinstance(attrs["depth"], int) or attrs["depth"] < 1:
             raise IRTypeError(f"OneHot depth must be a positive int, got {attrs['depth']!r}")
+        if attrs["out_of_range"] not in ("error", "zeros"):
+            raise IRTypeError(f"OneHot out_of_range must be \"error\" or \"zeros\", got {attrs['out_of_range']!r}")
         return [TensorType(ins[0].shape + (attrs["depth"],), attrs["dtype"])]
 
     def kernel(self, attrs):
-        depth, dt = attrs["depth"], DType.of(attrs["dtype"]).numpy
+        depth, dt, zeros = attrs["depth"], DType.of(attrs["dtype"]).numpy, attrs["out_of_range"] == "zeros"
 
         def one_hot(x):
             bad = (x < 0) | (x >= depth)
-            if np.any(bad):
+            if np.any(bad) and not zeros:
                 raise ValueError(f"class index {x[bad].flat[0]} is outside 0..{depth - 1}")
-            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²)
+            # one 1 per row into zeros: memory of the result only (indexing np.eye(depth) took depth²);
+            # a row whose index is outside gets its 0 written at column 0
             y = np.zeros(np.shape(x) + (depth,), dt)
-            np.put_along_axis(y, np.expand_dims(x, -1), 1, axis=-1)
+            np.put_along_axis(y, np.expand_dims(np.where(bad, 0, x), -1), np.expand_dims(~bad, -1).astype(dt), axis=-1)
             return y
         return one_hot
 
     def loops(self, lb, attrs, outs, args, in_types, out_types):
         t, depth = in_types[0], attrs["depth"]
         y, yt = outs[0], out_types[0]
+        zeros = attrs["out_of_range"] == "zeros"
         with lb.space(yt.shape), lb.over(range(t.rank)):
             k = lb.local("k")
             lb.line(f"{k} = {lb.at_axes(args[0], range(t.rank))}")
-            lb.line(f"if {k} < 0 or {k} >= {depth}:")
-            lb.line(f"    raise ValueError('a class index is outside 0..{depth - 1}')")
             with lb.over((t.rank,)):
                 lb.line(f"{lb.at(y, yt)} = 0")
-            lb.line(f"{lb.at(y, yt, fix={t.rank: k})} = 1")
+            if zeros:  # an index outside leaves its row zero
+                lb.line(f"if 0 <= {k} < {depth}:")
+                lb.line(f"    {lb.at(y, yt, fix={t.rank: k})} = 1")
+            else:
+                lb.line(f"if {k} < 0 or {k} >= {depth}:")
+                lb.line(f"    raise ValueError('a class index is outside 0..{depth - 1}')")
+                lb.line(f"{lb.at(y, yt, fix={t.rank: k})} = 1")
         return True
 
 
 @register
 class Constant(Op):
     """y = the array ``value``"""
+    takes = STORAGE | {DType.str}  # holds arrays of the narrow number formats and of strings
     view = True
     arity = (0, 0)
     attrs = {"value": None}

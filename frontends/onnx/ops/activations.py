@@ -8,11 +8,11 @@ from ....ir.ops.shape import like_shape
 from ....ir.types import normalize_axis
 from .table import binary, direct, export_op, onnx_op, unary
 
-unary("Relu", "Sigmoid", "Tanh", "Softplus")
+unary("Relu", "Sigmoid", "Tanh", "Softplus", since=1)
 direct("Relu", "Sigmoid", "Tanh", "Softplus")
 
 
-@onnx_op
+@onnx_op(since=1)
 def LeakyRelu(ctx, X, *, alpha=0.01):
     return ctx.op("LeakyRelu", ctx.v(X), alpha=float(alpha))
 
@@ -27,7 +27,7 @@ def _hard_threshold(ex, n, z):
 
 
 def _softmax(opname):
-    def f(ctx, X, *, axis=None):
+    def f(ctx, X, *, axis=None):  # the same definition from opset 1 to 10
         x = ctx.v(X)
         if axis is None:
             axis = -1 if ctx.opset >= 13 else 1
@@ -38,7 +38,7 @@ def _softmax(opname):
         flat = ctx.op("Flatten", x, axis=a)
         return ctx.op("Reshape", ctx.op(opname, flat, axis=1), shape=like_shape(x.type))
     f.__name__ = f.__qualname__ = opname
-    return onnx_op(f)
+    return onnx_op(f, since=1)
 
 
 _softmax("Softmax")
@@ -47,12 +47,12 @@ direct("Softmax", "LogSoftmax")
 
 
 # -- the activations ONNX models use ---------------------------------------------------------------
-@onnx_op
+@onnx_op(since=1)
 def Elu(ctx, X, *, alpha=1.0):
     return ctx.op("Elu", ctx.v(X), alpha=float(alpha))
 
 
-@onnx_op
+@onnx_op(since=6)  # Selu-1's alpha and gamma defaults were rounder
 def Selu(ctx, X, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875):
     return ctx.op("Selu", ctx.v(X), alpha=float(alpha), gamma=float(gamma))
 
@@ -62,7 +62,7 @@ def Celu(ctx, X, *, alpha=1.0):
     return ctx.op("Celu", ctx.v(X), alpha=float(alpha))
 
 
-@onnx_op
+@onnx_op(since=1)
 def HardSigmoid(ctx, X, *, alpha=HARD_SIGMOID_ALPHA, beta=0.5):
     return ctx.op("HardSigmoid", ctx.v(X), alpha=float(alpha), beta=float(beta))
 
@@ -72,7 +72,8 @@ def Gelu(ctx, X, *, approximate="none"):
     return ctx.op("Gelu", ctx.v(X), approximate=approximate)
 
 
-unary("HardSwish", "Softsign", "Mish")
+unary("HardSwish", "Mish")
+unary("Softsign", since=1)
 binary("PRelu")
 direct("Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softsign", "Mish", "PRelu")
 

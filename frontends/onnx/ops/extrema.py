@@ -14,17 +14,17 @@ import numpy as np
 from .table import direct, onnx_op
 
 
-@onnx_op
+@onnx_op(since=1)
 def Max(ctx, *xs):
     return ctx.op("Max", *[ctx.v(x) for x in xs])
 
 
-@onnx_op
+@onnx_op(since=1)
 def Min(ctx, *xs):
     return ctx.op("Min", *[ctx.v(x) for x in xs])
 
 
-@onnx_op
+@onnx_op(since=1)
 def Mean(ctx, *xs):
     vs = [ctx.v(x) for x in xs]
     dt = vs[0].type.dtype
@@ -43,7 +43,7 @@ def _no_bound(dt, upper):
     return np.asarray(info.max if upper else info.min, dt)
 
 
-@onnx_op
+@onnx_op(since=6)  # Clip-1 had no default bounds
 def Clip(ctx, input, lo=None, hi=None, *, min=None, max=None):  # noqa: A002 (ONNX's attribute names)
     x = ctx.v(input)
     dt = x.type.dtype.numpy

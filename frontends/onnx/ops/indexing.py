@@ -11,7 +11,7 @@ from ..shapes import Sym, as_sym, sym_of, sym_result
 from .table import direct, export_op, onnx_op, static_ints
 
 
-@onnx_op
+@onnx_op(since=1)
 def Gather(ctx, data, indices, *, axis=0):
     s = sym_of(ctx, data)
     if s is None:
@@ -48,7 +48,7 @@ def _scatter_add_like(ex, n, g, idx, like, *, axis):
     ex.make("Transpose", [y], ex.out, perm=[int(i) for i in np.argsort(lp)])
 
 
-@onnx_op
+@onnx_op(since=4)  # Concat-1's axis was optional
 def Concat(ctx, *xs, axis=None):
     if axis is None:
         ctx.fail("needs attribute 'axis'")
@@ -61,7 +61,7 @@ def Concat(ctx, *xs, axis=None):
 direct("Concat")
 
 
-@onnx_op
+@onnx_op(since=2)  # Split-1 took the sizes as a second input or an attribute
 def Split(ctx, input, split_in=None, *, axis=0, split=None, num_outputs=None):
     x = ctx.v(input)
     a = normalize_axis(int(axis), x.type.rank, "Split axis")

@@ -5,7 +5,7 @@ import numpy as np
 
 from .table import binary, direct, export_op, onnx_op, static_ints
 
-binary("MatMul")
+binary("MatMul", since=1)
 direct("MatMul")
 
 

@@ -4,5 +4,5 @@ from __future__ import annotations
 from .table import binary, direct, unary
 
 binary("Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
-unary("Not")
+unary("Not", since=1)
 direct("Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not")

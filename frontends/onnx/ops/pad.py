@@ -9,7 +9,7 @@ from ....ir.types import normalize_axis
 from .table import export_op, onnx_op
 
 
-@onnx_op
+@onnx_op(since=2)  # Pad-1 named its pads 'paddings'
 def Pad(ctx, data, pads_in=None, constant_value=None, axes=None, *, mode="constant", pads=None, value=0.0):
     mode = mode.decode() if isinstance(mode, bytes) else mode
     x = ctx.v(data)

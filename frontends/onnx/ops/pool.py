@@ -7,37 +7,84 @@ import numpy as np
 
 from ....ir.ops.pool import window_counts
 from ....ir.ops.window import window_of
-from .conv import explicit_pads
+from .conv import explicit_pads, lift, lifted, split_depth, static_dims
 from .table import direct, export_op, onnx_op, unary
 
 
 def _pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides):
-    if kernel_shape is None or len(kernel_shape) != 2:
-        ctx.unsupported(f"a pool with kernel_shape {kernel_shape} (chainrule's pools are 2-D)")
+    if kernel_shape is None or len(kernel_shape) != x.type.rank - 2 or not kernel_shape:
+        ctx.fail(f"kernel_shape {kernel_shape} does not fit the spatial axes of {x.type}")
     tup = lambda v: None if v is None else tuple(int(a) for a in v)  # noqa: E731
     k = tup(kernel_shape)
     return dict(kernel_shape=k, strides=tup(strides), dilations=tup(dilations), ceil_mode=int(ceil_mode),
                 pads=explicit_pads(ctx, x, auto_pad, pads, k, tup(strides), tup(dilations)))
 
 
-@onnx_op
+def pool_3d(ctx, opname, x, attrs):
+    """A pool of [N,C,D,H,W] as two 2-D pools: a box's maximum is the maximum over depth of the
+    maxima over height and width, and its mean the mean of the means, as the number of elements
+    a box averages is the product of those of its axes. So pool height and width with the depths
+    as channels [N, C·D, H, W], then depth with the H·W positions as one axis [N, C, D, Ho·Wo]:
+
+        y = Reshape(Pool(Reshape(Pool(Reshape(x, [0, C·D, H, W])), [0, C, D, Ho·Wo])
+                    {kernel_shape=[kd, 1], ...}), [0, C, Do, Ho, Wo])
+    """
+    c, d, h, w = static_dims(ctx, x.type, "pool")
+    depth, hw = split_depth(attrs)
+    planes = ctx.op(opname, ctx.op("Reshape", x, shape=(0, c * d, h, w)), **hw)     # [N, C·D, Ho, Wo]
+    ho, wo = planes.type.shape[2:]
+    y = ctx.op(opname, ctx.op("Reshape", planes, shape=(0, c, d, ho * wo)),
+               **dict(hw, kernel_shape=(depth["kernel"], 1), strides=(depth["stride"], 1),
+                      dilations=(depth["dilation"], 1), pads=(depth["begin"], 0, depth["end"], 0)))
+    return ctx.op("Reshape", y, shape=(0, c, y.type.shape[2], ho, wo))
+
+
+def pool(ctx, opname, x, attrs):
+    """The IR of a 1-, 2- or 3-D pool ``opname`` (``conv.py``: a 1-D pool is a 2-D one of height 1)."""
+    n = len(attrs["kernel_shape"])
+    if n == 2:
+        return ctx.op(opname, x, **attrs)
+    if n == 1:
+        return ctx.op("Squeeze", ctx.op(opname, lift(ctx, x), **lifted(attrs)), axes=(2,))
+    if n == 3:
+        return pool_3d(ctx, opname, x, attrs)
+    ctx.unsupported(f"a pool with kernel_shape {list(attrs['kernel_shape'])} (chainrule's pools are 2-D; "
+                    f"1-D and 3-D ones import as 2-D pools)")
+
+
+@onnx_op(since=1)
 def MaxPool(ctx, X, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
             storage_order=0, strides=None):
-    if ctx.n_outputs > 1:
-        ctx.unsupported("MaxPool's Indices output")
     x = ctx.v(X)
-    return ctx.op("MaxPool", x, **_pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides))
+    attrs = _pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides)
+    y = pool(ctx, "MaxPool", x, attrs)
+    if ctx.n_outputs < 2:
+        return y
+    n = len(attrs["kernel_shape"])
+    if n == 2:
+        return y, ctx.op("MaxPoolIndices", x, storage_order=int(storage_order), **attrs)
+    if n == 1:  # over an image of height 1, the flat positions are those of the 1-D input
+        i = ctx.op("MaxPoolIndices", lift(ctx, x), storage_order=int(storage_order), **lifted(attrs))
+        return y, ctx.op("Squeeze", i, axes=(2,))
+    ctx.unsupported(f"MaxPool's Indices output of a {n}-D pool (1-D and 2-D only)")
 
 
 direct("MaxPool")
+
+
+@export_op("MaxPoolIndices", onnx="MaxPool", composite=True)  # ONNX MaxPool's second output
+def _max_pool_indices(ex, n, x, *, kernel_shape, strides, pads, dilations, ceil_mode, storage_order):
+    ex.make("MaxPool", [x], [ex.fresh(f"{n.name}/pooled"), ex.out], kernel_shape=list(kernel_shape),
+            **{k: list(v) for k, v in (("strides", strides), ("pads", pads), ("dilations", dilations))
+               if v is not None}, ceil_mode=ceil_mode, storage_order=storage_order)
 
 
 @onnx_op
 def AveragePool(ctx, X, *, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None,
                 kernel_shape=None, pads=None, strides=None):
     x = ctx.v(X)
-    return ctx.op("AveragePool", x, count_include_pad=int(count_include_pad),
-                  **_pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides))
+    attrs = _pool_attrs(ctx, x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides)
+    return pool(ctx, "AveragePool", x, dict(attrs, count_include_pad=int(count_include_pad)))
 
 
 def _no_dilation(ex, dilations):
@@ -92,5 +139,5 @@ def _max_pool_grad(ex, n, x, gy, *, kernel_shape, strides, pads, dilations, ceil
     ex.make("Reshape", [total, ex.make("Shape", [x])], ex.out)
 
 
-unary("GlobalAveragePool")
+unary("GlobalAveragePool", since=1)
 direct("GlobalAveragePool")

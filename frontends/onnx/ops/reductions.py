@@ -18,7 +18,7 @@ def _reduce(opname, since):
             return ctx.op("Identity", x)
         return ctx.op(opname, x, axes=ax, keepdims=int(keepdims))
     f.__name__ = f.__qualname__ = opname
-    return onnx_op(f)
+    return onnx_op(f, since=1)
 
 
 def reduce(ex, opname, x, axes, keepdims, out=None):
@@ -42,14 +42,17 @@ for _op, _since in (("ReduceSum", 13), ("ReduceMean", 18), ("ReduceMax", 18), ("
     _export_reduce(_op)
 
 
-@onnx_op
-def ArgMax(ctx, X, *, axis=0, keepdims=1, select_last_index=0):
-    if select_last_index:
-        ctx.unsupported("select_last_index=1")
-    return ctx.op("ArgMax", ctx.v(X), axis=int(axis), keepdims=int(keepdims))
+def _arg(opname):
+    def f(ctx, X, *, axis=0, keepdims=1, select_last_index=0):
+        return ctx.op(opname, ctx.v(X), axis=int(axis), keepdims=int(keepdims),
+                      select_last_index=int(select_last_index))
+    f.__name__ = f.__qualname__ = opname
+    return onnx_op(f, since=1)
 
 
-direct("ArgMax")
+for _op in ("ArgMax", "ArgMin"):
+    _arg(_op)
+    direct(_op)
 
 
 @export_op("Count")  # the number of elements reduced over: Cast(ReduceProd(Gather(Shape(x), axes)))

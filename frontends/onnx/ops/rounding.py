@@ -12,7 +12,8 @@ import numpy as np
 
 from .table import direct, export_op, onnx_op, unary
 
-unary("Floor", "Ceil", "Round", "Sign")
+unary("Round", "Sign")
+unary("Floor", "Ceil", since=1)
 direct("Floor", "Ceil", "Round", "Sign")
 
 

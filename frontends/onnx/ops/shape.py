@@ -13,7 +13,7 @@ from ..shapes import Sym, sym_of, sym_result
 from .table import axes_of, direct, export_op, onnx_op, static_ints
 
 
-@onnx_op
+@onnx_op(since=1)
 def Transpose(ctx, X, *, perm=None):
     return ctx.op("Transpose", ctx.v(X), perm=None if perm is None else tuple(perm))
 
@@ -23,7 +23,7 @@ def _transpose(ex, n, x, *, perm):
     ex.make("Transpose", [x], ex.out, perm=None if perm is None else list(perm))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Flatten(ctx, X, *, axis=1):
     return ctx.op("Flatten", ctx.v(X), axis=int(axis))
 
@@ -31,7 +31,7 @@ def Flatten(ctx, X, *, axis=1):
 direct("Flatten")
 
 
-@onnx_op
+@onnx_op(since=5)  # Reshape-1 took the shape as an attribute
 def Reshape(ctx, X, shape=None, *, allowzero=0):
     if sym_of(ctx, X) is not None:   # a shape value reshaped, as [N] to [-1]: stays an import-time value
         return _reshape_sym(ctx, sym_of(ctx, X), ctx.static(shape, "shape"), allowzero)
@@ -83,7 +83,7 @@ def _reshape(ex, n, x, *, shape):
     ex.make("Reshape", [x, ex.ints(shape, "shape")], ex.out)
 
 
-@onnx_op
+@onnx_op(since=1)
 def Squeeze(ctx, X, axes_in=None, *, axes=None):
     ax = axes_of(ctx, axes, axes_in, 13)
     s = sym_of(ctx, X)
@@ -92,7 +92,7 @@ def Squeeze(ctx, X, axes_in=None, *, axes=None):
     return sym_result(ctx, Sym(np.squeeze(s.arr, axis=ax), s.dtype))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Unsqueeze(ctx, X, axes_in=None, *, axes=None):
     ax = axes_of(ctx, axes, axes_in, 13)
     if ax is None:
@@ -129,7 +129,7 @@ def _expand_like(ex, n, x, like):
     ex.make("Expand", [x, ex.make("Shape", [like])], ex.out)
 
 
-@onnx_op
+@onnx_op(since=6)  # Tile-1 took tiles and axis inputs
 def Tile(ctx, input, repeats):
     x = ctx.v(input)
     reps = static_ints(ctx, repeats, "repeats")
@@ -160,10 +160,10 @@ def OneHot(ctx, indices, depth, values, *, axis=-1):
     i = ctx.v(indices)
     if i.dtype != DType.i64:
         i = ctx.op("Cast", i, to=DType.i64)
-    # negative indices count from the end, as in ONNX
+    # negative indices count from the end, as in ONNX; one still outside 0..depth-1 is a row of zeros
     zero = ctx.constant(np.zeros((), np.int64))
     i = ctx.op("Where", ctx.op("Greater", zero, i), ctx.op("Add", i, ctx.constant(np.int64(depth_n))), i)
-    y = ctx.op("OneHot", i, depth=depth_n, dtype=dt)
+    y = ctx.op("OneHot", i, depth=depth_n, dtype=dt, out_of_range="zeros")
     if not (vals[0] == 0 and vals[1] == 1):
         y = ctx.op("Add", ctx.op("Mul", y, ctx.constant(np.asarray(vals[1] - vals[0], vals.dtype))),
                    ctx.constant(np.asarray(vals[0], vals.dtype)))
@@ -176,15 +176,20 @@ def OneHot(ctx, indices, depth, values, *, axis=-1):
     return y
 
 
-# ONNX OneHot wraps negative indices, ours rejects them: tagged, so that import keeps ours
+# ONNX OneHot wraps negative indices, ours does not: tagged, so that import keeps ours. With
+# out_of_range="zeros" a negative index becomes depth, outside ONNX's -depth..depth-1 too: a row of zeros.
 @export_op("OneHot", onnx="OneHot", composite=True)
-def _one_hot(ex, n, i, *, depth, dtype):
+def _one_hot(ex, n, i, *, depth, dtype, out_of_range):
     dt = DType.of(dtype).numpy
+    if out_of_range == "zeros":
+        it = DType.of(n.inputs[0].type.dtype).numpy
+        i = ex.make("Where", [ex.make("Less", [i, ex.const(np.zeros((), it), "zero")]),
+                              ex.const(np.asarray(depth, it), "outside"), i])
     ex.make("OneHot", [i, ex.const(np.asarray(depth, np.int64), "depth"), ex.const(np.asarray([0, 1], dt), "values")],
             ex.out, axis=-1)
 
 
-@onnx_op
+@onnx_op(since=1)
 def Constant(ctx, *, value=None, value_float=None, value_floats=None, value_int=None, value_ints=None,
              sparse_value=None, value_string=None, value_strings=None):
     given = {k: v for k, v in dict(value=value, value_float=value_float, value_floats=value_floats,
@@ -208,14 +213,14 @@ def _constant(ex, n, *, value):
     ex.make("Constant", [], ex.out, value=ex.tensor(value, ex.out))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Shape(ctx, data, *, start=0, end=None):
     x = ctx.v(data)
     dims = x.type.shape[slice(int(start), None if end is None else int(end))]
     return sym_result(ctx, Sym(list(dims)))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Size(ctx, data):
     """The number of elements, a constant: of a shape value, its length; of a tensor, the product
     of its static dimensions."""
@@ -228,7 +233,7 @@ def Size(ctx, data):
     return ctx.constant(np.asarray(math.prod(x.type.shape), np.int64))
 
 
-@onnx_op
+@onnx_op(since=1)
 def Slice(ctx, data, starts_in=None, ends_in=None, axes_in=None, steps_in=None, *, starts=None, ends=None,
           axes=None):
     """A slice of a shape value stays a shape value; a slice of a tensor becomes a ``Gather`` of

@@ -4,7 +4,9 @@ An import function is named after its ONNX op and registered with ``@onnx_op``. 
 the import context and the node's input names (``None`` for an omitted optional input);
 its keyword-only parameters are the ONNX op's attributes with the spec defaults, and the
 importer refuses any attribute the signature does not name. Behaviour that changed between
-opsets is an explicit ``if ctx.opset >= k`` branch. It returns the IR values of the outputs:
+opsets is an explicit ``if ctx.opset >= k`` branch. ``since`` is the first opset whose definition
+of the op the function reads (default ``DEFAULT_SINCE``, 7): a model of an older opset that uses
+the op is refused, naming it. It returns the IR values of the outputs:
 
     @onnx_op
     def LeakyRelu(ctx, X, *, alpha=0.01):
@@ -12,6 +14,17 @@ opsets is an explicit ``if ctx.opset >= k`` branch. It returns the IR values of 
 
 ONNX ops without attributes that are the IR op of the same name are one line each:
 ``unary("Relu")`` makes ``Relu(ctx, X)``, ``binary("Add")`` makes ``Add(ctx, A, B)``.
+
+Opsets before 7 are read op by op. ONNX gives an op a new version when its meaning changes, so
+the function reads an older opset when every version in force from ``since`` on is one it
+reads: the op is unchanged since opset 1 (``Not``, ``Conv``, ``Transpose``, the reductions), or
+the older version differs only by the legacy ``consumed_inputs`` attribute, which the
+signature does not name (so a file that sets it is refused). Ops whose meaning changed keep 7:
+``Add`` and the other binary ops took ``broadcast=1`` and ``axis`` attributes before opset 7
+(without them the shapes had to be equal), BatchNormalization and Dropout had ``is_test``.
+``tests/test_onnx_tables.py`` checks every ``since`` below 7 against ONNX's schemas:
+
+    unary("Relu", "Sigmoid", "Tanh", since=1)   # Relu-1 differs from Relu-6 only by consumed_inputs
 
 An export function is registered for one IR op with ``@export_op(name, onnx=...)``. It takes
 the exporter, the IR node, its input names and, as keywords, the node's attributes, and
@@ -30,6 +43,10 @@ from __future__ import annotations
 from typing import Callable, Dict, NamedTuple, Optional
 
 import numpy as np
+
+#: The first opset an import function reads unless it says otherwise: opset 7 made broadcasting
+#: implicit (``broadcast``/``axis`` attributes before) and dropped BatchNormalization's ``is_test``.
+DEFAULT_SINCE = 7
 
 #: ONNX op_type -> import function (the default domain, ai.onnx).
 IMPORTS: Dict[str, Callable] = {}
@@ -50,14 +67,16 @@ class Export(NamedTuple):
 EXPORTS: Dict[str, Export] = {}
 
 
-def onnx_op(fn=None, *, domain: str = ""):
+def onnx_op(fn=None, *, domain: str = "", since: int = DEFAULT_SINCE):
     """Register ``fn`` as the import function of the ONNX op of its name; ``@onnx_op(domain=...)``
-    registers an op of another domain than the default one."""
+    registers an op of another domain than the default one, ``@onnx_op(since=k)`` one that reads
+    the default domain's opsets from ``k`` on (``fn.since``)."""
     if fn is None:
-        return lambda f: onnx_op(f, domain=domain)
+        return lambda f: onnx_op(f, domain=domain, since=since)
     table = IMPORTS if domain in ("", "ai.onnx") else DOMAIN_IMPORTS.setdefault(domain, {})
     if fn.__name__ in table:
         raise ValueError(f"ONNX op {fn.__name__} has two import functions")
+    fn.since = since
     table[fn.__name__] = fn
     return fn
 
@@ -78,11 +97,11 @@ def export_op(op: str, onnx: Optional[str] = None, composite: Optional[bool] = N
 
 def _named(make):
     """``make(opname)`` builds an import function; register one per ONNX op name under that name."""
-    def register(*onnx_ops: str):
+    def register(*onnx_ops: str, since: int = DEFAULT_SINCE):
         for opname in onnx_ops:
             f = make(opname)
             f.__name__ = f.__qualname__ = opname
-            onnx_op(f)
+            onnx_op(f, since=since)
     register.__doc__ = make.__doc__
     return register
 
