@@ -7,9 +7,9 @@ multiply-adds, ``Op.blas``, the bytes of its operands and results):
                      + bytes · byte                    (every op)
 
 The rates are measured once per machine by ``calibrate()`` (a GEMM at each
-thread count, a large ``add``, a tiny call, a hand-off between two threads;
-about 0.2 s) and cached in memory and in a small JSON file, so every process
-on the machine predicts the same schedule.
+thread count, a large ``add``, a tiny call, a hand-off between two threads,
+a worker's bookkeeping per task; about 0.2 s) and cached in memory and in a
+small JSON file, so every process on the machine predicts the same schedule.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class Machine(NamedTuple):
     call: float  # fixed cost of one generated line calling NumPy
     handoff: float  # one value handed to a thread waiting on an event, until it runs
     launch: float  # starting the other workers of one call and joining them
+    task: float  # a worker taking one task from the ready heap and counting down its successors
 
     def madd_s(self, threads: int) -> float:
         return self.madd[min(max(threads, 1), len(self.madd)) - 1]
@@ -103,6 +104,14 @@ def _launch(reps: int = 100) -> float:
         return _median(lambda: pool.submit(int).result(), reps)
 
 
+def _task(n: int = 400) -> float:
+    """One task of a chain run by one worker (``pull.py``): its bookkeeping, no work."""
+    from .pull import TaskGraph, Workers
+    g = TaskGraph([lambda env: None] * n, [[k + 1] for k in range(n - 1)] + [[]], [0] + [1] * (n - 1),
+                  list(range(n)))
+    return _median(lambda: Workers(1).run(g, None), 15) / n
+
+
 def measure() -> Machine:
     """Measure the rates now (about 0.2 s)."""
     cores = available_cores()
@@ -125,7 +134,7 @@ def measure() -> Machine:
     byte = _median(lambda: np.add(x, x, out=y), 15) / (3 * x.nbytes)
     one = np.zeros(1, np.float32)
     call = _median(lambda: np.add(one, one, out=one), 200)
-    return Machine(cores, tuple(madd), byte, call, _handoff(), _launch())
+    return Machine(cores, tuple(madd), byte, call, _handoff(), _launch(), _task())
 
 
 _MACHINE: Dict[str, Machine] = {}
@@ -158,7 +167,7 @@ def calibrate(refresh: bool = False) -> Machine:
             with open(path) as f:
                 d = json.load(f)
             m = Machine(int(d["cores"]), tuple(float(x) for x in d["madd"]), float(d["byte"]), float(d["call"]),
-                        float(d["handoff"]), float(d["launch"]))
+                        float(d["handoff"]), float(d["launch"]), float(d["task"]))
         except (OSError, ValueError, KeyError, TypeError):
             m = None  # no cache yet, or an unreadable one: measure
     if m is None or m.cores != available_cores():

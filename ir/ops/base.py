@@ -17,7 +17,9 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``rule``: that rule written in the lecture's bar notation (v̄ = dL/dv);
 - ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
 - ``flops``: multiply-adds, for the cost ledger; ``blas``: they run in a BLAS call, whose
-  speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``).
+  speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``);
+- ``row_split``: which input rows the result's rows r0:r1 need, so that the dataflow executor
+  can compute a big node as several row-range tasks (``runtime/split.py``).
 
 How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
 export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
@@ -158,6 +160,18 @@ class Op:
         """Lines binding the variables ``outs`` to new arrays holding the results, or None: then
         the executor calls ``kernel`` (``SoftmaxCrossEntropy`` computes its results without temporaries)."""
         return None
+
+    def row_split(self, attrs: dict, in_types: Sequence[TensorType], out: TensorType):
+        """Rows r0:r1 of the result (its first axis) computed from slices of the inputs: per input,
+        the axis to slice by r0:r1 (None: the whole input is read), or None if the rows cannot be
+        computed alone. An elementwise op reads the same rows of each input that has them; an input
+        of lower rank, or with one row against more, is broadcast and read whole::
+
+            Add(%h: f32[N,256], %b: f32[256])  ->  (0, None):  out[r0:r1] = h[r0:r1] + b
+        """
+        if not self.elementwise or out.rank == 0:
+            return None
+        return tuple(0 if t.rank == out.rank and t.shape[0] == out.shape[0] else None for t in in_types)
 
     def lecture(self, node, i: int, n) -> Term:
         """Input ``i``'s term v̄ⱼ ∂vⱼ/∂vᵢ, as ``chainrule explain`` prints it. ``n`` names values:

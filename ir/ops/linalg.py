@@ -59,6 +59,11 @@ class MatMul(Op):
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return [f"{code.const(np.matmul, 'mm')}({args[0]}, {args[1]}, {out})"]
 
+    def row_split(self, attrs, in_types, out):
+        """Y[r0:r1] = A[r0:r1] @ B when B is one matrix (A's first axis is Y's: its rows or its batch)."""
+        a, b = in_types
+        return (0, None) if a.rank == out.rank >= 2 and b.rank == 2 else None
+
     def vjp(self, e, node, gys):
         a, b = node.inputs
         g = gys[0]
@@ -159,6 +164,13 @@ class Gemm(Op):
             c = args[2] if attrs["beta"] == 1.0 else f"({args[2]} * {code.const(dt(attrs['beta']))})"
             lines.append(f"{code.const(np.add, 'add_')}({out}, {c}, {out})")
         return lines
+
+    def row_split(self, attrs, in_types, out):
+        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1]: op(A)'s rows are A's columns when transA
+        (the weight gradient W̄ = Z̄ᵀX takes columns r0:r1 of Z̄); a bias row is read whole."""
+        c = in_types[2:]
+        rows_c = tuple(0 if t.rank == 2 and t.shape[0] == out.shape[0] else None for t in c)
+        return (1 if attrs["transA"] else 0, None) + rows_c
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]
