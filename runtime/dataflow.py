@@ -70,8 +70,6 @@ def task_source(prep, task, timed: bool = False) -> List[str]:
     local = set()
     for i, rows in task.parts:
         body, ins, outs = prep.code[i]
-        if not body:
-            continue
         e = prep.emitted.get(i)
         if rows is not None:
             body = chunk_lines(prep.gen, e, split_axes(e), *rows)
