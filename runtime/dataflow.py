@@ -28,7 +28,8 @@ task runs with one BLAS thread (OpenBLAS threads spin while they wait, and two o
 a core that something else needs collapse), so intra-op parallelism comes from the chunks;
 workers × BLAS threads stays within the cores (``threads.py``). If the schedule predicts too
 small a gain, the executor runs the sequential function with one BLAS thread, and
-``schedules[key]`` says why.
+``schedules[key]`` says why; if it predicts a gain, a guard times both and runs the faster
+(``guard.py``), since on a shared machine the prediction for free cores may not hold.
 
 Every node runs the sequential executor's lines (or its op's lines on row slices, checked
 to give the same bits) on the same planned buffers, after its dependencies (producers, and
@@ -46,6 +47,7 @@ import numpy as np
 
 from .costmodel import calibrate, node_cost, seconds
 from .executor import SequentialExecutor, _Prepared
+from .guard import Guard
 from .pull import TaskGraph, Workers
 from .split import Accesses, chunk_lines, plan_chunks, split_axes
 from .tasks import Schedule, list_schedule
@@ -134,17 +136,20 @@ class DataflowExecutor(SequentialExecutor):
     (default: as many as the budget) run one BLAS thread each. ``margin``: the predicted gain
     below which it runs sequentially. ``chunks``: at most this many row chunks per big node
     (default: two per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
-    task of its own (default: four hand-offs between threads, measured).
+    task of its own (default: four hand-offs between threads, measured). ``guarded``: time both
+    ways and run the faster (``guard.py``; ``guards[key]`` shows the medians); else always run
+    the tasks when the schedule predicts a gain.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
                  workers: Optional[int] = None, margin: float = 0.1, chunks: Optional[int] = None,
-                 grain: Optional[float] = None):
+                 grain: Optional[float] = None, guarded: bool = True):
         super().__init__(graph, params, planner, None)
         self.budget = max(1, min(threads or available_cores(), available_cores()))
         self.workers = max(1, min(workers or self.budget, self.budget))
         self.chunks = chunks if chunks is not None else 2 * self.workers
-        self.margin, self.grain = margin, grain
+        self.margin, self.grain, self.guarded = margin, grain, guarded
+        self.guards: Dict[tuple, Guard] = {}
         self.schedules: Dict[tuple, Schedule] = {}
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
@@ -178,14 +183,18 @@ class DataflowExecutor(SequentialExecutor):
         self._reuse = False
         prep = self.prepared(key)
         sched = self.schedules[key] = self.plan_schedule(prep)
+        self._reuse = True  # the sequential executor's own plan and code
+        sequential = self._one_blas_thread(super()._compile(key))
         if not sched.parallel:
             log.info("%s %s: %s", self.graph.name, key, sched.decision)
-            self._reuse = True  # the sequential executor's own plan and code
-            return self._one_blas_thread(super()._compile(key))
+            return sequential
         self._preps[key] = prep
-        self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep, key))
-        return self._one_blas_thread(lambda arrays, P: run_program(self.programs[key], prep, self.graph, arrays, P,
-                                                                   self.pool))
+        prog = self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep))
+        dataflow = self._one_blas_thread(lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
+        if not self.guarded:
+            return dataflow
+        guard = self.guards[key] = Guard({"dataflow": dataflow, "sequential": sequential})
+        return guard
 
     def _one_blas_thread(self, step):
         setb = self._setb

@@ -257,9 +257,9 @@ class SequentialExecutor:
         self.plans[key] = plan
         return _Prepared(self.graph, plan, self.params)
 
-    def _updates(self, prep, key):
+    def _updates(self, prep):
         """(param slot, value slot) for each update not written into its parameter by the plan."""
-        plan = self.plans[key]
+        plan = prep.plan
         return [(prep.slot[id(p)], prep.slot[id(v)]) for p, v in self.graph.updates
                 if plan is None or v.name not in plan.param_outputs]
 
@@ -278,7 +278,7 @@ class SequentialExecutor:
                 results[k] = f"r{k}"
         for body, _, _ in prep.code:
             lines += ["    " + ln for ln in body]
-        for ps, vs in self._updates(prep, key):
+        for ps, vs in self._updates(prep):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
         lines.append(f"    return [{', '.join(results)}]")
         ns = prep.gen.ns

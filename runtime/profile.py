@@ -53,7 +53,7 @@ def profile(executor, arrays) -> List[Event]:
         else:  # the sequential code: one worker, every node in order
             prep = executor.prepared(key)
             sched, pool = _one_worker(prep), Workers(1)
-        prog = build_program(prep, sched, executor.graph.name, executor._updates(prep, key), timed=True)
+        prog = build_program(prep, sched, executor.graph.name, executor._updates(prep), timed=True)
         recs: List[List] = [[] for _ in range(pool.n)]
         setb = BlasSetter()
         prev, threads = setb.get(), 1 if dataflow else executor.threads

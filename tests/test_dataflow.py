@@ -87,7 +87,7 @@ def _covered(s, g, rows_of):
 @two_cores
 def test_schedule_covers_every_node_once_and_respects_dependencies():
     g = towers(sizes=(24, 64, 64, 5))
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, grain=TINY)
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
     xs = list(_batch((24, 64, 64, 5), n=64))
     s = run.schedule_for(xs)
     prep = next(iter(run._preps.values()))
@@ -113,7 +113,7 @@ def test_chunks_of_one_batch_row_range_chain_into_one_task():
     x, t = b.input("x", ("N", 64)), b.input("t", ("N", 8))
     g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
                    "training").graph
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, workers=2, threads=2, margin=FORCE)
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, workers=2, threads=2, margin=FORCE, guarded=False)
     run.run_list(list(_batch((64, 256, 256, 8), n=128)))
     prep = next(iter(run._preps.values()))
     cost = [1.0 if n.op.blas else 0.01 for n in prep.nodes]  # GEMMs are big, the rest is small
@@ -159,7 +159,7 @@ def test_threaded_training_step_is_bit_identical_to_sequential(activation, grain
     g = cr.compile(tower_graph(2, sizes, activation)[0], "training").graph
     p_seq, p_dfl = _params(g), _params(g)
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
-    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, grain=grain)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, guarded=False, grain=grain)
     for n in (128, 70, 128, 96):
         x, t = _batch(sizes, n=n, seed=n)
         a, b = seq.run_list([x, t]), dfl.run_list([x, t])
@@ -171,13 +171,32 @@ def test_threaded_training_step_is_bit_identical_to_sequential(activation, grain
 
 
 @two_cores
+def test_guard_times_both_ways_and_keeps_the_bits():
+    """Guarded, a training step alternates between the tasks on threads and the sequential code while
+    it times them, then runs the faster: every step's loss and parameters equal the sequential executor's."""
+    sizes = (48, 256, 256, 5)
+    g = towers(sizes=sizes)
+    p_seq, p_dfl = _params(g), _params(g)
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, grain=TINY)
+    x, t = _batch(sizes, n=128)
+    for _ in range(24):
+        a, b = seq.run_list([x, t]), dfl.run_list([x, t])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
+    assert all(p_seq[k].tobytes() == p_dfl[k].tobytes() for k in p_seq)
+    guard = next(iter(dfl.guards.values()))
+    assert guard.calls["dataflow"] >= 3 and guard.calls["sequential"] >= 3
+    assert "running" in str(guard) and guard.current in ("dataflow", "sequential")
+
+
+@two_cores
 @FUZZ
 @given(random_graph())
 def test_threaded_schedule_equals_sequential_on_random_graphs(g):
     xs = random_inputs(g)
     with np.errstate(all="ignore"):
         seq = SequentialExecutor(g, planner=plan_memory).run_list(xs)
-        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE, grain=TINY).run_list(xs)
+        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE, guarded=False, grain=TINY).run_list(xs)
     for a, b in zip(seq, dfl):
         np.testing.assert_array_equal(a, b)
 
@@ -211,7 +230,7 @@ def test_four_threads_calling_one_executable_get_single_thread_answers(executor)
     g.updates.clear()  # the loss and its gradients, no update: every call has one right answer
     g.set_outputs(list(g.outputs))
     if executor == "dataflow-threaded":
-        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, grain=TINY)
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
     elif executor == "interpreter":
         run = cr.Interpreter(g, _params(g))
     else:
@@ -288,7 +307,7 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
 @two_cores
 def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
     g = towers(sizes=(24, 64, 64, 5))
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, grain=TINY)
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
     from chainrule.runtime.profile import chrome_trace, profile
     xs = list(_batch((24, 64, 64, 5), n=64))
     run.run_list(xs)

@@ -128,7 +128,7 @@ def _mlp_prep():
     g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
                    "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory,
-                           workers=2, threads=2, margin=-10.0, grain=1e-9)
+                           workers=2, threads=2, margin=-10.0, grain=1e-9, guarded=False)
     rng = np.random.default_rng(0)
     run.run_list([rng.standard_normal((128, 64)).astype(np.float32), np.eye(8, dtype=np.float32)[np.arange(128) % 8]])
     prep = next(iter(run._preps.values()))

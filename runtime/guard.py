@@ -1,0 +1,75 @@
+"""A measured guard: run the dataflow program only while it is faster than the sequential code.
+
+The schedule is a prediction for free cores. On a shared machine the other jobs decide how
+much of the second core this process gets, and it changes from minute to minute: two
+workers that wait for each other lose when the other core is busy. Both ways of running
+a bindings give the same bits (one BLAS thread, the same lines on the same buffers), so the
+choice can follow the clock. ``Guard`` keeps the last ``window`` times of each way, runs the
+one with the smaller median, and now and then times the other once::
+
+    calls 1-6      dataflow, sequential, dataflow, ...      both timed three times
+    then           the faster one; the other once after 8 calls, then after 16, 32 ... 128
+                   as long as it stays slower (back to 8 when it wins)
+
+so a way several times slower costs a few percent at most, and a change of load is seen
+within 128 calls. ``print(guard)`` shows the medians and the way it runs.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable, Dict
+
+WAYS = ("dataflow", "sequential")
+
+
+class Guard:
+    """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
+
+    def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
+                 longest: int = 128):
+        self.ways = ways
+        self.times = {w: deque(maxlen=window) for w in ways}
+        self.warmup, self.first, self.longest = warmup, first, longest
+        self.current = next(iter(ways))
+        self.interval = first
+        self.since = 0  # calls of ``current`` since the other was last timed
+        self.calls = {w: 0 for w in ways}
+
+    def _other(self) -> str:
+        return next(w for w in self.ways if w != self.current)
+
+    def median(self, way: str) -> float:
+        t = sorted(self.times[way])
+        return t[len(t) // 2] if t else float("inf")
+
+    def _next(self) -> str:
+        other = self._other()
+        if min(len(v) for v in self.times.values()) < self.warmup:  # time both a few times first
+            return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
+        if self.since >= self.interval:
+            return other
+        return self.current
+
+    def __call__(self, *args):
+        way = self._next()
+        t0 = time.perf_counter()
+        out = self.ways[way](*args)
+        dt = time.perf_counter() - t0
+        self.calls[way] += 1
+        if self.calls[way] > 1:  # the first call of each way compiles and warms the caches
+            self.times[way].append(dt)
+        if way == self.current:
+            self.since += 1
+        else:
+            self.since = 0
+        best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
+        if best != self.current:
+            self.current, self.interval = best, self.first
+        elif way != self.current:
+            self.interval = min(2 * self.interval, self.longest)
+        return out
+
+    def __str__(self):
+        shown = ", ".join(f"{w} {self.median(w) * 1e3:.3f} ms" for w in self.ways)
+        return f"measured (medians of the last {self.times[self.current].maxlen} calls): {shown}; running {self.current}"
