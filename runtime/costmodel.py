@@ -35,7 +35,7 @@ class Machine(NamedTuple):
     madd: Tuple[float, ...]
     byte: float  # per byte read or written by an elementwise op
     call: float  # fixed cost of one generated line calling NumPy
-    handoff: float  # one value handed to a thread waiting on an event, until it runs
+    handoff: float  # a token handed to a worker waiting on a queue, until it runs
     launch: float  # starting the other workers of one call and joining them
     task: float  # a worker taking one task from the ready heap and counting down its successors
 
@@ -77,31 +77,36 @@ def _median(fn, reps: int, best: bool = False) -> float:
 
 
 def _handoff(reps: int = 200) -> float:
-    """Half a ping-pong between two threads through events: one wake-up."""
-    ping, pong = threading.Event(), threading.Event()
+    """Half a ping-pong between two threads through queues (as ``pull.py`` hands out tasks): one wake-up."""
+    from queue import SimpleQueue
+    ping, pong = SimpleQueue(), SimpleQueue()
 
     def other():
         for _ in range(reps):
-            ping.wait()
-            ping.clear()
-            pong.set()
+            pong.put(ping.get())
 
     th = threading.Thread(target=other)
     th.start()
     t0 = time.perf_counter()
     for _ in range(reps):
-        ping.set()
-        pong.wait()
-        pong.clear()
+        ping.put(1)
+        pong.get()
     t = time.perf_counter() - t0
     th.join()
     return t / (2 * reps)
 
 
 def _launch(reps: int = 100) -> float:
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as pool:
-        return _median(lambda: pool.submit(int).result(), reps)
+    """A call of two workers (``pull.py``) in which the pool thread must run a task: waking it."""
+    from .pull import TaskGraph, Workers
+    pool = Workers(2)
+    ran = threading.Event()
+
+    def wait(env):  # worker 0's task: done when the other task has run on the pool thread
+        ran.wait()
+        ran.clear()
+    g = TaskGraph([wait, lambda env: ran.set()], [[], []], [0, 0], [0, 1])
+    return _median(lambda: pool.run(g, None), reps)
 
 
 def _task(n: int = 400) -> float:
@@ -138,13 +143,14 @@ def measure() -> Machine:
 
 
 _MACHINE: Dict[str, Machine] = {}
+VERSION = 2  # of what ``measure`` measures: a new version measures again
 
 
 def _key() -> str:
     from .threads import _controller
     ctl = _controller()
     blas = [(c.internal_api, c.version, getattr(c, "architecture", "")) for c in ctl.lib_controllers] if ctl else []
-    text = repr((platform.machine(), platform.processor(), platform.node(), available_cores(),
+    text = repr((VERSION, platform.machine(), platform.processor(), platform.node(), available_cores(),
                  np.__version__, blas))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
