@@ -78,7 +78,7 @@ class _Prepared:
         self.gen = Code()
         self.pslot = {p.name: self.slot[id(p)] for p in graph.params}
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
-        live = Liveness(self.nodes, self.exported)
+        live = self.live = Liveness(self.nodes, self.exported)
         self.donated = [_donated(n, i, plan, live) for i, n in enumerate(self.nodes)]
         self.emitted: Dict[int, Emission] = {}
         self.code = [self._node(i, n) for i, n in enumerate(self.nodes)]

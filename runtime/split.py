@@ -160,22 +160,34 @@ def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[
 class Accesses:
     """The bytes a node, or a row chunk of it, reads and writes, as ``(start, end)`` ranges of
     addresses: two chunks of nodes that depend on each other need an order only if one writes
-    bytes the other touches. A read of an array made during the call is unknown (None)."""
+    bytes the other touches. Graph inputs, constants and the new arrays a kernel returns are
+    never written by a chunk (they are not planned storage); a view reads its owner's storage."""
 
     def __init__(self, prep, params):
         self.prep = prep
         names = {s: name for name, s in prep.pslot.items()}
         self.arrays = {s: params[names[s]] for s in names}  # slot -> the parameter array it holds
-        self.inputs = {prep.slot[id(v)] for v in prep.graph.inputs}  # never written
+        self.inputs = {prep.slot[id(v)] for v in prep.graph.inputs}
+        self.values = {id(v): v for n in prep.nodes for v in n.outputs}
+        self.made = {prep.slot[id(v)]: v for v in self.values.values()}  # slot -> the value a node makes
         self._memo: Dict[tuple, tuple] = {}
 
-    def _array(self, name: str):
+    def _array(self, name: str, view_of: bool = False):
+        """The array named ``name`` in generated code, False if no chunk writes it, None if unknown."""
         m = _VSLOT.match(name)
         if m is None:
             a = self.prep.gen.ns.get(name)
-            return a if isinstance(a, np.ndarray) else False  # a constant: never written
+            return a if isinstance(a, np.ndarray) else False  # a constant
         s = int(m.group(1))
-        return False if s in self.inputs else self.arrays.get(s)
+        if s in self.inputs or s in self.arrays:
+            return False if s in self.inputs else self.arrays[s]
+        v = self.made.get(s)
+        owner = None if v is None else self.values.get(self.prep.live.owner(v))
+        if v is not None and owner is v:
+            return False  # a new array of this call
+        if owner is None or view_of:
+            return None
+        return self._array(self.prep.expr[self.prep.slot[id(owner)]], view_of=True)  # the owner's, whole
 
     def of(self, i: int, rows: Rows):
         """``(reads, writes)`` of rows ``rows`` of node ``i``."""
@@ -200,7 +212,6 @@ class Accesses:
         """Must chunk ``ri`` of node ``i`` and chunk ``rj`` of node ``j`` run one after the other?"""
         (ra, wa), (rb, wb) = self.of(i, ri), self.of(j, rj)
         return any(_overlap(w, x) for w in wa for x in rb + wb) or any(_overlap(w, x) for w in wb for x in ra)
-
 
 _VSLOT = re.compile(r"v(\d+)$")
 

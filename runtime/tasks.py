@@ -94,21 +94,34 @@ class Schedule:
 
 
 def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: float) -> List[List[int]]:
-    """Group the items of a DAG (``deps``: each item's predecessors) into tasks: a group cheaper
-    than ``grain`` joins its only predecessor group, or else its only successor group. Returns
-    the groups, each sorted, in order of first item."""
+    """Group the items of a DAG (``deps``: each item's predecessors; the items in a topological
+    order) into tasks. A group cheaper than ``grain`` joins
+
+    - its only predecessor group; or else
+    - its latest predecessor group (in the topological order), if every other predecessor
+      would be finished before that one starts with as many workers as wanted: waiting for
+      them then delays nothing, and the latest predecessor is never reachable from another
+      one, so no cycle is made; or else
+    - its only successor group.
+
+    A merged group takes its target's place in the order, which stays topological. Returns the
+    groups, each sorted, in order of first item."""
     n = len(deps)
     members: Dict[int, List[int]] = {i: [i] for i in range(n)}
     preds: Dict[int, set] = {i: set(deps[i]) for i in range(n)}
     succs: Dict[int, set] = {i: set() for i in range(n)}
+    start, finish = [0.0] * n, [0.0] * n  # as soon as possible, with as many workers as wanted
     for i, d in enumerate(deps):
         for j in d:
             succs[j].add(i)
+        start[i] = max((finish[j] for j in d), default=0.0)
+        finish[i] = start[i] + cost[i]
     gcost = {i: cost[i] for i in range(n)}
 
-    def join(a: int, b: int):  # b's nodes into a
+    def join(a: int, b: int):  # b's nodes into a (a keeps its place: the key is its first item)
         members[a] += members.pop(b)
         gcost[a] += gcost.pop(b)
+        start[a], finish[a] = min(start[a], start[b]), max(finish[a], finish[b])
         for p in preds.pop(b):
             succs[p].discard(b)
             if p != a:
@@ -128,8 +141,9 @@ def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: fl
         for g in sorted(members):
             if g not in members or gcost[g] >= grain:
                 continue
-            if len(preds[g]) == 1:
-                join(min(preds[g]), g)
+            last = max(preds[g], default=None)
+            if last is not None and all(finish[p] <= start[last] + 1e-12 for p in preds[g] if p != last):
+                join(last, g)
                 changed = True
             elif len(succs[g]) == 1:
                 join(min(succs[g]), g)
