@@ -49,7 +49,7 @@ from .costmodel import calibrate, node_cost, seconds
 from .executor import SequentialExecutor, _Prepared
 from .guard import Guard
 from .pull import TaskGraph, Workers
-from .split import Accesses, chunk_lines, plan_chunks, split_axes
+from .split import Accesses, chunk_lines, plan_chunks
 from .tasks import Schedule, list_schedule
 from .threads import BlasSetter, available_cores
 
@@ -70,11 +70,11 @@ def task_source(prep, task, timed: bool = False) -> List[str]:
     reads of the slots it needs from ``env`` and writes of the values it makes."""
     lines = [f"def t{task.index}(env{', rec' if timed else ''}):"]
     local = set()
-    for i, rows in task.parts:
+    for i, span in task.parts:
         body, ins, outs = prep.code[i]
         e = prep.emitted.get(i)
-        if rows is not None:
-            body = chunk_lines(prep.gen, e, split_axes(e), *rows)
+        if span is not None:
+            body = chunk_lines(prep.gen, e, span)
         dst = _SLOT.match(e.out) if e is not None else None
         for s in sorted(set(ins) | ({int(dst.group(1))} if dst else set())):
             if prep.expr[s] == f"v{s}" and s not in local:
@@ -84,7 +84,7 @@ def task_source(prep, task, timed: bool = False) -> List[str]:
             lines.append("    t0 = now()")
         lines += ["    " + ln for ln in body]
         if timed:
-            lines.append(f"    rec.append(({i}, {rows!r}, t0, now()))")
+            lines.append(f"    rec.append(({i}, {None if span is None else tuple(span)!r}, t0, now()))")
         for s in outs:
             local.add(s)
             if prep.expr[s] == f"v{s}":
@@ -112,7 +112,7 @@ def build_program(prep, schedule: Schedule, name: str, updates, timed: bool = Fa
 
 def run_program(prog: Program, prep, graph, arrays, P, workers: Workers, recs=None):
     """One call: the tasks on ``workers``, then the updates and the outputs. ``recs`` (a list per
-    worker) receives ``(node, rows, start, end)`` records of a timed program."""
+    worker) receives ``(node, span, start, end)`` records of a timed program."""
     env: List = [None] * len(prep.slot)
     for v, a in zip(graph.inputs, arrays):
         env[prep.slot[id(v)]] = a
@@ -175,9 +175,9 @@ class DataflowExecutor(SequentialExecutor):
                 for i, n in enumerate(prep.nodes)]
         grain = self.grain or 4 * m.handoff
         chunks = plan_chunks(prep, cost, grain, self.chunks) if self.workers > 1 else {}
-        rows = {i: prep.emitted[i].type.shape[0] for i in chunks}
+        extent = {i: prep.emitted[i].type.shape[cut[0].axis] for i, cut in chunks.items()}
         return list_schedule(prep.deps, cost, [n.name for n in prep.nodes], m, self.workers, self.margin, grain,
-                             chunks, rows, Accesses(prep, self.params).conflict)
+                             chunks, extent, Accesses(prep, self.params).conflict)
 
     def _compile(self, key):
         self._reuse = False

@@ -2,9 +2,10 @@
 
 ``profile(executor, arrays)`` runs one call with a clock read around every
 node (a training step updates its parameters, as any call does) and returns
-one ``Event`` per node, or per row chunk of a node the dataflow executor splits:
-its worker (thread), task, rows, op, shapes, multiply-adds and bytes. ``chrome_trace(events)`` is the trace-event JSON object, with
-complete events (``"ph": "X"``, microseconds) and the names of the threads::
+one ``Event`` per node, or per chunk of a node the dataflow executor splits:
+its worker (thread), task, span, op, shapes, multiply-adds and bytes.
+``chrome_trace(events)`` is the trace-event JSON object, with complete events
+(``"ph": "X"``, microseconds) and the names of the threads::
 
     {"traceEvents": [{"name": "fc1", "cat": "Gemm", "ph": "X", "ts": 12.5, "dur": 240.1,
                       "pid": 0, "tid": 0, "args": {"shapes": ["f32[128,256]", ...], ...}}, ...]}
@@ -18,6 +19,7 @@ from ..ir.files import write_file
 from .costmodel import node_cost
 from .dataflow import DataflowExecutor, build_program, run_program
 from .pull import Workers
+from .split import Span
 from .tasks import Part, Schedule, Task
 from .threads import BlasSetter
 
@@ -27,7 +29,7 @@ class Event(NamedTuple):
     op: str
     worker: int
     task: int
-    rows: str  # "r0:r1" for a row chunk, "" for the whole node
+    span: str  # "[0:32]" for rows 0:32, "[:, 0:128]" for columns 0:128, "" for the whole node
     start: float  # seconds from the call's start
     end: float
     shapes: Sequence[str]
@@ -68,12 +70,13 @@ def profile(executor, arrays) -> List[Event]:
     task_of = {p: t.index for t in sched.tasks for p in t.parts}
     events = []
     for w, records in enumerate(recs):
-        for i, rows, a, b in records:
+        for i, span, a, b in records:
             n = prep.nodes[i]
             c = node_cost(n, prep.bindings)
             shapes = [str(v.type) for v in list(n.inputs) + list(n.outputs)]
-            part = 1.0 if rows is None else (rows[1] - rows[0]) / prep.emitted[i].type.shape[0]  # a chunk's share
-            events.append(Event(n.name, n.op.name, w, task_of[(i, rows)], "" if rows is None else f"{rows[0]}:{rows[1]}",
+            span = None if span is None else Span(*span)
+            part = 1.0 if span is None else (span.hi - span.lo) / prep.emitted[i].type.shape[span.axis]  # its share
+            events.append(Event(n.name, n.op.name, w, task_of[Part(i, span)], "" if span is None else str(span),
                                 a - t0, b - t0, shapes, int(c.madds * part), int(c.bytes * part)))
     return sorted(events, key=lambda e: (e.start, e.worker))
 
@@ -86,7 +89,7 @@ def chrome_trace(events: Sequence[Event], name: str = "chainrule") -> Dict:
     for e in events:
         out.append({"name": e.node, "cat": e.op, "ph": "X", "ts": round(e.start * 1e6, 3),
                     "dur": round((e.end - e.start) * 1e6, 3), "pid": 0, "tid": e.worker,
-                    "args": {"op": e.op, "task": e.task, "rows": e.rows, "shapes": list(e.shapes),
+                    "args": {"op": e.op, "task": e.task, "span": e.span, "shapes": list(e.shapes),
                              "flops": e.madds, "bytes": e.bytes}})
     return {"traceEvents": out, "displayTimeUnit": "ms"}
 

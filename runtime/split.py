@@ -1,33 +1,34 @@
-"""Row chunks: one big node computed as several tasks, each over a range of its result's rows.
+"""Chunks: one big node computed as several tasks, each over a range of its result's rows or columns.
 
-The op says which rows of its inputs the rows r0:r1 of its result need (``Op.row_split``);
-a chunk is the op's own emitted lines (``Op.emit``) on slices. ``%fc2 = Gemm(%relu,
-%fc2.weight, %fc2.bias) {transB=1}``, row-split as ``(0, None, None)``::
+The op says which slices of its inputs a slice of its result needs (``Op.split``); a chunk
+is the op's own emitted lines (``Op.emit``) on slices. ``%fc2 = Gemm(%relu, %fc2.weight,
+%fc2.bias) {transB=1}`` splits its columns as ``(None, 0, 0)``::
 
-    mm(b12, v4.T, b13)                    # the sequential executor's lines
+    mm(b12, v4.T, b13)                            # the sequential executor's lines
     add_11(b13, v5, b13)
 
 becomes two tasks the dataflow executor's workers may run at the same time::
 
-    mm(b12[0:64], v4.T, b13[0:64])        mm(b12[64:128], v4.T, b13[64:128])
-    add_11(b13[0:64], v5, b13[0:64])      add_11(b13[64:128], v5, b13[64:128])
+    mm(b12, v4[0:128].T, b13[:, 0:128])           mm(b12, v4[128:256].T, b13[:, 128:256])
+    add_11(b13[:, 0:128], v5[0:128], ...)         add_11(b13[:, 128:256], v5[128:256], ...)
 
-and the weight gradient ``Gemm(%grad_fc2, %relu) {transA=1}`` reads columns of its first
-operand (``(1, None)``): ``mm(b36[:, 0:128].T, b12, b43[0:128])``.
+Which axis: an elementwise op splits its rows (contiguous slices, so each element is
+computed by the same vector loop as in the whole node). A BLAS op splits the longer side of
+its result: each chunk packs the operand it shares with the other chunks again (the
+weights, for a split of the batch rows of ``XWᵀ``), so the shorter side keeps that copy
+small. Rows of a batch that flow through a chain of row-split nodes stay separate tasks:
+``relu`` after a row-split ``fc1`` is split the same way (``plan_chunks``).
 
-The same bits: an elementwise op computes each element alone, and chunks start at multiples
-of ``ROW_UNIT`` rows, so a chunk's vector loops line up with the whole node's. A BLAS call
-picks its kernel by shape (OpenBLAS has small-matrix kernels, and others for few columns),
-and some kernels sum in another order, so a BLAS op's chunks are used only where
-``exact`` found them to give the whole call's bits: it runs the op's lines once on random
-operands, whole and in chunks, with one BLAS thread as the tasks run, and keeps the answer
-for the process. On this machine's OpenBLAS that holds for results of 128 columns or more
-(``tests/test_split.py`` checks the shapes the benchmarks use).
+The same bits: a BLAS call picks its kernel by shape (OpenBLAS has small-matrix kernels,
+and others for few columns), and some kernels sum in another order, so a BLAS op's chunks
+are used only where ``exact`` found them to give the whole call's bits: it runs the op's
+lines once on random operands, whole and in chunks, with one BLAS thread as the tasks run,
+and keeps the answer for the process. Chunks start at multiples of ``UNIT`` rows or columns.
 """
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,53 +36,65 @@ from ..ir.types import TensorType
 from .codegen import Code
 from .threads import BlasSetter
 
-ROW_UNIT = 32  # chunks start at multiples of this many rows
-Rows = Tuple[int, int]
+UNIT = 32  # chunks start at multiples of this many rows or columns
+_VSLOT = re.compile(r"v(\d+)$")
 
 
-def row_ranges(rows: int, chunks: int, unit: int = ROW_UNIT) -> List[Rows]:
-    """At most ``chunks`` ranges covering ``0:rows``, each but the last a multiple of ``unit`` rows."""
-    step = -(-rows // max(1, chunks))
+class Span(NamedTuple):
+    """The slice ``lo:hi`` of a result along ``axis`` (0: rows, 1: columns)."""
+    axis: int
+    lo: int
+    hi: int
+
+    def __str__(self):
+        return f"[{':, ' * self.axis}{self.lo}:{self.hi}]"
+
+
+def spans(axis: int, extent: int, chunks: int, unit: int = UNIT) -> List[Span]:
+    """At most ``chunks`` spans covering ``0:extent`` along ``axis``, each but the last a multiple of ``unit``."""
+    step = -(-extent // max(1, chunks))
     step = max(unit, -(-step // unit) * unit)
-    bounds = list(range(0, rows, step)) + [rows]
-    return list(zip(bounds[:-1], bounds[1:]))
+    bounds = list(range(0, extent, step)) + [extent]
+    return [Span(axis, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def split_axes(e) -> Optional[Tuple[Optional[int], ...]]:
-    """The op's ``row_split`` for an ``Emission``, if its chunks can run at the same time: each
-    sliced axis has the result's row count, and an input sharing the result's storage (run in
-    place, or the parameter an update overwrites) is sliced by rows too, so no chunk reads rows
-    another chunk writes."""
-    if e.type.rank == 0 or not isinstance(e.type.shape[0], int):
+def cut_axes(e, axis: int) -> Optional[Tuple[Optional[int], ...]]:
+    """The op's ``split`` of an ``Emission`` along ``axis``, if its chunks can run at the same time:
+    each sliced input axis has the result's length, and an input sharing the result's storage (run
+    in place, or the parameter an update overwrites) is sliced along ``axis`` too, so no chunk
+    reads what another chunk writes."""
+    if not 0 <= axis < e.type.rank or not isinstance(e.type.shape[axis], int):
         return None
-    axes = e.op.row_split(e.attrs, e.in_types, e.type)
+    axes = e.op.split(e.attrs, e.in_types, e.type, axis)
     if axes is None or len(axes) != len(e.args):
         return None
-    rows = e.type.shape[0]
+    n = e.type.shape[axis]
     for k, (ax, t) in enumerate(zip(axes, e.in_types)):
-        if ax is not None and not (0 <= ax < t.rank and t.shape[ax] == rows):
+        if ax is not None and not (0 <= ax < t.rank and t.shape[ax] == n):
             return None
-        if ax != 0 and (k == e.alias or e.args[k] == e.out):
+        if (k == e.alias or e.args[k] == e.out) and ax != axis:
             return None
     return tuple(axes)
 
 
-def _sliced(name: str, axis: int, r0: int, r1: int) -> str:
-    return f"{name}[{', '.join([':'] * axis + [f'{r0}:{r1}'])}]"
+def _sliced(name: str, axis: int, lo: int, hi: int) -> str:
+    return f"{name}[{', '.join([':'] * axis + [f'{lo}:{hi}'])}]"
 
 
 def _sliced_type(t: TensorType, axis: int, n: int) -> TensorType:
     return t.with_shape(t.shape[:axis] + (n,) + t.shape[axis + 1:])
 
 
-def chunk_lines(code, e, axes, r0: int, r1: int, out: Optional[str] = None) -> List[str]:
-    """The op's lines computing rows ``r0:r1`` of ``e``'s result into ``out[r0:r1]`` (``out``:
-    the planned array, by default). Donated inputs stay donated only if sliced by rows."""
-    args = [a if ax is None else _sliced(a, ax, r0, r1) for a, ax in zip(e.args, axes)]
-    types = [t if ax is None else _sliced_type(t, ax, r1 - r0) for t, ax in zip(e.in_types, axes)]
-    donated = [k for k in e.donated if axes[k] == 0]
-    alias = e.alias if e.alias >= 0 and axes[e.alias] == 0 else -1
-    return e.op.emit(code, e.attrs, f"{out or e.out}[{r0}:{r1}]", args, types, alias, donated)
+def chunk_lines(code, e, span: Span, out: Optional[str] = None) -> List[str]:
+    """The op's lines computing ``span`` of ``e``'s result into that slice of ``out`` (default: the
+    planned array). Donated inputs stay donated only if sliced as the result is."""
+    axes = cut_axes(e, span.axis)
+    lo, hi = span.lo, span.hi
+    args = [a if ax is None else _sliced(a, ax, lo, hi) for a, ax in zip(e.args, axes)]
+    types = [t if ax is None else _sliced_type(t, ax, hi - lo) for t, ax in zip(e.in_types, axes)]
+    donated = [k for k in e.donated if axes[k] == span.axis]
+    alias = e.alias if e.alias >= 0 and axes[e.alias] == span.axis else -1
+    return e.op.emit(code, e.attrs, _sliced(out or e.out, span.axis, lo, hi), args, types, alias, donated)
 
 
 _EXACT: Dict[tuple, bool] = {}
@@ -96,12 +109,12 @@ def _operand(t: TensorType, rng) -> np.ndarray:
     return rng.integers(0, 7, t.shape).astype(dt)
 
 
-def exact(e, axes, ranges: Sequence[Rows]) -> bool:
-    """Do ``ranges`` chunks give the whole node's bits? Yes for ops without a BLAS call; for a BLAS
-    op, measured once per shape and ranges on random operands (one BLAS thread) and cached."""
+def exact(e, chunks: Sequence[Span]) -> bool:
+    """Do these chunks give the whole node's bits? Yes for ops without a BLAS call; for a BLAS op,
+    measured once per shape and chunks on random operands (one BLAS thread) and cached."""
     if not e.op.blas:
         return True
-    key = (e.op.name, repr(sorted(e.attrs.items())), tuple(e.in_types), e.type, tuple(axes), tuple(ranges))
+    key = (e.op.name, repr(sorted(e.attrs.items())), tuple(e.in_types), e.type, tuple(chunks))
     if key not in _EXACT:
         rng = np.random.default_rng(0)
         code = Code()
@@ -110,13 +123,13 @@ def exact(e, axes, ranges: Sequence[Rows]) -> bool:
         probe = e._replace(args=args, alias=-1, donated=[], out=code.const(whole, "o"))
         lines = e.op.emit(code, e.attrs, probe.out, args, e.in_types)
         p = code.const(parts, "p")
-        for r0, r1 in ranges:
-            lines += chunk_lines(code, probe, axes, r0, r1, out=p)
+        for span in chunks:
+            lines += chunk_lines(code, probe, span, out=p)
         setb = BlasSetter()
         before = setb.get()
         setb(1)
         try:
-            exec(compile("\n".join(lines), "<chainrule row-split check>", "exec"), code.ns)  # noqa: S102
+            exec(compile("\n".join(lines), "<chainrule split check>", "exec"), code.ns)  # noqa: S102
         finally:
             if before:
                 setb(before)
@@ -124,44 +137,57 @@ def exact(e, axes, ranges: Sequence[Rows]) -> bool:
     return _EXACT[key]
 
 
-def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, List[Rows]]:
-    """Row ranges for the nodes run in chunks: each node predicted to take two grains or more
-    (``cost``: seconds, one BLAS thread) in at most ``chunks`` ranges of a grain or more; then,
-    until nothing changes, every node that reads a chunked node's rows, or whose rows a
-    chunked node reads, with the same row count, so that a batch's rows flow through a chain
-    of nodes as separate tasks (``tasks.py`` merges the small ones along the chain)."""
+def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, List[Span]]:
+    """The chunks of the nodes run in chunks: each node predicted to take two grains or more
+    (``cost``: seconds, one BLAS thread) in at most ``chunks`` spans of a grain or more, along
+    its rows (a BLAS op: its longer side); then, until nothing changes, every node that reads a
+    row-split node's rows, or whose rows a row-split node reads, with the same row count, so that
+    a batch's rows flow through a chain of nodes as separate tasks (``tasks.py`` merges the
+    small ones along the chain)."""
     index = {id(n): i for i, n in enumerate(prep.nodes)}
-    axes = {i: split_axes(e) for i, e in prep.emitted.items()}
-    out: Dict[int, List[Rows]] = {}
+    out: Dict[int, List[Span]] = {}
 
-    def take(i: int, ranges: List[Rows]) -> bool:
-        if i in out or axes.get(i) is None or len(ranges) < 2 or not exact(prep.emitted[i], axes[i], ranges):
+    def take(i: int, axis: int, n: int) -> bool:
+        e = prep.emitted[i]
+        if i in out or cut_axes(e, axis) is None:
             return False
-        out[i] = ranges
+        cut = spans(axis, e.type.shape[axis], n)
+        if len(cut) < 2 or not exact(e, cut):
+            return False
+        out[i] = cut
         return True
 
-    for i in sorted(axes):
+    for i, e in sorted(prep.emitted.items()):
         n = min(chunks, int(cost[i] // grain))
-        if n >= 2 and axes[i] is not None:
-            take(i, row_ranges(prep.emitted[i].type.shape[0], n))
-    todo = sorted(out)
+        if n < 2 or e.type.rank == 0 or not e.type.is_static:
+            continue
+        sides = [0, 1] if e.op.blas and e.type.rank == 2 else [0]
+        for axis in sorted(sides, key=lambda a: (-e.type.shape[a], a)):  # the longer side first
+            if take(i, axis, n):
+                break
+    todo = sorted(i for i, cut in out.items() if cut[0].axis == 0)
     while todo:
         i = todo.pop()
-        node, rows = prep.nodes[i], prep.emitted[i].type.shape[0]
-        near = [index.get(id(v.producer)) for v, ax in zip(node.inputs, axes[i]) if ax == 0 and v.producer is not None]
-        near += [index.get(id(u)) for u, k in node.outputs[0].uses if axes.get(index.get(id(u))) is not None
-                 and axes[index[id(u)]][k] == 0]
-        for j in sorted({j for j in near if j is not None}):
-            if j in axes and axes[j] is not None and prep.emitted[j].type.shape[0] == rows and take(j, out[i]):
+        node, rows, n = prep.nodes[i], prep.emitted[i].type.shape[0], len(out[i])
+        axes = cut_axes(prep.emitted[i], 0)
+        near = [index.get(id(v.producer)) for v, ax in zip(node.inputs, axes) if ax == 0 and v.producer is not None]
+        for u, k in node.outputs[0].uses:
+            j = index.get(id(u))
+            if j in prep.emitted and (cut_axes(prep.emitted[j], 0) or ())[k:k + 1] == (0,):
+                near.append(j)
+        for j in sorted({j for j in near if j in prep.emitted}):
+            if prep.emitted[j].type.shape[0] == rows and take(j, 0, n):
                 todo.append(j)
     return out
 
 
 class Accesses:
-    """The bytes a node, or a row chunk of it, reads and writes, as ``(start, end)`` ranges of
+    """The bytes a node, or a chunk of it, reads and writes, as ``(start, end)`` ranges of
     addresses: two chunks of nodes that depend on each other need an order only if one writes
     bytes the other touches. Graph inputs, constants and the new arrays a kernel returns are
-    never written by a chunk (they are not planned storage); a view reads its owner's storage."""
+    never written by a chunk (they are not planned storage); a view reads its owner's storage.
+    A column slice is given as the range from its first to its last byte: it may conflict with
+    more than it touches, never with less."""
 
     def __init__(self, prep, params):
         self.prep = prep
@@ -189,36 +215,35 @@ class Accesses:
             return None
         return self._array(self.prep.expr[self.prep.slot[id(owner)]], view_of=True)  # the owner's, whole
 
-    def of(self, i: int, rows: Rows):
-        """``(reads, writes)`` of rows ``rows`` of node ``i``."""
-        key = (i, rows)
+    def of(self, i: int, span: Span):
+        """``(reads, writes)`` of chunk ``span`` of node ``i``."""
+        key = (i, span)
         if key not in self._memo:
             e = self.prep.emitted[i]
-            axes = split_axes(e)
+            axes = cut_axes(e, span.axis)
             reads, writes = [], []
             for k, (name, ax) in enumerate(zip(e.args, axes)):
                 a = self._array(name)
                 if a is False:
                     continue
-                b = None if a is None else _bounds(a, ax, rows)
+                b = None if a is None else _bounds(a, ax, span)
                 reads.append(b)
-                if k in e.donated and ax == 0:
+                if k in e.donated and ax == span.axis:
                     writes.append(b)
-            writes.append(_bounds(self._array(e.out), 0, rows))
+            writes.append(_bounds(self._array(e.out), span.axis, span))
             self._memo[key] = (reads, writes)
         return self._memo[key]
 
-    def conflict(self, i: int, ri: Rows, j: int, rj: Rows) -> bool:
-        """Must chunk ``ri`` of node ``i`` and chunk ``rj`` of node ``j`` run one after the other?"""
-        (ra, wa), (rb, wb) = self.of(i, ri), self.of(j, rj)
+    def conflict(self, i: int, si: Span, j: int, sj: Span) -> bool:
+        """Must chunk ``si`` of node ``i`` and chunk ``sj`` of node ``j`` run one after the other?"""
+        (ra, wa), (rb, wb) = self.of(i, si), self.of(j, sj)
         return any(_overlap(w, x) for w in wa for x in rb + wb) or any(_overlap(w, x) for w in wb for x in ra)
 
-_VSLOT = re.compile(r"v(\d+)$")
 
-
-def _bounds(a: np.ndarray, axis: Optional[int], rows: Rows) -> Tuple[int, int]:
-    """The first and one past the last byte address of ``a``'s rows ``rows`` along ``axis`` (all of it: None)."""
-    view = a if axis is None else a[(slice(None),) * axis + (slice(*rows),)]
+def _bounds(a: np.ndarray, axis: Optional[int], span: Span) -> Tuple[int, int]:
+    """The first and one past the last byte address of ``a``'s slice ``span.lo:span.hi`` along ``axis``
+    (all of it: None)."""
+    view = a if axis is None else a[(slice(None),) * axis + (slice(span.lo, span.hi),)]
     lo = hi = view.__array_interface__["data"][0]
     if view.size == 0:
         return lo, lo

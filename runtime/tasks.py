@@ -1,10 +1,11 @@
 """Tasks and their schedule: the dataflow executor's plan, made before the first call.
 
-1. **Chunks.** A node predicted to take several grains, whose op can compute row ranges of
-   its result alone (``Op.row_split``, ``split.py``), is cut into row chunks, and so are
-   the nodes along its rows (``relu`` after ``fc1``). A chunk waits only for the chunks of
-   its dependencies whose bytes it touches: rows 0:32 of ``relu`` wait for rows 0:32 of
-   ``fc1``, while the weight gradient, which reads every row, waits for all of them.
+1. **Chunks.** A node predicted to take several grains, whose op can compute slices of its
+   result alone (``Op.split``, ``split.py``), is cut into chunks of rows or columns, and the
+   nodes along a row-split node's rows are cut the same way (``relu`` after ``fc1``). A
+   chunk waits only for the chunks of its dependencies whose bytes it touches: rows 0:32
+   of ``relu`` wait for rows 0:32 of ``fc1``, while the weight gradient, which reads every
+   row, waits for all of them.
 2. **Chains.** Every node or chunk starts as a task. A task cheaper than the grain (a few
    thread hand-offs) is merged into its only predecessor, or else into its only
    successor: merging along a lone edge never makes a cycle, and a task is then
@@ -26,19 +27,18 @@ import heapq
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .costmodel import Machine
-
-Rows = Tuple[int, int]
+from .split import Span
 
 
 class Part(NamedTuple):
-    """A node, or rows r0:r1 of its result."""
+    """A node, or a chunk of it (a ``Span`` of its result's rows or columns)."""
     node: int
-    rows: Optional[Rows] = None
+    span: Optional[Span] = None
 
 
 class Task(NamedTuple):
     index: int
-    parts: Tuple[Part, ...]  # run in this order (the sequential order, chunks by rows)
+    parts: Tuple[Part, ...]  # run in this order (the sequential order, a node's chunks in order)
     cost: float  # predicted seconds, bookkeeping included
     rank: float  # upward rank: the longest predicted path from its start to the end
     preds: Tuple[int, ...]  # tasks that must finish first
@@ -67,7 +67,7 @@ class Schedule:
     @property
     def chunked(self) -> int:
         """How many nodes run as row chunks."""
-        return len({p.node for t in self.tasks for p in t.parts if p.rows is not None})
+        return len({p.node for t in self.tasks for p in t.parts if p.span is not None})
 
     @property
     def decision(self) -> str:
@@ -78,13 +78,13 @@ class Schedule:
         return f"sequential, 1 BLAS thread: {why}"
 
     def __str__(self):
-        lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in row "
+        lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in "
                  f"chunks) on {self.workers} worker(s), 1 BLAS thread each",
                  f"  predicted makespan {self.makespan * 1e3:.3f} ms, sequential sum {self.sequential * 1e3:.3f} ms",
                  f"  decision: {self.decision}",
                  f"  {'task':>4} {'worker':>6} {'start ms':>9} {'end ms':>9}  nodes"]
         for t in sorted(self.tasks, key=lambda t: (t.start, t.worker, t.index)):
-            names = [self.names[p.node] + ("" if p.rows is None else f"[{p.rows[0]}:{p.rows[1]}]") for p in t.parts]
+            names = [self.names[p.node] + ("" if p.span is None else str(p.span)) for p in t.parts]
             shown = ", ".join(names[:4]) + (f", … (+{len(names) - 4})" if len(names) > 4 else "")
             lines.append(f"  {t.index:4d} {t.worker:6d} {t.start * 1e3:9.3f} {t.finish * 1e3:9.3f}  {shown}")
         return "\n".join(lines)
@@ -151,22 +151,22 @@ def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: fl
     return sorted((sorted(m) for m in members.values()), key=lambda m: m[0])
 
 
-def _pieces(deps, cost, chunks: Dict[int, List[Rows]], rows_of: Dict[int, int], conflict, m: Machine):
+def _pieces(deps, cost, chunks: Dict[int, List[Span]], extent: Dict[int, int], conflict, m: Machine):
     """Every node, or each of its row chunks, with its predicted cost and predecessors: a chunk
     waits for a chunk of a node it depends on only if ``conflict`` says they touch the same bytes."""
     parts: List[Part] = []
     pcost: List[float] = []
     of: Dict[int, List[int]] = {}
     for i in range(len(deps)):
-        for rows in chunks.get(i, [None]):
+        for span in chunks.get(i, [None]):
             of.setdefault(i, []).append(len(parts))
-            parts.append(Part(i, rows))
-            pcost.append(cost[i] if rows is None else (cost[i] - m.call) * (rows[1] - rows[0]) / rows_of[i] + m.call)
+            parts.append(Part(i, span))
+            pcost.append(cost[i] if span is None else (cost[i] - m.call) * (span.hi - span.lo) / extent[i] + m.call)
     pdeps = []
     for part in parts:
         pdeps.append([q for j in deps[part.node] for q in of[j]
-                      if part.rows is None or parts[q].rows is None or conflict is None
-                      or conflict(part.node, part.rows, j, parts[q].rows)])
+                      if part.span is None or parts[q].span is None or conflict is None
+                      or conflict(part.node, part.span, j, parts[q].span)])
     return parts, pcost, pdeps
 
 
@@ -223,18 +223,18 @@ def _simulate(cost, preds, succs, rank, workers: int, m: Machine):
 
 def list_schedule(deps: Sequence[Sequence[int]], cost: Sequence[float], names: Sequence[str], machine: Machine,
                   workers: int, margin: float = 0.1, grain: float = 0.0,
-                  chunks: Optional[Dict[int, List[Rows]]] = None, rows_of: Optional[Dict[int, int]] = None,
+                  chunks: Optional[Dict[int, List[Span]]] = None, extent: Optional[Dict[int, int]] = None,
                   conflict=None) -> Schedule:
     """The tasks of the nodes (``cost``: predicted seconds each, one BLAS thread), their ranks, and
-    the simulated pulls of ``workers``. ``chunks``: row ranges of the nodes run in chunks (``rows_of``:
-    their row counts; ``conflict(i, rows_i, j, rows_j)``: must those chunks be ordered). ``grain``
-    defaults to four hand-offs."""
+    the simulated pulls of ``workers``. ``chunks``: the spans of the nodes run in chunks (``extent``:
+    the length of the axis they cut; ``conflict(i, span_i, j, span_j)``: must those chunks be
+    ordered). ``grain`` defaults to four hand-offs."""
     seq = sum(cost)
     if workers < 2 or not deps:
         t = Task(0, tuple(Part(i) for i in range(len(deps))), seq, seq, (), 0, 0.0, seq)
         return Schedule([t], names, 1, seq, seq, margin)
     m, h = machine, machine.handoff
-    parts, pcost, pdeps = _pieces(deps, cost, chunks or {}, rows_of or {}, conflict, m)
+    parts, pcost, pdeps = _pieces(deps, cost, chunks or {}, extent or {}, conflict, m)
     groups = merge_chains(pdeps, pcost, grain or 4 * h)
     task_of = {q: k for k, g in enumerate(groups) for q in g}
     preds = [sorted({task_of[d] for q in g for d in pdeps[q]} - {k}) for k, g in enumerate(groups)]

@@ -71,17 +71,16 @@ def test_every_task_runs_with_one_blas_thread_within_the_cores(margin):
         assert spy.seen <= {0, 1}, spy.seen  # 0: no BLAS library to ask
 
 
-def _covered(s, g, rows_of):
+def _covered(s, g, extent):
     """Every node runs once: whole, or in row chunks that cover its rows once, in order."""
-    parts = sorted(p for t in s.tasks for p in t.parts)
     by_node = {}
-    for p in parts:
-        by_node.setdefault(p.node, []).append(p.rows)
+    for p in sorted((p for t in s.tasks for p in t.parts), key=lambda p: (p.node, p.span or ())):
+        by_node.setdefault(p.node, []).append(p.span)
     assert sorted(by_node) == list(range(len(g.nodes)))
-    for i, rows in by_node.items():
-        if rows != [None]:
-            assert rows[0][0] == 0 and rows[-1][1] == rows_of[i], (i, rows)
-            assert all(a[1] == b[0] for a, b in zip(rows, rows[1:])), (i, rows)
+    for i, cut in by_node.items():
+        if cut != [None]:
+            assert cut[0].lo == 0 and cut[-1].hi == extent(i, cut[0].axis), (i, cut)
+            assert all(a.hi == b.lo and a.axis == b.axis for a, b in zip(cut, cut[1:])), (i, cut)
 
 
 @two_cores
@@ -91,7 +90,7 @@ def test_schedule_covers_every_node_once_and_respects_dependencies():
     xs = list(_batch((24, 64, 64, 5), n=64))
     s = run.schedule_for(xs)
     prep = next(iter(run._preps.values()))
-    _covered(s, g, {i: e.type.shape[0] for i, e in prep.emitted.items()})
+    _covered(s, g, lambda i, axis: prep.emitted[i].type.shape[axis])
     by = {t.index: t for t in s.tasks}
     for t in s.tasks:
         for p in t.preds:
@@ -99,13 +98,12 @@ def test_schedule_covers_every_node_once_and_respects_dependencies():
     assert s.parallel and 0 < s.makespan and 0 < s.sequential and s.chunked > 0
     text = str(s)
     assert "predicted makespan" in text and "sequential sum" in text and "decision: dataflow" in text
-    assert "[0:32]" in text  # a row chunk
+    assert "[0:32]" in text or "[:, 0:32]" in text  # a chunk
     assert len({t.worker for t in s.tasks}) == 2
 
 
-def test_chunks_of_one_batch_row_range_chain_into_one_task():
-    """fc1[0:32] and relu[0:32] read and write the same rows, so they are one task; the weight
-    gradient's chunks read every batch row, so they wait for every row chunk of its operand."""
+def _synthetic_schedule(batch):
+    """The MLP 64-256-256-8's training step at ``batch``, scheduled with GEMMs big and the rest small."""
     from chainrule.runtime.costmodel import calibrate
     from chainrule.runtime.split import Accesses, plan_chunks
     from chainrule.runtime.tasks import list_schedule
@@ -114,20 +112,36 @@ def test_chunks_of_one_batch_row_range_chain_into_one_task():
     g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
                    "training").graph
     run = DataflowExecutor(g, _params(g), planner=plan_memory, workers=2, threads=2, margin=FORCE, guarded=False)
-    run.run_list(list(_batch((64, 256, 256, 8), n=128)))
+    run.run_list(list(_batch((64, 256, 256, 8), n=batch)))
     prep = next(iter(run._preps.values()))
-    cost = [1.0 if n.op.blas else 0.01 for n in prep.nodes]  # GEMMs are big, the rest is small
+    cost = [1.0 if n.op.blas else 0.01 for n in prep.nodes]
     chunks = plan_chunks(prep, cost, 0.1, 4)
     s = list_schedule(prep.deps, cost, [n.name for n in prep.nodes], calibrate(), 2, FORCE, 0.1, chunks,
-                      {i: prep.emitted[i].type.shape[0] for i in chunks}, Accesses(prep, run.params).conflict)
-    names = s.names
-    tasks = [[(names[p.node], p.rows) for p in t.parts] for t in s.tasks]
-    assert [("fc1", (0, 32)), ("relu", (0, 32))] in tasks
-    grad_w = [t for t in s.tasks if names[t.parts[0].node] == "grad_fc2.weight"]
-    assert len(grad_w) == 4 and all(t.parts[0].rows is not None for t in grad_w)
-    owner = {p.node: t.index for t in s.tasks for p in t.parts if names[p.node] == "grad_fc2"}
-    for t in grad_w:  # Z̄ᵀH reads every row of Z̄ = grad_fc2: after all of its chunks
-        assert {s.tasks[p].index for p in t.preds} >= set(owner.values())
+                      {i: prep.emitted[i].type.shape[c[0].axis] for i, c in chunks.items()},
+                      Accesses(prep, run.params).conflict)
+    return s, chunks, {n: i for i, n in enumerate(s.names)}
+
+
+def test_chunks_of_one_batch_row_range_chain_into_one_task():
+    """At batch 512, fc1[0:128] and relu[0:128] read and write the same rows, so they are one task;
+    the weight gradient Z̄ᵀH reads every row of Z̄, so its chunks wait for every row chunk of Z̄."""
+    from chainrule.runtime.split import Span
+    s, chunks, at = _synthetic_schedule(512)
+    tasks = [[(s.names[p.node], p.span) for p in t.parts] for t in s.tasks]
+    assert [("fc1", Span(0, 0, 128)), ("relu", Span(0, 0, 128))] in tasks
+    grad_w = [t for t in s.tasks if t.parts[0].node == at["grad_fc2.weight"]]
+    assert len(grad_w) == 4 and all(t.parts[0].span is not None for t in grad_w)
+    owner = {t.index for t in s.tasks for p in t.parts if p.node == at["grad_fc2"]}
+    for t in grad_w:
+        assert set(t.preds) >= owner
+
+
+def test_a_blas_node_splits_the_longer_side_of_its_result():
+    """fc1 at batch 128 is [128, 256]: its columns, so each chunk packs the batch again (small), not the
+    weights; the update of fc1.weight [256, 64] is elementwise: its rows."""
+    s, chunks, at = _synthetic_schedule(128)
+    assert chunks[at["fc1"]][0].axis == 1 and chunks[at["new_fc1.weight"]][0].axis == 0
+    assert "fc1[:, 0:64]" in str(s)
 
 
 def test_small_chains_merge_into_one_task_without_cycles():
@@ -285,8 +299,8 @@ def check_trace(doc, graph):
         assert isinstance(e["pid"], int) and isinstance(e["tid"], int) and isinstance(e["name"], str)
         if e["ph"] == "X":
             assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0 and e["dur"] >= 0
-            assert {"op", "rows", "shapes", "flops", "bytes"} <= set(e["args"])
-            names.append((e["name"], e["args"]["rows"]))
+            assert {"op", "span", "shapes", "flops", "bytes"} <= set(e["args"])
+            names.append((e["name"], e["args"]["span"]))
     whole = [n for n, rows in names if not rows]
     chunked = {n for n, rows in names if rows}
     assert sorted(whole + sorted(chunked)) == sorted(n.name for n in graph.nodes)  # once, or in chunks
@@ -315,7 +329,7 @@ def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
     doc = chrome_trace(events, "towers")
     check_trace(doc, g)
     assert {e.worker for e in events} == {0, 1} or len({e.worker for e in events}) == 1  # a busy core may run nothing
-    assert any(e.rows == "0:32" for e in events)
+    assert any(e.span == "[0:32]" for e in events)
 
 
 def test_cli_profile_writes_the_trace(tmp_path, capsys):

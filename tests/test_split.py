@@ -1,5 +1,5 @@
-"""Row chunks and pulled tasks: the ``row_split`` facet of the ops, chunks that give the whole node's bits
-(a row slice of a one-thread sgemm against the whole sgemm), which chunks must wait for which, and the
+"""Chunks and pulled tasks: the ``split`` facet of the ops, chunks that give the whole node's bits (a row
+or column slice of a one-thread sgemm against the whole sgemm), which chunks must wait for which, and the
 workers that pull ready tasks by priority."""
 import threading
 
@@ -13,7 +13,7 @@ from chainrule.runtime.codegen import Code
 from chainrule.runtime.dataflow import DataflowExecutor
 from chainrule.runtime.executor import Emission
 from chainrule.runtime.pull import TaskGraph, Workers
-from chainrule.runtime.split import Accesses, chunk_lines, exact, row_ranges, split_axes
+from chainrule.runtime.split import Accesses, Span, chunk_lines, exact, spans
 from chainrule.runtime.threads import BlasSetter
 
 F32 = DType.f32
@@ -24,27 +24,33 @@ def T(*shape):
 
 
 # -- the facet ------------------------------------------------------------------------------------
-def test_row_split_is_a_facet_of_the_op():
+def test_split_is_a_facet_of_the_op():
     gemm = OPS["Gemm"]
     attrs = gemm.check_attrs({"transB": 1})
-    assert gemm.row_split(attrs, [T(128, 784), T(256, 784), T(256)], T(128, 256)) == (0, None, None)
+    fwd = [T(128, 784), T(256, 784), T(256)]  # Z = XWᵀ + b
+    assert gemm.split(attrs, fwd, T(128, 256), 0) == (0, None, None)
+    assert gemm.split(attrs, fwd, T(128, 256), 1) == (None, 0, 0)  # columns of Z: rows of W, entries of b
     grad_w = gemm.check_attrs({"transA": 1})  # W̄ = Z̄ᵀX: rows of W̄ are columns of Z̄
-    assert gemm.row_split(grad_w, [T(128, 256), T(128, 784)], T(256, 784)) == (1, None)
-    assert OPS["MatMul"].row_split({}, [T(64, 8), T(8, 3)], T(64, 3)) == (0, None)
-    assert OPS["MatMul"].row_split({}, [T(8), T(8, 3)], T(3)) is None  # a vector has no rows to split
+    assert gemm.split(grad_w, [T(128, 256), T(128, 784)], T(256, 784), 0) == (1, None)
+    assert gemm.split(grad_w, [T(128, 256), T(128, 784)], T(256, 784), 2) is None
+    assert OPS["MatMul"].split({}, [T(64, 8), T(8, 3)], T(64, 3), 0) == (0, None)
+    assert OPS["MatMul"].split({}, [T(64, 8), T(8, 3)], T(64, 3), 1) == (None, 1)
+    assert OPS["MatMul"].split({}, [T(8), T(8, 3)], T(3), 0) is None  # a vector has no rows to split
     add = OPS["Add"]
-    assert add.row_split({}, [T(64, 256), T(256)], T(64, 256)) == (0, None)  # the bias is read whole
-    assert add.row_split({}, [T(64, 256), T(1, 256)], T(64, 256)) == (0, None)
-    assert add.row_split({}, [T(64, 1), T(64, 256)], T(64, 256)) == (0, 0)
-    assert OPS["ReduceSum"].row_split({"axes": (0,)}, [T(64, 256)], T(256)) is None  # sums over rows
-    assert add.row_split({}, [T(), T()], T()) is None
+    assert add.split({}, [T(64, 256), T(256)], T(64, 256), 0) == (0, None)  # the bias is read whole
+    assert add.split({}, [T(64, 256), T(256)], T(64, 256), 1) == (1, 0)
+    assert add.split({}, [T(64, 256), T(1, 256)], T(64, 256), 0) == (0, None)
+    assert add.split({}, [T(64, 1), T(64, 256)], T(64, 256), 0) == (0, 0)
+    assert OPS["ReduceSum"].split({"axes": (0,)}, [T(64, 256)], T(256), 0) is None  # sums over rows
+    assert add.split({}, [T(), T()], T(), 0) is None
 
 
-def test_row_ranges_start_at_multiples_of_the_unit():
-    assert row_ranges(128, 4) == [(0, 32), (32, 64), (64, 96), (96, 128)]
-    assert row_ranges(784, 4) == [(0, 224), (224, 448), (448, 672), (672, 784)]
-    assert row_ranges(100, 4) == [(0, 32), (32, 64), (64, 96), (96, 100)]
-    assert row_ranges(32, 4) == [(0, 32)]
+def test_spans_start_at_multiples_of_the_unit():
+    assert spans(0, 128, 4) == [Span(0, 0, 32), Span(0, 32, 64), Span(0, 64, 96), Span(0, 96, 128)]
+    assert spans(1, 784, 4) == [Span(1, 0, 224), Span(1, 224, 448), Span(1, 448, 672), Span(1, 672, 784)]
+    assert spans(0, 100, 4) == [Span(0, 0, 32), Span(0, 32, 64), Span(0, 64, 96), Span(0, 96, 100)]
+    assert spans(0, 32, 4) == [Span(0, 0, 32)]
+    assert str(Span(0, 0, 32)) == "[0:32]" and str(Span(1, 64, 128)) == "[:, 64:128]"
 
 
 def _emission(opname, attrs, in_types, code):
@@ -58,11 +64,14 @@ def _emission(opname, attrs, in_types, code):
 def test_a_chunk_is_the_ops_own_lines_on_row_slices():
     code = Code()
     e = _emission("Gemm", {"transA": 1}, [T(128, 256), T(128, 784)], code)
-    lines = chunk_lines(code, e, split_axes(e), 0, 64)
+    lines = chunk_lines(code, e, Span(0, 0, 64))
     assert lines == [f"mm({e.args[0]}[:, 0:64].T, {e.args[1]}, {e.out}[0:64])"]
     e = _emission("Gemm", {"transB": 1}, [T(128, 784), T(256, 784), T(256)], code)
-    text = "\n".join(chunk_lines(code, e, split_axes(e), 32, 64))
+    text = "\n".join(chunk_lines(code, e, Span(0, 32, 64)))
     assert f"{e.args[0]}[32:64], {e.args[1]}.T, {e.out}[32:64]" in text and f", {e.args[2]}, " in text
+    text = "\n".join(chunk_lines(code, e, Span(1, 128, 256)))
+    assert f"mm({e.args[0]}, {e.args[1]}[128:256].T, {e.out}[:, 128:256])" in text
+    assert f"{e.args[2]}[128:256]" in text
 
 
 # -- the same bits --------------------------------------------------------------------------------
@@ -72,21 +81,19 @@ SHAPES = [(m, k, n) for m, k, n in [(128, 784, 256), (128, 256, 256), (512, 784,
                                      (128, 384, 384), (256, 128, 784), (1024, 128, 784), (384, 128, 384)]]
 
 
-def _rows_of_whole_sgemm(mode, m, k, n, ranges, rng):
-    """Does computing rows ``ranges`` of a one-thread sgemm one by one give the whole call's bits?"""
-    if mode == "nt":
-        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((n, k), dtype=np.float32)
-        f = lambda r0, r1, out: np.matmul(a[r0:r1], b.T, out=out)  # noqa: E731
-    elif mode == "nn":
-        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
-        f = lambda r0, r1, out: np.matmul(a[r0:r1], b, out=out)  # noqa: E731
-    else:
-        a, b = rng.standard_normal((k, m), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
-        f = lambda r0, r1, out: np.matmul(a[:, r0:r1].T, b, out=out)  # noqa: E731
+def _slices_of_whole_sgemm(mode, m, k, n, cut, rng):
+    """Does computing the spans ``cut`` of a one-thread sgemm one by one give the whole call's bits?"""
+    a = rng.standard_normal((m, k) if mode != "tn" else (k, m), dtype=np.float32)
+    b = rng.standard_normal((n, k) if mode == "nt" else (k, n), dtype=np.float32)
+    op_a = (lambda r: a[r]) if mode != "tn" else (lambda r: a[:, r].T)
+    op_b = (lambda c: b[c].T) if mode == "nt" else (lambda c: b[:, c])
     whole, parts = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
-    f(0, m, whole)
-    for r0, r1 in ranges:
-        f(r0, r1, parts[r0:r1])
+    np.matmul(op_a(slice(None)), op_b(slice(None)), out=whole)
+    for s in cut:
+        if s.axis == 0:
+            np.matmul(op_a(slice(s.lo, s.hi)), op_b(slice(None)), out=parts[s.lo:s.hi])
+        else:
+            np.matmul(op_a(slice(None)), op_b(slice(s.lo, s.hi)), out=parts[:, s.lo:s.hi])
     return whole.tobytes() == parts.tobytes()
 
 
@@ -101,28 +108,32 @@ def one_blas_thread():
 
 
 @pytest.mark.parametrize("mode", ["nt", "nn", "tn"])
-def test_row_slices_of_a_one_thread_sgemm_are_its_rows(mode, one_blas_thread):
-    """The shapes the benchmarks split (128 columns or more, chunks of multiples of 32 rows): on this
-    machine's BLAS, a row slice of a one-thread sgemm equals those rows of the whole sgemm."""
+def test_slices_of_a_one_thread_sgemm_are_its_rows_and_columns(mode, one_blas_thread):
+    """The shapes the benchmarks split (the longer side, of 128 or more, in chunks of multiples of 32):
+    on this machine's BLAS a slice of a one-thread sgemm equals that slice of the whole sgemm."""
     rng = np.random.default_rng(0)
     bad = [(m, k, n, c) for m, k, n in SHAPES for c in (2, 4)
-           if not _rows_of_whole_sgemm(mode, m, k, n, row_ranges(m, c), rng)]
+           if not _slices_of_whole_sgemm(mode, m, k, n, spans(0 if m >= n else 1, max(m, n), c), rng)]
     assert bad == []
 
 
-@pytest.mark.parametrize("shape", [(128, 784, 10), (128, 256, 10), (64, 32, 32), (128, 1024, 1024)])
-def test_exact_agrees_with_comparing_the_bits(shape, one_blas_thread):
+@pytest.mark.parametrize("shape", [(128, 784, 10), (128, 256, 10), (64, 32, 32), (128, 1024, 1024), (32, 784, 256),
+                                   (1, 784, 256)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_exact_agrees_with_comparing_the_bits(shape, axis, one_blas_thread):
     """``exact`` is what the executor asks before it splits a BLAS node; where OpenBLAS uses another
     kernel for the chunks (few columns), it must say no."""
     m, k, n = shape
     code = Code()
     e = _emission("Gemm", {"transB": 1}, [T(m, k), T(n, k)], code)
-    ranges = row_ranges(m, 2)
-    assert exact(e, split_axes(e), ranges) == _rows_of_whole_sgemm("nt", m, k, n, ranges, np.random.default_rng(0))
+    cut = spans(axis, (m, n)[axis], 2)
+    if len(cut) < 2:
+        return
+    assert exact(e, cut) == _slices_of_whole_sgemm("nt", m, k, n, cut, np.random.default_rng(0))
 
 
 # -- which chunks wait for which -------------------------------------------------------------------
-def _mlp_prep():
+def _mlp_prep(batch):
     b = cr.GraphBuilder("mlp")
     x, t = b.input("x", ("N", 64)), b.input("t", ("N", 8))
     g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
@@ -130,20 +141,24 @@ def _mlp_prep():
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory,
                            workers=2, threads=2, margin=-10.0, grain=1e-9, guarded=False)
     rng = np.random.default_rng(0)
-    run.run_list([rng.standard_normal((128, 64)).astype(np.float32), np.eye(8, dtype=np.float32)[np.arange(128) % 8]])
+    run.run_list([rng.standard_normal((batch, 64)).astype(np.float32),
+                  np.eye(8, dtype=np.float32)[np.arange(batch) % 8]])
     prep = next(iter(run._preps.values()))
     return prep, Accesses(prep, run.params), {n.name: i for i, n in enumerate(prep.nodes)}
 
 
 def test_chunks_wait_only_for_the_bytes_they_touch():
-    prep, acc, at = _mlp_prep()
+    prep, acc, at = _mlp_prep(512)
     fc1, relu, gw = at["fc1"], at["relu"], at["grad_fc2.weight"]
-    assert acc.conflict(relu, (0, 32), fc1, (0, 32))  # relu[0:32] reads fc1[0:32]
-    assert not acc.conflict(relu, (32, 64), fc1, (0, 32))
+    rows = spans(0, 512, 4)
+    assert acc.conflict(relu, rows[0], fc1, rows[0])  # relu[0:128] reads fc1[0:128]
+    assert not acc.conflict(relu, rows[1], fc1, rows[0])
     grad = at["grad_fc2"]
-    assert all(acc.conflict(gw, (0, 128), grad, r) for r in row_ranges(128, 4))  # Z̄ᵀH reads every row of Z̄
+    assert all(acc.conflict(gw, Span(0, 0, 64), grad, r) for r in rows)  # Z̄ᵀH reads every row of Z̄
     upd, fwd = at["new_fc2.weight"], at["fc2"]  # the update overwrites W, which every forward chunk read
-    assert all(acc.conflict(upd, (0, 64), fwd, r) for r in row_ranges(128, 4))
+    assert all(acc.conflict(upd, Span(0, 0, 64), fwd, r) for r in rows)
+    cols = spans(1, 256, 2)  # a column slice conflicts with every row chunk it crosses
+    assert acc.conflict(relu, rows[1], fc1, cols[0])
 
 
 # -- workers pulling tasks -----------------------------------------------------------------------

@@ -18,8 +18,8 @@ writing one class (and one entry in the gradient-check table of the tests):
 - ``lecture``: one input's term v̄ⱼ ∂vⱼ/∂vᵢ as the lecture writes it (``explain``);
 - ``flops``: multiply-adds, for the cost ledger; ``blas``: they run in a BLAS call, whose
   speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``);
-- ``row_split``: which input rows the result's rows r0:r1 need, so that the dataflow executor
-  can compute a big node as several row-range tasks (``runtime/split.py``).
+- ``split``: which slices of the inputs the result's rows (or columns) r0:r1 need, so that the
+  dataflow executor can compute a big node as several tasks (``runtime/split.py``).
 
 How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
 export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
@@ -161,17 +161,19 @@ class Op:
         the executor calls ``kernel`` (``SoftmaxCrossEntropy`` computes its results without temporaries)."""
         return None
 
-    def row_split(self, attrs: dict, in_types: Sequence[TensorType], out: TensorType):
-        """Rows r0:r1 of the result (its first axis) computed from slices of the inputs: per input,
-        the axis to slice by r0:r1 (None: the whole input is read), or None if the rows cannot be
-        computed alone. An elementwise op reads the same rows of each input that has them; an input
-        of lower rank, or with one row against more, is broadcast and read whole::
+    def split(self, attrs: dict, in_types: Sequence[TensorType], out: TensorType, axis: int = 0):
+        """The slice r0:r1 of the result along ``axis`` (0: rows, 1: columns), computed from slices of
+        the inputs: per input, the axis to slice by r0:r1 (None: the input is read whole), or None
+        if that slice cannot be computed alone. An elementwise op reads the same slice of each input
+        that has the axis (broadcasting aligns shapes on the right); an input without it, or with
+        one entry against more, is broadcast and read whole::
 
-            Add(%h: f32[N,256], %b: f32[256])  ->  (0, None):  out[r0:r1] = h[r0:r1] + b
+            Add(%h: f32[N,256], %b: f32[256]), axis 0  ->  (0, None):  out[r0:r1] = h[r0:r1] + b
+                                               axis 1  ->  (1, 0):     out[:, c0:c1] = h[:, c0:c1] + b[c0:c1]
         """
-        if not self.elementwise or out.rank == 0:
+        if not self.elementwise:
             return None
-        return tuple(0 if t.rank == out.rank and t.shape[0] == out.shape[0] else None for t in in_types)
+        return broadcast_split(in_types, out, axis)
 
     def lecture(self, node, i: int, n) -> Term:
         """Input ``i``'s term v̄ⱼ ∂vⱼ/∂vᵢ, as ``chainrule explain`` prints it. ``n`` names values:
@@ -196,6 +198,15 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def broadcast_split(in_types: Sequence[TensorType], out: TensorType, axis: int):
+    """Per input, its axis that broadcasting aligns with the result's ``axis`` and has its length
+    (None: the input has no such axis, or broadcasts one entry); None for a result without ``axis``."""
+    if not 0 <= axis < out.rank:
+        return None
+    ks = [axis - (out.rank - t.rank) for t in in_types]
+    return tuple(k if k >= 0 and t.shape[k] == out.shape[axis] else None for k, t in zip(ks, in_types))
 
 
 def same_dtype(op: Op, ins: Sequence[TensorType], where: str = "") -> None:

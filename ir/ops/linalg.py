@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType, broadcast_shapes
 from . import register
-from .base import HOLE, Op, Term, same_dtype
+from .base import HOLE, Op, Term, broadcast_split, same_dtype
 
 
 def _mm_shape(a, b):
@@ -59,10 +59,13 @@ class MatMul(Op):
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         return [f"{code.const(np.matmul, 'mm')}({args[0]}, {args[1]}, {out})"]
 
-    def row_split(self, attrs, in_types, out):
-        """Y[r0:r1] = A[r0:r1] @ B when B is one matrix (A's first axis is Y's: its rows or its batch)."""
+    def split(self, attrs, in_types, out, axis=0):
+        """Y[r0:r1] = A[r0:r1] @ B (A's first axis is Y's: its rows or its batch) and
+        Y[..., c0:c1] = A @ B[:, c0:c1], when B is one matrix."""
         a, b = in_types
-        return (0, None) if a.rank == out.rank >= 2 and b.rank == 2 else None
+        if not (a.rank == out.rank >= 2 and b.rank == 2):
+            return None
+        return (0, None) if axis == 0 else (None, 1) if axis == out.rank - 1 else None
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -165,12 +168,17 @@ class Gemm(Op):
             lines.append(f"{code.const(np.add, 'add_')}({out}, {c}, {out})")
         return lines
 
-    def row_split(self, attrs, in_types, out):
-        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1]: op(A)'s rows are A's columns when transA
-        (the weight gradient W̄ = Z̄ᵀX takes columns r0:r1 of Z̄); a bias row is read whole."""
-        c = in_types[2:]
-        rows_c = tuple(0 if t.rank == 2 and t.shape[0] == out.shape[0] else None for t in c)
-        return (1 if attrs["transA"] else 0, None) + rows_c
+    def split(self, attrs, in_types, out, axis=0):
+        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1], and Y[:, c0:c1] = α op(A) op(B)[:, c0:c1] + β C[:, c0:c1]:
+        op(A)'s rows are A's columns when transA (the weight gradient W̄ = Z̄ᵀX takes columns r0:r1
+        of Z̄), op(B)'s columns are B's rows when transB (Z = XWᵀ takes rows c0:c1 of W); C
+        broadcasts as in an elementwise op."""
+        if axis not in (0, 1):
+            return None
+        c = broadcast_split(in_types[2:], out, axis) or ()
+        if axis == 0:
+            return (1 if attrs["transA"] else 0, None) + c
+        return (None, 0 if attrs["transB"] else 1) + c
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]
