@@ -8,8 +8,8 @@ process, interleaved, medians: the sequential executor with one BLAS thread and 
 the default (every core), the dataflow executor with its defaults (guarded: it runs
 the faster of its tasks and the sequential code), and its tasks alone (unguarded),
 against the schedule's predicted makespan and predicted sequential sum. "One core
-busy" is a busy loop in a child process pinned to the last core; "both busy", one
-per core. The load average is printed with every condition: on a shared machine
+busy" is a busy loop in a child process (its own session) pinned to the last core;
+"both busy", one per core. The load average is printed with every condition: on a shared machine
 "idle" is whatever the other jobs leave. Not a test: tests check correctness only.
 """
 from __future__ import annotations
@@ -52,6 +52,10 @@ def mlp(sizes):
 
 
 def _busy(core):
+    """A busy loop: other work, as another program would be (its own session, so Linux's autogroup
+    scheduler shares the cores between it and this process rather than among their threads)."""
+    if hasattr(os, "setsid"):
+        os.setsid()
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
     while True:

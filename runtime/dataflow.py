@@ -135,7 +135,7 @@ class DataflowExecutor(SequentialExecutor):
     ``threads``: the cores it may use (default: all of ``os.sched_getaffinity``); ``workers``
     (default: as many as the budget) run one BLAS thread each. ``margin``: the predicted gain
     below which it runs sequentially. ``chunks``: at most this many row chunks per big node
-    (default: two per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
+    (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
     task of its own (default: four hand-offs between threads, measured). ``guarded``: time both
     ways and run the faster (``guard.py``; ``guards[key]`` shows the medians); else always run
     the tasks when the schedule predicts a gain.
@@ -147,7 +147,7 @@ class DataflowExecutor(SequentialExecutor):
         super().__init__(graph, params, planner, None)
         self.budget = max(1, min(threads or available_cores(), available_cores()))
         self.workers = max(1, min(workers or self.budget, self.budget))
-        self.chunks = chunks if chunks is not None else 2 * self.workers
+        self.chunks = chunks if chunks is not None else self.workers
         self.margin, self.grain, self.guarded = margin, grain, guarded
         self.guards: Dict[tuple, Guard] = {}
         self.schedules: Dict[tuple, Schedule] = {}
