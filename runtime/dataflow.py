@@ -1,26 +1,36 @@
 """The dataflow executor: the sequential executor's code as a DAG of tasks that workers pull.
 
 Per set of bindings it predicts each node's time (``costmodel.py``), cuts big nodes into
-row chunks (``split.py``), merges small nodes into chains and simulates the workers' pulls
+chunks (``split.py``), merges small nodes into chains and simulates the workers' pulls
 (``tasks.py``). Then it generates one function per task from the sequential executor's
-lines. The sequential step for ``%fc2 = Gemm(%relu, %fc2.weight, %fc2.bias)``, ``%relu.1``::
+lines. The sequential step of a 784-256-256-10 MLP at batch 128, around ``%fc2 =
+Gemm(%relu, %fc2.weight, %fc2.bias) {transB=1}``::
 
     def step(inputs, P):
         ...
+        maximum(b10, 0, out=b12)
         mm(b12, v4.T, b13)
         add_11(b13, v5, b13)
-        maximum(b13, 0, out=b14)
+        ...
 
-becomes tasks, each reading the slots it needs from the call's ``env`` list::
+becomes tasks (``programs[key].source``), each reading the slots it needs from the call's
+``env`` list; ``%fc2`` [128, 256] is cut into its columns::
 
-    def t7(env):                          def t8(env):
-        v4 = env[4]                           v4 = env[4]
-        v5 = env[5]                           v5 = env[5]
-        mm(b12[0:64], v4.T, b13[0:64])        mm(b12[64:128], v4.T, b13[64:128])
-        add_11(b13[0:64], v5, b13[0:64])      add_11(b13[64:128], v5, b13[64:128])
-
-    def t9(env):                          # after t7 and t8
-        maximum(b13, 0, out=b14)
+    def t3(env):                              # after t1 and t2, the chunks of %fc1
+        maximum(b10, 0, out=b12)
+        return
+    def t4(env):                              # t4 and t5 after t3, at the same time
+        v4 = env[4]
+        v5 = env[5]
+        mm(b12, v4[0:128].T, b13[:, 0:128])
+        add_11(b13[:, 0:128], v5[0:128], b13[:, 0:128])
+        return
+    def t5(env):
+        v4 = env[4]
+        v5 = env[5]
+        mm(b12, v4[128:256].T, b13[:, 128:256])
+        add_11(b13[:, 128:256], v5[128:256], b13[:, 128:256])
+        return
 
 The calling thread and ``workers - 1`` pool threads pull ready tasks, highest upward rank
 first (``pull.py``): a worker whose core is busy with other work takes fewer tasks. Every
@@ -66,8 +76,8 @@ class Program(NamedTuple):
 
 
 def task_source(prep, task, timed: bool = False) -> List[str]:
-    """Lines of task ``task.index``'s function: its nodes' lines (or one node's row chunk) between
-    reads of the slots it needs from ``env`` and writes of the values it makes."""
+    """Lines of task ``task.index``'s function: its nodes' lines (or chunks of them) between reads
+    of the slots it needs from ``env`` and writes of the values it makes."""
     lines = [f"def t{task.index}(env{', rec' if timed else ''}):"]
     local = set()
     for i, span in task.parts:

@@ -2,7 +2,7 @@
 
 The op says which slices of its inputs a slice of its result needs (``Op.split``); a chunk
 is the op's own emitted lines (``Op.emit``) on slices. ``%fc2 = Gemm(%relu, %fc2.weight,
-%fc2.bias) {transB=1}`` splits its columns as ``(None, 0, 0)``::
+%fc2.bias) {transB=1}``, of type f32[128,256], splits its columns as ``(None, 0, 0)``::
 
     mm(b12, v4.T, b13)                            # the sequential executor's lines
     add_11(b13, v5, b13)

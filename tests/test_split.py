@@ -216,3 +216,12 @@ def test_tasks_run_on_several_threads():
         gate.wait()
     Workers(2).run(TaskGraph([task, task], [[], []], [0, 0], [0, 1]), None)
     assert len(names) == 2
+
+
+def test_a_call_shortens_the_switch_interval_and_gives_it_back():
+    import sys
+    from chainrule.runtime.pull import SWITCH
+    seen = []
+    before = sys.getswitchinterval()
+    Workers(2).run(TaskGraph([lambda env: seen.append(sys.getswitchinterval())], [[]], [0], [0]), None)
+    assert seen == [min(before, SWITCH)] and sys.getswitchinterval() == before
