@@ -7,9 +7,9 @@
    of ``relu`` wait for rows 0:32 of ``fc1``, while the weight gradient, which reads every
    row, waits for all of them.
 2. **Chains.** Every node or chunk starts as a task. A task cheaper than the grain (a few
-   thread hand-offs) is merged into its only predecessor, or else into its only
-   successor: merging along a lone edge never makes a cycle, and a task is then
-   worth handing to another thread (``fc1[0:32], relu[0:32]``).
+   thread hand-offs) is merged into its latest predecessor when the others are done by
+   then, or else into its only successor (``merge_chains``), so that a task is worth
+   handing to another thread (``fc1[0:128], relu[0:128]``).
 3. **Priorities.** A task's upward rank is the longest predicted path from it to the end
    (critical path first, as in HEFT list scheduling).
 4. **A prediction.** The workers pull ready tasks at run time (``pull.py``); the schedule
@@ -18,7 +18,7 @@
 5. **A decision.** If the predicted makespan does not beat the sequential sum (every node
    on one thread) by ``margin``, the executor runs the sequential code.
 
-``print(schedule)`` shows the tasks, their nodes (and rows), the worker each is expected
+``print(schedule)`` shows the tasks, their nodes (and chunks), the worker each is expected
 on, predicted times and the decision.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Schedule:
 
     @property
     def chunked(self) -> int:
-        """How many nodes run as row chunks."""
+        """How many nodes run in chunks."""
         return len({p.node for t in self.tasks for p in t.parts if p.span is not None})
 
     @property
