@@ -9,7 +9,7 @@ one with the smaller median, and now and then times the other once::
 
     calls 1-6      dataflow, sequential, dataflow, ...      both timed three times
     then           the faster one; the other once after 8 calls, then after 16, 32 ... 128
-                   as long as it stays slower (back to 8 when it wins)
+                   as long as it stays slower (after 8 again when it was faster)
 
 so a way several times slower costs a few percent at most, and a change of load is seen
 within 128 calls. ``print(guard)`` shows the medians and the way it runs.
@@ -27,13 +27,13 @@ class Guard:
     """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
-                 longest: int = 128):
-        self.ways = ways
+                 longest: int = 128, clock: Callable[[], float] = time.perf_counter):
+        self.ways, self.clock = ways, clock
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
         self.interval = first
-        self.since = 0  # calls of ``current`` since the other was last timed
+        self.since = 0  # calls of ``current`` since the other way was last timed
         self.calls = {w: 0 for w in ways}
 
     def _other(self) -> str:
@@ -43,31 +43,33 @@ class Guard:
         t = sorted(self.times[way])
         return t[len(t) // 2] if t else float("inf")
 
+    def _warm(self) -> bool:
+        return min(len(v) for v in self.times.values()) >= self.warmup
+
     def _next(self) -> str:
-        other = self._other()
-        if min(len(v) for v in self.times.values()) < self.warmup:  # time both a few times first
+        if not self._warm():  # time both a few times first, fewest samples first
             return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
-        if self.since >= self.interval:
-            return other
-        return self.current
+        return self._other() if self.since >= self.interval else self.current
 
     def __call__(self, *args):
+        warm = self._warm()
         way = self._next()
-        t0 = time.perf_counter()
+        t0 = self.clock()
         out = self.ways[way](*args)
-        dt = time.perf_counter() - t0
+        dt = self.clock() - t0
         self.calls[way] += 1
         if self.calls[way] > 1:  # the first call of each way compiles and warms the caches
             self.times[way].append(dt)
-        if way == self.current:
-            self.since += 1
-        else:
-            self.since = 0
         best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
-        if best != self.current:
-            self.current, self.interval = best, self.first
-        elif way != self.current:
-            self.interval = min(2 * self.interval, self.longest)
+        if not warm:
+            self.current, self.since = best, 0
+        elif way != self.current:  # a probe of the other way: soon again if it beat the current one
+            self.interval = self.first if dt < self.median(self.current) else min(2 * self.interval, self.longest)
+            self.current, self.since = best, 0
+        else:
+            self.since += 1
+            if best != self.current:  # the current way became slower than the other's last times
+                self.current, self.since, self.interval = best, 0, self.first
         return out
 
     def __str__(self):

@@ -225,3 +225,33 @@ def test_a_call_shortens_the_switch_interval_and_gives_it_back():
     before = sys.getswitchinterval()
     Workers(2).run(TaskGraph([lambda env: seen.append(sys.getswitchinterval())], [[]], [0], [0]), None)
     assert seen == [pytest.approx(min(before, SWITCH))] and sys.getswitchinterval() == before
+
+
+# -- the measured guard ------------------------------------------------------------------------------
+class _Clock:
+    """A clock that each way advances by its own cost (``cost`` can change between calls)."""
+
+    def __init__(self, cost):
+        self.now, self.cost, self.log = 0.0, cost, []
+
+    def way(self, name):
+        def run():
+            self.log.append(name)
+            self.now += self.cost[name]
+            return name
+        return run
+
+
+def test_guard_runs_the_faster_way_and_times_the_other_ever_less_often():
+    from chainrule.runtime.guard import Guard
+    clock = _Clock({"dataflow": 3.0, "sequential": 1.0})
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now)
+    for _ in range(300):
+        g()
+    probes = [k for k, w in enumerate(clock.log) if w == "dataflow"][4:]  # after the warm-up
+    assert [b - a for a, b in zip(probes, probes[1:])][:4] == [17, 33, 65, 129]  # after 16, 32, 64, 128 calls
+    assert g.current == "sequential" and "running sequential" in str(g)
+    clock.cost["dataflow"] = 0.5  # the other core is free again: the next probes see it
+    for _ in range(300):
+        g()
+    assert g.current == "dataflow" and clock.log[-50:].count("dataflow") > 40
