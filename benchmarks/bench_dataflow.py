@@ -4,13 +4,14 @@
 
 Training steps of four independent towers 256-384-384-10 (batch 128) and of MLPs
 784-256-256-10 and 784-1024-1024-10 at batch 1-512. For each configuration, in one
-process, interleaved, medians: the sequential executor with one BLAS thread and with
-the default (every core), the dataflow executor with its defaults (guarded: it runs
-the faster of its tasks and the sequential code), and its tasks alone (unguarded),
-against the schedule's predicted makespan and predicted sequential sum. "One core
-busy" is a busy loop in a child process (its own session) pinned to the last core;
-"both busy", one per core. The load average is printed with every condition: on a shared machine
-"idle" is whatever the other jobs leave. Not a test: tests check correctness only.
+process, interleaved in a turning order, medians: the sequential executor with one
+BLAS thread and with the default (every core), the dataflow executor with its
+defaults (guarded: it runs the faster of its tasks and the sequential code), and its
+tasks alone (unguarded), against the schedule's predicted makespan and predicted
+sequential sum. "One core busy" is a busy loop in a child process (its own session)
+pinned to the last core; "both busy", one per core. The load average is printed with
+every condition: on a shared machine "idle" is whatever the other jobs leave. Not a
+test: tests check correctness only.
 """
 from __future__ import annotations
 
@@ -84,9 +85,11 @@ def bench(name, graph, sizes, batch, reps):
         r.run_list([x, t])
         r.run_list([x, t])
     times = {k: [] for k in runs}
-    for _ in range(reps):  # interleaved, so a change of load hits every contender alike
-        for k, r in runs.items():
-            times[k].append(_time(lambda: r.run_list([x, t])))
+    order = list(runs)
+    for rep in range(reps):  # interleaved, so a change of load hits every contender alike; the order
+        # turns each time, since OpenBLAS's threads spin on after a two-thread call and slow down the next one
+        for k in order[rep % len(order):] + order[:rep % len(order)]:
+            times[k].append(_time(lambda: runs[k].run_list([x, t])))
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     dfl = runs["dataflow"]
     s = dfl.schedule_for([x, t])
