@@ -3,20 +3,30 @@
     exe = cr.compile(model)            # model: a Graph or an nn Module
     y = exe(x)                         # outputs in graph order (one array or a tuple)
     outs = exe.run({"x": x})           # {output name: array}
+
+A compiled model is specialised on what its inputs fix, at call time, and keeps the
+specialisations it made (``runtime/specialize.py``): per size of each symbolic dimension
+(the batch size), the executor's memory plan and code; and for a model with
+specialisation keys (an ONNX model that feeds a reshape target as an input,
+``frontends/onnx/keys.py``), per value of its keys, a graph built and compiled for that
+value (``KeyedExecutable``). A new batch size or key value compiles once; the most
+recently used ``MAX_SPECIALIZATIONS`` of each are kept.
 """
 from __future__ import annotations
 
+import threading
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from ..ir import Graph, IRTypeError
+from ..ir import Graph, InputError, IRTypeError
 from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
 from ..runtime.backends import BACKENDS
 from ..runtime.dataflow import DataflowExecutor
 from ..runtime.executor import SequentialExecutor
+from ..runtime.specialize import Specializations
 from .python.lower import to_graph
 
 
@@ -84,9 +94,82 @@ class Executable:
         return graph_bundle(self.graph, repr(self))
 
 
+class KeyedExecutable:
+    """A model with specialisation keys, compiled per value of its keys on first use.
+
+    ``model`` has ``input_names``, ``keys`` (the names of its key inputs) and
+    ``specialize(values) -> Graph`` (``frontends/onnx/keys.KeyedModel``). A call reads the
+    keys' values among its inputs and runs the ``Executable`` compiled for them, kept in
+    ``specializations`` (at most ``max_specializations``, least recently used dropped first).
+    """
+
+    def __init__(self, model, compile_graph, max_specializations: Optional[int] = None):
+        self.model = model
+        self.compile_graph = compile_graph  # Graph -> Executable
+        self.specializations = Specializations(max_specializations)
+        self.last: Optional[Executable] = None
+        self._lock = threading.Lock()  # look-up and insertion from several threads
+
+    @property
+    def graph(self) -> Optional[Graph]:
+        """The graph of the most recent call's specialisation (None before the first call)."""
+        return None if self.last is None else self.last.graph
+
+    @property
+    def params(self) -> Dict[str, np.ndarray]:
+        return self.model.params
+
+    @property
+    def history(self):
+        return [] if self.last is None else self.last.history
+
+    def executable_for(self, arrays) -> Executable:
+        """The Executable for these inputs (in the model's input order), compiled if new."""
+        names = self.model.input_names
+        if len(arrays) != len(names):
+            raise InputError(f"model {self.model.name} takes {len(names)} input(s) "
+                             f"({', '.join('%' + n for n in names)}), got {len(arrays)}")
+        with self._lock:
+            exe = self.specializations.use(self._key(arrays))
+            if exe is None:
+                exe = self.compile_graph(self.model.specialize(dict(zip(names, arrays))))
+                self.specializations.add(self._key(arrays), exe)  # after specialize: model.keys may have grown
+            self.last = exe
+        return exe
+
+    def _key(self, arrays):
+        index = {n: i for i, n in enumerate(self.model.input_names)}
+        key = []
+        for k in self.model.keys:
+            a = np.asarray(arrays[index[k]])
+            key.append((a.dtype.str, a.shape, a.tobytes()))
+        return tuple(key)
+
+    def __call__(self, *arrays):
+        return self.executable_for(arrays)(*arrays)
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        names = self.model.input_names
+        if sorted(feeds) != sorted(names):
+            raise InputError(f"model {self.model.name} takes inputs {', '.join(names)}, got {', '.join(feeds)}")
+        return self.executable_for([feeds[n] for n in names]).run(feeds)
+
+    def schedule(self, *arrays):
+        return self.executable_for(arrays).schedule(*arrays)
+
+    def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
+        arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+        return self.executable_for(arrays).profile(arrays, path, gantt)
+
+    def __repr__(self):
+        return (f"<KeyedExecutable {self.model.name}: specialised on {', '.join('%' + k for k in self.model.keys)}, "
+                f"{len(self.specializations)} specialisation(s)>")
+
+
 def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",
             input_shape=None, check_numerics: bool = False, copy: bool = True, executor: str = "sequential",
-            threads: Optional[int] = None, backend: str = "numpy", **options) -> Executable:
+            threads: Optional[int] = None, backend: str = "numpy", max_specializations: Optional[int] = None,
+            **options) -> Union[Executable, KeyedExecutable]:
     """Compile ``model`` with a named pipeline (or a list of passes).
 
     ``options`` go to the ``PassManager``: ``verify_each``, ``print_after_all``,
@@ -95,7 +178,15 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     (planned buffers, least overhead), "dataflow" (thread pool) or "interpreter";
     ``threads`` caps BLAS threads (threadpoolctl). ``backend="onnxruntime"`` runs the
     compiled graph on onnxruntime instead (registered by ``frontends/onnx/``, same interface).
+    A model with specialisation keys (``import_onnx``'s ``KeyedModel``) compiles to a
+    ``KeyedExecutable``: one graph per value of its keys, the ``max_specializations``
+    (default ``MAX_SPECIALIZATIONS``) most recently used kept.
     """
+    if hasattr(model, "specialize"):
+        def compile_graph(g):
+            return compile(g, pipeline, check_numerics=check_numerics, copy=False, executor=executor,
+                           threads=threads, backend=backend, **options)
+        return KeyedExecutable(model, compile_graph, max_specializations)
     graph = to_graph(model, input_shape, "compile")
     if copy:
         graph = graph.clone()

@@ -5,7 +5,15 @@ itself for inputs and parameters) and a list of uses ``(node, input_index)``,
 so ``x + x`` is two uses of one value. A ``Node`` applies one op to input
 values and defines one or more output values. A ``Graph`` holds its inputs,
 its parameters (with their arrays), its nodes in program order, its outputs,
-and the in-place updates a training step performs on its parameters.
+the in-place updates a training step performs on its parameters, and ``meta``:
+facts about the graph that are not computation, as JSON values under string keys
+(the class labels of an imported classifier's outputs, ``classes.<output>`` and
+``labels.<output>``; see ``set_meta``).
+
+Some inputs may be specialisation keys (``Graph.keys``): inputs whose value
+the graph was built for, such as a reshape target that an ONNX model feeds as
+an input. The graph is valid only for that value; a call with another value
+is refused (a compiled model makes one graph per value, ``frontends/compile.py``).
 
 Use-lists are changed only by the methods here (``Graph.add_node``,
 ``Graph.remove_node``, ``Node.set_input``, ``Value.replace_all_uses_with``),
@@ -14,6 +22,8 @@ never sets, so every walk of a graph is deterministic.
 """
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -126,6 +136,8 @@ class Graph:
         self.nodes: List[Node] = []
         self.outputs: List[Value] = []
         self.updates: List[Tuple[Value, Value]] = []  # (parameter, its new value) after a step
+        self.meta: Dict[str, object] = {}  # key -> JSON value, printed as `meta KEY = JSON` lines
+        self.keys: Dict[str, np.ndarray] = {}  # input name -> the value this graph is specialised for
         self._names: Dict[str, int] = {}
 
     # -- naming ------------------------------------------------------------
@@ -149,7 +161,9 @@ class Graph:
         if value.name == hint:
             return
         self._names.pop(value.name, None)
-        value.name = self.unique_name(hint)
+        old, value.name = value.name, self.unique_name(hint)
+        if value.kind == "input" and old in self.keys:
+            self.keys[value.name] = self.keys.pop(old)
 
     # -- graph inputs and parameters ----------------------------------------
     def _new_leaf(self, name, type, kind):
@@ -164,6 +178,18 @@ class Graph:
         v = self._new_leaf(name, type, "input")
         self.inputs.append(v)
         return v
+
+    def set_key(self, value: Value, array) -> None:
+        """Make input ``value`` a specialisation key: the graph holds only when it is fed ``array``
+        (of the input's static type), a read-only copy of which is kept."""
+        if not any(v is value for v in self.inputs):
+            raise GraphError(f"only a graph input can be a specialisation key, not %{value.name} ({value.kind})")
+        arr = np.array(array, dtype=value.type.dtype.numpy)
+        if not value.type.is_static or arr.shape != value.type.shape:
+            raise GraphError(f"specialisation key %{value.name}: {value.type} cannot hold a value of shape "
+                             f"{list(arr.shape)}")
+        arr.flags.writeable = False
+        self.keys[value.name] = arr
 
     def add_param(self, name: str, array: Optional[np.ndarray] = None, type: Optional[TensorType] = None,
                   kind: str = "param") -> Value:
@@ -275,6 +301,18 @@ class Graph:
             raise GraphError(f"only parameters and state can be updated, not %{param.name} ({param.kind})")
         self.updates.append((param, new))
 
+    def set_meta(self, key: str, value) -> None:
+        """Record ``value`` (made of JSON: lists, strings, numbers, booleans, None, objects) under
+        ``key``. By convention ``classes.<output>`` lists the class label of each column of a
+        probability output and ``labels.<output>`` the labels an output's class indices stand for."""
+        if not isinstance(key, str) or not key:
+            raise GraphError(f"graph {self.name!r}: a metadata key must be a non-empty string, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise GraphError(f"graph {self.name!r}: metadata {key!r} must be a JSON value: {err}") from None
+        self.meta[key] = copy.deepcopy(value)
+
     # -- copying -----------------------------------------------------------
     def clone(self) -> "Graph":
         """A deep copy of the structure; parameter arrays are shared, not copied."""
@@ -282,6 +320,7 @@ class Graph:
         vmap: Dict[int, Value] = {}
         for v in self.inputs:
             vmap[id(v)] = g.add_input(v.name, v.type)
+        g.keys = dict(self.keys)
         for v in self.params:
             vmap[id(v)] = g.add_param(v.name, type=v.type, kind=v.kind)
         g.initializers = dict(self.initializers)
@@ -292,6 +331,7 @@ class Graph:
                 vmap[id(o)] = mo
         g.outputs = [vmap[id(v)] for v in self.outputs]
         g.updates = [(vmap[id(p)], vmap[id(v)]) for p, v in self.updates]
+        g.meta = copy.deepcopy(self.meta)
         return g
 
     def __str__(self):

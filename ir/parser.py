@@ -168,6 +168,21 @@ class _Lexer:
                 self.expect(",")
         return TensorType(tuple(dims), dt)
 
+    def array(self, t: TensorType, what: str, depth: int = 0, col: Optional[int] = None) -> np.ndarray:
+        """A nested list (or scalar) of type ``t``: dense data, or a specialisation key's value
+        (errors point at ``col``, default: the data)."""
+        col = self.peek()[2] if col is None else col
+        data = self.value(depth)
+        try:
+            arr = np.array(data, dtype=t.dtype.numpy)
+        except (TypeError, ValueError, OverflowError) as err:  # e.g. 1000 in an i8
+            self.fail(f"bad {what}: {err}", col)
+        if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
+            arr = arr.reshape(t.shape)
+        if arr.shape != t.shape:
+            self.fail(f"{what} has shape {list(arr.shape)}, its type says {t}", col)
+        return arr
+
     def value(self, depth: int = 0):
         kind, val, col = self.next()
         if depth > MAX_NESTING:  # a recursion bound: 5,000 '[' would overflow Python's stack
@@ -198,16 +213,7 @@ class _Lexer:
         if kind == "dense":
             t = self.type()
             self.expect(">")
-            data = self.value(depth + 1)
-            try:
-                arr = np.array(data, dtype=t.dtype.numpy)
-            except (TypeError, ValueError, OverflowError) as err:  # e.g. 1000 in an i8
-                self.fail(f"bad dense data: {err}", col)
-            if arr.size == 0 and 0 in t.shape:  # an empty tensor prints as [] whatever its shape
-                arr = arr.reshape(t.shape)
-            if arr.shape != t.shape:
-                self.fail(f"dense data has shape {list(arr.shape)}, its type says {t}", col)
-            return arr
+            return self.array(t, "dense data", depth + 1, col)
         self.i -= 1
         self.fail(f"expected an attribute value, found {val!r}")
 
@@ -294,6 +300,15 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
             env[name] = g.add_input(name, t) if val == "input" else g.add_param(name, type=t, kind=val)
         except ChainruleError as err:
             lx.fail(str(err), col)
+        if val == "input" and lx.accept("key"):
+            kcol = lx.peek()[2]
+            if not t.is_static:
+                lx.fail(f"specialisation key %{name} needs a static type, not {t}", kcol)
+            arr = lx.array(t, f"key data of %{name}")
+            try:
+                g.set_key(env[name], arr)
+            except ChainruleError as err:
+                lx.fail(str(err), kcol)
         return
     if kind == "word" and val == "return":
         lx.next()
@@ -307,6 +322,10 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
         p = _ref(lx)
         lx.expect("<-")
         updates.append((p, _ref(lx)))
+        return
+    if kind == "word" and val == "meta":
+        lx.next()
+        _graph_meta(lx, g)
         return
     # results = Op(args) {attrs} #[meta]
     results = []
@@ -356,6 +375,29 @@ def _statement(lx: _Lexer, g: Graph, env, outputs, updates):
             _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
         return finish
     _make_node(lx, g, env, op, opname, args, attrs, prov, results, col)
+
+
+def _graph_meta(lx: _Lexer, g: Graph):
+    """``meta KEY = JSON``: the rest of the line after ``=`` is one JSON value."""
+    kind, key, kcol = lx.next()
+    if kind == "string":
+        key = lx.json((kind, key, kcol))
+    elif kind != "word":
+        lx.i -= 1
+        lx.fail(f"expected a metadata key, found {key!r}")
+    if key in g.meta:
+        lx.fail(f"metadata {key!r} is given twice", kcol)
+    lx.expect("=")
+    col = lx.toks[lx.i - 1][2] + 1
+    try:
+        value = json.loads(lx.line[col:])
+    except ValueError as err:
+        lx.fail(f"metadata {key!r}: bad JSON value: {getattr(err, 'msg', err)}", col)
+    try:
+        g.set_meta(key, value)
+    except ChainruleError as err:
+        lx.fail(str(err), kcol)
+    lx.i = len(lx.toks)
 
 
 def _region(body_lines, args, head: _Lexer):

@@ -3,12 +3,13 @@
 Grammar (``?`` optional, ``*`` repeated)::
 
     graph     := "graph" NAME "{" line* "}"
-    line      := "input" VAR ":" TYPE
+    line      := "input" VAR ":" TYPE ("key" KEYVALUE)?  # key: the value the graph is specialised for
                | "param" VAR ":" TYPE          # a trainable parameter
                | "state" VAR ":" TYPE          # optimizer state or another buffer
                | results "=" OP "(" vars? ")" attrs? meta?
                | "return" vars?
                | "update" VAR "<-" VAR         # in-place update after a step
+               | "meta" (KEY | JSON-STRING) "=" JSON   # graph metadata: last, one line a key, sorted
                | results "=" "Fused" "(" vars ")" meta? "{" NEWLINE step* "}"  # body: one step a line
     step      := VAR ":" TYPE "=" OP "(" vars ")" attrs?  # operands: the node's inputs or earlier steps
     results   := VAR ":" TYPE ("," VAR ":" TYPE)*
@@ -20,10 +21,16 @@ Grammar (``?`` optional, ``*`` repeated)::
                | "[" (VALUE ("," VALUE)*)? "]"
                | "dense<" TYPE ">" NESTED-LIST  # a tensor, e.g. dense<f32[2]>[1.0, 2.0]
     meta      := "#[" (KEY "=" (NAME | VAR | JSON-STRING))* "]"
+    KEYVALUE  := NESTED-LIST of the input's TYPE   # e.g. input %shape: i64[2] key [3, 8]
+
+An input line ending in ``key [3, 8]`` is a specialisation key (``Graph.keys``): the
+graph was built for that value of the input, and the runtime refuses any other.
 
 ``meta`` records provenance: ``by`` (the pass that made the node, omitted for
 the frontend), ``phase`` (omitted for forward), ``of`` (for a gradient node,
 the forward value whose vjp made it) and ``rule`` (the chain-rule step).
+``meta`` lines hold the graph's ``meta`` (``Graph.set_meta``), such as the class
+labels of an imported classifier: ``meta classes.probabilities = [0, 1, 2]``.
 
 Example::
 
@@ -51,6 +58,11 @@ _BARE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")
 
 def var(name: str) -> str:
     return "%" + (name if _BARE.match(name) else json.dumps(name, ensure_ascii=False))
+
+
+def meta_key(key: str) -> str:
+    """A graph metadata key as written: bare if it is a word, else a JSON string."""
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _scalar(x, dtype: DType) -> str:
@@ -157,13 +169,19 @@ def region_lines(node, indent: str = "    "):
     return out
 
 
+def key_text(g, v) -> str:
+    """`` key [3, 8]`` after a specialisation key's input line (``Graph.keys``), else ``""``."""
+    arr = g.keys.get(v.name)
+    return "" if arr is None else f" key {_nested(arr, v.type.dtype)}"
+
+
 def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
     """The graph as a list of text lines (one per input, param, node...); ``line_of``, if given, is
     filled with id(node) -> index of the node's line, and "return" -> the return line."""
     line_of = {} if line_of is None else line_of
     name = g.name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", g.name) else json.dumps(g.name, ensure_ascii=False)
     lines = [f"graph {name} {{"]
-    lines += [f"  input {var(v.name)}: {v.type}" for v in g.inputs]
+    lines += [f"  input {var(v.name)}: {v.type}" + key_text(g, v) for v in g.inputs]
     lines += [f"  {v.kind} {var(v.name)}: {v.type}" for v in g.params]
     values = {v.name: v for v in g.all_values()} if meta else None
     for n in g.nodes:
@@ -175,6 +193,8 @@ def graph_lines(g, meta: bool = True, line_of: Optional[dict] = None):
     line_of["return"] = len(lines)
     lines.append("  return" + ("" if not g.outputs else " " + ", ".join(var(v.name) for v in g.outputs)))
     lines += [f"  update {var(p.name)} <- {var(v.name)}" for p, v in g.updates]
+    lines += [f"  meta {meta_key(k)} = {json.dumps(g.meta[k], ensure_ascii=False, sort_keys=True)}"
+              for k in sorted(g.meta)]
     lines.append("}")
     return lines
 

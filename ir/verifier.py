@@ -9,7 +9,9 @@
 5. outputs and updates refer to defined values; updates target parameters;
 6. every parameter with an array has an array of its declared type;
 7. a parameter is updated at most once per step (two updates would leave the
-   executors to pick one, and they pick differently).
+   executors to pick one, and they pick differently);
+8. every specialisation key (``Graph.keys``) is a graph input, and its value has
+   the input's (static) type.
 
 A violation raises ``VerifyError`` showing the offending line of IR with a
 few lines around it, marked ``>>``.
@@ -115,3 +117,11 @@ def verify(g) -> None:
             _fail(g, f"update value {var(v.name)} is not defined in the graph", at=("return", 1 + k))
         if p.type != v.type:
             _fail(g, f"update of {var(p.name)}: {p.type} would become {v.type}", at=("return", 1 + k))
+    inputs = {v.name: (k, v) for k, v in enumerate(g.inputs)}
+    for name, arr in g.keys.items():
+        if name not in inputs:
+            _fail(g, f"specialisation key %{name} is not a graph input")
+        k, v = inputs[name]
+        if tuple(arr.shape) != v.type.shape or arr.dtype != v.type.dtype.numpy:
+            _fail(g, f"specialisation key {var(name)} is declared {v.type} but holds {arr.dtype}{list(arr.shape)}",
+                  at=1 + k)

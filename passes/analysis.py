@@ -67,3 +67,22 @@ def dead_nodes(nodes: Sequence[Node], live: set) -> List[Node]:
         else:
             dead.append(node)
     return dead
+
+
+def differentiable_reach(graph: Graph) -> set:
+    """The ids of the values that a graph output or update depends on *differentiably*: through
+    ops with a gradient rule, and not through their ``nondiff_inputs`` (a ``Where``'s condition, a
+    ``Greater``'s operands). A parameter outside this set is one training can never move::
+
+        %t: f32[] = param          %t is outside: ȳ never reaches it,
+        %m = Greater(%x, %t)       since Greater has no gradient rule
+        %y = Where(%m, %x, %s)
+    """
+    live = {id(v) for v in graph.outputs} | {id(v) for p, v in graph.updates}
+    for node in reversed(graph.nodes):   # nodes are in topological order
+        op = node.op
+        if not op.differentiable or op.zero_grad or not any(id(o) in live for o in node.outputs):
+            continue
+        skip = getattr(op, "nondiff_inputs", ())
+        live.update(id(v) for i, v in enumerate(node.inputs) if i not in skip)
+    return live

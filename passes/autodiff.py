@@ -125,7 +125,8 @@ def backward(graph: Graph, losses: Sequence[Value], wrt: Sequence[Value], allow_
         if op.zero_grad and node.prov.phase == "forward":
             warnings.warn(GradientWarning(
                 f"gradient through %{node.name} ({op.name}) is zero almost everywhere: "
-                f"{op.name} has no useful derivative, so nothing before it learns (use Sigmoid instead)"),
+                f"{op.name} has no useful derivative, so nothing before it learns "
+                f"({op.nograd_reason or 'use Sigmoid instead'})"),
                 stacklevel=3)
         if not op.differentiable or op.zero_grad:
             stopped.append(node)

@@ -40,13 +40,13 @@ class CastFloats(Pass):
             if arr.dtype.kind == "f" and arr.dtype != self.dtype.numpy:
                 graph.initializers[name] = arr.astype(self.dtype.numpy)
         for node in graph.nodes:
-            attrs = dict(node.attrs)
+            attrs, retyped = dict(node.attrs), False
             for k, v in attrs.items():
                 if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype != self.dtype.numpy:
-                    attrs[k] = v.astype(self.dtype.numpy)
+                    attrs[k], retyped = v.astype(self.dtype.numpy), True
                 elif isinstance(v, DType) and v.is_float and v != self.dtype:
-                    attrs[k] = self.dtype
-            if attrs != dict(node.attrs):
+                    attrs[k], retyped = self.dtype, True
+            if retyped:  # not attrs != node.attrs: an f32 0.0 equals an f64 0.0, and would stay f32
                 node.attrs = type(node.attrs)(attrs)
                 changed = True
             types = node.op.infer([v.type for v in node.inputs], dict(node.attrs))

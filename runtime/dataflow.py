@@ -167,6 +167,12 @@ class DataflowExecutor(SequentialExecutor):
         self._setb = BlasSetter()
         self.pool = Workers(self.workers)
 
+    def _evict(self, shapes, fn):
+        super()._evict(shapes, fn)
+        key = tuple(shapes[k][j] for k, j, _ in self._syms)
+        for cache in (self.schedules, self.programs, self._preps):
+            cache.pop(key, None)
+
     def prepared(self, key):
         """As the sequential executor's, but the dataflow program gets a plan without buffer reuse
         (``planner(graph, bindings, reuse=False)``): reused bytes would serialize independent nodes."""

@@ -2,9 +2,10 @@
 
 Both executors take a ``planner(graph, bindings) -> MemoryPlan`` (``passes.memory.plan_memory``;
 the runtime layer does not import passes) and, per set of bindings of the
-symbolic dimensions, allocate the plan's buffers once and bind every node with
-an out-kernel (``ir/ops/outkernels.py``) to its buffer, and every node with a
-workspace (``Op.workspace``) to its scratch arrays, views of the bytes the plan gave
+symbolic dimensions (the ``MAX_SPECIALIZATIONS`` most recently used, ``specialize.py``),
+allocate the plan's buffers once and bind every node with an out-kernel
+(``ir/ops/outkernels.py``) to its buffer, and every node with a workspace
+(``Op.workspace``) to its scratch arrays, views of the bytes the plan gave
 them (so a call allocates no scratch). Graph outputs get fresh
 arrays each call (the caller keeps them); an update planned into its parameter
 writes the parameter's array directly, the others are copied after the step.
@@ -30,6 +31,7 @@ from .codegen import Code, fold
 from .interpreter import Interpreter
 from .threads import blas_threads
 from .limits import check_memory
+from .specialize import Specializations
 
 _ndarray = np.ndarray
 
@@ -242,12 +244,21 @@ class SequentialExecutor:
         self._syms = [(k, j, d) for k, v in enumerate(graph.inputs) for j, d in enumerate(v.type.shape)
                       if isinstance(d, str)]
         self._dtypes = [v.type.dtype.numpy for v in graph.inputs]
-        self._by_shape: Dict[tuple, Callable] = {}  # input shapes -> step function
+        # input shapes -> step function, the least recently used dropped past MAX_SPECIALIZATIONS (the
+        # shapes fix the symbol sizes, the key of _fns and plans, which are dropped with it)
+        self._by_shape = Specializations(on_evict=self._evict)
+        self._keys = [(k, graph.keys[v.name]) for k, v in enumerate(graph.inputs) if v.name in graph.keys]
         # one call at a time: every call shares the planned buffers (a lock: ~0.3 us a call, measured)
         self._lock = threading.Lock()
 
     def _key(self, arrays):
         return tuple(arrays[k].shape[j] for k, j, _ in self._syms)
+
+    def _evict(self, shapes, fn):
+        """Forget the plan and code of the symbol sizes that ``shapes`` fixed (their buffers go with them)."""
+        key = tuple(shapes[k][j] for k, j, _ in self._syms)
+        self._fns.pop(key, None)
+        self.plans.pop(key, None)
 
     def prepared(self, key) -> _Prepared:
         bindings = {d: key[i] for i, (_, _, d) in enumerate(self._syms)}
@@ -292,23 +303,28 @@ class SequentialExecutor:
             self.interpreter.run_list(list(arrays))  # raises the interpreter's InputError
         arrays = self.interpreter.check_inputs(list(arrays))
         shapes = tuple(a.shape for a in arrays)
-        fn = self._by_shape.get(shapes)
+        fn = self._by_shape.use(shapes)
         if fn is None:
             key = self._key(arrays)
             fn = self._fns.get(key)
             if fn is None:
                 fn = self._fns[key] = self._compile(key)
-            self._by_shape[shapes] = fn
+            self._by_shape.add(shapes, fn)
         return arrays, fn
 
     def _lookup(self, arrays):
-        """The step function for these inputs: one dict look-up by shapes and a dtype check when warm."""
+        """The step function for these inputs: one look-up by shapes and a dtype check when warm (and
+        a comparison of the specialisation keys' values, if the graph has keys)."""
         try:
-            fn = self._by_shape.get(tuple([a.shape for a in arrays]))
+            shapes = tuple([a.shape for a in arrays])
+            fn = self._by_shape.get(shapes)
         except AttributeError:  # not arrays: convert and check them
             fn = None
-        if fn is None or not all([type(a) is _ndarray and a.dtype is d for a, d in zip(arrays, self._dtypes)]):
+        if fn is None or not all([type(a) is _ndarray and a.dtype is d for a, d in zip(arrays, self._dtypes)]) \
+                or (self._keys and not all([np.array_equal(arrays[k], v) for k, v in self._keys])):
             return self._slow(arrays)
+        if len(self._by_shape) > 1:  # the recency of least-recently-used (none to keep with one entry)
+            self._by_shape.move_to_end(shapes)
         return arrays, fn
 
     def run_list(self, arrays) -> List[np.ndarray]:

@@ -9,7 +9,8 @@ slots)`` tuples; values are freed right after their last use.
 A failing kernel raises ``ExecutionError`` naming the node, its input shapes
 and its line of IR. Inputs are checked against the graph's types first
 (missing or extra inputs, wrong dtype, rank, fixed dimension, or a symbolic
-dimension bound to two sizes), with an ``InputError`` naming the input.
+dimension bound to two sizes, a specialisation key fed another value than
+the graph's), with an ``InputError`` naming the input.
 """
 from __future__ import annotations
 
@@ -58,6 +59,73 @@ def _convert(a, want) -> np.ndarray:
     return np.asarray(raw, dtype=want)
 
 
+# -- input checking: the policy every backend applies (the onnxruntime one too) ---------------------
+def feeds_in_order(graph: Graph, feeds: Dict[str, np.ndarray]) -> List:
+    """The arrays of ``feeds`` (by input name) in the graph's input order; a missing or unknown
+    name is an ``InputError`` listing them."""
+    names = [v.name for v in graph.inputs]
+    extra = [k for k in feeds if k not in names]
+    missing = [k for k in names if k not in feeds]
+    if extra or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing input(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown input(s) {', '.join(extra)}")
+        raise InputError(f"graph {graph.name}: {'; '.join(parts)} (inputs: {', '.join(names)})")
+    return [feeds[n] for n in names]
+
+
+def check_count(graph: Graph, arrays: List) -> None:
+    if len(arrays) != len(graph.inputs):
+        names = ", ".join(f"%{v.name}" for v in graph.inputs)
+        raise InputError(f"graph {graph.name} takes {len(graph.inputs)} input(s) ({names}), got {len(arrays)}")
+
+
+def check_keys(graph: Graph, arrays: List[np.ndarray]) -> None:
+    """Each specialisation key (``Graph.keys``) must be fed the value the graph was built for."""
+    keys = graph.keys
+    for v, a in zip(graph.inputs, arrays):
+        if v.name in keys and not np.array_equal(a, keys[v.name]):
+            raise InputError(f"input %{v.name} is a specialisation key of graph {graph.name}: the graph "
+                             f"was built for %{v.name} = {keys[v.name].tolist()}, got {np.asarray(a).tolist()}; "
+                             f"a compiled model (cr.compile of the imported model) makes a graph per value")
+
+
+def check_inputs(graph: Graph, arrays: List, peak_bytes) -> List[np.ndarray]:
+    """``arrays`` checked against the graph's input types: lists converted, but no dtype changed
+    (a float64 array for an f32 input is refused, not silently rounded), ranks, fixed dimensions and
+    symbols bound consistently; then the memory the call needs (``peak_bytes(bindings)``)."""
+    out, bound = [], {}
+    for v, a in zip(graph.inputs, arrays):
+        want = v.type.dtype.numpy
+        if not isinstance(a, np.ndarray):
+            try:
+                a = _convert(a, want)
+            except (TypeError, ValueError) as err:
+                raise InputError(f"input %{v.name}: cannot convert {type(a).__name__} to {want}: {err}") from None
+        if a.dtype != want:
+            raise InputError(f"input %{v.name} must have dtype {want} (type {v.type}), got {a.dtype}; "
+                             f"convert it with .astype(np.{want})")
+        if a.ndim != v.type.rank:
+            raise InputError(f"input %{v.name} must have rank {v.type.rank} (type {v.type}), "
+                             f"got shape {list(a.shape)}")
+        for k, (d, n) in enumerate(zip(v.type.shape, a.shape)):
+            if isinstance(d, int) and d != n:
+                raise InputError(f"input %{v.name} dimension {k} must be {d} (type {v.type}), "
+                                 f"got shape {list(a.shape)}")
+            if isinstance(d, str):
+                if bound.setdefault(d, (n, v.name))[0] != n:
+                    raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
+                                     f"bound {d}={bound[d][0]}")
+        out.append(a)
+    if graph.keys:
+        check_keys(graph, out)
+    sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
+    check_memory(graph, sizes, peak_bytes(sizes))
+    return out
+
+
 class Interpreter:
     """Executes ``graph`` with NumPy; parameters are read from ``params`` (live arrays)."""
 
@@ -103,41 +171,13 @@ class Interpreter:
 
     # -- input checking ------------------------------------------------------
     def check_inputs(self, arrays: List) -> List[np.ndarray]:
-        out, bound = [], {}
-        for v, a in zip(self.graph.inputs, arrays):
-            want = v.type.dtype.numpy
-            if not isinstance(a, np.ndarray):
-                try:
-                    a = _convert(a, want)
-                except (TypeError, ValueError) as err:
-                    raise InputError(f"input %{v.name}: cannot convert {type(a).__name__} to {want}: {err}") from None
-            if a.dtype != want:
-                raise InputError(f"input %{v.name} must have dtype {want} (type {v.type}), got {a.dtype}; "
-                                 f"convert it with .astype(np.{want})")
-            if a.ndim != v.type.rank:
-                raise InputError(f"input %{v.name} must have rank {v.type.rank} (type {v.type}), "
-                                 f"got shape {list(a.shape)}")
-            for k, (d, n) in enumerate(zip(v.type.shape, a.shape)):
-                if isinstance(d, int) and d != n:
-                    raise InputError(f"input %{v.name} dimension {k} must be {d} (type {v.type}), "
-                                     f"got shape {list(a.shape)}")
-                if isinstance(d, str):
-                    if bound.setdefault(d, (n, v.name))[0] != n:
-                        raise InputError(f"input %{v.name} dimension {k} is {d}={n}, but %{bound[d][1]} "
-                                         f"bound {d}={bound[d][0]}")
-            out.append(a)
-        sizes = {k: n for k, (n, _) in bound.items()}  # all-static graphs too (sizes {})
-        check_memory(self.graph, sizes, self.peak_bytes(sizes))
-        return out
+        return check_inputs(self.graph, arrays, self.peak_bytes)
 
     # -- running -------------------------------------------------------------
     def run_list(self, arrays: List, check: bool = True) -> List[np.ndarray]:
         """Run with inputs in graph order; returns outputs in graph order."""
         if check:
-            if len(arrays) != len(self.graph.inputs):
-                names = ", ".join(f"%{v.name}" for v in self.graph.inputs)
-                raise InputError(f"graph {self.graph.name} takes {len(self.graph.inputs)} input(s) ({names}), "
-                                 f"got {len(arrays)}")
+            check_count(self.graph, arrays)
             arrays = self.check_inputs(arrays)
         env: List = [None] * self.nslots
         for s, a in zip(self.input_slots, arrays):
@@ -175,17 +215,7 @@ class Interpreter:
 
     def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Run with inputs by name; returns ``{output name: array}``."""
-        names = [v.name for v in self.graph.inputs]
-        extra = [k for k in feeds if k not in names]
-        missing = [k for k in names if k not in feeds]
-        if extra or missing:
-            parts = []
-            if missing:
-                parts.append(f"missing input(s) {', '.join(missing)}")
-            if extra:
-                parts.append(f"unknown input(s) {', '.join(extra)}")
-            raise InputError(f"graph {self.graph.name}: {'; '.join(parts)} (inputs: {', '.join(names)})")
-        outs = self.run_list([feeds[n] for n in names])
+        outs = self.run_list(feeds_in_order(self.graph, feeds))
         return {v.name: a for v, a in zip(self.graph.outputs, outs)}
 
     def _fail(self, i, env, err):

@@ -132,11 +132,46 @@ CASES = {
                     case((1, 2, 5, 6), kernel_shape=(2, 2), strides=(2, 2), ceil_mode=1, count_include_pad=1)],
     "AveragePoolGrad": [case((2, 3, 2, 2), (2, 3, 4, 4), kernel_shape=(2, 2), strides=(2, 2)),
                         case((1, 2, 3, 3), (1, 2, 5, 5), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))],
-    "Pad": [case((2, 3), pads=(1, 0, 2, 3)), case((1, 2, 3, 3), pads=(0, 0, 1, -1, 0, 0, 2, 1), value=1.5)],
+    "Pad": [case((2, 3), pads=(1, 0, 2, 3)), case((1, 2, 3, 3), pads=(0, 0, 1, -1, 0, 0, 2, 1), value=1.5),
+            case((3, 4), pads=(1, 2, 2, 1), mode="reflect"), case((3, 4), pads=(0, -1, 2, 3), mode="edge"),
+            case((2, 3), pads=(2, 0, 1, 4), mode="wrap")],
     "GlobalAveragePool": [case((2, 3, 4, 5)), case((2, 3, 4))],
     # batch norm: x, γ, β (, running μ, running σ² in inference); training checks the paths through μ and σ²
     "BatchNormalization": [case((4, 3, 2, 2), (3,), (3,), (3,), pos(3,)), case((5, 3), (3,), (3,), (3,), pos(3,), epsilon=0.1)],
     "BatchNormTraining": [case((4, 3, 2, 2), (3,), (3,)), case((6, 3), (3,), (3,)), case((3, 2, 3, 1), (2,), (2,), epsilon=0.01)],
+    # the elementwise ops and activations ONNX models use; normal inputs stay clear of the kinks
+    "Erf": [case((3, 4)), case(())],
+    "Abs": [case(away0(3, 4))],
+    "Reciprocal": [case(away0(3, 4))],
+    "Elu": [case(away0(3, 4)), case(away0(5,), alpha=0.5)],
+    "Selu": [case(away0(3, 4)), case(away0(5,), alpha=1.5, gamma=2.0)],
+    "Celu": [case(away0(3, 4)), case(away0(5,), alpha=2.0)],
+    "Gelu": [case((3, 4)), case((3, 4), approximate="tanh"), case(())],
+    "Mish": [case((3, 4))],
+    "HardSigmoid": [case((3, 4)), case((3, 4), alpha=0.5, beta=0.2)],
+    "HardSwish": [case((3, 4))],
+    "Softsign": [case((3, 4))],
+    "PRelu": [case(away0(3, 4), (4,)), case(away0(2, 3, 4), (3, 1)), case(away0(3, 4), ())],
+    # random operands never tie; at a tie the first operand takes ȳ (ir/ops/extrema.py)
+    "Max": [case((3, 4), (3, 4)), case((3, 4), (4,), (3, 1)), case((3, 4))],
+    "Min": [case((3, 4), (3, 4)), case((3, 1), (4,), (3, 4)), case((5,))],
+    "Clip": [case((3, 4), (), ()), case((3, 4), (4,), (3, 1))],
+    "Mod": [case((3, 4), away0(3, 4), fmod=1), case((3, 4), away0(4,)), case((4,), away0(3, 1), fmod=1)],
+    # the shape, reduction and normalisation ops of ONNX breadth; every output of LayerNormalization
+    # and Split gets a cotangent, so the paths through μ and 1/σ and through each piece are checked
+    "ReduceMin": [case((3, 4)), case((3, 4), axes=(1,), keepdims=0), case((2, 3, 4), axes=(0, 2))],
+    "ReduceProd": [case((3, 4)), case((2, 3, 4), axes=(1,), keepdims=0), case(away0(3, 4), axes=(0,))],
+    "ReduceL1": [case(away0(3, 4)), case(away0(2, 3, 4), axes=(0, 2), keepdims=0)],
+    "ReduceL2": [case((3, 4)), case((2, 3, 4), axes=(1,), keepdims=0)],
+    "ReduceSumSquare": [case((3, 4)), case((2, 3, 4), axes=(0, 2), keepdims=0)],
+    "ReduceLogSumExp": [case((3, 4)), case((2, 3, 4), axes=(-1,), keepdims=0), case((3, 4), axes=(0,))],
+    "LayerNormalization": [case((4, 5), (5,), (5,)), case((2, 3, 4), (3, 4), (3, 4), axis=1),
+                           case((3, 4), (4,), epsilon=0.1), case((2, 3, 4), (1, 4), (), axis=0)],
+    "Split": [case((5, 3), split=(2, 3)), case((2, 6), axis=1, split=(1, 0, 5)), case((4,), split=(4,))],
+    "Tile": [case((2, 3), repeats=(2, 3)), case((3,), repeats=(1,)), case((2, 1, 3), repeats=(1, 4, 2))],
+    "Trilu": [case((4, 5)), case((2, 3, 4), upper=0, k=1), case((3, 3), k=-1)],
+    "PadGrad": [case((5, 7), pads=(1, 2, 1, 1), mode="reflect"), case((4, 6), pads=(0, 2, 1, -1), mode="edge"),
+                case((2, 6, 3), pads=(0, -1, 0, 0, 3, 0), mode="wrap")],
 }
 
 #: Ops declared without a gradient: differentiable=False (no gradient flows) or zero_grad=True.
@@ -146,6 +181,9 @@ NOT_DIFFERENTIABLE = {
     "Fused",  # differentiable=False: made by fuse-elementwise, which runs after autodiff
     "MaxPoolGrad",  # differentiable=False: second derivatives through MaxPool are not implemented
     "DropoutMask",  # differentiable=False: a random mask; dropout's gradient is Mul's
+    "Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not",  # differentiable=False: bool results
+    "Floor", "Ceil", "Round", "Sign",  # zero_grad=True: step functions
+    "ConstantOfShape", "Range",  # differentiable=False: made from attributes, no operands
 }
 
 

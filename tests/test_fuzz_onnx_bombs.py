@@ -3,7 +3,7 @@
 Each drawn model hides one size bomb: a huge declared input (static, or a symbolic batch
 bound huge), an initializer whose dims claim more than its data, a folding bomb (an outer
 product of two small initializers), an Expand or OneHot to a huge shape, a Reshape to one,
-a ConstantOfShape or Tile to terabytes (ops chainrule does not import). A worker process
+a ConstantOfShape or Tile to terabytes (their sizes are checked at import). A worker process
 imports (with the default ``max_tensor_bytes``, or with it raised out of the way so that the
 memory limit must hold alone), compiles and runs each one (its inputs are zero-stride arrays of the declared
 shape, which cost no memory), under a memory limit of 256 MiB. The property: every model

@@ -137,7 +137,7 @@ def test_graph_mutation_errors():
 def test_emitter_checks_ops_arity_attrs_and_operands():
     g, x, a, b = _small()
     e = Emitter(g)
-    with pytest.raises(UnsupportedOpError, match="unknown op 'Frob'; supported ops: Add, "):
+    with pytest.raises(UnsupportedOpError, match="unknown op 'Frob'; supported ops: .* Add, "):
         e.Frob(x)
     with pytest.raises(IRTypeError, match="Exp takes 1 inputs, got 2"):
         e.Exp(x, x)

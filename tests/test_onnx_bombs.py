@@ -95,3 +95,42 @@ def test_a_slice_of_a_huge_declared_axis_makes_no_index_array_of_its_size():
     g = cr.import_onnx(m)
     (gather,) = g.nodes[1:]
     assert gather.op.name == "Gather" and list(g.nodes[0].attrs["value"]) == [1, 2]
+
+
+def _tile(reps):
+    return _model([helper.make_node("Tile", ["x", "r"], ["y"], name="tile")], inputs=(("x", [1, 1]),),
+                  inits=[_ints("r", reps)])
+
+
+def _constant_of_shape(shape):
+    return _model([helper.make_node("ConstantOfShape", ["s"], ["y"], name="fill")], inputs=(), inits=[_ints("s", shape)])
+
+
+def _range(limit):
+    m = _model([helper.make_node("Range", ["a", "b", "d"], ["y"], name="range")], inputs=(),
+               inits=[_ints("a", 0), _ints("b", limit), _ints("d", 1)])
+    m.graph.output[0].type.tensor_type.elem_type = TensorProto.INT64
+    return m
+
+
+@pytest.mark.parametrize("make,label,shape", [(lambda: _tile([K, K]), "node 'tile' (Tile)", "[40000, 40000]"),
+                                              (lambda: _constant_of_shape([K, K]), "node 'fill' (ConstantOfShape)",
+                                               "[40000, 40000]"),
+                                              (lambda: _range(K * K), "node 'range' (Range)", "[1600000000]")])
+def test_a_size_from_an_operand_is_refused_before_allocating(make, label, shape):
+    """Tile's repeats, ConstantOfShape's shape and Range's count come from the file: a few bytes of
+    initializer asking for gigabytes are refused at import, naming the node and the size."""
+    with pytest.raises(OnnxImportError) as info:
+        cr.import_onnx(make())
+    msg = str(info.value)
+    assert label in msg and shape in msg and "max_tensor_bytes" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("make,label", [(lambda: _tile([1 << 20, 1 << 18]), "node 'tile' (Tile)"),
+                                        (lambda: _constant_of_shape([1 << 20, 1 << 18]), "node 'fill' (ConstantOfShape)"),
+                                        (lambda: _range(1 << 37), "node 'range' (Range)")])
+def test_a_size_from_an_operand_past_the_memory_limit_is_refused_with_the_tensor_limit_raised(make, label):
+    with pytest.raises(OnnxImportError) as info:
+        cr.import_onnx(make(), max_tensor_bytes=1 << 62)
+    msg = str(info.value)
+    assert label in msg and "1.0 TiB" in msg and "memory limit" in msg

@@ -10,11 +10,31 @@ class CliInputError(ChainruleError, ValueError):
     """A file given to a command is missing or does not fit the model."""
 
 
-def import_model(path, args=None):
-    """The IR graph of ONNX file ``path`` (``--max-tensor-bytes`` from ``args``)."""
+def add_import_options(p):
+    """The options of every command that imports an ONNX file."""
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="accept an ONNX initializer holding NaN or Inf (refused by default)")
+
+
+def import_model(path, args=None, inputs=None):
+    """The IR graph of ONNX file ``path`` (``--max-tensor-bytes`` and ``--allow-nonfinite`` from ``args``). A model with
+    specialisation keys (inputs that set shapes) is specialised on their values in the .npz
+    ``inputs``."""
+    from ...ir.errors import InputError
     from ..onnx.importer import MAX_TENSOR_BYTES, import_onnx
     limit = getattr(args, "max_tensor_bytes", None) or MAX_TENSOR_BYTES
-    return import_onnx(path, max_tensor_bytes=limit)
+    m = import_onnx(path, max_tensor_bytes=limit, allow_nonfinite=getattr(args, "allow_nonfinite", False))
+    if not hasattr(m, "specialize"):
+        return m
+    keys = ", ".join(m.keys)
+    if inputs is None:
+        raise CliInputError(f"{path}: graph input(s) {keys} set shapes, so the model's IR depends on their "
+                            f"values; run it with them (chainrule run {path} --inputs in.npz ...)")
+    arrays = read_npz(inputs)
+    try:
+        return m.specialize(arrays)
+    except InputError as err:
+        raise CliInputError(f"{inputs}: {err}") from None
 
 
 def read_npz(path):

@@ -3,12 +3,14 @@ timeline (``--memory``, ``--png FILE``) and how an MLP's cost grows (``--scaling
 from __future__ import annotations
 
 from .args import new_file, output_file, positive_int
+from .common import add_import_options
 
 
 def add_parser(sub):
     p = sub.add_parser("cost", help="cost ledger, memory timeline and MLP cost scaling", description=__doc__.replace("``", ""))
     p.add_argument("model", nargs="?", default="mlp",
                    help="built-in model name (chainrule dump --list; default mlp), model .py file or .onnx file")
+    add_import_options(p)  # for an .onnx model
     p.add_argument("--pipeline", default="gradient", metavar="{inference,gradient,training}",
                    help="which passes run: inference, gradient (default) or training")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="size of the batch dimension N (default 32)")
@@ -34,7 +36,7 @@ def run(args):
               + "  (quadratic)")
         return 0
     png = output_file(args.png, ".png", getattr(args, "force", False)) if args.png else None  # before any work
-    graph = model_graph(load_model(args.model), args.pipeline)
+    graph = model_graph(load_model(args.model, args), args.pipeline)
     graph = PassManager(pipeline_passes(args.pipeline)).run(graph)
     bindings = {"N": args.batch}
     print(format_ledger(cost_ledger(graph, bindings), per_node=not args.summary), end="")

@@ -12,20 +12,21 @@ import os
 import runpy
 
 from ...ir.errors import InputError
+from .common import add_import_options, import_model
 
 
 def builtin_models():
     return importlib.import_module("...examples.models", __package__).MODELS
 
 
-def load_model(spec: str):
-    """A Graph or module from a built-in name, a ``.py`` file or an ``.onnx`` file."""
+def load_model(spec: str, args=None):
+    """A Graph or module from a built-in name, a ``.py`` file or an ``.onnx`` file (imported with
+    the options ``args`` holds, ``--allow-nonfinite``)."""
     models = builtin_models()
     if spec in models:
         return models[spec][0]()
     if spec.endswith(".onnx"):
-        from ..onnx.api import import_onnx
-        return import_onnx(spec)
+        return import_model(spec, args)
     if spec.endswith(".py"):
         if not os.path.exists(spec):
             raise InputError(f"{spec}: no such file")
@@ -48,6 +49,7 @@ def add_parser(sub):
                        description=__doc__.replace("``", ""))
     p.add_argument("model", nargs="?", default="mlp",
                    help="built-in model name (see --list; default mlp), model .py file or .onnx file")
+    add_import_options(p)  # for an .onnx model
     p.add_argument("-o", "--out", default="chainrule-dump", help="output folder (default: chainrule-dump)")
     p.add_argument("--pipeline", default="gradient", metavar="{inference,gradient,training}",
                    help="which passes run: inference, gradient (adds autodiff; the default, as in cost and "
@@ -81,7 +83,7 @@ def run(args):
         needs = "--optimizer sgd" if flag == "--momentum" else "--optimizer"
         if value is not None and (args.optimizer is None or (flag == "--momentum" and args.optimizer != "sgd")):
             getattr(args, "usage_error", _usage)(f"{flag} needs {needs} (and --pipeline training); it would be ignored")
-    model = load_model(args.model)
+    model = load_model(args.model, args)
     optimizer = None
     if args.optimizer is not None:
         from ..train.optim import SGD, Adam

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .args import positive_int
+from .common import add_import_options
 
 
 def add_parser(sub):
@@ -10,6 +11,7 @@ def add_parser(sub):
                        description=__doc__.replace("``", ""))
     p.add_argument("model", nargs="?", default="mlp",
                    help="built-in model name (chainrule dump --list; default mlp), model .py file or .onnx file")
+    add_import_options(p)  # for an .onnx model
     p.add_argument("--grad", metavar="NAME", help="the value whose gradient to explain, e.g. fc1.weight")
     p.add_argument("--backprop", action="store_true", help="print the whole backward pass, one line per value")
     p.add_argument("--batch", type=positive_int, metavar="N", help="also show the numbers for a sample batch of N")
@@ -21,7 +23,7 @@ def run(args):
     from .dump import load_model
     from ..inspect.dump import model_graph
     from ..inspect.explain import explain_grad, format_backprop
-    model = load_model(args.model)
+    model = load_model(args.model, args)
     if args.backprop:
         print(format_backprop(model_graph(model, "gradient")), end="")
         return 0

@@ -3,7 +3,7 @@ float initializers, written as a .npz keyed by initializer name."""
 from __future__ import annotations
 
 from .args import output_file, write_npz
-from .common import CliInputError, import_model, read_feeds
+from .common import CliInputError, add_import_options, import_model, read_feeds
 
 
 def add_parser(sub):
@@ -15,13 +15,14 @@ def add_parser(sub):
     p.add_argument("--output", required=True, help=".npz to write, keyed by initializer name (.npz is added if missing)")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     p.add_argument("--wrt", action="append", help="an initializer to differentiate with respect to (repeatable; default: every float one)")
+    add_import_options(p)
     p.set_defaults(run=run)
 
 
 def run(args):
     from ...passes import backward
     from ...runtime import Interpreter
-    g = import_model(args.model)
+    g = import_model(args.model, args, args.inputs)
     if not g.outputs:
         raise CliInputError(f"{args.model}: the model has no outputs")
     loss = g.outputs[0]

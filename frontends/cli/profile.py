@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .args import new_file, output_file, positive_int
+from .common import add_import_options
 
 
 def add_parser(sub):
@@ -13,6 +14,7 @@ def add_parser(sub):
                        description=__doc__.replace("``", ""))
     p.add_argument("model", nargs="?", default="mlp",
                    help="built-in model name (chainrule dump --list; default mlp), model .py file or .onnx file")
+    add_import_options(p)  # for an .onnx model
     p.add_argument("--pipeline", default="training", metavar="{inference,gradient,training}",
                    help="which passes run: inference, gradient or training (default)")
     p.add_argument("--batch", type=positive_int, default=32, metavar="N", help="size of the batch dimension N (default 32)")
@@ -45,7 +47,7 @@ def run(args):
     out = output_file(args.out, ".json", args.force)  # before any work
     gantt = output_file(args.gantt, ".png", args.force) if args.gantt else None
     pm = PassManager(pipeline_passes(args.pipeline))
-    graph = pm.run(model_graph(load_model(args.model), args.pipeline))
+    graph = pm.run(model_graph(load_model(args.model, args), args.pipeline))
     exe = Executable(graph, pm.history, executor=args.executor)
     xs = _inputs(graph, args.batch)
     exe.runner.run_list(xs)  # compile and warm up: the profile times a warm call

@@ -28,6 +28,8 @@ META_OUTPUTS = "chainrule.outputs"
 META_BY, META_PHASE, META_OF, META_RULE = "chainrule.by", "chainrule.phase", "chainrule.of", "chainrule.rule"
 #: Model metadata: json list of parameters of kind "state", and the graph name.
 META_STATE = "chainrule.state"
+#: Model metadata: json object of the graph's ``meta`` (``Graph.set_meta``), such as class labels.
+META_GRAPH = "chainrule.meta"
 #: Suffix of the graph outputs that carry a training step's updated parameters and state.
 NEXT_SUFFIX = ".next"
 

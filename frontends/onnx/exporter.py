@@ -30,7 +30,7 @@ from onnx import helper, numpy_helper
 from ...ir import DType, Graph
 from ..python.lower import to_graph
 from .common import (EXPORT_IR_VERSION, EXPORT_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
+                     META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, NEXT_SUFFIX, TO_ONNX, OnnxExportError,
                      encode_attrs)
 from .ops import EXPORTS, Export
 
@@ -66,14 +66,18 @@ class _Exporter:
         return name
 
     def make(self, op_type, inputs, output=None, **attrs) -> str:
-        """Append one ONNX node; returns its output name (a fresh one unless given)."""
-        out = output or self.fresh(f"{self.current.name}/{op_type}")
-        name = self.fresh(f"{self.current.name}/{op_type}") if output is None or self.group else out
-        node = helper.make_node(op_type, list(inputs), [out], name=name,
+        """Append one ONNX node; returns its output name (a fresh one unless given). ``output``
+        may be a list of names, for an ONNX op with several outputs (``outs``)."""
+        if isinstance(output, (list, tuple)):
+            outs = list(output)
+        else:
+            outs = [output or self.fresh(f"{self.current.name}/{op_type}")]
+        name = self.fresh(f"{self.current.name}/{op_type}") if output is None or self.group else outs[0]
+        node = helper.make_node(op_type, list(inputs), outs, name=name,
                                 **{k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
         self.group.append(node)
-        return out
+        return outs[0]
 
     def const(self, array, hint="c") -> str:
         arr = np.asarray(array)
@@ -90,6 +94,11 @@ class _Exporter:
     def out(self) -> str:
         """The output name of the IR node being exported (the last ONNX node writes it)."""
         return self.current.outputs[0].name
+
+    @property
+    def outs(self) -> List[str]:
+        """The output names of an IR node with several results."""
+        return [o.name for o in self.current.outputs]
 
     def dtype(self, dt) -> int:
         """The ONNX element type code of a chainrule dtype."""
@@ -168,8 +177,11 @@ def export_model(model, opset: int = EXPORT_OPSET, onehot_targets: bool = False,
     from ..version import __version__
     m.producer_version = __version__
     state = [p.name for p in g.params if p.kind == "state"]
-    if state:
-        helper.set_model_props(m, {META_STATE: json.dumps(state)})
+    props = {META_STATE: json.dumps(state)} if state else {}
+    if g.meta:
+        props[META_GRAPH] = json.dumps(g.meta, ensure_ascii=False, sort_keys=True)
+    if props:
+        helper.set_model_props(m, props)
     return m
 
 
@@ -191,8 +203,10 @@ __all__ = ["export_model", "export_onnx"]
 def supported_text() -> str:
     """The README's list of supported ops, generated from the registry and the family tables."""
     from ...ir.ops import OPS
-    from .ops import supported_ops
+    from .ops import DOMAIN_IMPORTS, supported_ops
     exp = ", ".join(n if EXPORTS[n].onnx == n else
                     f"{n} (as {EXPORTS[n].becomes or EXPORTS[n].onnx or 'a sub-graph'})" for n in OPS)
-    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n"
+    domains = "".join(f"- import {d} ({len(t)} ops, as chainrule IR ops): {', '.join(sorted(t))}\n"
+                      for d, t in sorted(DOMAIN_IMPORTS.items()))
+    return (f"- import ({len(supported_ops())} ONNX ops): {', '.join(supported_ops())}\n" + domains +
             f"- export (every registry op, {len(OPS)}): {exp}\n")

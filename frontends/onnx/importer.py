@@ -12,8 +12,10 @@ problems raise ``OnnxImportError`` naming the file, the node, its op and why.
 
 Float initializers become trainable parameters; other initializers and
 ``Constant`` nodes become IR ``Constant`` nodes. Values needed at import time
-(Reshape's shape, axes inputs) must be constants; shape arithmetic on
-constants is folded, and shape arithmetic on symbolic dimensions
+(Reshape's shape, axes inputs; ``_Ctx.static``) must be constants, or computed
+from graph inputs alone, which then become specialisation keys: ``import_onnx``
+returns a ``KeyedModel`` that builds the graph per value of them (``keys.py``).
+Shape arithmetic on constants is folded, and shape arithmetic on symbolic dimensions
 (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) is folded symbolically
 (``shapes``). A batch dimension left unset becomes the symbol ``N``.
 Graph outputs named ``<param>.next`` become the graph's updates (the training
@@ -21,27 +23,31 @@ step convention of ``exporter``).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
 import stat
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import networkx as nx
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-from ...ir import DType, Emitter, Graph, TensorType
+from ...ir import DType, Emitter, Graph, Node, TensorType
 from ...ir.errors import ChainruleError
 from ...ir.ops import OPS
 from ...ir.ops.elementwise import Identity
 from ...ir.ops.shape import Constant
+from ...passes.analysis import differentiable_reach
 from ...runtime.limits import human, memory_limit
 from .common import (MAX_IR_VERSION, MAX_OPSET, META_ATTRS, META_BY, META_INPUTS, META_OF, META_OP,
-                          META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
+                          META_OUTPUT, META_OUTPUTS, META_PHASE, META_RULE, META_STATE, META_GRAPH, MIN_IR_VERSION, MIN_OPSET, NEXT_SUFFIX,
                           OnnxImportError, decode_attrs, dtype_name, from_onnx_dtype)
-from .ops import IMPORTS
+from .keys import MAX_KEY_ELEMENTS, KeyedModel, KeysNeeded
+from .ops import DOMAIN_IMPORTS, IMPORTS
+from .ops.ml import KEEP_LABELS
 from .shapes import Sym
 
 #: Default limit on one tensor's declared size (bytes); ``import_onnx(max_tensor_bytes=...)`` changes it.
@@ -88,6 +94,25 @@ def parse_model_bytes(data: bytes, where: str = "<bytes>") -> onnx.ModelProto:
     return m
 
 
+#: The values an element type holds, for the types whose data ONNX stores in a wider field
+#: (``int32_data`` holds INT8, UINT8, BOOL and the bits of FLOAT16; a BOOL's raw byte is 0 or 1).
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.BOOL: (0, 1),
+          TensorProto.FLOAT16: (0, 65535)}
+
+
+def in_range(vals: np.ndarray, data_type: int, where: str) -> np.ndarray:
+    """``vals`` if every value fits ``data_type``; a value outside is refused, not wrapped
+    (NumPy's cast would make UINT8 300 into 44)."""
+    lo, hi = _RANGE.get(data_type, (None, None))
+    if lo is not None and vals.size:
+        bad = (vals < lo) | (vals > hi)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise OnnxImportError(f"{where} holds {int(vals.reshape(-1)[i])} at index {i}, outside "
+                                  f"{dtype_name(data_type)}'s range {lo}..{hi}")
+    return vals
+
+
 class TensorReader:
     """Turns TensorProtos into arrays, checking sizes and external-data paths first."""
 
@@ -119,10 +144,28 @@ class TensorReader:
             vals = getattr(t, field)
             if len(vals) != n:
                 raise OnnxImportError(f"{where}: {field} has {len(vals)} values but dims {dims} need {n}")
+            vals = in_range(np.asarray(vals), t.data_type, f"{where}: {field}")
             if t.data_type == TensorProto.FLOAT16:
-                return np.asarray(vals, np.uint16).view(np.float16).reshape(dims)
-            return np.asarray(vals).astype(dt.numpy).reshape(dims)
+                return vals.astype(np.uint16).view(np.float16).reshape(dims)
+            return vals.astype(dt.numpy).reshape(dims)
+        if t.data_type == TensorProto.BOOL:  # a byte other than 0 and 1 is no bool
+            in_range(np.frombuffer(raw, np.uint8), t.data_type, f"{where}: data")
         return np.frombuffer(raw, dtype=dt.numpy.newbyteorder("<")).astype(dt.numpy).reshape(dims)
+
+    def strings(self, t: TensorProto, what: str) -> np.ndarray:
+        """A STRING tensor (its ``string_data``) as an array of Python strings."""
+        where = f"{self.where}: {what}"
+        dims = list(t.dims)
+        n = int(np.prod(dims, dtype=object)) if dims else 1
+        if t.data_location == TensorProto.EXTERNAL or any(d < 0 for d in dims) or len(t.string_data) != n:
+            raise OnnxImportError(f"{where}: a STRING tensor of dims {dims} needs {n} strings in string_data, "
+                                  f"it has {len(t.string_data)}" + (" (and external data)"
+                                                                    if t.data_location == TensorProto.EXTERNAL else ""))
+        nbytes = sum(len(s) for s in t.string_data)
+        if nbytes > self.max_bytes:
+            raise OnnxImportError(f"{where}: its strings hold {nbytes} bytes, over the limit of {self.max_bytes} "
+                                  f"bytes (raise it with import_onnx(max_tensor_bytes=...) or --max-tensor-bytes)")
+        return np.array([s.decode("utf-8", "replace") for s in t.string_data], dtype=object).reshape(dims)
 
     def external(self, t, where, nbytes) -> bytes:
         info = {e.key: e.value for e in t.external_data}
@@ -236,7 +279,35 @@ class _Ctx:
             self.fail("a required input is missing")
         if name in self.imp.symbolic:
             self.symbolic_use(name)
+        if name in self.imp.strings:
+            self.string_use(name)
         return self.imp.value(name, self)
+
+    def string_use(self, name):
+        self.fail(f"input {name!r} is a tensor of strings; chainrule has no string dtype and reads strings only "
+                  f"as class labels (ArrayFeatureExtractor of a vector of labels)")
+
+    def strings(self, name):
+        """The string initializer ``name`` as an array of str, or None if it is no string tensor."""
+        return self.imp.strings.get(name)
+
+    def labels(self, name, labels):
+        """Record that tensor ``name`` holds class indices standing for the string ``labels``."""
+        self.imp.labels_of[name] = list(labels)
+
+    def columns(self, name, labels):
+        """Record that the columns of tensor ``name`` are the classes ``labels`` (ZipMap)."""
+        self.imp.classes_of[name] = list(labels)
+
+    def param(self, hint, arr):
+        """A new trainable parameter holding ``arr`` (a weight the file gives as an attribute), named
+        ``hint``, or ``hint.1``, ``hint.2``... if that name is taken in the file or the graph."""
+        taken = self.imp.file_names | {v.name for v in self.imp.g.all_values()}
+        name, k = hint, 0
+        while name in taken:
+            k += 1
+            name = f"{hint}.{k}"
+        return self.imp.g.add_param(name, np.array(arr, np.float32))
 
     def symbolic_use(self, name):
         self.fail(f"input {name!r} is the shape value {self.imp.symbolic[name].text()}, computed from symbolic "
@@ -244,11 +315,19 @@ class _Ctx:
                   f"Slice, Concat, Unsqueeze, Squeeze, Cast, Identity and as a Reshape target")
 
     def static(self, name, what):
+        """The value of operand ``what`` (input ``name``), which the IR needs as an attribute: a
+        constant, folded shape arithmetic, or computed from graph inputs alone, which then become
+        specialisation keys (``keys.py``: the importer asks for their values)."""
         if not name:
             self.fail(f"input {what!r} is missing")
         if name in self.imp.symbolic:
             self.symbolic_use(name)
+        if name in self.imp.strings:
+            self.string_use(name)
         if name not in self.imp.known:
+            leaves = self.imp.upstream_inputs(name)
+            if leaves:
+                raise KeysNeeded(leaves, what, self.where)
             self.fail(f"input {what!r} ({name!r}) must be a constant known at import time; chainrule does not "
                       f"support a computed {what}")
         return self.imp.known[name]
@@ -290,10 +369,39 @@ class _Ctx:
         raise OnnxImportError(f"{self.where}: unsupported: {what}")
 
 
+def input_type(vi, where) -> TensorType:
+    """The declared type of graph input ``vi``; an unset dimension is the batch ``N`` if first."""
+    lab = f"{where}: graph input {vi.name!r}"
+    if not vi.type.HasField("tensor_type"):
+        raise OnnxImportError(f"{lab} is not a tensor (sequences, maps and optionals are not supported)")
+    tt = vi.type.tensor_type
+    dt = from_onnx_dtype(tt.elem_type, lab)
+    if not tt.HasField("shape"):
+        raise OnnxImportError(f"{lab} has no shape; chainrule needs at least its rank")
+    dims = []
+    for i, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            if d.dim_value < 0:
+                raise OnnxImportError(f"{lab}: negative dimension {d.dim_value}")
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(_sanitize(d.dim_param))
+        else:  # an unset dimension: the batch axis by convention
+            dims.append("N" if i == 0 else _sanitize(f"{vi.name}_{i}"))
+    return TensorType(tuple(dims), dt)
+
+
 class _Importer:
-    def __init__(self, m: onnx.ModelProto, where: str, base_dir, max_tensor_bytes, static_inputs=None):
+    """``keys``: values of the graph inputs that are specialisation keys (``keys.py``); ``params``:
+    arrays to share with other imports of the model (filled on first use)."""
+
+    def __init__(self, m: onnx.ModelProto, where: str, base_dir, max_tensor_bytes, static_inputs=None,
+                 allow_nonfinite=False, keys=None, params=None):
         self.m, self.where = m, where
+        self.allow_nonfinite = allow_nonfinite
         static_inputs = dict(static_inputs or {})
+        keys = dict(keys or {})
+        self.params = {} if params is None else params
         self.read = TensorReader(where, base_dir, max_tensor_bytes)
         self.check_versions()
         gp = m.graph
@@ -303,14 +411,23 @@ class _Importer:
             self.state = set(json.loads(props.get(META_STATE, "[]")))
         except ValueError:
             raise OnnxImportError(f"{where}: model metadata {META_STATE} is not JSON") from None
+        self.read_meta(props.get(META_GRAPH))
         self.inits: Dict[str, np.ndarray] = {}
+        self.strings: Dict[str, np.ndarray] = {}  # string initializers (class labels), as str arrays
+        self.labels_of: Dict[str, list] = {}  # tensor -> the string labels its class indices stand for
+        self.classes_of: Dict[str, list] = {}  # tensor -> the class label of each column (ZipMap)
         self.init_order = []
+        self.file_names = {n for node in gp.node for n in list(node.input) + list(node.output)} | \
+            {t.name for t in gp.initializer} | {vi.name for vi in gp.input}
         for i, t in enumerate(gp.initializer):
             if not t.name:
                 raise OnnxImportError(f"{where}: initializer #{i} has no name")
-            if t.name in self.inits:
+            if t.name in self.inits or t.name in self.strings:
                 raise OnnxImportError(f"{where}: two initializers are named {t.name!r}")
-            self.inits[t.name] = self.read(t, f"initializer {t.name!r}")
+            if t.data_type == TensorProto.STRING:  # class labels: no IR value, read by the ml table
+                self.strings[t.name] = self.read.strings(t, f"initializer {t.name!r}")
+                continue
+            self.inits[t.name] = self.check_finite(t.name, self.read(t, f"initializer {t.name!r}"))
             self.init_order.append(t.name)
         for sp in gp.sparse_initializer:
             raise OnnxImportError(f"{where}: sparse initializer {sp.values.name!r} is not supported")
@@ -321,6 +438,8 @@ class _Importer:
         self.dropped = set()  # ids of Constant nodes made for ONNX constants (removed if unused)
         self.shadow = set()
         for vi in gp.input:
+            if vi.name in self.strings:  # an initializer listed as an input (IR version 3)
+                continue
             if vi.name in self.inits:
                 self.shadow.add(vi.name)  # a graph input with a default: a parameter
                 self.check_declared(vi, self.inits[vi.name], "graph input")
@@ -334,9 +453,43 @@ class _Importer:
                 self.known[vi.name] = self.static_of[id(node.outputs[0])] = arr
                 self.dropped.add(id(node))
                 continue
+            if vi.name in keys:  # a specialisation key: an input of static type, whose value is known
+                arr = keys.pop(vi.name)
+                v = self.vals[vi.name] = self.g.add_input(vi.name, TensorType(arr.shape, self.input_type(vi).dtype))
+                self.g.set_key(v, arr)
+                self.known[vi.name] = self.static_of[id(v)] = self.g.keys[vi.name]
+                continue
             self.vals[vi.name] = self.g.add_input(vi.name, self.input_type(vi))
         if static_inputs:
             raise OnnxImportError(f"{where}: static_inputs names no graph input: {', '.join(sorted(static_inputs))}")
+        self.producer = {o: node for node in gp.node for o in node.output if o}
+
+    def read_meta(self, text):
+        """The graph's ``meta`` from the model metadata ``chainrule.meta`` (a JSON object)."""
+        if text is None:
+            return
+        try:
+            meta = json.loads(text)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise OnnxImportError(f"{self.where}: model metadata {META_GRAPH} is not a JSON object")
+        for k, v in meta.items():
+            try:
+                self.g.set_meta(k, v)
+            except ChainruleError as err:
+                raise OnnxImportError(f"{self.where}: model metadata {META_GRAPH}: {err}") from None
+
+    def check_finite(self, name, arr):
+        """An initializer holding NaN or Inf is refused (a weight that poisons every result), unless
+        ``allow_nonfinite``: some models keep -inf as a mask value on purpose."""
+        if arr.dtype.kind == "f" and not self.allow_nonfinite and arr.size and not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr)
+            at = [int(i) for i in np.argwhere(bad)[0]]
+            raise OnnxImportError(f"{self.where}: initializer {name!r} holds {int(bad.sum())} non-finite value(s) "
+                                  f"(the first, {arr[tuple(at)]}, at index {at}); import with "
+                                  f"import_onnx(..., allow_nonfinite=True) or --allow-nonfinite to accept them")
+        return arr
 
     def check_versions(self):
         m, where = self.m, self.where
@@ -347,36 +500,37 @@ class _Importer:
         for o in m.opset_import:
             if o.domain in DEFAULT_DOMAINS:
                 self.opset = o.version
+        if self.opset is None and m.graph.node and all(n.domain in DOMAIN_IMPORTS for n in m.graph.node):
+            self.opset = MAX_OPSET  # only ops of other domains (ai.onnx.ml): the default opset plays no part
         if self.opset is None:
             raise OnnxImportError(f"{where}: the model imports no default-domain (ai.onnx) opset")
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise OnnxImportError(f"{where}: opset {self.opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})")
 
     def input_type(self, vi) -> TensorType:
-        lab = f"{self.where}: graph input {vi.name!r}"
-        if not vi.type.HasField("tensor_type"):
-            raise OnnxImportError(f"{lab} is not a tensor (sequences, maps and optionals are not supported)")
-        tt = vi.type.tensor_type
-        dt = from_onnx_dtype(tt.elem_type, lab)
-        if not tt.HasField("shape"):
-            raise OnnxImportError(f"{lab} has no shape; chainrule needs at least its rank")
-        dims = []
-        for i, d in enumerate(tt.shape.dim):
-            if d.HasField("dim_value"):
-                if d.dim_value < 0:
-                    raise OnnxImportError(f"{lab}: negative dimension {d.dim_value}")
-                dims.append(int(d.dim_value))
-            elif d.HasField("dim_param") and d.dim_param:
-                dims.append(_sanitize(d.dim_param))
-            else:  # an unset dimension: the batch axis by convention
-                dims.append("N" if i == 0 else _sanitize(f"{vi.name}_{i}"))
-        return TensorType(tuple(dims), dt)
+        return input_type(vi, self.where)
 
     def check_declared(self, vi, arr, what):
         tt = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and tt.elem_type and FROM_ONNX_ok(tt.elem_type) != DType.of(arr.dtype):
             raise OnnxImportError(f"{self.where}: {what} {vi.name!r} is declared {dtype_name(tt.elem_type)} "
                                   f"but its initializer holds {arr.dtype}")
+
+    def upstream_inputs(self, name) -> List[str]:
+        """The graph inputs whose values ``name`` is computed from (none if it depends on none, or
+        on nothing else than constants and other inputs already known), in graph-input order."""
+        leaves, seen, todo = set(), set(), [name]
+        inputs = {vi.name for vi in self.m.graph.input}
+        while todo:
+            t = todo.pop()
+            if t in seen or t in self.known or t in self.inits:
+                continue
+            seen.add(t)
+            if t in inputs:
+                leaves.add(t)
+            elif t in self.producer:
+                todo.extend(x for x in self.producer[t].input if x)
+        return [vi.name for vi in self.m.graph.input if vi.name in leaves]
 
     def emitter_for(self, node):
         props = {p.key: p.value for p in node.metadata_props}
@@ -390,7 +544,9 @@ class _Importer:
             arr = self.inits[name]
             if name in self.shadow or arr.dtype.kind == "f":
                 kind = "state" if name in self.state else "param"
-                v = self.g.add_param(name, np.array(arr), kind=kind)
+                if name not in self.params:
+                    self.params[name] = np.array(arr)
+                v = self.g.add_param(name, self.params[name], kind=kind)
             else:
                 node = Emitter(self.g).emit("Constant", [], {"value": np.array(arr)}, name=name)
                 self.dropped.add(id(node))
@@ -403,7 +559,7 @@ class _Importer:
     # -- nodes --------------------------------------------------------------------------------
     def run(self):
         gp = self.m.graph
-        defined = set(self.vals) | set(self.inits)
+        defined = set(self.vals) | set(self.inits) | set(self.strings)
         order = schedule(gp, self.where, defined)
         skip_group = None
         for i in order:
@@ -418,16 +574,33 @@ class _Importer:
                 self.composite(node, props, label)
                 continue
             skip_group = None
-            if node.domain not in DEFAULT_DOMAINS:
+            table = IMPORTS if node.domain in DEFAULT_DOMAINS else DOMAIN_IMPORTS.get(node.domain)
+            if table is None:
                 raise OnnxImportError(f"{label}: domain {node.domain!r} is not supported (supported: the default "
-                                      f"ai.onnx domain)")
-            fn = IMPORTS.get(node.op_type)
+                                      f"ai.onnx domain, {', '.join(sorted(DOMAIN_IMPORTS))})")
+            fn = table.get(node.op_type)
             if fn is None:
-                raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops: "
-                                      f"{', '.join(sorted(IMPORTS))}")
+                domain = "" if table is IMPORTS else f" of domain {node.domain}"
+                raise OnnxImportError(f"{label}: op {node.op_type} is not supported; supported ONNX ops{domain}: "
+                                      f"{', '.join(sorted(table))}")
+            self.check_labels(node, label)
             self.apply(fn, node, label)
         self.finish()
         return self.g
+
+    def check_labels(self, node, label):
+        """A tensor of class indices standing for string labels may only be moved (``KEEP_LABELS``
+        ops) on its way to a graph output; the result stands for the same labels."""
+        held = [i for i, x in enumerate(node.input) if x in self.labels_of]
+        if not held:
+            return
+        if held == [0] and node.domain in DEFAULT_DOMAINS and node.op_type in KEEP_LABELS:
+            self.labels_of[node.output[0]] = self.labels_of[node.input[0]]
+            return
+        x = node.input[held[0]]
+        raise OnnxImportError(f"{label}: input {x!r} holds string class labels (chainrule keeps them as class "
+                              f"indices into {self.labels_of[x]}); {node.op_type} of them is not supported, only "
+                              f"{', '.join(KEEP_LABELS)} on the way to a graph output")
 
     def attrs_of(self, fn, node, label):
         params = inspect.signature(fn).parameters
@@ -452,11 +625,12 @@ class _Importer:
                                       f"{AttributeProto.AttributeType.Name(a.type)}")
             if isinstance(v, bytes):
                 v = v.decode("utf-8", "replace")
+            elif a.type == AttributeProto.STRINGS:
+                v = [s.decode("utf-8", "replace") for s in v]
             elif isinstance(v, TensorProto):
                 v = self.read(v, f"{_node_label(0, node)[5:]} attribute {a.name!r}")
             elif a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS, AttributeProto.SPARSE_TENSOR,
-                            AttributeProto.TENSORS, AttributeProto.TYPE_PROTO, AttributeProto.TYPE_PROTOS,
-                            AttributeProto.STRINGS):
+                            AttributeProto.TENSORS, AttributeProto.TYPE_PROTO, AttributeProto.TYPE_PROTOS):
                 raise OnnxImportError(f"{label}: attribute {a.name!r} of type "
                                       f"{AttributeProto.AttributeType.Name(a.type)} is not supported")
             out[a.name] = v
@@ -521,7 +695,9 @@ class _Importer:
             if isinstance(n.op, Constant):
                 self.static_of[id(n.outputs[0])] = np.asarray(n.attrs["value"])
                 continue
-            if not n.inputs or not all(id(v) in self.static_of for v in n.inputs):
+            if not n.inputs and not n.op.foldable:  # an op without inputs folds if it says so (Range)
+                continue
+            if not all(id(v) in self.static_of for v in n.inputs):
                 continue
             # the result's size is known from its type: a bomb (a 40000x1 times a 1x40000) is never computed
             if any(self.static_of[id(v)].size > FOLD_LIMIT for v in n.inputs) or any(
@@ -592,7 +768,12 @@ class _Importer:
             v = self.vals.get(name) or self.value(name, None)
             self.check_output(vi, v)
             outs.append(v)
+            if name in self.labels_of:
+                g.set_meta(f"labels.{name}", self.labels_of[name])
+            if name in self.classes_of:
+                g.set_meta(f"classes.{name}", self.classes_of[name])
         g.set_outputs(outs)
+        self.freeze_unreachable()
         # unused constants made for ONNX Constant nodes and integer initializers
         keep = g.exported_ids()
         changed = True
@@ -605,6 +786,23 @@ class _Importer:
         rank = {n: i for i, n in enumerate(self.init_order)}
         g.params.sort(key=lambda p: rank.get(p.name, len(rank)))
 
+    def freeze_unreachable(self):
+        """Float initializers that no output depends on differentiably (a threshold read only by a
+        ``Greater``, as the dynamo exporter writes Softplus) are constants, not parameters:
+        training could never move them, and a gradient of them is an error."""
+        g = self.g
+        reach = differentiable_reach(g)
+        for p in [p for p in g.params if p.kind == "param" and p.uses and id(p) not in reach
+                  and not any(p is q for q, _ in g.updates)]:
+            users = {id(n) for n, _ in p.uses}
+            first = next(n for n in g.nodes if id(n) in users)
+            arr, name = g.initializers[p.name], p.name
+            node = Node(OPS["Constant"], [], {"value": arr})
+            g.add_node(node, [TensorType(arr.shape, DType.of(arr.dtype))], [f"{name}.frozen"], before=first)
+            p.replace_all_uses_with(node.outputs[0])
+            g.remove_param(p)
+            g.rename(node.outputs[0], name)
+
     def symbolic_output(self, name):
         raise OnnxImportError(f"{self.where}: graph output {name!r} is the shape value "
                               f"{self.symbolic[name].text()}, computed from symbolic dimensions; chainrule cannot "
@@ -615,7 +813,8 @@ class _Importer:
             return
         tt = vi.type.tensor_type
         lab = f"{self.where}: graph output {vi.name!r}"
-        if tt.elem_type and FROM_ONNX_ok(tt.elem_type) != v.dtype:
+        labels = tt.elem_type == TensorProto.STRING and vi.name in self.labels_of  # kept as class indices
+        if tt.elem_type and FROM_ONNX_ok(tt.elem_type) != v.dtype and not labels:
             raise OnnxImportError(f"{lab} is declared {dtype_name(tt.elem_type)} but computes {v.type}")
         if tt.HasField("shape"):
             dims = list(tt.shape.dim)
@@ -652,12 +851,15 @@ def FROM_ONNX_ok(code):
 
 
 def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = MAX_TENSOR_BYTES,
-                static_inputs: Optional[Dict[str, np.ndarray]] = None) -> Graph:
-    """An ONNX model (a path, bytes, or an ``onnx.ModelProto``) as a chainrule ``Graph``.
+                static_inputs: Optional[Dict[str, np.ndarray]] = None,
+                allow_nonfinite: bool = False) -> Union[Graph, KeyedModel]:
+    """An ONNX model (a path, bytes, or an ``onnx.ModelProto``) as a chainrule ``Graph``, or as a
+    ``KeyedModel`` if graph inputs set shapes (``keys.py``: ``cr.compile`` specialises it on their
+    values at call time).
 
     External data is read only from ``base_dir`` (default: the model file's folder).
-    ``static_inputs`` fixes graph inputs to arrays at import time (for inputs chainrule needs
-    as constants, such as a Reshape shape or reduction axes fed as graph inputs).
+    ``static_inputs`` fixes graph inputs to arrays at import time (they leave the signature).
+    An initializer holding NaN or Inf is refused unless ``allow_nonfinite``.
     """
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -670,10 +872,33 @@ def import_onnx(model, base_dir: Optional[str] = None, max_tensor_bytes: int = M
         m, where = model, f"<model {model.graph.name or 'proto'}>"
     else:
         raise OnnxImportError(f"cannot import a {type(model).__name__}: pass a path, bytes or an onnx.ModelProto")
+    build = functools.partial(_build, m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite)
     try:
-        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs).run()
+        return build()
+    except KeysNeeded as need:
+        return _keyed_model(m, where, static_inputs, need, build)
+
+
+def _build(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite=False, keys=None,
+           params=None) -> Graph:
+    """The graph of ``m``, with ``keys`` (input name -> value) and shared ``params`` if given."""
+    try:
+        return _Importer(m, where, base_dir, max_tensor_bytes, static_inputs, allow_nonfinite, keys, params).run()
     except RecursionError:
         raise OnnxImportError(f"{where}: the model is nested too deeply") from None
 
 
-__all__ = ["OnnxImportError", "import_onnx", "load_model_proto"]
+def _keyed_model(m, where, static_inputs, need: KeysNeeded, build) -> KeyedModel:
+    """The model whose graph ``build(keys, params)`` makes per value of the inputs ``need`` names."""
+    fixed = {t.name for t in m.graph.initializer} | set(static_inputs or ())
+    inputs = {vi.name: input_type(vi, where) for vi in m.graph.input if vi.name not in fixed}
+    for k in need.names:
+        n = inputs[k].numel()
+        if n is not None and n > MAX_KEY_ELEMENTS:
+            raise OnnxImportError(f"{need.where}: operand {need.what!r} is computed from graph input {k!r}, so "
+                                  f"chainrule specialises on its value, but it is declared {inputs[k]} and a "
+                                  f"specialisation key holds at most {MAX_KEY_ELEMENTS} numbers")
+    return KeyedModel(m.graph.name or "main", inputs, need, build)
+
+
+__all__ = ["KeyedModel", "OnnxImportError", "import_onnx", "load_model_proto"]

@@ -6,7 +6,7 @@ documented), so the IR reads like the Python that made it.
 from __future__ import annotations
 
 from ...ir import DType, IRTypeError
-from .tracer import Tensor, lift
+from .tracer import Tensor, lift, user_source
 
 
 def _t(x, what="x") -> Tensor:
@@ -108,6 +108,25 @@ def where(cond, a, b):
     return cond.builder.op("Where", cond, lift(a, like), lift(b, like))
 
 
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, name=None):
+    """PyTorch's ``F.layer_norm``: one ``LayerNormalization`` node over x's last
+    ``len(normalized_shape)`` axes (a weight of ones when none is given)."""
+    x = _t(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[len(x.shape) - len(shape):]) != shape or len(shape) > len(x.shape):
+        src = user_source()
+        raise IRTypeError(f"{src + ': ' if src else ''}layer_norm over {list(shape)} needs a tensor whose last "
+                          f"axes are {list(shape)}, got [{','.join(map(str, x.shape))}]")
+    w = lift(weight, x) if weight is not None else \
+        x.builder.op("ConstantOfShape", shape=shape, value=1.0, dtype=x.dtype, name="ones")
+    ins = [x, w] + ([lift(bias, x)] if bias is not None else [])
+    y, mean, inv = x.builder.op("LayerNormalization", *ins, axis=-len(shape), epsilon=float(eps), name=name)
+    g, base = x.builder.graph, name or "layernorm"
+    for v, n in ((y, base), (mean, f"{base}.mean"), (inv, f"{base}.inv_std")):
+        g.rename(v.value, n)  # %ln1 rather than %ln1.0 for the result
+    return y
+
+
 def _loss(opname):
     def f(prediction, target, reduction="mean"):
         y = _t(prediction, "prediction")
@@ -127,7 +146,7 @@ softmax_cross_entropy.__doc__ = "Fused, stable ℒ = −Σₖ tₖ log softmax(z
 
 __all__ = [
     "argmax", "binary_cross_entropy", "cast", "cos", "cross_entropy", "exp", "flatten", "greater",
-    "hard_threshold", "identity", "leaky_relu", "linear", "log", "log_softmax", "matmul", "one_hot",
+    "hard_threshold", "identity", "layer_norm", "leaky_relu", "linear", "log", "log_softmax", "matmul", "one_hot",
     "reduce_max", "reduce_mean", "reduce_sum", "relu", "reshape", "sigmoid", "sin", "softmax",
     "softmax_cross_entropy", "softplus", "sqrt", "square", "squared_error", "tanh", "transpose", "where",
 ]

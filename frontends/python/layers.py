@@ -1,4 +1,4 @@
-"""Convolutional layers with PyTorch's names, arguments and default initialisation.
+"""Convolutional and normalisation layers with PyTorch's names, arguments and default initialisation.
 
     model = cr.nn.Sequential(cr.nn.Conv2d(1, 8, 3, padding=1), cr.nn.BatchNorm2d(8), cr.nn.ReLU(),
                              cr.nn.MaxPool2d(2), cr.nn.Flatten(), cr.nn.Linear(8 * 4 * 4, 10))
@@ -19,6 +19,7 @@ import numpy as np
 
 from ...ir import DType, Emitter, IRTypeError
 from ...ir.ops.norm import stat_axes
+from . import functional as F
 from .nn import Module, _next_rng
 from .tracer import user_source
 
@@ -185,6 +186,41 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of [N, C, H, W] images, per channel over N, H, W"""
     rank = 4
+
+
+class LayerNorm(Module):
+    """y = γ (x − μ) / √(σ² + ε) + β over each example's last ``len(normalized_shape)`` axes, as
+    PyTorch's ``nn.LayerNorm``: γ (weight) starts at 1, β (bias) at 0; one ``LayerNormalization``
+    node (the same in training and inference: there are no running statistics)."""
+
+    kind = "ln"
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 name: str = "ln", dtype=DType.f32):
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
+            raise IRTypeError(f"LayerNorm normalized_shape must be a positive int or a tuple of them, "
+                              f"got {normalized_shape!r}")
+        self.name, self.normalized_shape, self.eps = name, tuple(int(d) for d in shape), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        dt = DType.of(dtype).numpy
+        self.weight = np.ones(self.normalized_shape, dt) if self.elementwise_affine else None
+        self.bias = np.zeros(self.normalized_shape, dt) if self.elementwise_affine and bias else None
+
+    def named_parameters(self):
+        return [(f"{self.name}.{k}", v) for k, v in (("weight", self.weight), ("bias", self.bias)) if v is not None]
+
+    def in_features(self):
+        return self.normalized_shape[0] if len(self.normalized_shape) == 1 else None
+
+    def forward(self, x):
+        b = x.builder
+        w = b.param(f"{self.name}.weight", self.weight) if self.weight is not None else None
+        beta = b.param(f"{self.name}.bias", self.bias) if self.bias is not None else None
+        return F.layer_norm(x, self.normalized_shape, w, beta, self.eps, name=self.name)
+
+    def __repr__(self):
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine})"
 
 
 class Dropout(Module):

@@ -2,7 +2,9 @@
 
 A model is a ``Graph``, a ``cr.nn`` module (lowered on an input ``%x``, in its
 parameters' dtype), or anything that holds a compiled graph in ``.graph``
-(an ``Executable``, a ``TrainStep``).
+(an ``Executable``, a ``TrainStep``). A model with specialisation keys (an ONNX
+``KeyedModel``) is a graph per value of its keys: ``cr.compile`` takes it, the
+other actions need one of its graphs.
 """
 from __future__ import annotations
 
@@ -23,5 +25,11 @@ def to_graph(model, input_shape=None, action: str = "compile", training: bool = 
     g = getattr(model, "graph", None)
     if isinstance(g, Graph):
         return g
-    raise IRTypeError(f"cannot {action} a {type(model).__name__}: pass a cr.Graph, a cr.nn module, "
-                      f"a compiled Executable or a training step")
+    keyed = model if hasattr(model, "specialize") else getattr(model, "model", None)
+    if not hasattr(keyed, "specialize"):
+        raise IRTypeError(f"cannot {action} a {type(model).__name__}: pass a cr.Graph, a cr.nn module, "
+                          f"a compiled Executable or a training step")
+    # an ONNX KeyedModel, or a KeyedExecutable not yet called
+    raise IRTypeError(f"cannot {action} {keyed.name} as one graph: it specialises on the values of input(s) "
+                      f"{', '.join('%' + k for k in keyed.keys)}; take the graph for one value with "
+                      f"model.specialize({{{keyed.keys[0]!r}: value}}) (cr.compile specialises at each call)")

@@ -241,3 +241,4 @@ def mlp(sizes, activation: str = "relu", seed: Optional[int] = None) -> Sequenti
 # The convolutional layers live in layers.py (they build on Module); cr.nn holds them all.
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,  # noqa: E402,F401
                      MaxPool2d)
+from .layers import LayerNorm  # noqa: E402,F401

@@ -66,6 +66,18 @@ def build_objective(model_graph: Graph, loss: Objective, metrics: Sequence[str],
     return g, objective.name
 
 
+def select_output(g: Graph, name: Optional[str]) -> Graph:
+    """``g`` with only its output ``name`` (``g`` itself for None)."""
+    if name is None:
+        return g
+    found = [v for v in g.outputs if v.name == name]
+    if not found:
+        raise IRTypeError(f"compile_train output {name!r}: graph {g.name} has no such output (its outputs: "
+                          f"{', '.join(v.name for v in g.outputs) or 'none'})")
+    g.set_outputs(found[:1])
+    return g
+
+
 def _require_rows(x, what: str) -> None:
     """A batch of no examples has no mean loss (it would be 0/0 = nan): say so."""
     if len(x) == 0:
@@ -212,13 +224,16 @@ class TrainStep:
 def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cross_entropy",
                   optimizer: Optional[Optimizer] = None, metrics: Optional[Sequence[str]] = None,
                   targets: Optional[str] = None, input_shape=None, check_numerics: bool = False,
-                  executor: str = "sequential", threads: Optional[int] = None, **options) -> TrainStep:
+                  executor: str = "sequential", threads: Optional[int] = None, output: Optional[str] = None,
+                  **options) -> TrainStep:
     """Compile ``model`` (a cr.nn module or a Graph with one output) into a ``TrainStep``.
 
     ``loss``: a name (``cross_entropy``, ``squared_error``, ``binary_cross_entropy``)
     or an ``Objective``; ``targets``: ``"indices"`` or ``"one_hot"`` for cross-entropy.
     ``metrics``: default ``["accuracy"]`` for classification losses.
     ``executor`` and ``threads`` as for ``cr.compile``.
+    ``output``: the name of the model output the loss is on, for a graph with several outputs
+    (an imported classifier's label and probabilities); the others are left out of the step.
     ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
     """
     optimizer = optimizer or SGD(lr=0.1)
@@ -227,8 +242,9 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     lobj = get_loss(loss, **({"targets": targets} if targets else {}))
     # the step trains in training mode; evaluate and predict use the inference-mode lowering
     # (running statistics, no dropout), sharing the same live arrays by name
-    train_base = to_graph(model, input_shape, "train", training=True).clone()
-    base = to_graph(model, input_shape, "train").clone() if isinstance(model, Module) else train_base
+    train_base = select_output(to_graph(model, input_shape, "train", training=True).clone(), output)
+    base = select_output(to_graph(model, input_shape, "train").clone(), output) if isinstance(model, Module) \
+        else train_base
     if metrics is None:
         metrics = ["accuracy"] if lobj.is_classifier(base.outputs[0].type) else []
     objective, obj_name = build_objective(train_base, lobj, list(metrics), optimizer.l2)

@@ -2,7 +2,9 @@
 
 ``OPS`` maps an op name to its (singleton) ``Op`` instance. Families:
 ``elementwise``, ``activations``, ``reductions``, ``linalg``, ``shape``,
-``losses``, ``indexing``, and for CNNs ``conv``, ``pool``, ``norm``, ``pad``. Adding an op is writing one class with ``@register``.
+``losses``, ``indexing``, for CNNs ``conv``, ``pool``, ``norm``, ``pad``, and ``logic``,
+``extrema``, ``rounding``; ``creation`` makes arrays from attributes alone. Adding an op is
+writing one class with ``@register``.
 """
 from __future__ import annotations
 
@@ -37,5 +39,7 @@ def get_op(name: str) -> Op:
 from . import elementwise, activations, reductions, linalg, shape, losses, fused  # noqa: E402,F401
 from . import indexing  # noqa: E402,F401  (Gather, Concat: needed by ONNX import)
 from . import conv, pool, norm, pad  # noqa: E402,F401  (convolutional networks)
+from . import logic, extrema, rounding  # noqa: E402,F401  (comparisons, Max/Min/Clip, Floor/Round/Mod)
+from . import creation  # noqa: E402,F401  (ConstantOfShape, Range)
 
 __all__ = ["OPS", "Op", "REQUIRED", "get_op", "register"]

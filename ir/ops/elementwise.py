@@ -1,9 +1,11 @@
-"""Elementwise arithmetic with NumPy broadcasting, and comparisons.
+"""Elementwise arithmetic with NumPy broadcasting, erf, and comparisons (more in ``logic``).
 
 Gradients of broadcasting ops are summed back to each operand's shape with
 ``Emitter.sum_to`` (unbroadcast), which emits explicit ``ReduceSum`` nodes.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -11,6 +13,7 @@ from ..errors import IRTypeError
 from ..types import DType, TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, hadamard, need_float, same_dtype
+from .numerics import erf
 
 
 def ufunc_out(uf):
@@ -265,6 +268,58 @@ class Cos(Unary):
 
 
 @register
+class Erf(Unary):
+    """y = erf(x) = 2/√π ∫₀ˣ e^(−t²) dt  (NumPy has none: ``numerics.erf``)"""
+    rule = "x̄ = ȳ ∘ 2/√π e^(−x²)"
+    lecture_factor = "2/√π e^(−{x}²)"
+
+    def kernel(self, attrs):
+        return erf
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        density = e.Mul(e.scalar_like(2 / math.sqrt(math.pi), x), e.Exp(e.Neg(e.Square(x))))
+        return [e.Mul(gys[0], density)]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 25 * (outs[0].numel(bindings) or 0)  # a Horner sum of about 20 terms
+
+
+class NumericUnary(Unary):
+    """One operand of any dtype but bool (NumPy has no bool arithmetic to match ONNX's)."""
+    needs_float = False
+
+    def infer(self, ins, attrs):
+        if ins[0].dtype == DType.bool:
+            raise IRTypeError(f"{self.name} needs a numeric operand, got {ins[0]}")
+        return [ins[0]]
+
+
+@register
+class Abs(NumericUnary):
+    """y = |x|"""
+    ufunc = np.abs
+    rule = "x̄ = ȳ ∘ sign(x)"
+    lecture_factor = "sign({x})"
+
+    def vjp(self, e, node, gys):
+        return [e.Mul(gys[0], e.Sign(node.inputs[0]))]
+
+
+@register
+class Reciprocal(Unary):
+    """y = 1/x"""
+    ufunc = np.reciprocal
+    rule = "x̄ = −ȳ ∘ y²"
+
+    def lecture(self, node, i, n):
+        return Term(-1.0, f"{HOLE}{hadamard(node)}{n.sym(node.outputs[0])}²")
+
+    def vjp(self, e, node, gys):
+        return [e.Neg(e.Mul(gys[0], e.Square(node.outputs[0])))]
+
+
+@register
 class Sum(Op):
     """y = x₀ + x₁ + … : the Σ of the multivariate chain rule at a fan-out."""
     commutative = True
@@ -313,6 +368,7 @@ class Sum(Op):
 
 class Compare(Binary):
     differentiable = False
+    nograd_reason = "a comparison's result is a bool, which has no derivative"
 
     def infer(self, ins, attrs):
         same_dtype(self, ins)

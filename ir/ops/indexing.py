@@ -1,20 +1,20 @@
 """Indexing ops that ONNX models use: ``Gather`` (take along an axis), its gradient
-``ScatterAddLike``, and ``Concat``.
+``ScatterAddLike``, ``Concat``, and its inverse ``Split``.
 
 ``Gather``'s gradient adds each row of ȳ into a zero tensor of x's shape at the row
 its index picked (rows picked twice get both contributions), which is
 ``ScatterAddLike(ȳ, indices, x)``; ``ScatterAddLike``'s own gradient is ``Gather``.
 ``Concat``'s gradient slices ȳ back into one piece per operand with ``Gather``
-and constant index ranges, so no separate Split op is needed.
+and constant index ranges; ``Split``'s gradient is the ``Concat`` of its pieces' cotangents.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import TensorType, normalize_axis
+from ..types import TensorType, axis_list, normalize_axis
 from . import register
-from .base import Op, same_dtype
+from .base import REQUIRED, Op, same_dtype
 
 
 @register
@@ -137,6 +137,45 @@ class Concat(Op):
             out.append(e.Gather(gys[0], idx, axis=a))
             start += n
         return out
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0
+
+
+@register
+class Split(Op):
+    """y₀, y₁, … = x cut along ``axis`` into consecutive pieces of the sizes in ``split``"""
+    attrs = {"axis": 0, "split": REQUIRED}
+    rule = "x̄ = Concat(ȳ₀, ȳ₁, …) along axis (zeros for a piece without a cotangent)"
+
+    def output_count(self, attrs):
+        return len(attrs["split"])
+
+    def infer(self, ins, attrs):
+        x = ins[0]
+        sizes = axis_list(attrs["split"], "Split sizes")
+        if not sizes or any(s < 0 for s in sizes):
+            raise IRTypeError(f"Split sizes must be one or more ints ≥ 0, got {attrs['split']}")
+        if x.rank == 0:
+            raise IRTypeError(f"Split needs an operand of rank ≥ 1, got {x}")
+        a = normalize_axis(attrs["axis"], x.rank, "Split axis")
+        if x.shape[a] != sum(sizes):
+            raise IRTypeError(f"Split sizes {tuple(sizes)} add up to {sum(sizes)}, but axis {a} of {x} has "
+                              f"{x.shape[a]} elements")
+        return [x.with_shape(x.shape[:a] + (s,) + x.shape[a + 1:]) for s in sizes]
+
+    def kernel(self, attrs):
+        axis, sizes = attrs["axis"], tuple(attrs["split"])
+        ends = np.cumsum(sizes)[:-1]
+
+        def split(x):
+            pieces = tuple(np.ascontiguousarray(p) for p in np.split(x, ends, axis=axis))
+            return pieces if len(pieces) > 1 else pieces[0]
+        return split
+
+    def vjp(self, e, node, gys):
+        pieces = [g if g is not None else e.ExpandLike(e.scalar_like(0, y), y) for g, y in zip(gys, node.outputs)]
+        return [pieces[0] if len(pieces) == 1 else e.Concat(*pieces, axis=node.attrs["axis"])]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0

@@ -1,4 +1,5 @@
-"""Matrix products: ``MatMul`` and the affine ``Gemm`` (Y = α·A'B' + βC).
+"""Matrix products: ``MatMul`` and the affine ``Gemm`` (Y = α·A'B' + βC); ``Trilu``, the
+triangles of matrices (a causal mask is the lower one).
 
 A fully connected layer is ``Gemm(x, W, b) {transB=1}``: with examples as
 rows, the lecture's z = Wx + b becomes Z = XWᵀ + b, and its backward pass
@@ -203,3 +204,26 @@ class Gemm(Op):
         if n is None or not isinstance(k, int):
             return 0
         return n * k
+
+
+@register
+class Trilu(Op):
+    """y = the upper (``upper=1``: entries with j − i ≥ k) or lower (j − i ≤ k) triangle of each
+    matrix in x's last two axes, zeros elsewhere"""
+    attrs = {"upper": 1, "k": 0}
+    rule = "x̄ = Trilu(ȳ): the same triangle (the other entries do not reach y)"
+
+    def infer(self, ins, attrs):
+        if ins[0].rank < 2:
+            raise IRTypeError(f"Trilu needs matrices (rank ≥ 2), got {ins[0]}")
+        return [ins[0]]
+
+    def kernel(self, attrs):
+        k, fn = int(attrs["k"]), np.triu if attrs["upper"] else np.tril
+        return lambda x: fn(x, k)
+
+    def vjp(self, e, node, gys):
+        return [e.Trilu(gys[0], **node.attrs)]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0

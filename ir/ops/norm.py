@@ -1,5 +1,5 @@
-"""Normalisation and regularisation layers: batch normalisation (inference and training) and
-the dropout mask.
+"""Normalisation and regularisation layers: batch normalisation (inference and training), layer
+normalisation, and the dropout mask.
 
 Batch normalisation normalises each channel c over the batch and the spatial positions,
 
@@ -11,6 +11,9 @@ Batch normalisation normalises each channel c over the batch and the spatial pos
   ``phase=update`` nodes from these outputs. Its gradient flows through μ and σ², which is
   why x̄ has the two extra terms of the textbook formula.
 
+Layer normalisation (``LayerNormalization``, ONNX's op) normalises each example instead, over
+its axes from ``axis`` on, with the same formula; μ and 1/√(σ² + ε) are outputs 1 and 2.
+
 Dropout is ``Mul(x, DropoutMask(x, step))``: the mask is 0 or 1/(1 − ratio) per element,
 drawn from a counter-based RNG keyed by (seed, step, element index), so the same step of
 the same run always drops the same units and a resumed run stays bit-exact. Its gradient
@@ -21,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IRTypeError
-from ..types import TensorType
+from ..types import DType, TensorType, broadcast_shapes, normalize_axis
 from . import register
 from .base import Op, as_dtype, need_float
 
@@ -149,6 +152,87 @@ class BatchNormTraining(Op):
         return 5 * (outs[0].numel(bindings) or 0)
 
 
+@register
+class LayerNormalization(Op):
+    """y = γ (x − μ) / √(σ² + ε) + β with μ, σ² (biased) over the axes from ``axis`` on; outputs 1
+    and 2 are μ and 1/√(σ² + ε) with those axes kept as 1. γ and β broadcast against x. A
+    float16 x has its statistics computed, and output, in float32 (ONNX's stash_type=1)."""
+    arity = (2, 3)
+    num_outputs = 3
+    attrs = {"axis": -1, "epsilon": 1e-5}
+    rule = ("x̄ = r (ĝ − mean(ĝ) − x̂ mean(ĝ x̂)) + μ̄/n − r̄ r³ (x − μ)/n with ĝ = ȳ γ, r = 1/√(σ²+ε), "
+            "x̂ = (x − μ) r; γ̄ = Σ ȳ x̂, β̄ = Σ ȳ  (means over the n normalised elements)")
+
+    def infer(self, ins, attrs):
+        x = ins[0]
+        need_float(self, x)
+        if x.rank == 0:
+            raise IRTypeError(f"LayerNormalization needs an operand of rank ≥ 1, got {x}")
+        a = normalize_axis(attrs["axis"], x.rank, "LayerNormalization axis")
+        for k, t in enumerate(ins[1:], 1):
+            if t.dtype != x.dtype or broadcast_shapes(x.shape, t.shape, "LayerNormalization operands") != x.shape:
+                raise IRTypeError(f"LayerNormalization input {k} ({'scale' if k == 1 else 'bias'}) must be "
+                                  f"{x.dtype.value} and broadcast to {x}, got {t}")
+        stats = TensorType(x.shape[:a] + (1,) * (x.rank - a), stat_dtype(x.dtype))
+        return [x, stats, stats]
+
+    def kernel(self, attrs):
+        eps = attrs["epsilon"]
+
+        def layer_norm(x, scale, bias=None):
+            axes = tuple(range(normalize_axis(attrs["axis"], x.ndim), x.ndim))
+            s = x.astype(stat_dtype(DType.of(x.dtype)).numpy, copy=False)
+            mean = s.mean(axis=axes, keepdims=True)
+            d = s - mean
+            inv = 1 / np.sqrt(np.mean(d * d, axis=axes, keepdims=True) + s.dtype.type(eps))
+            y = as_dtype(d * inv, x.dtype) * scale
+            if bias is not None:
+                y = y + bias
+            return as_dtype(y, x.dtype), mean, as_dtype(inv, s.dtype)
+        return layer_norm
+
+    def vjp(self, e, node, gys):
+        x, scale = node.inputs[:2]
+        _, mean, inv = node.outputs
+        g, gmean, ginv = gys
+        axes = tuple(range(normalize_axis(node.attrs["axis"], x.type.rank), x.type.rank))
+        if mean.dtype != x.dtype:  # float16: the gradient is computed in x's type
+            mean, inv = e.Cast(mean, to=x.dtype), e.Cast(inv, to=x.dtype)
+            gmean = None if gmean is None else e.Cast(gmean, to=x.dtype)
+            ginv = None if ginv is None else e.Cast(ginv, to=x.dtype)
+        n = e.Count(x, axes=axes)
+        centred = e.Sub(x, mean)
+        grads = [None] * len(node.inputs)
+        gx = None
+        if g is not None:
+            xhat = e.Mul(centred, inv, name="xhat")
+            gscaled = e.Mul(g, scale)  # ĝ = ȳ γ, the cotangent of x̂
+            # ĝ minus its mean and minus its projection on x̂: the paths through μ and σ²
+            inner = e.Sub(e.Sub(gscaled, e.ReduceMean(gscaled, axes=axes, keepdims=1)),
+                          e.Mul(xhat, e.ReduceMean(e.Mul(gscaled, xhat), axes=axes, keepdims=1)))
+            gx = e.Mul(inner, inv)
+            grads[1] = e.sum_to(e.Mul(g, xhat), scale.type)
+            if len(node.inputs) == 3:
+                grads[2] = e.sum_to(g, node.inputs[2].type)
+        if gmean is not None:  # μ = Σx/n, so each x gets μ̄/n
+            term = e.ExpandLike(e.Div(gmean, n), x)
+            gx = term if gx is None else e.Add(gx, term)
+        if ginv is not None:  # r = (σ² + ε)^(−1/2), σ² = Σ(x − μ)²/n: ∂r/∂x = −r³ (x − μ)/n
+            cube = e.Mul(e.Mul(inv, inv), inv)
+            term = e.Neg(e.Mul(centred, e.Div(e.Mul(ginv, cube), n)))
+            gx = term if gx is None else e.Add(gx, term)
+        grads[0] = gx
+        return grads
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 6 * (outs[0].numel(bindings) or 0)
+
+
+def stat_dtype(dt: DType) -> DType:
+    """The type normalisation statistics are computed in: float32 at least."""
+    return DType.f32 if dt == DType.f16 else dt
+
+
 _GOLDEN = 0x9E3779B97F4A7C15
 _M64 = (1 << 64) - 1
 
@@ -191,4 +275,5 @@ class DropoutMask(Op):
         return dropout_mask
 
 
-__all__ = ["BatchNormTraining", "BatchNormalization", "DropoutMask", "counter_uniform", "stat_axes"]
+__all__ = ["BatchNormTraining", "BatchNormalization", "DropoutMask", "LayerNormalization", "counter_uniform",
+           "stat_axes"]

@@ -1,9 +1,12 @@
-"""Reductions over axes: sum, mean, max, argmax, and the element count.
+"""Reductions over axes: sum, mean, max and min, product, the norms and log-sum-exp, argmax,
+and the element count.
 
 ``axes`` is a tuple of axes or ``None`` for all axes; ``keepdims`` is 1 or 0
 as in ONNX. The gradient of a reduction broadcasts ȳ back with
 ``ExpandLike``, which reads only the *shape* of its second operand, so the
-batch dimension can stay symbolic.
+batch dimension can stay symbolic. A reduction over no elements (an axis of
+size 0) gives the operation's identity, as in ONNX: 0 for the sums, 1 for the
+product, −∞ for max and log-sum-exp, +∞ for min.
 """
 from __future__ import annotations
 
@@ -35,30 +38,48 @@ class Reduce(Op):
     fn = None
     writes_out = False  # does ``fn`` take ``out=`` (np.sum, np.max)?
     reducer = None  # the ufunc whose ``reduce`` this is (np.add for a sum): generated code calls it directly
+    float_only = False  # exp and log: ONNX's integer forms are gone from opset 28
 
     def infer(self, ins, attrs):
+        if self.float_only:
+            need_float(self, ins[0])
         ax = reduced_axes(ins[0], attrs["axes"])
         return [TensorType(reduced_shape(ins[0], ax, attrs["keepdims"]), ins[0].dtype)]
 
+    def initial(self, dtype):
+        """The result over no elements, for the reductions whose ufunc has no identity (max, min);
+        None: the ufunc's own (0 for a sum, 1 for a product)."""
+        return None
+
+    def _initial_of(self):
+        """``dtype -> initial`` if the op has one, else None (and ``fn`` is called without it)."""
+        return None if type(self).initial is Reduce.initial else self.initial
+
     def kernel(self, attrs):
-        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        fn, axes, keep, init = self.fn, attrs["axes"], bool(attrs["keepdims"]), self._initial_of()
         axes = None if axes is None else tuple(axes)
-        # NumPy sums small ints as the platform int and averages ints as float64: keep x's dtype
-        return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep)), x.dtype)
+        if init is None:
+            # NumPy sums small ints as the platform int and averages ints as float64: keep x's dtype
+            return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep)), x.dtype)
+        return lambda x: as_dtype(np.asarray(fn(x, axis=axes, keepdims=keep, initial=init(x.dtype))), x.dtype)
 
     def out_kernel(self, attrs, alias=-1):
         if not self.writes_out:
             return None
-        fn, axes, keep = self.fn, attrs["axes"], bool(attrs["keepdims"])
+        fn, axes, keep, init = self.fn, attrs["axes"], bool(attrs["keepdims"]), self._initial_of()
         axes = None if axes is None else tuple(axes)
-        return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
+        if init is None:
+            return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out)
+        return lambda out, x: fn(x, axis=axes, keepdims=keep, out=out, initial=init(x.dtype))
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
         if self.reducer is None or not in_types[0].dtype.is_float:
             return super().emit(code, attrs, out, args, in_types)
         axes = None if attrs["axes"] is None else tuple(attrs["axes"])
         red = code.const(self.reducer.reduce, "red")  # what np.sum / np.max call, without their checks
-        return [f"{red}({args[0]}, {axes!r}, None, {out}, {bool(attrs['keepdims'])})"]
+        init = self.initial(in_types[0].dtype.numpy)
+        tail = "" if init is None else f", {code.const(init, 'init')}"
+        return [f"{red}({args[0]}, {axes!r}, None, {out}, {bool(attrs['keepdims'])}{tail})"]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return ins[0].numel(bindings) or 0
@@ -96,23 +117,136 @@ class ReduceMean(Reduce):
         return [e.Div(self._expand(e, node, gys[0]), n)]
 
 
-@register
-class ReduceMax(Reduce):
-    """y = max of x over ``axes``"""
-    fn = staticmethod(np.max)
+class Extremum(Reduce):
+    """Max and min: ȳ goes to the entries equal to the result."""
     writes_out = True
-    reducer = np.maximum
-    rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
+    lowest = True  # the identity is the dtype's lowest value (max) or its highest (min)
+
+    def initial(self, dtype):
+        if dtype.kind == "f":
+            return -np.inf if self.lowest else np.inf
+        if dtype.kind == "b":
+            return not self.lowest
+        info = np.iinfo(dtype)
+        return int(info.min if self.lowest else info.max)
 
     def vjp(self, e, node, gys):
-        x = node.inputs[0]
-        ymax = node.outputs[0]
+        x, y = node.inputs[0], node.outputs[0]
         if not node.attrs["keepdims"]:
-            ymax = e.Unsqueeze(ymax, axes=reduced_axes(x.type, node.attrs["axes"]))
-        mask = e.Cast(e.Equal(x, e.ExpandLike(ymax, x)), to=x.dtype)
+            y = e.Unsqueeze(y, axes=reduced_axes(x.type, node.attrs["axes"]))
+        mask = e.Cast(e.Equal(x, e.ExpandLike(y, x)), to=x.dtype)
         ties = e.ReduceSum(mask, axes=node.attrs["axes"], keepdims=1)
         g = self._expand(e, node, gys[0])
         return [e.Div(e.Mul(g, mask), ties)]
+
+
+@register
+class ReduceMax(Extremum):
+    """y = max of x over ``axes``"""
+    fn = staticmethod(np.max)
+    reducer = np.maximum
+    rule = "x̄ = ȳ routed to the maximal entries (split evenly between ties)"
+
+
+@register
+class ReduceMin(Extremum):
+    """y = min of x over ``axes``"""
+    fn = staticmethod(np.min)
+    reducer = np.minimum
+    lowest = False
+    rule = "x̄ = ȳ routed to the minimal entries (split evenly between ties)"
+
+
+@register
+class ReduceProd(Reduce):
+    """y = Π x over ``axes``"""
+    fn = staticmethod(np.prod)
+    writes_out = True
+    reducer = np.multiply
+    rule = "x̄ᵢ = ȳ Πⱼ≠ᵢ xⱼ (y/xᵢ without zeros; with one zero only it gets the product, with two none)"
+
+    def vjp(self, e, node, gys):
+        x, axes = node.inputs[0], node.attrs["axes"]
+        zero, one = e.scalar_like(0, x), e.scalar_like(1, x)
+        is_zero = e.Equal(x, zero)
+        zeros = e.ReduceSum(e.Cast(is_zero, to=x.dtype), axes=axes, keepdims=1)  # zeros per product
+        safe = e.Where(is_zero, one, x)
+        p = e.ReduceProd(safe, axes=axes, keepdims=1)  # the product of the nonzero entries
+        others = e.Where(is_zero, e.Where(e.Equal(zeros, one), p, zero),
+                         e.Where(e.Equal(zeros, zero), e.Div(p, safe), zero))
+        return [e.Mul(self._expand(e, node, gys[0]), others)]
+
+
+def _l1(x, axis=None, keepdims=False):
+    return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+
+
+def _l2(x, axis=None, keepdims=False):
+    return np.sqrt(np.sum(np.square(x), axis=axis, keepdims=keepdims))
+
+
+def _sum_square(x, axis=None, keepdims=False):
+    return np.sum(np.square(x), axis=axis, keepdims=keepdims)
+
+
+def _log_sum_exp(x, axis=None, keepdims=False):
+    """m + log Σ exp(x − m) with m the max, so no exp overflows; m = 0 where the max is ±∞."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    with np.errstate(divide="ignore"):  # log 0 = −∞: a reduction over nothing, or of −∞ only
+        y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return y if keepdims else np.squeeze(y, axis=axis)
+
+
+@register
+class ReduceL1(Reduce):
+    """y = Σ |x| over ``axes``"""
+    fn = staticmethod(_l1)
+    rule = "x̄ = ȳ ∘ sign(x), broadcast back"
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        zero = e.scalar_like(0, x)
+        sign = e.Sub(e.Cast(e.Greater(x, zero), to=x.dtype), e.Cast(e.Greater(zero, x), to=x.dtype))
+        return [e.Mul(self._expand(e, node, gys[0]), sign)]
+
+
+@register
+class ReduceL2(Reduce):
+    """y = √(Σ x²) over ``axes``"""
+    fn = staticmethod(_l2)
+    rule = "x̄ = ȳ ∘ x / y, broadcast back (0 where y = 0)"
+
+    def vjp(self, e, node, gys):
+        x, y = node.inputs[0], node.outputs[0]
+        zero, one = e.scalar_like(0, x), e.scalar_like(1, x)
+        safe = e.Where(e.Equal(y, zero), one, y)  # y = 0 only when every x is 0: x/1 = 0 there
+        return [e.Mul(self._expand(e, node, gys[0]), e.Div(x, self._expand(e, node, safe)))]
+
+
+@register
+class ReduceSumSquare(Reduce):
+    """y = Σ x² over ``axes``"""
+    fn = staticmethod(_sum_square)
+    rule = "x̄ = 2 ȳ ∘ x, broadcast back"
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0]
+        return [e.Mul(self._expand(e, node, gys[0]), e.Mul(e.scalar_like(2, x), x))]
+
+
+@register
+class ReduceLogSumExp(Reduce):
+    """y = log Σ exp x over ``axes`` (computed as m + log Σ exp(x − m), m the max: no overflow)"""
+    fn = staticmethod(_log_sum_exp)
+    float_only = True
+    rule = "x̄ = ȳ ∘ softmax(x) over the axes, broadcast back (exp(x − m)/Σ exp(x − m), m the max)"
+
+    def vjp(self, e, node, gys):
+        # exp(x − y) is the same softmax, but y ≈ 1000.69 in float32 is off by 3e-5 and so would be x̄
+        x, axes = node.inputs[0], node.attrs["axes"]
+        s = e.Exp(e.Sub(x, e.ReduceMax(x, axes=axes, keepdims=1)))
+        return [e.Mul(self._expand(e, node, gys[0]), e.Div(s, e.ReduceSum(s, axes=axes, keepdims=1)))]
 
 
 @register

@@ -1,4 +1,5 @@
-"""Shape ops: transpose, reshape, flatten, (un)squeeze, broadcasting, one-hot, constants."""
+"""Shape ops: transpose, reshape, flatten, (un)squeeze, broadcasting, tiling, one-hot, constants
+(the other ops that make arrays from attributes alone are in ``creation``)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import DType, TensorType, axis_list, broadcast_shapes, normalize_axis
 from . import register
-from .base import HOLE, Op, Term
+from .base import HOLE, REQUIRED, Op, Term
 
 
 @register
@@ -234,6 +235,46 @@ class ExpandLike(Op):
 
     def vjp(self, e, node, gys):
         return [e.sum_to(gys[0], node.inputs[0].type), None]
+
+    def flops(self, ins, outs, attrs, bindings=None):
+        return 0
+
+
+@register
+class Tile(Op):
+    """y = x repeated ``repeats[i]`` times along each axis i (the copies side by side)"""
+    attrs = {"repeats": REQUIRED}
+    rule = "x̄ = ȳ reshaped to [r₀, d₀, r₁, d₁, …] and summed over the copies rᵢ"
+
+    def infer(self, ins, attrs):
+        x = ins[0]
+        reps = axis_list(attrs["repeats"], "Tile repeats")
+        if len(reps) != x.rank or any(r < 0 for r in reps):
+            raise IRTypeError(f"Tile needs one repeat count ≥ 0 per axis of {x}, got {attrs['repeats']}")
+        for d, r in zip(x.shape, reps):
+            if isinstance(d, str) and r != 1:
+                raise IRTypeError(f"Tile cannot repeat the symbolic axis {d} of {x} ({r} times)")
+        return [x.with_shape(d if isinstance(d, str) else d * r for d, r in zip(x.shape, reps))]
+
+    def kernel(self, attrs):
+        reps = tuple(attrs["repeats"])
+        return lambda x: np.tile(x, reps)
+
+    def vjp(self, e, node, gys):
+        x = node.inputs[0].type
+        reps = tuple(node.attrs["repeats"])
+        if all(r == 1 for r in reps):
+            return [gys[0]]
+        split, copies = [], []
+        for d, r in zip(x.shape, reps):
+            if r != 1:
+                copies.append(len(split))
+                split.append(r)
+            split.append(-1 if isinstance(d, str) else d)  # a symbolic axis (repeated once): -1
+        if split.count(-1) > 1:
+            raise IRTypeError(f"gradient of %{node.name} (Tile): cannot reshape {gys[0].type} with more than one "
+                              f"symbolic dimension")
+        return [e.ReduceSum(e.Reshape(gys[0], shape=tuple(split)), axes=tuple(copies), keepdims=0)]
 
     def flops(self, ins, outs, attrs, bindings=None):
         return 0

@@ -5,7 +5,8 @@ become that family's IR ops (``@onnx_op``) and the export function of each of it
 ops (``@export_op``, or ``direct`` for a same-named ONNX op). ``table`` holds the two
 registries they fill and says how the functions look:
 
-- ``IMPORTS``: ONNX op_type -> import function (used by ``importer``);
+- ``IMPORTS``: ONNX op_type -> import function (used by ``importer``); ``DOMAIN_IMPORTS``
+  holds the other domains' (``ml``: ``ai.onnx.ml``, whose ops become chainrule IR ops);
 - ``EXPORTS``: IR op name -> ``Export(op, onnx, composite, fn)`` (used by ``exporter``,
   ``supported_text`` and ``chainrule ops``).
 
@@ -14,11 +15,14 @@ every registered op has one) and, if ONNX has an op for it, one import function.
 """
 from __future__ import annotations
 
-from .table import EXPORTS, IMPORTS, Export, direct, export_op, onnx_op
+from .table import DOMAIN_IMPORTS, EXPORTS, IMPORTS, Export, direct, export_op, onnx_op
 
 # Importing the families fills the tables (in ir/ops/'s family order, deterministically).
 from . import elementwise, activations, reductions, linalg, shape, losses, fused, indexing  # noqa: E402,F401
 from . import conv, pool, norm, pad  # noqa: E402,F401
+from . import logic, extrema, rounding  # noqa: E402,F401
+from . import creation  # noqa: E402,F401
+from . import ml  # noqa: E402,F401  (the ai.onnx.ml domain: import only, as chainrule IR ops)
 
 
 def supported_ops():
@@ -26,4 +30,4 @@ def supported_ops():
     return sorted(IMPORTS)
 
 
-__all__ = ["EXPORTS", "IMPORTS", "Export", "direct", "export_op", "onnx_op", "supported_ops"]
+__all__ = ["DOMAIN_IMPORTS", "EXPORTS", "IMPORTS", "Export", "direct", "export_op", "onnx_op", "supported_ops"]

@@ -1,5 +1,6 @@
-"""ONNX mappings of ``ir/ops/elementwise.py``: arithmetic, comparisons, Where, Cast. Identity and
-Cast also pass symbolic shape values through (``shapes``)."""
+"""ONNX mappings of ``ir/ops/elementwise.py``: arithmetic, erf, comparisons, Where, Cast (and
+CastLike, which imports as a Cast). Identity and Cast also pass symbolic shape values through
+(``shapes``)."""
 from __future__ import annotations
 
 from ....ir import DType
@@ -8,8 +9,9 @@ from .table import binary, direct, export_op, onnx_op, unary
 
 
 binary("Add", "Sub", "Mul", "Div", "Equal", "Greater")
-unary("Neg", "Exp", "Log", "Sqrt", "Sin", "Cos")
-direct("Add", "Sub", "Mul", "Div", "Greater", "Equal", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos")
+unary("Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs", "Reciprocal")
+direct("Add", "Sub", "Mul", "Div", "Greater", "Equal", "Neg", "Exp", "Log", "Sqrt", "Sin", "Cos", "Erf", "Abs",
+       "Reciprocal")
 
 
 @onnx_op
@@ -55,7 +57,25 @@ direct("Identity")
 
 @onnx_op
 def Cast(ctx, X, *, to=0, saturate=1, round_mode="up"):
-    dt = ctx.dtype(to, "attribute 'to'")
+    return _cast_to(ctx, X, ctx.dtype(to, "attribute 'to'"))
+
+
+@onnx_op
+def CastLike(ctx, input, target_type, *, saturate=1, round_mode="up"):
+    """Cast to the element type of ``target_type``, whose values are not read."""
+    imp = ctx.imp
+    if target_type in imp.symbolic:
+        dt = imp.symbolic[target_type].dtype
+    elif target_type in imp.vals:
+        dt = imp.vals[target_type].type.dtype
+    elif target_type in imp.inits:  # not ctx.v: a float initializer would become a parameter
+        dt = DType.of(imp.inits[target_type].dtype)
+    else:
+        dt = ctx.v(target_type).type.dtype
+    return _cast_to(ctx, input, dt)
+
+
+def _cast_to(ctx, X, dt):
     s = sym_of(ctx, X)
     if s is None:
         return ctx.op("Cast", ctx.v(X), to=dt)

@@ -1,5 +1,6 @@
 """ONNX mappings of ``ir/ops/indexing.py``. Gather and Concat also fold symbolic shape values
-(``shapes``)."""
+(``shapes``). Split's sizes are an attribute before opset 13 and an input from it on; without
+them the pieces are equal (opset 18's ``num_outputs``: the last one may be smaller)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import numpy as np
 from ....ir import DType
 from ....ir.types import normalize_axis
 from ..shapes import Sym, as_sym, sym_of, sym_result
-from .table import direct, export_op, onnx_op
+from .table import direct, export_op, onnx_op, static_ints
 
 
 @onnx_op
@@ -58,3 +59,33 @@ def Concat(ctx, *xs, axis=None):
 
 
 direct("Concat")
+
+
+@onnx_op
+def Split(ctx, input, split_in=None, *, axis=0, split=None, num_outputs=None):
+    x = ctx.v(input)
+    a = normalize_axis(int(axis), x.type.rank, "Split axis")
+    d, outs = x.type.shape[a], len(ctx.node.output)
+    if split is not None and ctx.opset >= 13:
+        ctx.fail(f"attribute 'split' is an input from opset 13 on (this model uses opset {ctx.opset})")
+    sizes = static_ints(ctx, split_in, "split") if split_in else (None if split is None else [int(s) for s in split])
+    if num_outputs is not None:
+        if sizes is not None:
+            ctx.fail("give split or num_outputs, not both")
+        if num_outputs != outs:
+            ctx.fail(f"num_outputs is {num_outputs} but the node has {outs} outputs")
+    if sizes is None:
+        if not isinstance(d, int):
+            ctx.unsupported(f"Split of the symbolic axis {d} of {x.type} into equal pieces")
+        chunk = -(-d // outs)  # ⌈d / outs⌉, the last piece what is left (ONNX's reference)
+        sizes = [chunk] * (outs - 1) + [d - chunk * (outs - 1)]
+        if sizes[-1] < 0:
+            ctx.fail(f"cannot split the {d} elements of axis {a} of {x.type} into {outs} pieces")
+    if len(sizes) != outs:
+        ctx.fail(f"split gives {len(sizes)} sizes for the node's {outs} outputs")
+    return ctx.op("Split", x, axis=a, split=tuple(sizes))
+
+
+@export_op("Split", onnx="Split")  # the sizes are an input in ONNX (from opset 13)
+def _split(ex, n, x, *, axis, split):
+    ex.make("Split", [x, ex.ints(split, "split")], ex.outs, axis=int(axis))

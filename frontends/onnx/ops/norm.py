@@ -1,4 +1,5 @@
-"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, and Dropout.
+"""ONNX mappings of ``ir/ops/norm.py``: BatchNormalization in both modes, LayerNormalization, and
+Dropout.
 
 ONNX's ``BatchNormalization`` with ``training_mode=1`` returns the *updated* running statistics,
 r' = momentum·r + (1 − momentum)·(batch statistic) with the biased variance; chainrule's
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import DType, Emitter
-from .table import direct, export_op, onnx_op
+from .table import direct, export_op, f32_attr, onnx_op
 
 
 @onnx_op
@@ -57,6 +58,32 @@ def _batch_norm_training(ex, n, x, scale, bias, *, epsilon):
                             epsilon=float(epsilon), momentum=0.0, training_mode=1)
     ex.nodes.append(node)
     ex.group.append(node)
+
+
+@onnx_op
+def LayerNormalization(ctx, X, Scale, B=None, *, axis=-1, epsilon=1e-5, stash_type=1):
+    if stash_type != 1:  # ONNX's reference implements only 1 (statistics in float32) too
+        ctx.unsupported(f"LayerNormalization with stash_type={stash_type} (chainrule computes the statistics in "
+                        f"float32 or wider, stash_type=1)")
+    ins = [ctx.v(X), ctx.v(Scale)] + ([ctx.v(B)] if B else [])
+    y, mean, inv = ctx.op("LayerNormalization", *ins, axis=int(axis), epsilon=f32_attr(epsilon))
+    if mean.dtype == DType.f64:  # ONNX's Mean and InvStdDev are float32 (or bfloat16), whatever X is
+        mean, inv = ctx.op("Cast", mean, to=DType.f32), ctx.op("Cast", inv, to=DType.f32)
+    return y, mean, inv
+
+
+# its three results Y, Mean, InvStdDev; chainrule's statistics of a float64 x are float64, ONNX's
+# float32: exported through a Cast, and tagged, so that import rebuilds the one node
+@export_op("LayerNormalization", onnx="LayerNormalization", composite=True)
+def _layer_norm(ex, n, x, scale, bias=None, *, axis, epsilon):
+    ins = [x, scale] + ([bias] if bias else [])
+    outs = ex.outs
+    wide = n.outputs[1].dtype == DType.f64
+    stats = [ex.fresh(f"{o}/float32") for o in outs[1:]] if wide else outs[1:]
+    ex.make("LayerNormalization", ins, outs[:1] + stats, axis=int(axis), epsilon=float(epsilon))
+    if wide:
+        for s, o in zip(stats, outs[1:]):
+            ex.make("Cast", [s], o, to=ex.dtype(DType.f64))
 
 
 @onnx_op

@@ -1,6 +1,6 @@
 """ONNX mappings of ``ir/ops/reductions.py``. The axes of the reductions are an attribute before
 an opset (13 for ReduceSum, 18 for the others) and an input from it on; export writes them as
-an input (opset 18)."""
+an input (opset 18). Every ONNX reduction but ReduceLogSum is one IR op of the same name."""
 from __future__ import annotations
 
 from .table import axes_of, direct, export_op, onnx_op
@@ -35,7 +35,9 @@ def _export_reduce(opname):
     return export_op(opname, onnx=opname)(f)
 
 
-for _op, _since in (("ReduceSum", 13), ("ReduceMean", 18), ("ReduceMax", 18)):
+for _op, _since in (("ReduceSum", 13), ("ReduceMean", 18), ("ReduceMax", 18), ("ReduceMin", 18),
+                   ("ReduceProd", 18), ("ReduceL1", 18), ("ReduceL2", 18), ("ReduceLogSumExp", 18),
+                   ("ReduceSumSquare", 18)):
     _reduce(_op, _since)
     _export_reduce(_op)
 

@@ -1,14 +1,16 @@
 """ONNX mappings of ``ir/ops/shape.py``: Transpose, Reshape, Flatten, Squeeze/Unsqueeze, Expand,
-OneHot, Constant, and the import-only Shape and Slice. Reshape, Squeeze, Unsqueeze, Shape and
-Slice also fold symbolic shape values (``shapes``)."""
+Tile, OneHot, Constant, and the import-only Shape, Size and Slice. Reshape, Squeeze, Unsqueeze,
+Shape, Size and Slice also fold symbolic shape values (``shapes``)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ....ir import DType
 from ....ir.types import broadcast_shapes, normalize_axis
 from ..shapes import Sym, sym_of, sym_result
-from .table import axes_of, direct, export_op, onnx_op
+from .table import axes_of, direct, export_op, onnx_op, static_ints
 
 
 @onnx_op
@@ -37,8 +39,11 @@ def Reshape(ctx, X, shape=None, *, allowzero=0):
     s = sym_of(ctx, shape)
     if s is None:
         target = [int(d) for d in ctx.static(shape, "shape").reshape(-1)]
-        if allowzero and 0 in target:
-            ctx.unsupported("allowzero=1 with a 0 in the target shape (a dimension of size zero)")
+        if allowzero and 0 in target:  # a literal 0: the result is empty, so the input must be
+            if x.type.numel() != 0 or -1 in target:
+                ctx.unsupported("allowzero=1 with a 0 in the target shape (a dimension of size zero) "
+                                f"for the input {x.type}")
+            return ctx.constant(np.zeros(target, x.dtype.numpy))
         return ctx.op("Reshape", x, shape=tuple(target))
     dims = list(s.arr.reshape(-1))
     if allowzero and 0 in dims:
@@ -125,6 +130,24 @@ def _expand_like(ex, n, x, like):
 
 
 @onnx_op
+def Tile(ctx, input, repeats):
+    x = ctx.v(input)
+    reps = static_ints(ctx, repeats, "repeats")
+    if len(reps) != x.type.rank or any(r < 0 for r in reps):
+        ctx.fail(f"repeats {reps} must be one count ≥ 0 per axis of {x.type}")
+    for d, r in zip(x.type.shape, reps):
+        if isinstance(d, str) and r != 1:
+            ctx.unsupported(f"Tile of the symbolic axis {d} of {x.type} ({r} times)")
+    ctx.check_size([d * r for d, r in zip(x.type.shape, reps) if isinstance(d, int)], x.dtype.numpy, "the result")
+    return ctx.op("Tile", x, repeats=tuple(reps))
+
+
+@export_op("Tile", onnx="Tile")  # the repeats are an input in ONNX
+def _tile(ex, n, x, *, repeats):
+    ex.make("Tile", [x, ex.ints(repeats, "repeats")], ex.out)
+
+
+@onnx_op
 def OneHot(ctx, indices, depth, values, *, axis=-1):
     d = ctx.static(depth, "depth").reshape(-1)
     if d.size != 1:
@@ -190,6 +213,19 @@ def Shape(ctx, data, *, start=0, end=None):
     x = ctx.v(data)
     dims = x.type.shape[slice(int(start), None if end is None else int(end))]
     return sym_result(ctx, Sym(list(dims)))
+
+
+@onnx_op
+def Size(ctx, data):
+    """The number of elements, a constant: of a shape value, its length; of a tensor, the product
+    of its static dimensions."""
+    s = sym_of(ctx, data)
+    if s is not None:
+        return ctx.constant(np.asarray(s.arr.size, np.int64))
+    x = ctx.v(data)
+    if not x.type.is_static:
+        ctx.unsupported(f"Size of {x.type}, whose shape is symbolic")
+    return ctx.constant(np.asarray(math.prod(x.type.shape), np.int64))
 
 
 @onnx_op

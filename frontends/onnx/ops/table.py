@@ -29,8 +29,12 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Optional
 
-#: ONNX op_type -> import function.
+import numpy as np
+
+#: ONNX op_type -> import function (the default domain, ai.onnx).
 IMPORTS: Dict[str, Callable] = {}
+#: ONNX domain -> (op_type -> import function), for the other domains (``ai.onnx.ml``: ``ml.py``).
+DOMAIN_IMPORTS: Dict[str, Dict[str, Callable]] = {}
 
 
 class Export(NamedTuple):
@@ -46,11 +50,15 @@ class Export(NamedTuple):
 EXPORTS: Dict[str, Export] = {}
 
 
-def onnx_op(fn):
-    """Register ``fn`` as the import function of the ONNX op of its name."""
-    if fn.__name__ in IMPORTS:
+def onnx_op(fn=None, *, domain: str = ""):
+    """Register ``fn`` as the import function of the ONNX op of its name; ``@onnx_op(domain=...)``
+    registers an op of another domain than the default one."""
+    if fn is None:
+        return lambda f: onnx_op(f, domain=domain)
+    table = IMPORTS if domain in ("", "ai.onnx") else DOMAIN_IMPORTS.setdefault(domain, {})
+    if fn.__name__ in table:
         raise ValueError(f"ONNX op {fn.__name__} has two import functions")
-    IMPORTS[fn.__name__] = fn
+    table[fn.__name__] = fn
     return fn
 
 
@@ -113,3 +121,18 @@ def axes_of(ctx, attr, inp, since):
     if inp is not None:
         return tuple(int(a) for a in ctx.static(inp, "axes").reshape(-1))
     return None if attr is None else tuple(int(a) for a in attr)
+
+
+def static_ints(ctx, name, what):
+    """The integers of an operand that sets a shape (repeats, sizes, pads): ``ctx.static``'s
+    constant, flattened, which must be of an integer type."""
+    arr = ctx.static(name, what)
+    if arr.dtype.kind not in "iu":
+        ctx.fail(f"input {what!r} ({name!r}) is {arr.dtype}, not integers")
+    return [int(v) for v in arr.reshape(-1)]
+
+
+def f32_attr(v) -> float:
+    """An ONNX float attribute, which is stored as float32, as the shortest decimal that rounds to
+    it: the number its writer meant (1e-05 rather than 9.999999747378752e-06)."""
+    return float(str(np.float32(v)))
