@@ -170,7 +170,7 @@ class DataflowExecutor(SequentialExecutor):
     def _evict(self, shapes, fn):
         super()._evict(shapes, fn)
         key = tuple(shapes[k][j] for k, j, _ in self._syms)
-        for cache in (self.schedules, self.programs, self._preps):
+        for cache in (self.schedules, self.programs, self._preps, self.guards):
             cache.pop(key, None)
 
     def prepared(self, key):
