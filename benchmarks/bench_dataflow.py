@@ -96,7 +96,8 @@ def bench(name, graph, sizes, batch, reps):
     guard = dfl.guards.get(dfl._key([x, t]))
     best = min(med["seq 1 thread"], med["seq default"])
     way = "sequential (predicted)" if not s.parallel else f"{guard.current} (measured)"
-    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best, vs1=med["dataflow"] / med["seq 1 thread"],
+    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best,
+                vs1=med["dataflow"] / med["seq 1 thread"],
                 predicted=runs["tasks"].schedule_for([x, t]).makespan * 1e3, predicted_seq=s.sequential * 1e3,
                 way=way, tasks_n=len(runs["tasks"].schedule_for([x, t]).tasks),
                 gain=best / med["dataflow"])

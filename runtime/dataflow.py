@@ -146,19 +146,20 @@ class DataflowExecutor(SequentialExecutor):
     (default: as many as the budget) run one BLAS thread each. ``margin``: the predicted gain
     below which it runs sequentially. ``chunks``: at most this many row chunks per big node
     (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
-    task of its own (default: four hand-offs between threads, measured). ``guarded``: time both
+    task of its own (default: four hand-offs between threads, measured). ``chunked``: schedule the
+    chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time both
     ways and run the faster (``guard.py``; ``guards[key]`` shows the medians); else always run
     the tasks when the schedule predicts a gain.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
                  workers: Optional[int] = None, margin: float = 0.1, chunks: Optional[int] = None,
-                 grain: Optional[float] = None, guarded: bool = True):
+                 grain: Optional[float] = None, chunked: Optional[bool] = None, guarded: bool = True):
         super().__init__(graph, params, planner, None)
         self.budget = max(1, min(threads or available_cores(), available_cores()))
         self.workers = max(1, min(workers or self.budget, self.budget))
         self.chunks = chunks if chunks is not None else self.workers
-        self.margin, self.grain, self.guarded = margin, grain, guarded
+        self.margin, self.grain, self.chunked, self.guarded = margin, grain, chunked, guarded
         self.guards: Dict[tuple, Guard] = {}
         self.schedules: Dict[tuple, Schedule] = {}
         self.programs: Dict[tuple, Program] = {}
@@ -185,15 +186,22 @@ class DataflowExecutor(SequentialExecutor):
         return self._prep
 
     def plan_schedule(self, prep) -> Schedule:
-        """Predict every node's time, choose row chunks, and schedule the tasks (``tasks.list_schedule``)."""
+        """Predict every node's time, cut big nodes into chunks, and schedule the tasks with and without
+        the chunks (``tasks.list_schedule``): the shorter predicted makespan wins (towers side by side
+        need no chunks, whose repacked operands cost time)."""
         m = calibrate()
         cost = [seconds(node_cost(n, prep.bindings), m, 1) + m.call if prep.code[i][0] else 0.0
                 for i, n in enumerate(prep.nodes)]
         grain = self.grain or 4 * m.handoff
-        chunks = plan_chunks(prep, cost, grain, self.chunks) if self.workers > 1 else {}
-        extent = {i: prep.emitted[i].type.shape[cut[0].axis] for i, cut in chunks.items()}
-        return list_schedule(prep.deps, cost, [n.name for n in prep.nodes], m, self.workers, self.margin, grain,
-                             chunks, extent, Accesses(prep, self.params).conflict)
+        names = [n.name for n in prep.nodes]
+        plain = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain)
+        chunks = plan_chunks(prep, cost, grain, self.chunks) if self.workers > 1 and self.chunked is not False else {}
+        if not chunks:
+            return plain
+        extent = {i: prep.emitted[i].type.shape[cut.spans[0].axis] for i, cut in chunks.items()}
+        cut = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain, chunks, extent,
+                            Accesses(prep, self.params).conflict)
+        return cut if self.chunked or cut.makespan < plain.makespan else plain
 
     def _compile(self, key):
         self._reuse = False

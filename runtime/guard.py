@@ -74,4 +74,5 @@ class Guard:
 
     def __str__(self):
         shown = ", ".join(f"{w} {self.median(w) * 1e3:.3f} ms" for w in self.ways)
-        return f"measured (medians of the last {self.times[self.current].maxlen} calls): {shown}; running {self.current}"
+        window = self.times[self.current].maxlen
+        return f"measured (medians of the last {window} calls): {shown}; running {self.current}"

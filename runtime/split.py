@@ -21,13 +21,15 @@ small. Rows of a batch that flow through a chain of row-split nodes stay separat
 
 The same bits: a BLAS call picks its kernel by shape (OpenBLAS has small-matrix kernels,
 and others for few columns), and some kernels sum in another order, so a BLAS op's chunks
-are used only where ``exact`` found them to give the whole call's bits: it runs the op's
-lines once on random operands, whole and in chunks, with one BLAS thread as the tasks run,
-and keeps the answer for the process. Chunks start at multiples of ``UNIT`` rows or columns.
+are used only where a ``trial`` found them to give the whole call's bits: it runs the op's
+lines on random operands, whole and in chunks, with one BLAS thread as the tasks run, and
+keeps the answer for the process, with the chunks' measured cost over the whole call's,
+which the schedule counts. Chunks start at multiples of ``UNIT`` rows or columns.
 """
 from __future__ import annotations
 
 import re
+import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -97,7 +99,15 @@ def chunk_lines(code, e, span: Span, out: Optional[str] = None) -> List[str]:
     return e.op.emit(code, e.attrs, _sliced(out or e.out, span.axis, lo, hi), args, types, alias, donated)
 
 
-_EXACT: Dict[tuple, bool] = {}
+class Trial(NamedTuple):
+    """What running a node's lines whole and in chunks showed: the same bits? and the chunks' time
+    over the whole call's (a BLAS op repacks the operand its chunks share)."""
+    exact: bool
+    overhead: float
+
+
+_TRIALS: Dict[tuple, Trial] = {}
+REPS = 3  # timed runs of a trial; the fastest counts (a shared machine only ever slows a run down)
 
 
 def _operand(t: TensorType, rng) -> np.ndarray:
@@ -109,35 +119,55 @@ def _operand(t: TensorType, rng) -> np.ndarray:
     return rng.integers(0, 7, t.shape).astype(dt)
 
 
-def exact(e, chunks: Sequence[Span]) -> bool:
-    """Do these chunks give the whole node's bits? Yes for ops without a BLAS call; for a BLAS op,
-    measured once per shape and chunks on random operands (one BLAS thread) and cached."""
+def trial(e, chunks: Sequence[Span]) -> Trial:
+    """Run a BLAS op's lines on random operands, whole and in ``chunks``, with one BLAS thread as the
+    tasks run: do the chunks give the whole call's bits, and at what cost? Measured once per shape
+    and chunks, and kept for the process. An op without a BLAS call computes each element alone:
+    ``Trial(True, 1.0)`` without running anything."""
     if not e.op.blas:
-        return True
+        return Trial(True, 1.0)
     key = (e.op.name, repr(sorted(e.attrs.items())), tuple(e.in_types), e.type, tuple(chunks))
-    if key not in _EXACT:
+    if key not in _TRIALS:
         rng = np.random.default_rng(0)
         code = Code()
         args = [code.const(_operand(t, rng), "x") for t in e.in_types]
         whole, parts = (np.zeros(e.type.shape, e.type.dtype.numpy) for _ in range(2))
         probe = e._replace(args=args, alias=-1, donated=[], out=code.const(whole, "o"))
-        lines = e.op.emit(code, e.attrs, probe.out, args, e.in_types)
         p = code.const(parts, "p")
-        for span in chunks:
-            lines += chunk_lines(code, probe, span, out=p)
+        body = {"whole": e.op.emit(code, e.attrs, probe.out, args, e.in_types),
+                "parts": [ln for span in chunks for ln in chunk_lines(code, probe, span, out=p)]}
+        src = [ln for name, lines in body.items() for ln in [f"def {name}():"] + ["    " + x for x in lines]]
+        exec(compile("\n".join(src), "<chainrule split trial>", "exec"), code.ns)  # noqa: S102
         setb = BlasSetter()
         before = setb.get()
         setb(1)
         try:
-            exec(compile("\n".join(lines), "<chainrule split check>", "exec"), code.ns)  # noqa: S102
+            best = {name: min(_timed(code.ns[name]) for _ in range(REPS)) for name in body}
         finally:
             if before:
                 setb(before)
-        _EXACT[key] = whole.tobytes() == parts.tobytes()
-    return _EXACT[key]
+        _TRIALS[key] = Trial(whole.tobytes() == parts.tobytes(), best["parts"] / max(best["whole"], 1e-9))
+    return _TRIALS[key]
 
 
-def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, List[Span]]:
+def exact(e, chunks: Sequence[Span]) -> bool:
+    """Do these chunks give the whole node's bits (``trial``)?"""
+    return trial(e, chunks).exact
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+class Cut(NamedTuple):
+    """A node's chunks, and their measured time over the whole node's (``Trial.overhead``)."""
+    spans: List[Span]
+    overhead: float
+
+
+def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, Cut]:
     """The chunks of the nodes run in chunks: each node predicted to take two grains or more
     (``cost``: seconds, one BLAS thread) in at most ``chunks`` spans of a grain or more, along
     its rows (a BLAS op: its longer side); then, until nothing changes, every node that reads a
@@ -145,17 +175,19 @@ def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[
     a batch's rows flow through a chain of nodes as separate tasks (``tasks.py`` merges the
     small ones along the chain)."""
     index = {id(n): i for i, n in enumerate(prep.nodes)}
-    out: Dict[int, List[Span]] = {}
+    out: Dict[int, Cut] = {}
 
     def take(i: int, axis: int, n: int) -> bool:
         e = prep.emitted[i]
         if i in out or cut_axes(e, axis) is None:
             return False
         cut = spans(axis, e.type.shape[axis], n)
-        if len(cut) < 2 or not exact(e, cut):
+        if len(cut) < 2:
             return False
-        out[i] = cut
-        return True
+        t = trial(e, cut)
+        if t.exact:
+            out[i] = Cut(cut, t.overhead)
+        return t.exact
 
     for i, e in sorted(prep.emitted.items()):
         n = min(chunks, int(cost[i] // grain))
@@ -165,10 +197,10 @@ def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[
         for axis in sorted(sides, key=lambda a: (-e.type.shape[a], a)):  # the longer side first
             if take(i, axis, n):
                 break
-    todo = sorted(i for i, cut in out.items() if cut[0].axis == 0)
+    todo = sorted(i for i, cut in out.items() if cut.spans[0].axis == 0)
     while todo:
         i = todo.pop()
-        node, rows, n = prep.nodes[i], prep.emitted[i].type.shape[0], len(out[i])
+        node, rows, n = prep.nodes[i], prep.emitted[i].type.shape[0], len(out[i].spans)
         axes = cut_axes(prep.emitted[i], 0)
         near = [index.get(id(v.producer)) for v, ax in zip(node.inputs, axes) if ax == 0 and v.producer is not None]
         for u, k in node.outputs[0].uses:

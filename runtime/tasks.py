@@ -27,7 +27,7 @@ import heapq
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .costmodel import Machine
-from .split import Span
+from .split import Cut, Span
 
 
 class Part(NamedTuple):
@@ -151,17 +151,20 @@ def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: fl
     return sorted((sorted(m) for m in members.values()), key=lambda m: m[0])
 
 
-def _pieces(deps, cost, chunks: Dict[int, List[Span]], extent: Dict[int, int], conflict, m: Machine):
-    """Every node, or each of its row chunks, with its predicted cost and predecessors: a chunk
-    waits for a chunk of a node it depends on only if ``conflict`` says they touch the same bytes."""
+def _pieces(deps, cost, chunks: Dict[int, Cut], extent: Dict[int, int], conflict, m: Machine):
+    """Every node, or each of its chunks, with its predicted cost (a chunk: its share of the node's,
+    times the cut's measured overhead) and predecessors: a chunk waits for a chunk of a node it
+    depends on only if ``conflict`` says they touch the same bytes."""
     parts: List[Part] = []
     pcost: List[float] = []
     of: Dict[int, List[int]] = {}
     for i in range(len(deps)):
-        for span in chunks.get(i, [None]):
+        cut = chunks.get(i)
+        for span in cut.spans if cut else [None]:
             of.setdefault(i, []).append(len(parts))
             parts.append(Part(i, span))
-            pcost.append(cost[i] if span is None else (cost[i] - m.call) * (span.hi - span.lo) / extent[i] + m.call)
+            pcost.append(cost[i] if span is None else
+                         (cost[i] - m.call) * cut.overhead * (span.hi - span.lo) / extent[i] + m.call)
     pdeps = []
     for part in parts:
         pdeps.append([q for j in deps[part.node] for q in of[j]
@@ -223,10 +226,10 @@ def _simulate(cost, preds, succs, rank, workers: int, m: Machine):
 
 def list_schedule(deps: Sequence[Sequence[int]], cost: Sequence[float], names: Sequence[str], machine: Machine,
                   workers: int, margin: float = 0.1, grain: float = 0.0,
-                  chunks: Optional[Dict[int, List[Span]]] = None, extent: Optional[Dict[int, int]] = None,
+                  chunks: Optional[Dict[int, Cut]] = None, extent: Optional[Dict[int, int]] = None,
                   conflict=None) -> Schedule:
     """The tasks of the nodes (``cost``: predicted seconds each, one BLAS thread), their ranks, and
-    the simulated pulls of ``workers``. ``chunks``: the spans of the nodes run in chunks (``extent``:
+    the simulated pulls of ``workers``. ``chunks``: the cuts of the nodes run in chunks (``extent``:
     the length of the axis they cut; ``conflict(i, span_i, j, span_j)``: must those chunks be
     ordered). ``grain`` defaults to four hand-offs."""
     seq = sum(cost)

@@ -59,7 +59,8 @@ def test_every_task_runs_with_one_blas_thread_within_the_cores(margin):
     g = towers(sizes=(24, 64, 64, 5))
     setb = BlasSetter()
     for threads in (None, 1, 2, 64):
-        run = DataflowExecutor(g, _params(g), planner=plan_memory, threads=threads, margin=margin, grain=TINY)
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, threads=threads, margin=margin, grain=TINY,
+                               chunked=True)
         assert 1 <= run.workers <= available_cores()
         spy = _Spy()
         run.run_list(list(_batch((24, 64, 64, 5), n=64)))  # compiles
@@ -85,8 +86,8 @@ def _covered(s, g, extent):
 
 @two_cores
 def test_schedule_covers_every_node_once_and_respects_dependencies():
-    g = towers(sizes=(24, 64, 64, 5))
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
+    g = towers(k=1, sizes=(24, 64, 64, 5))  # one tower: its chunks are the parallelism
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY, chunked=True)
     xs = list(_batch((24, 64, 64, 5), n=64))
     s = run.schedule_for(xs)
     prep = next(iter(run._preps.values()))
@@ -117,7 +118,7 @@ def _synthetic_schedule(batch):
     cost = [1.0 if n.op.blas else 0.01 for n in prep.nodes]
     chunks = plan_chunks(prep, cost, 0.1, 4)
     s = list_schedule(prep.deps, cost, [n.name for n in prep.nodes], calibrate(), 2, FORCE, 0.1, chunks,
-                      {i: prep.emitted[i].type.shape[c[0].axis] for i, c in chunks.items()},
+                      {i: prep.emitted[i].type.shape[c.spans[0].axis] for i, c in chunks.items()},
                       Accesses(prep, run.params).conflict)
     return s, chunks, {n: i for i, n in enumerate(s.names)}
 
@@ -140,7 +141,7 @@ def test_a_blas_node_splits_the_longer_side_of_its_result():
     """fc1 at batch 128 is [128, 256]: its columns, so each chunk packs the batch again (small), not the
     weights; the update of fc1.weight [256, 64] is elementwise: its rows."""
     s, chunks, at = _synthetic_schedule(128)
-    assert chunks[at["fc1"]][0].axis == 1 and chunks[at["new_fc1.weight"]][0].axis == 0
+    assert chunks[at["fc1"]].spans[0].axis == 1 and chunks[at["new_fc1.weight"]].spans[0].axis == 0
     assert "fc1[:, 0:64]" in str(s)
 
 
@@ -170,10 +171,11 @@ def test_tiny_graph_falls_back_to_sequential_and_says_so(caplog):
 @pytest.mark.parametrize("grain", [None, TINY])  # whole nodes, and every node that can be cut in chunks
 def test_threaded_training_step_is_bit_identical_to_sequential(activation, grain):
     sizes = (48, 256, 256, 5)
-    g = cr.compile(tower_graph(2, sizes, activation)[0], "training").graph
+    g = cr.compile(tower_graph(1 if grain else 2, sizes, activation)[0], "training").graph
     p_seq, p_dfl = _params(g), _params(g)
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
-    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, guarded=False, grain=grain)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, guarded=False, grain=grain,
+                           chunked=bool(grain))
     for n in (128, 70, 128, 96):
         x, t = _batch(sizes, n=n, seed=n)
         a, b = seq.run_list([x, t]), dfl.run_list([x, t])
@@ -192,7 +194,7 @@ def test_guard_times_both_ways_and_keeps_the_bits():
     g = towers(sizes=sizes)
     p_seq, p_dfl = _params(g), _params(g)
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
-    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, grain=TINY)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, grain=TINY, chunked=True)
     x, t = _batch(sizes, n=128)
     for _ in range(24):
         a, b = seq.run_list([x, t]), dfl.run_list([x, t])
@@ -210,7 +212,8 @@ def test_threaded_schedule_equals_sequential_on_random_graphs(g):
     xs = random_inputs(g)
     with np.errstate(all="ignore"):
         seq = SequentialExecutor(g, planner=plan_memory).run_list(xs)
-        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE, guarded=False, grain=TINY).run_list(xs)
+        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE, guarded=False, grain=TINY,
+                               chunked=True).run_list(xs)
     for a, b in zip(seq, dfl):
         np.testing.assert_array_equal(a, b)
 
@@ -244,7 +247,8 @@ def test_four_threads_calling_one_executable_get_single_thread_answers(executor)
     g.updates.clear()  # the loss and its gradients, no update: every call has one right answer
     g.set_outputs(list(g.outputs))
     if executor == "dataflow-threaded":
-        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY,
+                               chunked=True)
     elif executor == "interpreter":
         run = cr.Interpreter(g, _params(g))
     else:
@@ -320,8 +324,8 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
 
 @two_cores
 def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
-    g = towers(sizes=(24, 64, 64, 5))
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY)
+    g = towers(k=1, sizes=(24, 64, 64, 5))
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY, chunked=True)
     from chainrule.runtime.profile import chrome_trace, profile
     xs = list(_batch((24, 64, 64, 5), n=64))
     run.run_list(xs)

@@ -170,7 +170,7 @@ class Gemm(Op):
         return lines
 
     def split(self, attrs, in_types, out, axis=0):
-        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1], and Y[:, c0:c1] = α op(A) op(B)[:, c0:c1] + β C[:, c0:c1]:
+        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1] and Y[:, c0:c1] = α op(A) op(B)[:, c0:c1] + β C[:, c0:c1].
         op(A)'s rows are A's columns when transA (the weight gradient W̄ = Z̄ᵀX takes columns r0:r1
         of Z̄), op(B)'s columns are B's rows when transB (Z = XWᵀ takes rows c0:c1 of W); C
         broadcasts as in an elementwise op."""
