@@ -1,13 +1,14 @@
 """A measured guard: run the dataflow program only while it is faster than the sequential code.
 
 The schedule is a prediction for free cores. On a shared machine the other jobs decide how
-much of the second core this process gets, and it changes from minute to minute: two
-workers that wait for each other lose when the other core is busy. Both ways of running
-a bindings give the same bits (one BLAS thread, the same lines on the same buffers), so the
-choice can follow the clock. ``Guard`` keeps the last ``window`` times of each way, runs the
-one with the smaller median, and now and then times the other once::
+much of the second core this process gets, and it changes from minute to minute; Linux
+shares the cores between sessions (autogroup), so when they are all busy a second thread
+gets this process no more CPU, and two workers that wait for each other only lose. Both
+ways of running a bindings give the same bits (one BLAS thread, the same lines on the same
+buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`` times of
+each way, runs the one with the smaller median, and now and then times the other once::
 
-    calls 1-6      dataflow, sequential, dataflow, ...      both timed three times
+    calls 1-8      each way in turn until both are timed three times (a first call is not timed)
     then           the faster one; the other once after 8 calls, then after 16, 32 ... 128
                    as long as it stays slower (after 8 again when it was faster)
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from typing import Callable, Dict
-
-WAYS = ("dataflow", "sequential")
 
 
 class Guard:
