@@ -12,7 +12,8 @@ sequential sum, after 20 calls of each (the guard has timed both ways by then, a
 has a few steps into a training loop). "One core busy" is a busy loop in a child
 process (its own session) pinned to the last core; "both busy", one per core. The
 load average is printed with every condition: on a shared machine "idle" is whatever
-the other jobs leave. Not a test: tests check correctness only.
+the other jobs leave. Not a test: tests check correctness only. After each call of the default sequential executor
+the script waits 0.2 s, until OpenBLAS's spinning second thread sleeps (``_settle``).
 """
 from __future__ import annotations
 
@@ -70,6 +71,14 @@ def _time(fn):
     return time.perf_counter() - t0
 
 
+def _settle(contender):
+    """After a call with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
+    spins about 2^28 cycles for more work): spinning, it holds a core the next contender would use
+    (two workers right after such a call ran 1.5-1.9x slower than one thread, measured)."""
+    if contender == "seq default":
+        time.sleep(SETTLE)
+
+
 def bench(name, graph, sizes, batch, reps):
     g = cr.compile(graph, "training").graph
     rng = np.random.default_rng(0)
@@ -83,14 +92,15 @@ def bench(name, graph, sizes, batch, reps):
             "dataflow": DataflowExecutor(g, params(), planner=plan_memory),
             "tasks": DataflowExecutor(g, params(), planner=plan_memory, guarded=False, margin=-10.0)}
     for _ in range(WARMUP):  # compiled, and the guard past its first timings, as in a training loop
-        for r in runs.values():
+        for k, r in runs.items():
             r.run_list([x, t])
+            _settle(k)
     times = {k: [] for k in runs}
     order = list(runs)
-    for rep in range(reps):  # interleaved, so a change of load hits every contender alike; the order
-        # turns each time, since OpenBLAS's threads spin on after a two-thread call and slow down the next one
+    for rep in range(reps):  # interleaved in a turning order, so a change of load hits every contender alike
         for k in order[rep % len(order):] + order[:rep % len(order)]:
             times[k].append(_time(lambda: runs[k].run_list([x, t])))
+            _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     dfl = runs["dataflow"]
     s = dfl.schedule_for([x, t])
@@ -116,6 +126,7 @@ def table(rows, load):
 
 LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: the last)
 WARMUP = 20  # calls of each contender before the timed ones
+SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 
 def main():
