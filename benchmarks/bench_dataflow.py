@@ -4,7 +4,7 @@
 
 Training steps of four independent towers 256-384-384-10 (batch 128) and of MLPs
 784-256-256-10 and 784-1024-1024-10 at batch 1-512. For each configuration, in one
-process, interleaved in a turning order, medians: the sequential executor with one
+process, interleaved in a random order, medians: the sequential executor with one
 BLAS thread and with the default (every core), the dataflow executor with its
 defaults (guarded: it runs the faster of its tasks and the sequential code), and its
 tasks alone (unguarded), against the schedule's predicted makespan and predicted
@@ -21,6 +21,7 @@ import argparse
 import multiprocessing
 import os
 import platform
+import random
 import time
 
 import numpy as np
@@ -96,9 +97,10 @@ def bench(name, graph, sizes, batch, reps):
             r.run_list([x, t])
             _settle(k)
     times = {k: [] for k in runs}
-    order = list(runs)
-    for rep in range(reps):  # interleaved in a turning order, so a change of load hits every contender alike
-        for k in order[rep % len(order):] + order[:rep % len(order)]:
+    order, shuffle = list(runs), random.Random(0).shuffle
+    for _ in range(reps):  # interleaved, in an order drawn each time (every contender follows each other
+        shuffle(order)     # alike), so a change of load hits every contender alike
+        for k in order:
             times[k].append(_time(lambda: runs[k].run_list([x, t])))
             _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
