@@ -66,6 +66,26 @@ def _busy(core):
         pass
 
 
+def _cores_held(seconds=0.3):
+    """How many cores two threads of this process hold (CPU time over wall time, each running
+    ``np.exp`` on its own array): on a shared machine, what "idle" left."""
+    import threading
+    xs = [np.ones(1 << 20, np.float32) for _ in range(2)]
+    end = time.perf_counter() + seconds
+
+    def spin(x):
+        y = np.empty_like(x)
+        while time.perf_counter() < end:
+            np.exp(x, out=y)
+    ths = [threading.Thread(target=spin, args=(x,)) for x in xs]
+    w0, c0 = time.perf_counter(), time.process_time()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    return (time.process_time() - c0) / (time.perf_counter() - w0)
+
+
 def _time(fn):
     t0 = time.perf_counter()
     fn()
@@ -160,15 +180,17 @@ def main():
             p.start()
         if busy:
             time.sleep(0.5)
-        before = os.getloadavg()[0]
+        before, held = os.getloadavg()[0], _cores_held()
         try:
             rows = [bench(name, *make(), n, reps) for name, make, n in configs]
+            held_after = _cores_held()
         finally:
             for p in busy:
                 p.terminate()
                 p.join()
         table(rows, f"{load} ({len(busy)} busy loop(s) of this script; load average {before:.2f} before, "
-                    f"{os.getloadavg()[0]:.2f} after)")
+                    f"{os.getloadavg()[0]:.2f} after; two threads of this process held {held:.2f} cores "
+                    f"before, {held_after:.2f} after)")
 
 
 if __name__ == "__main__":
