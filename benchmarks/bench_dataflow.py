@@ -1,14 +1,19 @@
-"""Benchmark: the dataflow executor against the sequential one, idle and with one core busy.
+"""Benchmark: the dataflow executor against the sequential one, idle, with one core busy, with both busy.
 
-    python benchmarks/bench_dataflow.py [--quick] [--reps 30]
+    python benchmarks/bench_dataflow.py [--quick] [--reps 30] [--loads idle one both]
 
-Training steps of four independent towers 256-384-384-10 (batch 128) and of
-MLPs at batch 1-512. For each configuration: the sequential executor with one
+Training steps of four independent towers 256-384-384-10 (batch 128) and of MLPs
+784-256-256-10 and 784-1024-1024-10 at batch 1-512. For each configuration, in one
+process, interleaved in a random order, medians: the sequential executor with one
 BLAS thread and with the default (every core), the dataflow executor with its
-defaults, and the dataflow schedule's predicted makespan against the sequential
-sum it predicts. One process, interleaved runs, medians. "One core busy" is a
-busy loop in a child process that this script starts and stops. Not a test:
-tests check correctness only.
+defaults (guarded: it runs the faster of its tasks and the sequential code), and its
+tasks alone (unguarded), against the schedule's predicted makespan and predicted
+sequential sum, after 20 calls of each (the guard has timed both ways by then, as it
+has a few steps into a training loop). "One core busy" is a busy loop in a child
+process (its own session) pinned to the last core; "both busy", one per core. The
+load average is printed with every condition: on a shared machine "idle" is whatever
+the other jobs leave. Not a test: tests check correctness only. After each call of the default sequential executor
+the script waits 0.2 s, until OpenBLAS's spinning second thread sleeps (``_settle``).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import argparse
 import multiprocessing
 import os
 import platform
+import random
 import time
 
 import numpy as np
@@ -28,14 +34,14 @@ from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.threads import available_cores
 
 
-def towers(k=4, sizes=(256, 384, 384, 10)):
+def towers(k=4, sizes=(256, 384, 384, 10), activation="relu"):
     """``k`` independent MLPs on one input, their losses summed: the graph inter-op parallelism is for
     (``tests/test_dataflow.py`` uses it too). Returns ``(graph, sizes)``."""
     b = cr.GraphBuilder("towers")
     x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
     total = None
     for j in range(k):
-        m = cr.nn.mlp(list(sizes), seed=10 * j)
+        m = cr.nn.mlp(list(sizes), activation, seed=10 * j)
         for i, layer in enumerate(m_ for m_ in m.modules if isinstance(m_, cr.nn.Linear)):
             layer.name = f"t{j}.fc{i + 1}"
         loss = cr.cross_entropy(cr.softmax(m(x)), t)
@@ -49,13 +55,35 @@ def mlp(sizes):
     return b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp(list(sizes), seed=0)(x)), t)), sizes
 
 
-def _busy():
+def _busy(core):
+    """A busy loop: other work, as another program would be (its own session, so Linux's autogroup
+    scheduler shares the cores between it and this process rather than among their threads)."""
+    if hasattr(os, "setsid"):
+        os.setsid()
+    if core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
     while True:
         pass
 
 
-def _median_ms(fn, reps):
-    return float(np.median([_time(fn) for _ in range(reps)])) * 1e3
+def _cores_held(seconds=0.3):
+    """How many cores two threads of this process hold (CPU time over wall time, each running
+    ``np.exp`` on its own array): on a shared machine, what "idle" left."""
+    import threading
+    xs = [np.ones(1 << 20, np.float32) for _ in range(2)]
+    end = time.perf_counter() + seconds
+
+    def spin(x):
+        y = np.empty_like(x)
+        while time.perf_counter() < end:
+            np.exp(x, out=y)
+    ths = [threading.Thread(target=spin, args=(x,)) for x in xs]
+    w0, c0 = time.perf_counter(), time.process_time()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    return (time.process_time() - c0) / (time.perf_counter() - w0)
 
 
 def _time(fn):
@@ -64,45 +92,70 @@ def _time(fn):
     return time.perf_counter() - t0
 
 
+def _settle(contender):
+    """After a call with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
+    spins about 2^28 cycles for more work): spinning, it holds a core the next contender would use
+    (two workers right after such a call ran 1.5-1.9x slower than one thread, measured)."""
+    if contender == "seq default":
+        time.sleep(SETTLE)
+
+
 def bench(name, graph, sizes, batch, reps):
     g = cr.compile(graph, "training").graph
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     t = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
-    runs = {"seq 1 thread": SequentialExecutor(g, {k: v.copy() for k, v in g.initializers.items()},
-                                               planner=plan_memory, threads=1),
-            "seq default": SequentialExecutor(g, {k: v.copy() for k, v in g.initializers.items()},
-                                              planner=plan_memory),
-            "dataflow": DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory)}
-    for r in runs.values():
-        r.run_list([x, t])
-        r.run_list([x, t])
-    times = {k: [] for k in runs}
-    for _ in range(reps):  # interleaved, so a change of load hits every contender alike
+
+    def params():
+        return {k: v.copy() for k, v in g.initializers.items()}
+    runs = {"seq 1 thread": SequentialExecutor(g, params(), planner=plan_memory, threads=1),
+            "seq default": SequentialExecutor(g, params(), planner=plan_memory),
+            "dataflow": DataflowExecutor(g, params(), planner=plan_memory),
+            "tasks": DataflowExecutor(g, params(), planner=plan_memory, guarded=False, margin=-10.0)}
+    for _ in range(WARMUP):  # compiled, and the guard past its first timings, as in a training loop
         for k, r in runs.items():
-            times[k].append(_time(lambda: r.run_list([x, t])))
+            r.run_list([x, t])
+            _settle(k)
+    times = {k: [] for k in runs}
+    order, shuffle = list(runs), random.Random(0).shuffle
+    for _ in range(reps):  # interleaved, in an order drawn each time (every contender follows each other
+        shuffle(order)     # alike), so a change of load hits every contender alike
+        for k in order:
+            times[k].append(_time(lambda: runs[k].run_list([x, t])))
+            _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
-    s = runs["dataflow"].schedule_for([x, t])
+    dfl = runs["dataflow"]
+    s = dfl.schedule_for([x, t])
+    guard = dfl.guards.get(dfl._key([x, t]))
     best = min(med["seq 1 thread"], med["seq default"])
-    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best, predicted=s.makespan * 1e3,
-                predicted_seq=s.sequential * 1e3, decision="dataflow" if s.parallel else "sequential",
-                tasks=len(s.tasks))
+    way = "sequential (predicted)" if not s.parallel else f"{guard.current} (measured)"
+    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best,
+                vs1=med["dataflow"] / med["seq 1 thread"],
+                predicted=runs["tasks"].schedule_for([x, t]).makespan * 1e3, predicted_seq=s.sequential * 1e3,
+                way=way, tasks_n=len(runs["tasks"].schedule_for([x, t]).tasks),
+                gain=best / med["dataflow"])
 
 
 def table(rows, load):
     print(f"\n== {load} ==")
-    print(f"{'config':22} {'batch':>5} {'seq 1t ms':>10} {'seq def ms':>10} {'dataflow ms':>11} {'vs best':>8} "
-          f"{'pred ms':>8} {'pred seq':>8}  decision")
+    print(f"{'config':24} {'batch':>5} {'seq 1t':>8} {'seq def':>8} {'dataflow':>8} {'vs best':>7} {'vs 1t':>6} "
+          f"{'tasks':>8} {'pred':>7} {'pred seq':>8}  runs")
     for r in rows:
-        print(f"{r['name']:22} {r['batch']:5d} {r['seq 1 thread']:10.3f} {r['seq default']:10.3f} "
-              f"{r['dataflow']:11.3f} {r['ratio']:7.2f}x {r['predicted']:8.3f} {r['predicted_seq']:8.3f}  "
-              f"{r['decision']} ({r['tasks']} tasks)")
+        print(f"{r['name']:24} {r['batch']:5d} {r['seq 1 thread']:8.3f} {r['seq default']:8.3f} {r['dataflow']:8.3f} "
+              f"{r['ratio']:6.2f}x {r['vs1']:5.2f}x {r['tasks']:8.3f} {r['predicted']:7.3f} {r['predicted_seq']:8.3f}"
+              f"  {r['way']}, {r['tasks_n']} tasks")
+
+
+LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: the last)
+WARMUP = 20  # calls of each contender before the timed ones
+SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer configurations and repetitions")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
     args = ap.parse_args()
     reps = 10 if args.quick else args.reps
     m = calibrate()
@@ -110,25 +163,34 @@ def main():
           f"python {platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
     print(f"calibration: {2 / m.madd[0] / 1e9:.0f} GFLOP/s per BLAS thread, "
           f"{2 / m.madd[-1] / 1e9:.0f} GFLOP/s with {len(m.madd)}, {1 / m.byte / 1e9:.0f} GB/s, "
-          f"call {m.call * 1e6:.2f} us, hand-off {m.handoff * 1e6:.1f} us, launch {m.launch * 1e6:.1f} us")
+          f"call {m.call * 1e6:.2f} us, hand-off {m.handoff * 1e6:.1f} us, launch {m.launch * 1e6:.1f} us, "
+          f"task {m.task * 1e6:.2f} us")
+    print("times in ms; vs best: dataflow / the better sequential; tasks: the dataflow tasks alone (unguarded); "
+          "pred: their predicted makespan; pred seq: the predicted sequential sum (one BLAS thread)")
     configs = [("4 towers 256-384-384-10", towers, 128)]
     batches = (1, 32, 512) if args.quick else (1, 32, 128, 512)
     for sizes in ((784, 256, 256, 10), (784, 1024, 1024, 10)):
         for n in batches:
             configs.append(("-".join(map(str, sizes)), lambda s=sizes: mlp(s), n))
-    for load in ("idle", "one core busy"):
-        busy = None
-        if load != "idle":
-            busy = multiprocessing.Process(target=_busy, daemon=True)
-            busy.start()
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
+    for load in args.loads:
+        busy = [multiprocessing.Process(target=_busy, args=(cores[c] if cores[0] is not None else None,), daemon=True)
+                for c in LOADS[load]]
+        for p in busy:
+            p.start()
+        if busy:
             time.sleep(0.5)
+        before, held = os.getloadavg()[0], _cores_held()
         try:
             rows = [bench(name, *make(), n, reps) for name, make, n in configs]
+            held_after = _cores_held()
         finally:
-            if busy is not None:
-                busy.terminate()
-                busy.join()
-        table(rows, f"{load} (load average {os.getloadavg()[0]:.2f} at the end)")
+            for p in busy:
+                p.terminate()
+                p.join()
+        table(rows, f"{load} ({len(busy)} busy loop(s) of this script; load average {before:.2f} before, "
+                    f"{os.getloadavg()[0]:.2f} after; two threads of this process held {held:.2f} cores "
+                    f"before, {held_after:.2f} after)")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ multiply-adds, ``Op.blas``, the bytes of its operands and results):
                      + bytes · byte                    (every op)
 
 The rates are measured once per machine by ``calibrate()`` (a GEMM at each
-thread count, a large ``add``, a tiny call, a hand-off between two threads;
-about 0.2 s) and cached in memory and in a small JSON file, so every process
-on the machine predicts the same schedule.
+thread count, a large ``add``, a tiny call, a hand-off between two threads,
+a worker's bookkeeping per task; about 0.2 s) and cached in memory and in a
+small JSON file, so every process on the machine predicts the same schedule.
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ class Machine(NamedTuple):
     madd: Tuple[float, ...]
     byte: float  # per byte read or written by an elementwise op
     call: float  # fixed cost of one generated line calling NumPy
-    handoff: float  # one value handed to a thread waiting on an event, until it runs
+    handoff: float  # a token handed to a worker waiting on a queue, until it runs
     launch: float  # starting the other workers of one call and joining them
+    task: float  # a worker taking one task from the ready heap and counting down its successors
 
     def madd_s(self, threads: int) -> float:
         return self.madd[min(max(threads, 1), len(self.madd)) - 1]
@@ -75,31 +76,44 @@ def _median(fn, reps: int, best: bool = False) -> float:
 
 
 def _handoff(reps: int = 200) -> float:
-    """Half a ping-pong between two threads through events: one wake-up."""
-    ping, pong = threading.Event(), threading.Event()
+    """Half a ping-pong between two threads through queues (as ``pull.py`` hands out tasks): one wake-up."""
+    from queue import SimpleQueue
+    ping, pong = SimpleQueue(), SimpleQueue()
 
     def other():
         for _ in range(reps):
-            ping.wait()
-            ping.clear()
-            pong.set()
+            pong.put(ping.get())
 
     th = threading.Thread(target=other)
     th.start()
     t0 = time.perf_counter()
     for _ in range(reps):
-        ping.set()
-        pong.wait()
-        pong.clear()
+        ping.put(1)
+        pong.get()
     t = time.perf_counter() - t0
     th.join()
     return t / (2 * reps)
 
 
 def _launch(reps: int = 100) -> float:
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as pool:
-        return _median(lambda: pool.submit(int).result(), reps)
+    """A call of two workers (``pull.py``) in which the pool thread must run a task: waking it."""
+    from .pull import TaskGraph, Workers
+    pool = Workers(2)
+    ran = threading.Event()
+
+    def wait(env):  # worker 0's task: done when the other task has run on the pool thread
+        ran.wait()
+        ran.clear()
+    g = TaskGraph([wait, lambda env: ran.set()], [[], []], [0, 0], [0, 1])
+    return _median(lambda: pool.run(g, None), reps)
+
+
+def _task(n: int = 400) -> float:
+    """One task of a chain run by one worker (``pull.py``): its bookkeeping, no work."""
+    from .pull import TaskGraph, Workers
+    g = TaskGraph([lambda env: None] * n, [[k + 1] for k in range(n - 1)] + [[]], [0] + [1] * (n - 1),
+                  list(range(n)))
+    return _median(lambda: Workers(1).run(g, None), 15) / n
 
 
 def measure() -> Machine:
@@ -124,17 +138,18 @@ def measure() -> Machine:
     byte = _median(lambda: np.add(x, x, out=y), 15) / (3 * x.nbytes)
     one = np.zeros(1, np.float32)
     call = _median(lambda: np.add(one, one, out=one), 200)
-    return Machine(cores, tuple(madd), byte, call, _handoff(), _launch())
+    return Machine(cores, tuple(madd), byte, call, _handoff(), _launch(), _task())
 
 
 _MACHINE: Dict[str, Machine] = {}
+VERSION = 2  # of what ``measure`` measures: a new version measures again
 
 
 def _key() -> str:
     from .threads import _controller
     ctl = _controller()
     blas = [(c.internal_api, c.version, getattr(c, "architecture", "")) for c in ctl.lib_controllers] if ctl else []
-    text = repr((platform.machine(), platform.processor(), platform.node(), available_cores(),
+    text = repr((VERSION, platform.machine(), platform.processor(), platform.node(), available_cores(),
                  np.__version__, blas))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -155,7 +170,7 @@ def calibrate(refresh: bool = False) -> Machine:
             with open_regular(path, text=True) as f:  # ReadError is an OSError: measure instead
                 d = json.load(f)
             m = Machine(int(d["cores"]), tuple(float(x) for x in d["madd"]), float(d["byte"]), float(d["call"]),
-                        float(d["handoff"]), float(d["launch"]))
+                        float(d["handoff"]), float(d["launch"]), float(d["task"]))
         except (OSError, ValueError, KeyError, TypeError):
             m = None  # no cache yet, or an unreadable one: measure
     if m is None or m.cores != available_cores():

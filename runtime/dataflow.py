@@ -1,179 +1,177 @@
-"""The dataflow executor: the sequential executor's code, run as a list-scheduled set of tasks on threads.
+"""The dataflow executor: the sequential executor's code as a DAG of tasks that workers pull.
 
-Per set of bindings it predicts each node's time (``costmodel.py``), merges
-small nodes into tasks and list-schedules them on the workers (``tasks.py``),
-then generates one function per worker: its tasks in order, waiting on an
-event only for a predecessor that runs on another worker::
+Per set of bindings it predicts each node's time (``costmodel.py``), cuts big nodes into
+chunks (``split.py``), merges small nodes into chains and simulates the workers' pulls
+(``tasks.py``). Then it generates one function per task from the sequential executor's
+lines. The sequential step of a 784-256-256-10 MLP at batch 128, around ``%fc2 =
+Gemm(%relu, %fc2.weight, %fc2.bias) {transB=1}``::
 
-    def w1(env, ev, setb, rec):
-        ev[3].wait()              # task 3 (worker 0) made %h2
-        v17 = env[17]
-        mm(v17, b4.T, b9)         # the sequential executor's lines, unchanged
+    def step(inputs, P):
         ...
-        ev[5].set()               # task 5 is read on worker 0
+        maximum(b10, 0, out=b12)
+        mm(b12, v4.T, b13)
+        add_11(b13, v5, b13)
+        ...
 
-The calling thread is worker 0. Concurrent tasks use one BLAS thread each; a
-task the schedule runs alone uses the whole budget (workers × BLAS threads never
-exceeds the cores, ``threads.py``). If the schedule predicts too small a gain,
-the executor runs the sequential function and ``schedules[key]`` says why.
+becomes tasks (``programs[key].source``), each reading the slots it needs from the call's
+``env`` list; ``%fc2`` [128, 256] is cut into its columns::
 
-Every node runs the same generated lines as in the sequential executor, on the
-same planned buffers, after its dependencies (producers, and the readers of the
-previous value in a buffer it overwrites), so the results are bit-identical to
-the sequential executor's given the same BLAS thread count per GEMM (OpenBLAS's
-sgemm rounds differently with 1 and 2 threads for some shapes).
+    def t3(env):                              # after t1 and t2, the chunks of %fc1
+        maximum(b10, 0, out=b12)
+        return
+    def t4(env):                              # t4 and t5 after t3, at the same time
+        v4 = env[4]
+        v5 = env[5]
+        mm(b12, v4[0:128].T, b13[:, 0:128])
+        add_11(b13[:, 0:128], v5[0:128], b13[:, 0:128])
+        return
+    def t5(env):
+        v4 = env[4]
+        v5 = env[5]
+        mm(b12, v4[128:256].T, b13[:, 128:256])
+        add_11(b13[:, 128:256], v5[128:256], b13[:, 128:256])
+        return
+
+The calling thread and ``workers - 1`` pool threads pull ready tasks, highest upward rank
+first (``pull.py``): a worker whose core is busy with other work takes fewer tasks. Every
+task runs with one BLAS thread (OpenBLAS threads spin while they wait, and two of them on
+a core that something else needs collapse), so intra-op parallelism comes from the chunks;
+workers × BLAS threads stays within the cores (``threads.py``). If the schedule predicts too
+small a gain, the executor runs the sequential function with one BLAS thread, and
+``schedules[key]`` says why; if it predicts a gain, a guard times both and runs the faster
+(``guard.py``), since on a shared machine the prediction for free cores may not hold.
+
+Every node runs the sequential executor's lines (or its op's lines on row slices, checked
+to give the same bits) on the same planned buffers, after its dependencies (producers, and
+the readers of the previous value in a buffer it overwrites), so the results are
+bit-identical to the sequential executor's at one BLAS thread.
 """
 from __future__ import annotations
 
 import logging
-import threading
+import re
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
 from .costmodel import calibrate, node_cost, seconds
 from .executor import SequentialExecutor, _Prepared
+from .guard import Guard
+from .pull import TaskGraph, Workers
+from .split import Accesses, chunk_lines, plan_chunks
 from .tasks import Schedule, list_schedule
 from .threads import BlasSetter, available_cores
 
 log = logging.getLogger("chainrule.dataflow")
+_SLOT = re.compile(r"v(\d+)$")
 
 
 class Program(NamedTuple):
-    """One call's generated code for one bindings: a function per worker, and how to finish."""
+    """One bindings' generated code: a function per task, and the updates to copy after them."""
     schedule: Schedule
-    workers: List[Callable]  # wk(env, ev, setb, rec)
-    events: List[threading.Event]
-    base_threads: int  # BLAS threads of a task that runs concurrently with others
+    graph: TaskGraph
     updates: list
     source: List[str]
 
 
-def worker_source(prep, tasks, w: int, base: int, cross_preds, signals, timed: bool = False) -> List[str]:
-    """Lines of worker ``w``'s function: its tasks' node code between waits and signals; a task
-    that runs alone raises the BLAS threads to its own count and sets them back to ``base``."""
-    lines = [f"def w{w}(env, ev, setb, rec):"]
+def task_source(prep, task, timed: bool = False) -> List[str]:
+    """Lines of task ``task.index``'s function: its nodes' lines (or chunks of them) between reads
+    of the slots it needs from ``env`` and writes of the values it makes."""
+    lines = [f"def t{task.index}(env{', rec' if timed else ''}):"]
     local = set()
-    for t in tasks:
-        lines += [f"    ev[{p}].wait()" for p in cross_preds[t.index]]
-        if t.threads != base:
-            lines.append(f"    setb({t.threads})")
-        for i in t.nodes:
-            body, ins, outs = prep.code[i]
-            for s in sorted(set(ins)):
-                if prep.expr[s] == f"v{s}" and s not in local:
-                    lines.append(f"    v{s} = env[{s}]")
-                    local.add(s)
-            if timed:
-                lines.append("    t0 = now()")
-            lines += ["    " + ln for ln in body]
-            if timed:
-                lines.append(f"    rec.append(({i}, t0, now()))")
-            for s in outs:
+    for i, span in task.parts:
+        body, ins, outs = prep.code[i]
+        e = prep.emitted.get(i)
+        if span is not None:
+            body = chunk_lines(prep.gen, e, span)
+        dst = _SLOT.match(e.out) if e is not None else None
+        for s in sorted(set(ins) | ({int(dst.group(1))} if dst else set())):
+            if prep.expr[s] == f"v{s}" and s not in local:
+                lines.append(f"    v{s} = env[{s}]")
                 local.add(s)
-                if prep.expr[s] == f"v{s}":
-                    lines.append(f"    env[{s}] = v{s}")
-        if t.threads != base:
-            lines.append(f"    setb({base})")
-        if t.index in signals:
-            lines.append(f"    ev[{t.index}].set()")
+        if timed:
+            lines.append("    t0 = now()")
+        lines += ["    " + ln for ln in body]
+        if timed:
+            lines.append(f"    rec.append(({i}, {None if span is None else tuple(span)!r}, t0, now()))")
+        for s in outs:
+            local.add(s)
+            if prep.expr[s] == f"v{s}":
+                lines.append(f"    env[{s}] = v{s}")
     lines.append("    return")
     return lines
 
 
-def build_program(prep, schedule: Schedule, name: str, base: int, updates, timed: bool = False) -> Program:
-    """Generate and compile the worker functions for ``schedule``'s tasks."""
-    worker_of = {t.index: t.worker for t in schedule.tasks}
-    cross = {t.index: [p for p in t.preds if worker_of[p] != t.worker] for t in schedule.tasks}
-    signals = {p for ps in cross.values() for p in ps}
+def build_program(prep, schedule: Schedule, name: str, updates, timed: bool = False) -> Program:
+    """Generate and compile the task functions of ``schedule``."""
     src: List[str] = []
-    for w, tasks in enumerate(schedule.by_worker()):
-        src += worker_source(prep, tasks, w, base, cross, signals, timed)
+    for t in schedule.tasks:
+        src += task_source(prep, t, timed)
     ns = prep.gen.ns
     ns.setdefault("now", time.perf_counter)
-    exec(compile("\n".join(src), f"<chainrule workers {name}>", "exec"), ns)  # noqa: S102 (generated code)
-    fns = [ns[f"w{w}"] for w in range(schedule.workers)]
-    events = [threading.Event() for _ in schedule.tasks]
-    return Program(schedule, fns, events, base, updates, src)
+    exec(compile("\n".join(src), f"<chainrule tasks {name}>", "exec"), ns)  # noqa: S102 (generated code)
+    succs: List[List[int]] = [[] for _ in schedule.tasks]
+    for t in schedule.tasks:
+        for p in t.preds:
+            succs[p].append(t.index)
+    graph = TaskGraph([ns[f"t{t.index}"] for t in schedule.tasks], succs, [len(t.preds) for t in schedule.tasks],
+                      [(-t.rank, t.index) for t in schedule.tasks])
+    return Program(schedule, graph, updates, src)
 
 
-def run_program(prog: Program, prep, graph, arrays, P, setb: BlasSetter, pool, rec=None):
-    """One call: worker 0 on this thread, the others on ``pool``; then the updates and outputs.
-    ``rec`` (a list) receives each worker's ``(node, start, end)`` records of a timed program."""
+def run_program(prog: Program, prep, graph, arrays, P, workers: Workers, recs=None):
+    """One call: the tasks on ``workers``, then the updates and the outputs. ``recs`` (a list per
+    worker) receives ``(node, span, start, end)`` records of a timed program."""
     env: List = [None] * len(prep.slot)
     for v, a in zip(graph.inputs, arrays):
         env[prep.slot[id(v)]] = a
     for v in graph.params:
         env[prep.slot[id(v)]] = P[v.name]
     before = {k: P[v.name].copy() for k, v in enumerate(graph.outputs) if v.kind in ("param", "state")}
-    recs = [[] for _ in prog.workers] if rec is not None else [None] * len(prog.workers)
-    errors: List[BaseException] = []
-
-    def work(w):
-        try:
-            prog.workers[w](env, prog.events, setb, recs[w])
-        except BaseException as err:  # noqa: BLE001 (reported to the caller below)
-            errors.append(err)
-            for e in prog.events:  # nobody waits forever on a task that will not finish
-                e.set()
-
-    prev = setb.get()
-    if prog.base_threads:
-        setb(prog.base_threads)
-    try:
-        futures = [pool.submit(work, w) for w in range(1, len(prog.workers))]
-        work(0)
-        for f in futures:
-            f.result()
-    finally:
-        if prog.base_threads and prev:
-            setb(prev)
-        for e in prog.events:
-            e.clear()
-    if errors:
-        raise errors[0]
-    if rec is not None:
-        rec.extend(recs)
+    workers.run(prog.graph, env, recs)
 
     def val(s):
         e = prep.expr[s]
-        return env[int(e[1:])] if e[0] == "v" and e[1:].isdigit() else prep.gen.ns[e]
+        return env[int(e[1:])] if _SLOT.match(e) else prep.gen.ns[e]
     for ps, vs in prog.updates:
         np.copyto(val(ps), val(vs))
     return [before[k] if k in before else val(prep.slot[id(v)]) for k, v in enumerate(graph.outputs)]
 
 
 class DataflowExecutor(SequentialExecutor):
-    """Runs list-scheduled tasks concurrently on ``workers`` threads; same buffers, same bits.
+    """Runs the tasks of a schedule on ``workers`` threads that pull them; same buffers, same bits.
 
     ``threads``: the cores it may use (default: all of ``os.sched_getaffinity``); ``workers``
-    (default: as many as the budget) × BLAS threads per concurrent task stays within it.
-    ``margin``: the predicted gain below which it runs sequentially. ``solo_threads``: BLAS
-    threads of a task that runs alone (default: the budget).
+    (default: as many as the budget) run one BLAS thread each. ``margin``: the predicted gain
+    below which it runs sequentially. ``chunks``: at most this many row chunks per big node
+    (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
+    task of its own (default: four hand-offs between threads, measured). ``chunked``: schedule the
+    chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time both
+    ways and run the faster (``guard.py``; ``guards[key]`` shows the medians); else always run
+    the tasks when the schedule predicts a gain.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
-                 workers: Optional[int] = None, margin: float = 0.1, solo_threads: Optional[int] = None):
+                 workers: Optional[int] = None, margin: float = 0.1, chunks: Optional[int] = None,
+                 grain: Optional[float] = None, chunked: Optional[bool] = None, guarded: bool = True):
         super().__init__(graph, params, planner, None)
         self.budget = max(1, min(threads or available_cores(), available_cores()))
         self.workers = max(1, min(workers or self.budget, self.budget))
-        self.base = max(1, self.budget // self.workers)
-        self.solo = min(solo_threads or self.budget, self.budget)
-        self.margin = margin
+        self.chunks = chunks if chunks is not None else self.workers
+        self.margin, self.grain, self.chunked, self.guarded = margin, grain, chunked, guarded
+        self.guards: Dict[tuple, Guard] = {}
         self.schedules: Dict[tuple, Schedule] = {}
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
         self._reuse = True  # which plan prepared() makes next (see _compile)
         self._setb = BlasSetter()
-        self.pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="chainrule") \
-            if self.workers > 1 else None
+        self.pool = Workers(self.workers)
 
     def _evict(self, shapes, fn):
         super()._evict(shapes, fn)
         key = tuple(shapes[k][j] for k, j, _ in self._syms)
-        for cache in (self.schedules, self.programs, self._preps):
+        for cache in (self.schedules, self.programs, self._preps, self.guards):
             cache.pop(key, None)
 
     def prepared(self, key):
@@ -188,44 +186,53 @@ class DataflowExecutor(SequentialExecutor):
         return self._prep
 
     def plan_schedule(self, prep) -> Schedule:
-        """Predict every node's time and list-schedule the tasks (``tasks.list_schedule``)."""
+        """Predict every node's time, cut big nodes into chunks, and schedule the tasks with and without
+        the chunks (``tasks.list_schedule``): the shorter predicted makespan wins (towers side by side
+        need no chunks, whose repacked operands cost time)."""
         m = calibrate()
-        costs = [node_cost(n, prep.bindings) for n in prep.nodes]
-        c1 = [seconds(c, m, 1) if prep.code[i][0] else 0.0 for i, c in enumerate(costs)]
-        cw = [seconds(c, m, self.solo) if prep.code[i][0] else 0.0 for i, c in enumerate(costs)]
+        cost = [seconds(node_cost(n, prep.bindings), m, 1) + m.call if prep.code[i][0] else 0.0
+                for i, n in enumerate(prep.nodes)]
+        grain = self.grain or 4 * m.handoff
         names = [n.name for n in prep.nodes]
-        return list_schedule(prep.deps, [c + m.call for c in c1], [c + m.call for c in cw], names, m,
-                             self.workers, self.solo, self.margin)
+        plain = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain)
+        chunks = plan_chunks(prep, cost, grain, self.chunks) if self.workers > 1 and self.chunked is not False else {}
+        if not chunks:
+            return plain
+        extent = {i: prep.emitted[i].type.shape[cut.spans[0].axis] for i, cut in chunks.items()}
+        cut = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain, chunks, extent,
+                            Accesses(prep, self.params).conflict)
+        return cut if self.chunked or cut.makespan < plain.makespan else plain
 
     def _compile(self, key):
         self._reuse = False
-        prep = self._preps[key] = self.prepared(key)
+        prep = self.prepared(key)
         sched = self.schedules[key] = self.plan_schedule(prep)
+        self._reuse = True  # the sequential executor's own plan and code
+        sequential = self._one_blas_thread(super()._compile(key))
         if not sched.parallel:
             log.info("%s %s: %s", self.graph.name, key, sched.decision)
-            self._reuse = True  # the sequential executor's own plan and code
-            del self._preps[key]
-            return self._sequential(super()._compile(key))
-        self.programs[key] = build_program(prep, sched, self.graph.name, self.base, self._updates(prep, key))
-        return lambda arrays, P: self._run(arrays, P, key)
+            return sequential
+        self._preps[key] = prep
+        prog = self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep))
+        dataflow = self._one_blas_thread(lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
+        if not self.guarded:
+            return dataflow
+        guard = self.guards[key] = Guard({"dataflow": dataflow, "sequential": sequential})
+        return guard
 
-    def _sequential(self, step):
-        setb, n = self._setb, self.solo
+    def _one_blas_thread(self, step):
+        setb = self._setb
 
         def run(arrays, P):
             prev = setb.get()
-            if prev != n:
-                setb(n)
+            if prev != 1:
+                setb(1)
             try:
                 return step(arrays, P)
             finally:
-                if prev != n:
+                if prev > 1:
                     setb(prev)
         return run
-
-    def _run(self, arrays, P, key, rec=None):
-        return run_program(self.programs[key], self._preps[key], self.graph, arrays, P, self._setb,
-                           self.pool, rec)
 
     def schedule_for(self, arrays) -> Schedule:
         """The schedule used for inputs like ``arrays`` (compiled on first use)."""

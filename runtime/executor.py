@@ -19,7 +19,7 @@ previous value in the buffer it overwrites; the ``DataflowExecutor``
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -36,11 +36,25 @@ from .specialize import Specializations
 _ndarray = np.ndarray
 
 
+class Emission(NamedTuple):
+    """How a node's lines were made: ``op.emit(code, attrs, out, args, in_types, alias, donated)``
+    into the planned array named ``out`` (the dataflow executor emits row ranges of it again)."""
+    op: object
+    attrs: dict
+    out: str
+    args: List[str]
+    in_types: Sequence[TensorType]
+    type: TensorType  # of the result, every dimension bound
+    alias: int
+    donated: List[int]
+
+
 class _Prepared:
     """Everything fixed for one set of bindings: buffers, generated code per node, dependencies.
 
     ``code[i]`` is ``(lines, input slots read, output slots written)`` for node i; ``expr[slot]``
-    names the value held in a slot (``v<slot>``, or a bound constant/buffer name in ``ns``).
+    names the value held in a slot (``v<slot>``, or a bound constant/buffer name in ``ns``);
+    ``emitted[i]`` is node i's ``Emission`` if its op emitted it into a planned buffer or parameter.
     Each node is asked, in turn: is its value known now (``Op.foldable``, ``Op.static_value``)?
     Does the plan give it a buffer (``Op.emit`` into it)? Can it make new arrays without
     temporaries (``Op.emit_fresh``)? Else its kernel is called.
@@ -66,8 +80,9 @@ class _Prepared:
         self.gen = Code()
         self.pslot = {p.name: self.slot[id(p)] for p in graph.params}
         self.expr: Dict[int, str] = {s: f"v{s}" for s in self.slot.values()}
-        live = Liveness(self.nodes, self.exported)
+        live = self.live = Liveness(self.nodes, self.exported)
         self.donated = [_donated(n, i, plan, live) for i, n in enumerate(self.nodes)]
+        self.emitted: Dict[int, Emission] = {}
         self.code = [self._node(i, n) for i, n in enumerate(self.nodes)]
         self.deps = _dependencies(graph, self.nodes, plan, live, self.donated)
 
@@ -93,6 +108,8 @@ class _Prepared:
             extra = {} if ws is None else {"workspace": ws}
             lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated, **extra)
             self.expr[outs[0]] = dst
+            if ws is None and id(o) not in self.fresh and len(outs) == 1:
+                self.emitted[i] = Emission(n.op, attrs, dst, args, in_types, t, alias, donated)
             return lines, ins, outs
         lhs = [f"v{s}" for s in outs]
         if ws is not None:
@@ -251,9 +268,9 @@ class SequentialExecutor:
         self.plans[key] = plan
         return _Prepared(self.graph, plan, self.params)
 
-    def _updates(self, prep, key):
+    def _updates(self, prep):
         """(param slot, value slot) for each update not written into its parameter by the plan."""
-        plan = self.plans[key]
+        plan = prep.plan
         return [(prep.slot[id(p)], prep.slot[id(v)]) for p, v in self.graph.updates
                 if plan is None or v.name not in plan.param_outputs]
 
@@ -272,7 +289,7 @@ class SequentialExecutor:
                 results[k] = f"r{k}"
         for body, _, _ in prep.code:
             lines += ["    " + ln for ln in body]
-        for ps, vs in self._updates(prep, key):
+        for ps, vs in self._updates(prep):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
         lines.append(f"    return [{', '.join(results)}]")
         ns = prep.gen.ns

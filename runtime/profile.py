@@ -2,9 +2,10 @@
 
 ``profile(executor, arrays)`` runs one call with a clock read around every
 node (a training step updates its parameters, as any call does) and returns
-one ``Event`` per node: its worker (thread), task, op, shapes, multiply-adds
-and bytes. ``chrome_trace(events)`` is the trace-event JSON object, with
-complete events (``"ph": "X"``, microseconds) and the names of the threads::
+one ``Event`` per node, or per chunk of a node the dataflow executor splits:
+its worker (thread), task, span, op, shapes, multiply-adds and bytes.
+``chrome_trace(events)`` is the trace-event JSON object, with complete events
+(``"ph": "X"``, microseconds) and the names of the threads::
 
     {"traceEvents": [{"name": "fc1", "cat": "Gemm", "ph": "X", "ts": 12.5, "dur": 240.1,
                       "pid": 0, "tid": 0, "args": {"shapes": ["f32[128,256]", ...], ...}}, ...]}
@@ -17,7 +18,9 @@ from typing import Dict, List, NamedTuple, Sequence
 from ..ir.files import write_file
 from .costmodel import node_cost
 from .dataflow import DataflowExecutor, build_program, run_program
-from .tasks import Schedule, Task
+from .pull import Workers
+from .split import Span
+from .tasks import Part, Schedule, Task
 from .threads import BlasSetter
 
 
@@ -26,6 +29,7 @@ class Event(NamedTuple):
     op: str
     worker: int
     task: int
+    span: str  # "[0:32]" for rows 0:32, "[:, 0:128]" for columns 0:128, "" for the whole node
     start: float  # seconds from the call's start
     end: float
     shapes: Sequence[str]
@@ -33,35 +37,47 @@ class Event(NamedTuple):
     bytes: int
 
 
-def _one_worker(prep, threads: int) -> Schedule:
+def _one_worker(prep) -> Schedule:
     n = len(prep.nodes)
-    return Schedule([Task(0, tuple(range(n)), 0, 0.0, 0.0, threads, ())], [x.name for x in prep.nodes],
-                    1, 0.0, 0.0, 0.0, threads)
+    return Schedule([Task(0, tuple(Part(i) for i in range(n)), 0.0, 0.0, (), 0, 0.0, 0.0)],
+                    [x.name for x in prep.nodes], 1, 0.0, 0.0, 0.0)
 
 
 def profile(executor, arrays) -> List[Event]:
-    """One timed call of a ``SequentialExecutor`` or ``DataflowExecutor`` on ``arrays``."""
+    """One timed call of a ``SequentialExecutor`` or ``DataflowExecutor`` on ``arrays`` (with the
+    BLAS threads it runs with: its ``threads``, one for the dataflow executor)."""
     with executor._lock:
         arrays, _ = executor._lookup(list(arrays))
         key = executor._key(arrays)
-        if isinstance(executor, DataflowExecutor) and key in executor.programs:
-            prep, sched = executor._preps[key], executor.programs[key].schedule
-            base, pool = executor.base, executor.pool
+        dataflow = isinstance(executor, DataflowExecutor)
+        if dataflow and key in executor.programs:
+            prep, sched, pool = executor._preps[key], executor.programs[key].schedule, executor.pool
         else:  # the sequential code: one worker, every node in order
             prep = executor.prepared(key)
-            sched, base, pool = _one_worker(prep, executor.threads or 0), executor.threads or 0, None
-        prog = build_program(prep, sched, executor.graph.name, base, executor._updates(prep, key), timed=True)
-        rec: List = []
-        t0 = prep.gen.ns["now"]()
-        run_program(prog, prep, executor.graph, arrays, executor.params, BlasSetter(), pool, rec)
-    task_of = {i: t.index for t in sched.tasks for i in t.nodes}
+            sched, pool = _one_worker(prep), Workers(1)
+        prog = build_program(prep, sched, executor.graph.name, executor._updates(prep), timed=True)
+        recs: List[List] = [[] for _ in range(pool.n)]
+        setb = BlasSetter()
+        prev, threads = setb.get(), 1 if dataflow else executor.threads
+        if threads:
+            setb(threads)
+        try:
+            t0 = prep.gen.ns["now"]()
+            run_program(prog, prep, executor.graph, arrays, executor.params, pool, recs)
+        finally:
+            if threads and prev:
+                setb(prev)
+    task_of = {p: t.index for t in sched.tasks for p in t.parts}
     events = []
-    for w, records in enumerate(rec):
-        for i, a, b in records:
+    for w, records in enumerate(recs):
+        for i, span, a, b in records:
             n = prep.nodes[i]
             c = node_cost(n, prep.bindings)
             shapes = [str(v.type) for v in list(n.inputs) + list(n.outputs)]
-            events.append(Event(n.name, n.op.name, w, task_of[i], a - t0, b - t0, shapes, c.madds, c.bytes))
+            span = None if span is None else Span(*span)
+            part = 1.0 if span is None else (span.hi - span.lo) / prep.emitted[i].type.shape[span.axis]  # its share
+            events.append(Event(n.name, n.op.name, w, task_of[Part(i, span)], "" if span is None else str(span),
+                                a - t0, b - t0, shapes, int(c.madds * part), int(c.bytes * part)))
     return sorted(events, key=lambda e: (e.start, e.worker))
 
 
@@ -73,8 +89,8 @@ def chrome_trace(events: Sequence[Event], name: str = "chainrule") -> Dict:
     for e in events:
         out.append({"name": e.node, "cat": e.op, "ph": "X", "ts": round(e.start * 1e6, 3),
                     "dur": round((e.end - e.start) * 1e6, 3), "pid": 0, "tid": e.worker,
-                    "args": {"op": e.op, "task": e.task, "shapes": list(e.shapes), "flops": e.madds,
-                             "bytes": e.bytes}})
+                    "args": {"op": e.op, "task": e.task, "span": e.span, "shapes": list(e.shapes),
+                             "flops": e.madds, "bytes": e.bytes}})
     return {"traceEvents": out, "displayTimeUnit": "ms"}
 
 

@@ -1,48 +1,63 @@
 """Tasks and their schedule: the dataflow executor's plan, made before the first call.
 
-1. **Tasks.** Every node starts as a task. A task cheaper than the grain (a few
-   thread hand-offs) is merged into its only predecessor, or else into its only
-   successor: merging along a lone edge never makes a cycle, and a task is then
-   worth handing to another thread.
-2. **List scheduling (HEFT).** Tasks are taken by upward rank, the longest
-   predicted path from the task to the end (critical path first); each goes to
-   the worker where it would finish earliest, counting a hand-off when a
-   predecessor ran on another worker.
-3. **Wide tasks.** A task that the schedule runs alone (no other task's interval
-   overlaps it) gets every BLAS thread of the budget; barrier edges to the other
-   workers' neighbouring tasks make it alone at run time too, since the BLAS
-   thread count is process-wide.
-4. **Fallback.** If the predicted makespan does not beat the sequential sum (every
-   node with the whole budget of BLAS threads) by ``margin``, the schedule says so
-   and the executor runs the sequential code.
+1. **Chunks.** A node predicted to take several grains, whose op can compute slices of its
+   result alone (``Op.split``, ``split.py``), is cut into chunks of rows or columns, and the
+   nodes along a row-split node's rows are cut the same way (``relu`` after ``fc1``). A
+   chunk waits only for the chunks of its dependencies whose bytes it touches: rows 0:32
+   of ``relu`` wait for rows 0:32 of ``fc1``, while the weight gradient, which reads every
+   row, waits for all of them.
+2. **Chains.** Every node or chunk starts as a task. A task cheaper than the grain (a few
+   thread hand-offs) is merged into its latest predecessor when the others are done by
+   then, or else into its only successor (``merge_chains``), so that a task is worth
+   handing to another thread (``fc1[0:128], relu[0:128]``).
+3. **Priorities.** A task's upward rank is the longest predicted path from it to the end
+   (critical path first, as in HEFT list scheduling).
+4. **A prediction.** The workers pull ready tasks at run time (``pull.py``); the schedule
+   simulates those pulls with the predicted times: a free worker takes the ready task of
+   highest rank, and a worker that was asleep starts after a hand-off.
+5. **A decision.** If the predicted makespan does not beat the sequential sum (every node
+   on one thread) by ``margin``, the executor runs the sequential code.
 
-``print(schedule)`` shows the tasks, their nodes, workers, predicted times and the
-decision.
+``print(schedule)`` shows the tasks, their nodes (and chunks), the worker each is expected
+on, predicted times and the decision.
 """
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+import heapq
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .costmodel import Machine
+from .split import Cut, Span
+
+
+class Part(NamedTuple):
+    """A node, or a chunk of it (a ``Span`` of its result's rows or columns)."""
+    node: int
+    span: Optional[Span] = None
 
 
 class Task(NamedTuple):
     index: int
-    nodes: Tuple[int, ...]  # node indices in the sequential order
-    worker: int
+    parts: Tuple[Part, ...]  # run in this order (the sequential order, a node's chunks in order)
+    cost: float  # predicted seconds, bookkeeping included
+    rank: float  # upward rank: the longest predicted path from its start to the end
+    preds: Tuple[int, ...]  # tasks that must finish first
+    worker: int  # where the simulated pulls ran it
     start: float  # predicted, seconds from the call's start
     finish: float
-    threads: int  # BLAS threads while it runs
-    preds: Tuple[int, ...]  # tasks that must finish first (dependencies and barriers)
+
+    @property
+    def nodes(self) -> Tuple[int, ...]:
+        return tuple(dict.fromkeys(p.node for p in self.parts))
 
 
 class Schedule:
-    """The predicted plan of one call: tasks on workers, makespan against the sequential sum."""
+    """The predicted plan of one call: tasks, their expected workers, makespan against the sequential sum."""
 
     def __init__(self, tasks: List[Task], names: Sequence[str], workers: int, makespan: float,
-                 sequential: float, margin: float, budget: int):
+                 sequential: float, margin: float):
         self.tasks, self.names, self.workers = tasks, list(names), workers
-        self.makespan, self.sequential, self.margin, self.budget = makespan, sequential, margin, budget
+        self.makespan, self.sequential, self.margin = makespan, sequential, margin
         self.parallel = workers > 1 and makespan < (1 - margin) * sequential
 
     @property
@@ -50,30 +65,28 @@ class Schedule:
         return self.sequential / self.makespan if self.makespan else 1.0
 
     @property
+    def chunked(self) -> int:
+        """How many nodes run in chunks."""
+        return len({p.node for t in self.tasks for p in t.parts if p.span is not None})
+
+    @property
     def decision(self) -> str:
         if self.parallel:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
         why = "one worker" if self.workers < 2 else \
             f"predicted gain {self.gain:.2f}x is below the margin {1 / (1 - self.margin):.2f}x"
-        return f"sequential, {self.budget} BLAS thread(s): {why}"
-
-    def by_worker(self) -> List[List[Task]]:
-        lists: List[List[Task]] = [[] for _ in range(self.workers)]
-        for t in sorted(self.tasks, key=lambda t: (t.start, t.index)):
-            lists[t.worker].append(t)
-        return lists
+        return f"sequential, 1 BLAS thread: {why}"
 
     def __str__(self):
-        lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks on {self.workers} worker(s), "
-                 f"budget {self.budget} core(s)",
+        lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in "
+                 f"chunks) on {self.workers} worker(s), 1 BLAS thread each",
                  f"  predicted makespan {self.makespan * 1e3:.3f} ms, sequential sum {self.sequential * 1e3:.3f} ms",
                  f"  decision: {self.decision}",
-                 f"  {'task':>4} {'worker':>6} {'start ms':>9} {'end ms':>9} {'blas':>4}  nodes"]
-        for t in sorted(self.tasks, key=lambda t: (t.start, t.index)):
-            names = [self.names[i] for i in t.nodes]
+                 f"  {'task':>4} {'worker':>6} {'start ms':>9} {'end ms':>9}  nodes"]
+        for t in sorted(self.tasks, key=lambda t: (t.start, t.worker, t.index)):
+            names = [self.names[p.node] + ("" if p.span is None else str(p.span)) for p in t.parts]
             shown = ", ".join(names[:4]) + (f", … (+{len(names) - 4})" if len(names) > 4 else "")
-            lines.append(f"  {t.index:4d} {t.worker:6d} {t.start * 1e3:9.3f} {t.finish * 1e3:9.3f} "
-                         f"{t.threads:4d}  {shown}")
+            lines.append(f"  {t.index:4d} {t.worker:6d} {t.start * 1e3:9.3f} {t.finish * 1e3:9.3f}  {shown}")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -81,23 +94,34 @@ class Schedule:
 
 
 def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: float) -> List[List[int]]:
-    """Group nodes into tasks: a group cheaper than ``grain`` joins its only predecessor group,
-    or else its only successor group. Returns the groups, each sorted, in order of first node."""
+    """Group the items of a DAG (``deps``: each item's predecessors; the items in a topological
+    order) into tasks. A group cheaper than ``grain`` joins
+
+    - its only predecessor group; or else
+    - its latest predecessor group (in the topological order), if every other predecessor
+      would be finished before that one starts with as many workers as wanted: waiting for
+      them then delays nothing, and the latest predecessor is never reachable from another
+      one, so no cycle is made; or else
+    - its only successor group.
+
+    A merged group takes its target's place in the order, which stays topological. Returns the
+    groups, each sorted, in order of first item."""
     n = len(deps)
-    group = list(range(n))  # node -> representative
     members: Dict[int, List[int]] = {i: [i] for i in range(n)}
     preds: Dict[int, set] = {i: set(deps[i]) for i in range(n)}
     succs: Dict[int, set] = {i: set() for i in range(n)}
+    start, finish = [0.0] * n, [0.0] * n  # as soon as possible, with as many workers as wanted
     for i, d in enumerate(deps):
         for j in d:
             succs[j].add(i)
+        start[i] = max((finish[j] for j in d), default=0.0)
+        finish[i] = start[i] + cost[i]
     gcost = {i: cost[i] for i in range(n)}
 
-    def join(a: int, b: int):  # b's nodes into a
+    def join(a: int, b: int):  # b's nodes into a (a keeps its place: the key is its first item)
         members[a] += members.pop(b)
         gcost[a] += gcost.pop(b)
-        for i in members[a]:
-            group[i] = a
+        start[a], finish[a] = min(start[a], start[b]), max(finish[a], finish[b])
         for p in preds.pop(b):
             succs[p].discard(b)
             if p != a:
@@ -117,80 +141,117 @@ def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: fl
         for g in sorted(members):
             if g not in members or gcost[g] >= grain:
                 continue
-            if len(preds[g]) == 1:
-                join(min(preds[g]), g)
+            last = max(preds[g], default=None)
+            if last is not None and all(finish[p] <= start[last] + 1e-12 for p in preds[g] if p != last):
+                join(last, g)
                 changed = True
             elif len(succs[g]) == 1:
-                s = min(succs[g])
-                join(s, g)
+                join(min(succs[g]), g)
                 changed = True
     return sorted((sorted(m) for m in members.values()), key=lambda m: m[0])
 
 
-def list_schedule(deps: Sequence[Sequence[int]], cost1: Sequence[float], costw: Sequence[float],
-                  names: Sequence[str], machine: Machine, workers: int, budget: int,
-                  margin: float = 0.1, grain: float = 0.0) -> Schedule:
-    """HEFT-style schedule of the nodes (``cost1``: seconds with one BLAS thread, ``costw``: with the
-    whole budget) on ``workers``; ``grain`` defaults to four hand-offs."""
-    seq = sum(costw)
+def _pieces(deps, cost, chunks: Dict[int, Cut], extent: Dict[int, int], conflict, m: Machine):
+    """Every node, or each of its chunks, with its predicted cost (a chunk: its share of the node's,
+    times the cut's measured overhead) and predecessors: a chunk waits for a chunk of a node it
+    depends on only if ``conflict`` says they touch the same bytes."""
+    parts: List[Part] = []
+    pcost: List[float] = []
+    of: Dict[int, List[int]] = {}
+    for i in range(len(deps)):
+        cut = chunks.get(i)
+        for span in cut.spans if cut else [None]:
+            of.setdefault(i, []).append(len(parts))
+            parts.append(Part(i, span))
+            pcost.append(cost[i] if span is None else
+                         (cost[i] - m.call) * cut.overhead * (span.hi - span.lo) / extent[i] + m.call)
+    pdeps = []
+    for part in parts:
+        pdeps.append([q for j in deps[part.node] for q in of[j]
+                      if part.span is None or parts[q].span is None or conflict is None
+                      or conflict(part.node, part.span, j, parts[q].span)])
+    return parts, pcost, pdeps
+
+
+def _topological(preds, succs) -> List[int]:
+    """The tasks in an order where each comes after its predecessors (Kahn's, smallest index first)."""
+    left = [len(p) for p in preds]
+    ready = [k for k, n in enumerate(left) if not n]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for s in succs[k]:
+            left[s] -= 1
+            if not left[s]:
+                heapq.heappush(ready, s)
+    return order
+
+
+def _simulate(cost, preds, succs, rank, workers: int, m: Machine):
+    """Where and when each task runs if free workers pull the ready task of highest rank."""
+    n = len(cost)
+    left = [len(p) for p in preds]
+    ready = [(-rank[k], k) for k in range(n) if not left[k]]
+    heapq.heapify(ready)
+    worker, start, finish = [0] * n, [0.0] * n, [0.0] * n
+    running: List[tuple] = []
+    asleep = {w: (0.0 if w == 0 else m.launch) for w in range(workers)}  # worker -> since when
+
+    def run(k, w, t):
+        worker[k], start[k], finish[k] = w, t, t + cost[k]
+        heapq.heappush(running, (finish[k], w, k))
+
+    def wake(t):  # sleeping workers take what is left: a hand-off wakes them (pool workers start at launch)
+        while ready and asleep:
+            w = min(asleep)
+            since = asleep.pop(w)
+            run(heapq.heappop(ready)[1], w, since if since >= t else t + m.handoff)
+
+    wake(0.0)
+    while running:
+        t, w, k = heapq.heappop(running)
+        for s in succs[k]:
+            left[s] -= 1
+            if not left[s]:
+                heapq.heappush(ready, (-rank[s], s))
+        if ready:
+            run(heapq.heappop(ready)[1], w, t)
+        else:
+            asleep[w] = t
+        wake(t)
+    return worker, start, finish
+
+
+def list_schedule(deps: Sequence[Sequence[int]], cost: Sequence[float], names: Sequence[str], machine: Machine,
+                  workers: int, margin: float = 0.1, grain: float = 0.0,
+                  chunks: Optional[Dict[int, Cut]] = None, extent: Optional[Dict[int, int]] = None,
+                  conflict=None) -> Schedule:
+    """The tasks of the nodes (``cost``: predicted seconds each, one BLAS thread), their ranks, and
+    the simulated pulls of ``workers``. ``chunks``: the cuts of the nodes run in chunks (``extent``:
+    the length of the axis they cut; ``conflict(i, span_i, j, span_j)``: must those chunks be
+    ordered). ``grain`` defaults to four hand-offs."""
+    seq = sum(cost)
     if workers < 2 or not deps:
-        tasks = [Task(0, tuple(range(len(deps))), 0, 0.0, seq, budget, ())]
-        return Schedule(tasks, names, 1, seq, seq, margin, budget)
-    groups = merge_chains(deps, cost1, grain or 4 * machine.handoff)
-    task_of = {i: k for k, g in enumerate(groups) for i in g}
-    preds = [sorted({task_of[j] for i in g for j in deps[i]} - {k}) for k, g in enumerate(groups)]
+        t = Task(0, tuple(Part(i) for i in range(len(deps))), seq, seq, (), 0, 0.0, seq)
+        return Schedule([t], names, 1, seq, seq, margin)
+    m, h = machine, machine.handoff
+    parts, pcost, pdeps = _pieces(deps, cost, chunks or {}, extent or {}, conflict, m)
+    groups = merge_chains(pdeps, pcost, grain or 4 * h)
+    task_of = {q: k for k, g in enumerate(groups) for q in g}
+    preds = [sorted({task_of[d] for q in g for d in pdeps[q]} - {k}) for k, g in enumerate(groups)]
     succs: List[List[int]] = [[] for _ in groups]
     for k, p in enumerate(preds):
         for j in p:
             succs[j].append(k)
-    c1 = [sum(cost1[i] for i in g) for g in groups]
-    cw = [sum(costw[i] for i in g) for g in groups]
-    h = machine.handoff
+    c = [sum(pcost[q] for q in g) + m.task for g in groups]
     rank = [0.0] * len(groups)
-    for k in reversed(range(len(groups))):  # groups are in a topological order (first nodes are)
-        rank[k] = c1[k] + max((h + rank[s] for s in succs[k]), default=0.0)
-    order = sorted(range(len(groups)), key=lambda k: (-rank[k], k))
-    worker, start, finish = [0] * len(groups), [0.0] * len(groups), [0.0] * len(groups)
-    free = [0.0] * workers
-    for k in order:
-        best = None
-        for w in range(workers):
-            ready = max((finish[p] + (h if worker[p] != w else 0.0) for p in preds[k]), default=0.0)
-            s = max(ready, free[w])
-            if best is None or s + c1[k] < best[0] - 1e-12:
-                best = (s + c1[k], w, s)
-        finish[k], worker[k], start[k] = best
-        free[worker[k]] = finish[k]
-    # tasks the plan runs alone may use every BLAS thread; barriers keep them alone at run time
-    edges = [set(p) for p in preds]
-    threads = [max(1, budget // workers)] * len(groups)
-    for k in range(len(groups)):
-        if any(worker[j] != worker[k] and start[j] < finish[k] and start[k] < finish[j] for j in range(len(groups))):
-            continue
-        if cw[k] >= c1[k]:
-            continue  # not a BLAS task that gains from threads
-        threads[k] = budget
-        for w in range(workers):
-            if w == worker[k]:
-                continue
-            on_w = sorted((j for j in range(len(groups)) if worker[j] == w), key=lambda j: start[j])
-            before = [j for j in on_w if finish[j] <= start[k]]
-            after = [j for j in on_w if start[j] >= finish[k]]
-            if before:
-                edges[k].add(before[-1])
-            if after:
-                edges[after[0]].add(k)
-    # predicted times again, in the workers' fixed orders, with the wide tasks' shorter times
-    time_order = sorted(range(len(groups)), key=lambda k: (start[k], k))
-    free = [0.0] * workers
-    s2, f2 = [0.0] * len(groups), [0.0] * len(groups)
-    for k in time_order:
-        ready = max((f2[p] + (h if worker[p] != worker[k] else 0.0) for p in edges[k]), default=0.0)
-        s2[k] = max(ready, free[worker[k]])
-        f2[k] = s2[k] + (cw[k] if threads[k] == budget and budget > 1 else c1[k])
-        free[worker[k]] = f2[k]
-    tasks = [Task(k, tuple(g), worker[k], s2[k], f2[k], threads[k], tuple(sorted(edges[k])))
+    for k in reversed(_topological(preds, succs)):
+        rank[k] = c[k] + max((h + rank[s] for s in succs[k]), default=0.0)
+    worker, start, finish = _simulate(c, preds, succs, rank, workers, m)
+    tasks = [Task(k, tuple(parts[q] for q in g), c[k], rank[k], tuple(preds[k]), worker[k], start[k], finish[k])
              for k, g in enumerate(groups)]
-    used = len({worker[k] for k in range(len(groups))})
-    makespan = max(f2) + (machine.launch if used > 1 else 0.0)
-    return Schedule(tasks, names, workers, makespan, seq, margin, budget)
+    last = max(range(len(tasks)), key=lambda k: (finish[k], -k))
+    makespan = finish[last] + (h if worker[last] != 0 else 0.0)  # the calling thread is woken to return
+    return Schedule(tasks, names, workers, makespan, seq, margin)

@@ -1,8 +1,10 @@
 """Threads: the cores this process may use, and BLAS threads through one cached threadpoolctl controller.
 
 The dataflow executor keeps a budget: workers × BLAS threads per task never
-exceeds ``available_cores()``. OpenBLAS threads spin while they wait for work,
-so two workers each running a two-thread GEMM on two cores fight over them.
+exceeds ``available_cores()``, and it runs one BLAS thread per worker. OpenBLAS
+threads spin while they wait for work, so two workers each running a two-thread
+GEMM on two cores fight over them, and a two-thread GEMM on a machine where
+another job holds a core waits for its descheduled half (10-20x slower, measured).
 """
 from __future__ import annotations
 
@@ -47,8 +49,7 @@ def blas_threads(n: Optional[int]):
 
 class BlasSetter:
     """Sets the BLAS thread count directly (about 1 µs, against 5-15 µs for a threadpoolctl limit):
-    what the dataflow executor calls between tasks. The count is process-wide, so only a task that
-    runs alone may raise it."""
+    what the dataflow executor calls around a call. The count is process-wide."""
 
     def __init__(self):
         ctl = _controller()

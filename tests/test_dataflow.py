@@ -1,5 +1,5 @@
-"""The dataflow executor: a threads budget, cost-based tasks, a list schedule you can print, the same
-bits as the sequential executor, thread-safe calls, and a profile in the trace-event format."""
+"""The dataflow executor: a threads budget, cost-based tasks and row chunks, a schedule you can print,
+the same bits as the sequential executor, thread-safe calls, and a profile in the trace-event format."""
 import json
 import pathlib
 import sys
@@ -15,7 +15,7 @@ from chainrule.passes.memory import plan_memory
 from chainrule.runtime.dataflow import DataflowExecutor
 from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.tasks import merge_chains
-from chainrule.runtime.threads import available_cores
+from chainrule.runtime.threads import BlasSetter, available_cores
 from fuzz_graphs import random_graph, random_inputs
 from test_fuzz_ir import FUZZ
 
@@ -23,6 +23,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks
 from bench_dataflow import towers as tower_graph  # noqa: E402
 
 FORCE = -10.0  # a margin no schedule fails: run the tasks on threads even when no gain is predicted
+TINY = 1e-9  # a grain every node beats: cut every node that can be cut into row chunks
 two_cores = pytest.mark.skipif(available_cores() < 2, reason="needs two cores to run two workers")
 
 
@@ -42,31 +43,106 @@ def _params(g):
     return {k: v.copy() for k, v in g.initializers.items()}
 
 
-def test_workers_times_blas_threads_stay_within_the_cores():
-    g = towers()
+class _Spy:
+    """``np.matmul`` that records the BLAS thread count it runs with (bound into the generated code)."""
+
+    def __init__(self):
+        self.seen, self.setb = set(), BlasSetter()
+
+    def __call__(self, *a, **k):
+        self.seen.add(self.setb.get())
+        return np.matmul(*a, **k)
+
+
+@pytest.mark.parametrize("margin", [FORCE, 10.0])  # the tasks on threads, and the sequential fallback
+def test_every_task_runs_with_one_blas_thread_within_the_cores(margin):
+    g = towers(sizes=(24, 64, 64, 5))
+    setb = BlasSetter()
     for threads in (None, 1, 2, 64):
-        run = DataflowExecutor(g, _params(g), planner=plan_memory, threads=threads, margin=FORCE)
-        assert run.workers * run.base <= available_cores() and run.solo <= available_cores()
-        run.run_list(list(_batch()))
-        for prog in run.programs.values():
-            assert all(t.threads <= run.budget for t in prog.schedule.tasks)
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, threads=threads, margin=margin, grain=TINY,
+                               chunked=True)
+        assert 1 <= run.workers <= available_cores()
+        spy = _Spy()
+        run.run_list(list(_batch((24, 64, 64, 5), n=64)))  # compiles
+        for prep in list(run._preps.values()) + [run._prep]:
+            prep.gen.ns["mm"] = spy
+        before = setb.get()
+        run.run_list(list(_batch((24, 64, 64, 5), n=64)))
+        assert setb.get() == before  # the caller's count is back
+        assert spy.seen <= {0, 1}, spy.seen  # 0: no BLAS library to ask
+
+
+def _covered(s, g, extent):
+    """Every node runs once: whole, or in row chunks that cover its rows once, in order."""
+    by_node = {}
+    for p in sorted((p for t in s.tasks for p in t.parts), key=lambda p: (p.node, p.span or ())):
+        by_node.setdefault(p.node, []).append(p.span)
+    assert sorted(by_node) == list(range(len(g.nodes)))
+    for i, cut in by_node.items():
+        if cut != [None]:
+            assert cut[0].lo == 0 and cut[-1].hi == extent(i, cut[0].axis), (i, cut)
+            assert all(a.hi == b.lo and a.axis == b.axis for a, b in zip(cut, cut[1:])), (i, cut)
 
 
 @two_cores
 def test_schedule_covers_every_node_once_and_respects_dependencies():
-    g = towers()
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
-    s = run.schedule_for(list(_batch()))
-    nodes = sorted(i for t in s.tasks for i in t.nodes)
-    assert nodes == list(range(len(g.nodes)))
+    g = towers(k=1, sizes=(24, 64, 64, 5))  # one tower: its chunks are the parallelism
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY, chunked=True)
+    xs = list(_batch((24, 64, 64, 5), n=64))
+    s = run.schedule_for(xs)
+    prep = next(iter(run._preps.values()))
+    _covered(s, g, lambda i, axis: prep.emitted[i].type.shape[axis])
     by = {t.index: t for t in s.tasks}
     for t in s.tasks:
         for p in t.preds:
             assert by[p].finish <= t.start + 1e-12, (p, t.index)
-    assert s.parallel and 0 < s.makespan and 0 < s.sequential
+    assert s.parallel and 0 < s.makespan and 0 < s.sequential and s.chunked > 0
     text = str(s)
     assert "predicted makespan" in text and "sequential sum" in text and "decision: dataflow" in text
-    assert len(s.tasks) < len(g.nodes)  # small nodes were merged into tasks
+    assert "[0:32]" in text or "[:, 0:32]" in text  # a chunk
+    assert len({t.worker for t in s.tasks}) == 2
+
+
+def _synthetic_schedule(batch):
+    """The MLP 64-256-256-8's training step at ``batch``, scheduled with GEMMs big and the rest small."""
+    from chainrule.runtime.costmodel import calibrate
+    from chainrule.runtime.split import Accesses, plan_chunks
+    from chainrule.runtime.tasks import list_schedule
+    b = cr.GraphBuilder("mlp")
+    x, t = b.input("x", ("N", 64)), b.input("t", ("N", 8))
+    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
+                   "training").graph
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, workers=2, threads=2, margin=FORCE, guarded=False)
+    run.run_list(list(_batch((64, 256, 256, 8), n=batch)))
+    prep = next(iter(run._preps.values()))
+    cost = [1.0 if n.op.blas else 0.01 for n in prep.nodes]
+    chunks = plan_chunks(prep, cost, 0.1, 4)
+    s = list_schedule(prep.deps, cost, [n.name for n in prep.nodes], calibrate(), 2, FORCE, 0.1, chunks,
+                      {i: prep.emitted[i].type.shape[c.spans[0].axis] for i, c in chunks.items()},
+                      Accesses(prep, run.params).conflict)
+    return s, chunks, {n: i for i, n in enumerate(s.names)}
+
+
+def test_chunks_of_one_batch_row_range_chain_into_one_task():
+    """At batch 512, fc1[0:128] and relu[0:128] read and write the same rows, so they are one task;
+    the weight gradient Z̄ᵀH reads every row of Z̄, so its chunks wait for every row chunk of Z̄."""
+    from chainrule.runtime.split import Span
+    s, chunks, at = _synthetic_schedule(512)
+    tasks = [[(s.names[p.node], p.span) for p in t.parts] for t in s.tasks]
+    assert [("fc1", Span(0, 0, 128)), ("relu", Span(0, 0, 128))] in tasks
+    grad_w = [t for t in s.tasks if t.parts[0].node == at["grad_fc2.weight"]]
+    assert len(grad_w) == 4 and all(t.parts[0].span is not None for t in grad_w)
+    owner = {t.index for t in s.tasks for p in t.parts if p.node == at["grad_fc2"]}
+    for t in grad_w:
+        assert set(t.preds) >= owner
+
+
+def test_a_blas_node_splits_the_longer_side_of_its_result():
+    """fc1 at batch 128 is [128, 256]: its columns, so each chunk packs the batch again (small), not the
+    weights; the update of fc1.weight [256, 64] is elementwise: its rows."""
+    s, chunks, at = _synthetic_schedule(128)
+    assert chunks[at["fc1"]].spans[0].axis == 1 and chunks[at["new_fc1.weight"]].spans[0].axis == 0
+    assert "fc1[:, 0:64]" in str(s)
 
 
 def test_small_chains_merge_into_one_task_without_cycles():
@@ -85,26 +161,48 @@ def test_tiny_graph_falls_back_to_sequential_and_says_so(caplog):
         y = exe(x)
     np.testing.assert_array_equal(y, cr.compile(model)(x))
     s = exe.schedule(x)
-    assert not s.parallel and "sequential" in s.decision
+    assert not s.parallel and "sequential, 1 BLAS thread" in s.decision
     assert s.workers < 2 or "below the margin" in s.decision
     assert "sequential" in caplog.text
 
 
 @two_cores
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
-def test_threaded_training_step_is_bit_identical_to_sequential(activation):
-    g = towers(sizes=(48, 64, 64, 5))
+@pytest.mark.parametrize("grain", [None, TINY])  # whole nodes, and every node that can be cut in chunks
+def test_threaded_training_step_is_bit_identical_to_sequential(activation, grain):
+    sizes = (48, 256, 256, 5)
+    g = cr.compile(tower_graph(1 if grain else 2, sizes, activation)[0], "training").graph
     p_seq, p_dfl = _params(g), _params(g)
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
-    # one BLAS thread for every task, as the sequential run: OpenBLAS rounds differently per thread count
-    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, solo_threads=1)
-    for n in (16, 7, 16):
-        x, t = _batch((48, 64, 64, 5), n=n, seed=n)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, guarded=False, grain=grain,
+                           chunked=bool(grain))
+    for n in (128, 70, 128, 96):
+        x, t = _batch(sizes, n=n, seed=n)
         a, b = seq.run_list([x, t]), dfl.run_list([x, t])
         assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
-    assert dfl.schedule_for([x, t]).parallel
+    s = dfl.schedule_for([x, t])
+    assert s.parallel and (grain is None or s.chunked > 0)
     for k in p_seq:
         assert p_seq[k].tobytes() == p_dfl[k].tobytes(), k
+
+
+@two_cores
+def test_guard_times_both_ways_and_keeps_the_bits():
+    """Guarded, a training step alternates between the tasks on threads and the sequential code while
+    it times them, then runs the faster: every step's loss and parameters equal the sequential executor's."""
+    sizes = (48, 256, 256, 5)
+    g = towers(sizes=sizes)
+    p_seq, p_dfl = _params(g), _params(g)
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=FORCE, grain=TINY, chunked=True)
+    x, t = _batch(sizes, n=128)
+    for _ in range(24):
+        a, b = seq.run_list([x, t]), dfl.run_list([x, t])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
+    assert all(p_seq[k].tobytes() == p_dfl[k].tobytes() for k in p_seq)
+    guard = next(iter(dfl.guards.values()))
+    assert guard.calls["dataflow"] >= 3 and guard.calls["sequential"] >= 3
+    assert "running" in str(guard) and guard.current in ("dataflow", "sequential")
 
 
 @two_cores
@@ -114,7 +212,8 @@ def test_threaded_schedule_equals_sequential_on_random_graphs(g):
     xs = random_inputs(g)
     with np.errstate(all="ignore"):
         seq = SequentialExecutor(g, planner=plan_memory).run_list(xs)
-        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE).run_list(xs)
+        dfl = DataflowExecutor(g, planner=plan_memory, margin=FORCE, guarded=False, grain=TINY,
+                               chunked=True).run_list(xs)
     for a, b in zip(seq, dfl):
         np.testing.assert_array_equal(a, b)
 
@@ -142,13 +241,14 @@ def _stress(call, inputs, expected, threads=4, calls=200):
 def test_four_threads_calling_one_executable_get_single_thread_answers(executor):
     g = towers(k=2)
     rng = np.random.default_rng(1)
-    inputs = [[rng.standard_normal((8, 24)).astype(np.float32),
-               np.eye(5, dtype=np.float32)[rng.integers(0, 5, 8)]] for _ in range(6)]
+    inputs = [[rng.standard_normal((64, 24)).astype(np.float32),
+               np.eye(5, dtype=np.float32)[rng.integers(0, 5, 64)]] for _ in range(6)]
     infer = cr.compile(cr.nn.mlp([24, 32, 5], seed=0), executor="interpreter")
     g.updates.clear()  # the loss and its gradients, no update: every call has one right answer
     g.set_outputs(list(g.outputs))
     if executor == "dataflow-threaded":
-        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
+        run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY,
+                               chunked=True)
     elif executor == "interpreter":
         run = cr.Interpreter(g, _params(g))
     else:
@@ -203,9 +303,11 @@ def check_trace(doc, graph):
         assert isinstance(e["pid"], int) and isinstance(e["tid"], int) and isinstance(e["name"], str)
         if e["ph"] == "X":
             assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0 and e["dur"] >= 0
-            assert {"op", "shapes", "flops", "bytes"} <= set(e["args"])
-            names.append(e["name"])
-    assert sorted(names) == sorted(n.name for n in graph.nodes)
+            assert {"op", "span", "shapes", "flops", "bytes"} <= set(e["args"])
+            names.append((e["name"], e["args"]["span"]))
+    whole = [n for n, rows in names if not rows]
+    chunked = {n for n, rows in names if rows}
+    assert sorted(whole + sorted(chunked)) == sorted(n.name for n in graph.nodes)  # once, or in chunks
 
 
 @pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow"])
@@ -214,7 +316,7 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
     exe = cr.compile(g, "inference", executor=executor)
     xs = list(_batch())
     events = exe.profile(xs, str(tmp_path / "trace.json"), gantt=str(tmp_path / "gantt.png"))
-    assert len(events) == len(exe.graph.nodes)
+    assert len(events) >= len(exe.graph.nodes)
     check_trace(json.loads((tmp_path / "trace.json").read_text()), exe.graph)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "gantt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -222,13 +324,16 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
 
 @two_cores
 def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
-    g = towers()
-    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE)
+    g = towers(k=1, sizes=(24, 64, 64, 5))
+    run = DataflowExecutor(g, _params(g), planner=plan_memory, margin=FORCE, guarded=False, grain=TINY, chunked=True)
     from chainrule.runtime.profile import chrome_trace, profile
-    events = profile(run, list(_batch()))
+    xs = list(_batch((24, 64, 64, 5), n=64))
+    run.run_list(xs)
+    events = profile(run, xs)
     doc = chrome_trace(events, "towers")
     check_trace(doc, g)
-    assert {e.worker for e in events} == {0, 1}
+    assert {e.worker for e in events} == {0, 1} or len({e.worker for e in events}) == 1  # a busy core may run nothing
+    assert any(e.span == "[0:32]" for e in events)
 
 
 def test_cli_profile_writes_the_trace(tmp_path, capsys):

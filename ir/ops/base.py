@@ -22,6 +22,8 @@ writing one class (and one entry in the gradient-check table of the tests):
   speed depends on its thread count (the dataflow executor's cost model, ``runtime/costmodel.py``);
 - ``takes``: the restricted element types (``types.RESTRICTED``: strings, bfloat16) the op
   accepts; every other op refuses them, before its type rule runs, as operands and as results.
+- ``split``: which slices of the inputs the result's rows (or columns) r0:r1 need, so that the
+  dataflow executor can compute a big node as several tasks (``runtime/split.py``).
 
 How an op maps to ONNX is not here (``ir/`` never sees onnx): its import and
 export sit side by side in its family's table, ``frontends/onnx/ops/<family>.py``.
@@ -228,6 +230,19 @@ class Op:
         """A reduction's running value (``Accumulator``), so that ``runtime/loops.py`` can also
         compute it inside the loop nest of the elementwise node making its input; or None."""
         return None
+    def split(self, attrs: dict, in_types: Sequence[TensorType], out: TensorType, axis: int = 0):
+        """The slice r0:r1 of the result along ``axis`` (0: rows, 1: columns), computed from slices of
+        the inputs: per input, the axis to slice by r0:r1 (None: the input is read whole), or None
+        if that slice cannot be computed alone. An elementwise op reads the same slice of each input
+        that has the axis (broadcasting aligns shapes on the right); an input without it, or with
+        one entry against more, is broadcast and read whole::
+
+            Add(%h: f32[N,256], %b: f32[256]), axis 0  ->  (0, None):  out[r0:r1] = h[r0:r1] + b
+                                               axis 1  ->  (1, 0):     out[:, c0:c1] = h[:, c0:c1] + b[c0:c1]
+        """
+        if not self.elementwise:
+            return None
+        return broadcast_split(in_types, out, axis)
 
     def lecture(self, node, i: int, n) -> Term:
         """Input ``i``'s term v̄ⱼ ∂vⱼ/∂vᵢ, as ``chainrule explain`` prints it. ``n`` names values:
@@ -288,6 +303,13 @@ def refuse_restricted(op: Op, types: Sequence[TensorType], what: str) -> None:
     for t in types:
         if t.dtype in RESTRICTED and t.dtype not in op.takes:
             raise IRTypeError(f"{op.name} does not take {t.dtype.value} {what}, got {t} ({RESTRICTED[t.dtype]})")
+def broadcast_split(in_types: Sequence[TensorType], out: TensorType, axis: int):
+    """Per input, its axis that broadcasting aligns with the result's ``axis`` and has its length
+    (None: the input has no such axis, or broadcasts one entry); None for a result without ``axis``."""
+    if not 0 <= axis < out.rank:
+        return None
+    ks = [axis - (out.rank - t.rank) for t in in_types]
+    return tuple(k if k >= 0 and t.shape[k] == out.shape[axis] else None for k, t in zip(ks, in_types))
 
 
 def same_dtype(op: Op, ins: Sequence[TensorType], where: str = "") -> None:

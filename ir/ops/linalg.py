@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IRTypeError
 from ..types import TensorType, broadcast_shapes
 from . import register
-from .base import HOLE, Op, Term, literal, same_dtype
+from .base import HOLE, Op, Term, broadcast_split, literal, same_dtype
 
 
 def _mm_shape(a, b):
@@ -65,6 +65,14 @@ class MatMul(Op):
             return False
         lb.matmul(outs[0], args[0], args[1], in_types[0], in_types[1])
         return True
+
+    def split(self, attrs, in_types, out, axis=0):
+        """Y[r0:r1] = A[r0:r1] @ B (A's first axis is Y's: its rows or its batch) and
+        Y[..., c0:c1] = A @ B[:, c0:c1], when B is one matrix."""
+        a, b = in_types
+        if not (a.rank == out.rank >= 2 and b.rank == 2):
+            return None
+        return (0, None) if axis == 0 else (None, 1) if axis == out.rank - 1 else None
 
     def vjp(self, e, node, gys):
         a, b = node.inputs
@@ -181,6 +189,18 @@ class Gemm(Op):
         else:
             lb.nest(y, t, [y, args[2]], [t, in_types[2]], lambda xs: f"{scale(xs[0])} + {bias(xs[1])}")
         return True
+
+    def split(self, attrs, in_types, out, axis=0):
+        """Y[r0:r1] = α op(A)[r0:r1] op(B) + β C[r0:r1] and Y[:, c0:c1] = α op(A) op(B)[:, c0:c1] + β C[:, c0:c1].
+        op(A)'s rows are A's columns when transA (the weight gradient W̄ = Z̄ᵀX takes columns r0:r1
+        of Z̄), op(B)'s columns are B's rows when transB (Z = XWᵀ takes rows c0:c1 of W); C
+        broadcasts as in an elementwise op."""
+        if axis not in (0, 1):
+            return None
+        c = broadcast_split(in_types[2:], out, axis) or ()
+        if axis == 0:
+            return (1 if attrs["transA"] else 0, None) + c
+        return (None, 0 if attrs["transB"] else 1) + c
 
     def vjp(self, e, node, gys):
         a, b = node.inputs[:2]

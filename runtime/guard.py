@@ -1,0 +1,77 @@
+"""A measured guard: run the dataflow program only while it is faster than the sequential code.
+
+The schedule is a prediction for free cores. On a shared machine the other jobs decide how
+much of the second core this process gets, and it changes from minute to minute; Linux
+shares the cores between sessions (autogroup), so when they are all busy a second thread
+gets this process no more CPU, and two workers that wait for each other only lose. Both
+ways of running a bindings give the same bits (one BLAS thread, the same lines on the same
+buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`` times of
+each way, runs the one with the smaller median, and now and then times the other once::
+
+    calls 1-8      each way in turn until both are timed three times (a first call is not timed)
+    then           the faster one; the other once after 8 calls, then after 16, 32 ... 128
+                   as long as it stays slower (after 8 again when it was faster)
+
+so a way several times slower costs a few percent at most, and a change of load is seen
+within 128 calls. ``print(guard)`` shows the medians and the way it runs.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable, Dict
+
+
+class Guard:
+    """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
+
+    def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
+                 longest: int = 128, clock: Callable[[], float] = time.perf_counter):
+        self.ways, self.clock = ways, clock
+        self.times = {w: deque(maxlen=window) for w in ways}
+        self.warmup, self.first, self.longest = warmup, first, longest
+        self.current = next(iter(ways))
+        self.interval = first
+        self.since = 0  # calls of ``current`` since the other way was last timed
+        self.calls = {w: 0 for w in ways}
+
+    def _other(self) -> str:
+        return next(w for w in self.ways if w != self.current)
+
+    def median(self, way: str) -> float:
+        t = sorted(self.times[way])
+        return t[len(t) // 2] if t else float("inf")
+
+    def _warm(self) -> bool:
+        return min(len(v) for v in self.times.values()) >= self.warmup
+
+    def _next(self) -> str:
+        if not self._warm():  # time both a few times first, fewest samples first
+            return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
+        return self._other() if self.since >= self.interval else self.current
+
+    def __call__(self, *args):
+        warm = self._warm()
+        way = self._next()
+        t0 = self.clock()
+        out = self.ways[way](*args)
+        dt = self.clock() - t0
+        self.calls[way] += 1
+        if self.calls[way] > 1:  # the first call of each way compiles and warms the caches
+            self.times[way].append(dt)
+        best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
+        if not warm:
+            self.current, self.since = best, 0
+        elif way != self.current:  # a probe of the other way: soon again if it beat the current one
+            self.interval = self.first if dt < self.median(self.current) else min(2 * self.interval, self.longest)
+            self.current, self.since = best, 0
+        else:
+            self.since += 1
+            if best != self.current:  # the current way became slower than the other's last times
+                self.current, self.since, self.interval = best, 0, self.first
+        return out
+
+    def __str__(self):
+        shown = ", ".join(f"{w} {self.median(w) * 1e3:.3f} ms" for w in self.ways)
+        window = self.times[self.current].maxlen
+        return f"measured (medians of the last {window} calls): {shown}; running {self.current}"

@@ -1,0 +1,257 @@
+"""Chunks and pulled tasks: the ``split`` facet of the ops, chunks that give the whole node's bits (a row
+or column slice of a one-thread sgemm against the whole sgemm), which chunks must wait for which, and the
+workers that pull ready tasks by priority."""
+import threading
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ir import OPS, DType, TensorType
+from chainrule.passes.memory import plan_memory
+from chainrule.runtime.codegen import Code
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import Emission
+from chainrule.runtime.pull import TaskGraph, Workers
+from chainrule.runtime.split import Accesses, Span, chunk_lines, exact, spans
+from chainrule.runtime.threads import BlasSetter
+
+F32 = DType.f32
+
+
+def T(*shape):
+    return TensorType(shape, F32)
+
+
+# -- the facet ------------------------------------------------------------------------------------
+def test_split_is_a_facet_of_the_op():
+    gemm = OPS["Gemm"]
+    attrs = gemm.check_attrs({"transB": 1})
+    fwd = [T(128, 784), T(256, 784), T(256)]  # Z = XWᵀ + b
+    assert gemm.split(attrs, fwd, T(128, 256), 0) == (0, None, None)
+    assert gemm.split(attrs, fwd, T(128, 256), 1) == (None, 0, 0)  # columns of Z: rows of W, entries of b
+    grad_w = gemm.check_attrs({"transA": 1})  # W̄ = Z̄ᵀX: rows of W̄ are columns of Z̄
+    assert gemm.split(grad_w, [T(128, 256), T(128, 784)], T(256, 784), 0) == (1, None)
+    assert gemm.split(grad_w, [T(128, 256), T(128, 784)], T(256, 784), 2) is None
+    assert OPS["MatMul"].split({}, [T(64, 8), T(8, 3)], T(64, 3), 0) == (0, None)
+    assert OPS["MatMul"].split({}, [T(64, 8), T(8, 3)], T(64, 3), 1) == (None, 1)
+    assert OPS["MatMul"].split({}, [T(8), T(8, 3)], T(3), 0) is None  # a vector has no rows to split
+    add = OPS["Add"]
+    assert add.split({}, [T(64, 256), T(256)], T(64, 256), 0) == (0, None)  # the bias is read whole
+    assert add.split({}, [T(64, 256), T(256)], T(64, 256), 1) == (1, 0)
+    assert add.split({}, [T(64, 256), T(1, 256)], T(64, 256), 0) == (0, None)
+    assert add.split({}, [T(64, 1), T(64, 256)], T(64, 256), 0) == (0, 0)
+    assert OPS["ReduceSum"].split({"axes": (0,)}, [T(64, 256)], T(256), 0) is None  # sums over rows
+    assert add.split({}, [T(), T()], T(), 0) is None
+
+
+def test_spans_start_at_multiples_of_the_unit():
+    assert spans(0, 128, 4) == [Span(0, 0, 32), Span(0, 32, 64), Span(0, 64, 96), Span(0, 96, 128)]
+    assert spans(1, 784, 4) == [Span(1, 0, 224), Span(1, 224, 448), Span(1, 448, 672), Span(1, 672, 784)]
+    assert spans(0, 100, 4) == [Span(0, 0, 32), Span(0, 32, 64), Span(0, 64, 96), Span(0, 96, 100)]
+    assert spans(0, 32, 4) == [Span(0, 0, 32)]
+    assert str(Span(0, 0, 32)) == "[0:32]" and str(Span(1, 64, 128)) == "[:, 64:128]"
+
+
+def _emission(opname, attrs, in_types, code):
+    op = OPS[opname]
+    attrs = op.check_attrs(attrs)
+    out = op.infer(in_types, attrs)[0]
+    return Emission(op, attrs, code.const(np.empty(out.shape, np.float32), "o"),
+                    [code.const(np.zeros(t.shape, np.float32), "x") for t in in_types], in_types, out, -1, [])
+
+
+def test_a_chunk_is_the_ops_own_lines_on_row_slices():
+    code = Code()
+    e = _emission("Gemm", {"transA": 1}, [T(128, 256), T(128, 784)], code)
+    lines = chunk_lines(code, e, Span(0, 0, 64))
+    assert lines == [f"mm({e.args[0]}[:, 0:64].T, {e.args[1]}, {e.out}[0:64])"]
+    e = _emission("Gemm", {"transB": 1}, [T(128, 784), T(256, 784), T(256)], code)
+    text = "\n".join(chunk_lines(code, e, Span(0, 32, 64)))
+    assert f"{e.args[0]}[32:64], {e.args[1]}.T, {e.out}[32:64]" in text and f", {e.args[2]}, " in text
+    text = "\n".join(chunk_lines(code, e, Span(1, 128, 256)))
+    assert f"mm({e.args[0]}, {e.args[1]}[128:256].T, {e.out}[:, 128:256])" in text
+    assert f"{e.args[2]}[128:256]" in text
+
+
+# -- the same bits --------------------------------------------------------------------------------
+# the GEMMs of the benchmarks' training steps: forward Z = XWᵀ, backward X̄ = Z̄W, weight W̄ = Z̄ᵀX
+SHAPES = [(m, k, n) for m, k, n in [(128, 784, 256), (128, 256, 256), (512, 784, 256), (512, 256, 256),
+                                     (128, 784, 1024), (128, 1024, 1024), (512, 1024, 1024), (128, 256, 384),
+                                     (128, 384, 384), (256, 128, 784), (1024, 128, 784), (384, 128, 384)]]
+
+
+def _slices_of_whole_sgemm(mode, m, k, n, cut, rng):
+    """Does computing the spans ``cut`` of a one-thread sgemm one by one give the whole call's bits?"""
+    a = rng.standard_normal((m, k) if mode != "tn" else (k, m), dtype=np.float32)
+    b = rng.standard_normal((n, k) if mode == "nt" else (k, n), dtype=np.float32)
+    op_a = (lambda r: a[r]) if mode != "tn" else (lambda r: a[:, r].T)
+    op_b = (lambda c: b[c].T) if mode == "nt" else (lambda c: b[:, c])
+    whole, parts = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    np.matmul(op_a(slice(None)), op_b(slice(None)), out=whole)
+    for s in cut:
+        if s.axis == 0:
+            np.matmul(op_a(slice(s.lo, s.hi)), op_b(slice(None)), out=parts[s.lo:s.hi])
+        else:
+            np.matmul(op_a(slice(None)), op_b(slice(s.lo, s.hi)), out=parts[:, s.lo:s.hi])
+    return whole.tobytes() == parts.tobytes()
+
+
+@pytest.fixture
+def one_blas_thread():
+    setb = BlasSetter()
+    before = setb.get()
+    setb(1)
+    yield
+    if before:
+        setb(before)
+
+
+@pytest.mark.parametrize("mode", ["nt", "nn", "tn"])
+def test_slices_of_a_one_thread_sgemm_are_its_rows_and_columns(mode, one_blas_thread):
+    """The shapes the benchmarks split (the longer side, of 128 or more, in chunks of multiples of 32):
+    on this machine's BLAS a slice of a one-thread sgemm equals that slice of the whole sgemm."""
+    rng = np.random.default_rng(0)
+    bad = [(m, k, n, c) for m, k, n in SHAPES for c in (2, 4)
+           if not _slices_of_whole_sgemm(mode, m, k, n, spans(0 if m >= n else 1, max(m, n), c), rng)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("shape", [(128, 784, 10), (128, 256, 10), (64, 32, 32), (128, 1024, 1024), (32, 784, 256),
+                                   (1, 784, 256)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_exact_agrees_with_comparing_the_bits(shape, axis, one_blas_thread):
+    """``exact`` is what the executor asks before it splits a BLAS node; where OpenBLAS uses another
+    kernel for the chunks (few columns), it must say no."""
+    m, k, n = shape
+    code = Code()
+    e = _emission("Gemm", {"transB": 1}, [T(m, k), T(n, k)], code)
+    cut = spans(axis, (m, n)[axis], 2)
+    if len(cut) < 2:
+        return
+    assert exact(e, cut) == _slices_of_whole_sgemm("nt", m, k, n, cut, np.random.default_rng(0))
+
+
+# -- which chunks wait for which -------------------------------------------------------------------
+def _mlp_prep(batch):
+    b = cr.GraphBuilder("mlp")
+    x, t = b.input("x", ("N", 64)), b.input("t", ("N", 8))
+    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([64, 256, 256, 8], seed=0)(x)), t)),
+                   "training").graph
+    run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory,
+                           workers=2, threads=2, margin=-10.0, grain=1e-9, guarded=False)
+    rng = np.random.default_rng(0)
+    run.run_list([rng.standard_normal((batch, 64)).astype(np.float32),
+                  np.eye(8, dtype=np.float32)[np.arange(batch) % 8]])
+    prep = next(iter(run._preps.values()))
+    return prep, Accesses(prep, run.params), {n.name: i for i, n in enumerate(prep.nodes)}
+
+
+def test_chunks_wait_only_for_the_bytes_they_touch():
+    prep, acc, at = _mlp_prep(512)
+    fc1, relu, gw = at["fc1"], at["relu"], at["grad_fc2.weight"]
+    rows = spans(0, 512, 4)
+    assert acc.conflict(relu, rows[0], fc1, rows[0])  # relu[0:128] reads fc1[0:128]
+    assert not acc.conflict(relu, rows[1], fc1, rows[0])
+    grad = at["grad_fc2"]
+    assert all(acc.conflict(gw, Span(0, 0, 64), grad, r) for r in rows)  # Z̄ᵀH reads every row of Z̄
+    upd, fwd = at["new_fc2.weight"], at["fc2"]  # the update overwrites W, which every forward chunk read
+    assert all(acc.conflict(upd, Span(0, 0, 64), fwd, r) for r in rows)
+    cols = spans(1, 256, 2)  # a column slice conflicts with every row chunk it crosses
+    assert acc.conflict(relu, rows[1], fc1, cols[0])
+
+
+# -- workers pulling tasks -----------------------------------------------------------------------
+def _graph(n, edges, log, prio=None):
+    succs = [[] for _ in range(n)]
+    npreds = [0] * n
+    for a, b in edges:
+        succs[a].append(b)
+        npreds[b] += 1
+    fns = [lambda env, k=k: log.append(k) for k in range(n)]
+    return TaskGraph(fns, succs, npreds, prio or list(range(n)))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_workers_run_every_task_once_after_its_predecessors(workers):
+    edges = [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (3, 5), (3, 6), (4, 7), (5, 7), (6, 7)]
+    pool = Workers(workers)
+    for _ in range(50):
+        log = []
+        pool.run(_graph(8, edges, log), None)
+        assert sorted(log) == list(range(8))
+        assert all(log.index(a) < log.index(b) for a, b in edges)
+
+
+def test_one_worker_takes_ready_tasks_by_priority():
+    log = []
+    Workers(1).run(_graph(5, [(0, 1), (0, 2), (0, 3), (0, 4)], log, prio=[0, 4, 3, 1, 2]), None)
+    assert log == [0, 3, 4, 2, 1]
+
+
+def test_a_failing_task_raises_in_the_caller_and_the_next_call_runs():
+    pool = Workers(2)
+    log = []
+    g = _graph(6, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (4, 5)], log)
+
+    def boom(env):
+        raise ValueError("task 3 failed")
+    bad = g._replace(fns=list(g.fns[:3]) + [boom] + list(g.fns[4:]))
+    with pytest.raises(ValueError, match="task 3 failed"):
+        pool.run(bad, None)
+    assert 4 not in log and 5 not in log
+    log.clear()
+    pool.run(g, None)
+    assert sorted(log) == list(range(6))
+
+
+def test_tasks_run_on_several_threads():
+    names = set()
+    lock = threading.Lock()
+    gate = threading.Barrier(2, timeout=10)
+
+    def task(env):  # two tasks that can only finish together: both workers must run one
+        with lock:
+            names.add(threading.current_thread().name)
+        gate.wait()
+    Workers(2).run(TaskGraph([task, task], [[], []], [0, 0], [0, 1]), None)
+    assert len(names) == 2
+
+
+def test_a_call_shortens_the_switch_interval_and_gives_it_back():
+    import sys
+    from chainrule.runtime.pull import SWITCH
+    seen = []
+    before = sys.getswitchinterval()
+    Workers(2).run(TaskGraph([lambda env: seen.append(sys.getswitchinterval())], [[]], [0], [0]), None)
+    assert seen == [pytest.approx(min(before, SWITCH))] and sys.getswitchinterval() == before
+
+
+# -- the measured guard ------------------------------------------------------------------------------
+class _Clock:
+    """A clock that each way advances by its own cost (``cost`` can change between calls)."""
+
+    def __init__(self, cost):
+        self.now, self.cost, self.log = 0.0, cost, []
+
+    def way(self, name):
+        def run():
+            self.log.append(name)
+            self.now += self.cost[name]
+            return name
+        return run
+
+
+def test_guard_runs_the_faster_way_and_times_the_other_ever_less_often():
+    from chainrule.runtime.guard import Guard
+    clock = _Clock({"dataflow": 3.0, "sequential": 1.0})
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now)
+    for _ in range(300):
+        g()
+    probes = [k for k, w in enumerate(clock.log) if w == "dataflow"][4:]  # after the warm-up
+    assert [b - a for a, b in zip(probes, probes[1:])][:4] == [17, 33, 65, 129]  # after 16, 32, 64, 128 calls
+    assert g.current == "sequential" and "running sequential" in str(g)
+    clock.cost["dataflow"] = 0.5  # the other core is free again: the next probes see it
+    for _ in range(300):
+        g()
+    assert g.current == "dataflow" and clock.log[-50:].count("dataflow") > 40
