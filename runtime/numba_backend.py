@@ -214,7 +214,7 @@ class NumbaExecutor(SequentialExecutor):
             call = f"{item.name}({', '.join(args)})"
             rets = [f"v{prep.slot[id(self._values[v])]}" for v in item.returns]
             lines.append(f"    {', '.join(rets)}, = {call}" if rets else f"    {call}")
-        for ps, vs in self._updates(prep, key):
+        for ps, vs in self._updates(prep):
             lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
         lines.append(f"    return [{', '.join(results)}]")
         return "\n".join(lines)
