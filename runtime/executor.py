@@ -274,8 +274,9 @@ class SequentialExecutor:
         return [(prep.slot[id(p)], prep.slot[id(v)]) for p, v in self.graph.updates
                 if plan is None or v.name not in plan.param_outputs]
 
-    def _compile(self, key):
-        prep = self.prepared(key)
+    def step_head(self, prep):
+        """The generated step's first lines (inputs and parameters bound to their slots, outputs
+        that are parameters copied before the updates) and the expressions of its results."""
         g = self.graph
         lines = ["def step(inputs, P):"]
         for k, v in enumerate(g.inputs):
@@ -287,11 +288,20 @@ class SequentialExecutor:
             if v.kind in ("param", "state"):  # returned as it was before this step's updates
                 lines.append(f"    r{k} = {results[k]}.copy()")
                 results[k] = f"r{k}"
+        return lines, results
+
+    def step_tail(self, prep, results):
+        """The generated step's last lines: the updates not planned in place, then the results."""
+        lines = [f"    copyto({prep.expr[ps]}, {prep.expr[vs]})" for ps, vs in self._updates(prep)]
+        return lines + [f"    return [{', '.join(results)}]"]
+
+    def _compile(self, key):
+        prep = self.prepared(key)
+        g = self.graph
+        lines, results = self.step_head(prep)
         for body, _, _ in prep.code:
             lines += ["    " + ln for ln in body]
-        for ps, vs in self._updates(prep):
-            lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
-        lines.append(f"    return [{', '.join(results)}]")
+        lines += self.step_tail(prep, results)
         ns = prep.gen.ns
         self.source = "\n".join(lines)
         exec(compile(self.source, f"<chainrule step {g.name}>", "exec"), ns)  # noqa: S102 (generated code)

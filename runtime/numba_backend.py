@@ -194,17 +194,7 @@ class NumbaExecutor(SequentialExecutor):
 
     def _glue(self, prep, key, src) -> str:
         """The Python step: the numba functions and the NumPy kernels of the nodes without loops, in order."""
-        g = self.graph
-        lines = ["def step(inputs, P):"]
-        for k, v in enumerate(g.inputs):
-            lines.append(f"    v{prep.slot[id(v)]} = inputs[{k}]")
-        for v in g.params:
-            lines.append(f"    v{prep.slot[id(v)]} = P[{v.name!r}]")
-        results = [prep.expr[prep.slot[id(v)]] for v in g.outputs]
-        for k, v in enumerate(g.outputs):
-            if v.kind in ("param", "state"):  # returned as it was before this step's updates
-                lines.append(f"    r{k} = {results[k]}.copy()")
-                results[k] = f"r{k}"
+        lines, results = self.step_head(prep)
         for kind, item in src.items:
             if kind == "numpy":
                 lines += ["    " + ln for ln in prep.code[item][0]]
@@ -214,10 +204,7 @@ class NumbaExecutor(SequentialExecutor):
             call = f"{item.name}({', '.join(args)})"
             rets = [f"v{prep.slot[id(self._values[v])]}" for v in item.returns]
             lines.append(f"    {', '.join(rets)}, = {call}" if rets else f"    {call}")
-        for ps, vs in self._updates(prep):
-            lines.append(f"    copyto({prep.expr[ps]}, {prep.expr[vs]})")
-        lines.append(f"    return [{', '.join(results)}]")
-        return "\n".join(lines)
+        return "\n".join(lines + self.step_tail(prep, results))
 
 
 def _first_lines(err, k: int = 4) -> str:

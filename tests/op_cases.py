@@ -75,3 +75,15 @@ def graph():
         outs.append(list(e.emit(name, xs, attrs, name=f"case{c}").outputs))
     g.set_outputs([o for os_ in outs for o in os_])
     return g, feeds, outs
+
+
+def close_1e6(got, want, what):
+    """``got`` equals ``want`` in dtype and shape, and to 1e-6 relative to ``want``'s largest finite
+    element (infinities exactly); integers and bools exactly."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
+    if want.dtype.kind == "f":
+        scale = float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0))  # infinities must match exactly
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * max(scale, 1e-30), err_msg=what)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=what)

@@ -19,7 +19,7 @@ from chainrule.runtime.lowering import lower, program_text
 from fuzz_graphs import random_graph, random_inputs
 from golden import check_golden
 from hypothesis import given
-from op_cases import CASES, FALLS_BACK, IDS, graph
+from op_cases import CASES, FALLS_BACK, IDS, close_1e6 as _close, graph
 from test_fuzz_ir import FUZZ
 
 
@@ -56,16 +56,6 @@ def run_loops(g, feeds, params=None):
     for p, v in g.updates:
         np.copyto(params[p.name], env[program.array(v)])
     return outs, program
-
-
-def _close(got, want, what):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
-    if want.dtype.kind == "f":
-        scale = float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0))  # infinities must match exactly
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * max(scale, 1e-30), err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from chainrule.ir import OPS
 from chainrule.passes.memory import plan_memory
 from chainrule.runtime import Interpreter
 from fuzz_graphs import random_graph, random_inputs
-from op_cases import CASES, FALLS_BACK, IDS, graph
+from op_cases import CASES, FALLS_BACK, IDS, close_1e6 as _close, graph
 
 numba = pytest.importorskip("numba")
 
@@ -36,16 +36,6 @@ def _case_results(ran, k):
     outs, want, got, _ = ran
     at = sum(len(o) for o in outs[:k])
     return want[at:at + len(outs[k])], got[at:at + len(outs[k])]
-
-
-def _close(got, want, what):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
-    if want.dtype.kind == "f":
-        scale = float(np.max(np.abs(want[np.isfinite(want)]), initial=0.0))  # infinities must match exactly
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * max(scale, 1e-30), err_msg=what)
-    else:
-        np.testing.assert_array_equal(got, want, err_msg=what)
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)

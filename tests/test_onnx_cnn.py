@@ -128,11 +128,10 @@ def test_torch_exported_cnn_imports_equal_to_torch():
     np.testing.assert_allclose(cr.compile(g)(x.numpy()), want, rtol=1e-5, atol=1e-5)
 
 
-@needs_torch
-def test_chainrule_grad_of_a_torch_exported_cnn_loss_equals_torch_autograd(tmp_path):
-    from chainrule.frontends.cli import main as cli
+def _cnn_with_loss(seed):
+    """A small torch CNN and its cross-entropy loss in one module class (instances share the net)."""
     tn = torch.nn
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     net = tn.Sequential(tn.Conv2d(1, 3, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2), tn.Conv2d(3, 4, 3, stride=2),
                         tn.AvgPool2d(1), tn.Flatten(), tn.Linear(4, 5))
 
@@ -143,7 +142,13 @@ def test_chainrule_grad_of_a_torch_exported_cnn_loss_equals_torch_autograd(tmp_p
 
         def forward(self, x, t):
             return tn.functional.cross_entropy(self.net(x), t)
+    return WithLoss
 
+
+@needs_torch
+def test_chainrule_grad_of_a_torch_exported_cnn_loss_equals_torch_autograd(tmp_path):
+    from chainrule.frontends.cli import main as cli
+    WithLoss = _cnn_with_loss(seed=1)
     x, t = torch.randn(4, 1, 8, 8), torch.tensor([0, 3, 1, 4])
     path = tmp_path / "loss.onnx"
     torch.onnx.export(WithLoss(), (x, t), str(path), opset_version=17, dynamo=False, input_names=["x", "t"],
@@ -183,19 +188,7 @@ def test_dynamo_exported_cnn_imports_equal_to_torch(optimize):
 @needs_dynamo
 def test_chainrule_grad_of_a_dynamo_exported_cnn_loss_equals_torch_autograd(tmp_path):
     from chainrule.frontends.cli import main as cli
-    tn = torch.nn
-    torch.manual_seed(2)
-    net = tn.Sequential(tn.Conv2d(1, 3, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2), tn.Conv2d(3, 4, 3, stride=2),
-                        tn.AvgPool2d(1), tn.Flatten(), tn.Linear(4, 5))
-
-    class WithLoss(tn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x, t):
-            return tn.functional.cross_entropy(self.net(x), t)
-
+    WithLoss = _cnn_with_loss(seed=2)
     x, t = torch.randn(4, 1, 8, 8), torch.tensor([0, 3, 1, 4])
     path = tmp_path / "loss.onnx"
     path.write_bytes(_dynamo_export(WithLoss(), (x, t), optimize=True))
