@@ -235,10 +235,7 @@ class ReduceL1(Reduce):
         return Accumulator("0.0" if in_type.dtype.is_float else "0", "{acc} + np.abs({x})")
 
     def vjp(self, e, node, gys):
-        x = node.inputs[0]
-        zero = e.scalar_like(0, x)
-        sign = e.Sub(e.Cast(e.Greater(x, zero), to=x.dtype), e.Cast(e.Greater(zero, x), to=x.dtype))
-        return [e.Mul(self._expand(e, node, gys[0]), sign)]
+        return [e.Mul(self._expand(e, node, gys[0]), e.Sign(node.inputs[0]))]
 
 
 @register
