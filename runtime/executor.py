@@ -32,6 +32,8 @@ from .interpreter import Interpreter
 from .threads import blas_threads
 from .limits import check_memory
 from .specialize import Specializations
+from .split import chunk_lines
+from .tiles import tiles
 
 _ndarray = np.ndarray
 
@@ -83,6 +85,7 @@ class _Prepared:
         live = self.live = Liveness(self.nodes, self.exported)
         self.donated = [_donated(n, i, plan, live) for i, n in enumerate(self.nodes)]
         self.emitted: Dict[int, Emission] = {}
+        self.tiles: Dict[int, list] = {}  # node -> the slices its product is computed in (tiles.py)
         self.code = [self._node(i, n) for i, n in enumerate(self.nodes)]
         self.deps = _dependencies(graph, self.nodes, plan, live, self.donated)
 
@@ -106,10 +109,16 @@ class _Prepared:
             alias = plan.alias_of.get(n.name, -1)
             donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
             extra = {} if ws is None else {"workspace": ws}
-            lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated, **extra)
+            e = Emission(n.op, attrs, dst, args, in_types, t, alias, donated)
+            cut = tiles(e) if ws is None and id(o) not in self.fresh and len(outs) == 1 else None
+            if cut:  # a big product, in the same slices in every executor (tiles.py)
+                self.tiles[i] = cut
+                lines += [ln for span in cut for ln in chunk_lines(gen, e, span)]
+            else:
+                lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated, **extra)
             self.expr[outs[0]] = dst
             if ws is None and id(o) not in self.fresh and len(outs) == 1:
-                self.emitted[i] = Emission(n.op, attrs, dst, args, in_types, t, alias, donated)
+                self.emitted[i] = e
             return lines, ins, outs
         lhs = [f"v{s}" for s in outs]
         if ws is not None:

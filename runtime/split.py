@@ -19,24 +19,20 @@ weights, for a split of the batch rows of ``XWᵀ``), so the shorter side keeps 
 small. Rows of a batch that flow through a chain of row-split nodes stay separate tasks:
 ``relu`` after a row-split ``fc1`` is split the same way (``plan_chunks``).
 
-The same bits: a BLAS call picks its kernel by shape (OpenBLAS has small-matrix kernels,
-and others for few columns), and some kernels sum in another order, so a BLAS op's chunks
-are used only where a ``trial`` found them to give the whole call's bits: it runs the op's
-lines on random operands, whole and in chunks, with one BLAS thread as the tasks run, and
-keeps the answer for the process, with the chunks' measured cost over the whole call's,
-which the schedule counts. Chunks start at multiples of ``UNIT`` rows or columns.
+The same bits: a BLAS call sums in an order that depends on its shape, so a slice of a product
+computed alone may differ in the last bit from that slice of the whole. A BLAS op is cut
+only along its tiles (``tiles.py``), which the sequential code computes too; an elementwise
+op's chunks run the same vector loop on each element. Chunks start at multiples of ``UNIT``
+rows or columns.
 """
 from __future__ import annotations
 
 import re
-import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..ir.types import TensorType
-from .codegen import Code
-from .threads import BlasSetter
 
 UNIT = 32  # chunks start at multiples of this many rows or columns
 _VSLOT = re.compile(r"v(\d+)$")
@@ -99,73 +95,11 @@ def chunk_lines(code, e, span: Span, out: Optional[str] = None) -> List[str]:
     return e.op.emit(code, e.attrs, _sliced(out or e.out, span.axis, lo, hi), args, types, alias, donated)
 
 
-class Trial(NamedTuple):
-    """What running a node's lines whole and in chunks showed: the same bits? and the chunks' time
-    over the whole call's (a BLAS op repacks the operand its chunks share)."""
-    exact: bool
-    overhead: float
-
-
-_TRIALS: Dict[tuple, Trial] = {}
-REPS = 3  # timed runs of a trial; the fastest counts (a shared machine only ever slows a run down)
-
-
-def _operand(t: TensorType, rng) -> np.ndarray:
-    dt = t.dtype.numpy
-    if dt.kind == "f":
-        return rng.standard_normal(t.shape).astype(dt)
-    if dt.kind == "b":
-        return rng.integers(0, 2, t.shape).astype(bool)
-    return rng.integers(0, 7, t.shape).astype(dt)
-
-
-def trial(e, chunks: Sequence[Span]) -> Trial:
-    """Run a BLAS op's lines on random operands, whole and in ``chunks``, with one BLAS thread as the
-    tasks run: do the chunks give the whole call's bits, and at what cost? Measured once per shape
-    and chunks, and kept for the process. An op without a BLAS call computes each element alone:
-    ``Trial(True, 1.0)`` without running anything."""
-    if not e.op.blas:
-        return Trial(True, 1.0)
-    key = (e.op.name, repr(sorted(e.attrs.items())), tuple(e.in_types), e.type, tuple(chunks))
-    if key not in _TRIALS:
-        rng = np.random.default_rng(0)
-        code = Code()
-        args = [code.const(_operand(t, rng), "x") for t in e.in_types]
-        whole, parts = (np.zeros(e.type.shape, e.type.dtype.numpy) for _ in range(2))
-        probe = e._replace(args=args, alias=-1, donated=[], out=code.const(whole, "o"))
-        p = code.const(parts, "p")
-        body = {"whole": e.op.emit(code, e.attrs, probe.out, args, e.in_types),
-                "parts": [ln for span in chunks for ln in chunk_lines(code, probe, span, out=p)]}
-        src = [ln for name, lines in body.items() for ln in [f"def {name}():"] + ["    " + x for x in lines]]
-        exec(compile("\n".join(src), "<chainrule split trial>", "exec"), code.ns)  # noqa: S102
-        setb = BlasSetter()
-        before = setb.get()
-        setb(1)
-        try:
-            best = {name: min(_timed(code.ns[name]) for _ in range(REPS)) for name in body}
-        finally:
-            if before:
-                setb(before)
-        # at least 1: a faster sum of chunks is the noise of a shared machine, or a warm cache the tasks need not see
-        _TRIALS[key] = Trial(whole.tobytes() == parts.tobytes(), max(1.0, best["parts"] / max(best["whole"], 1e-9)))
-    return _TRIALS[key]
-
-
-def exact(e, chunks: Sequence[Span]) -> bool:
-    """Do these chunks give the whole node's bits (``trial``)?"""
-    return trial(e, chunks).exact
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 class Cut(NamedTuple):
-    """A node's chunks, and their measured time over the whole node's (``Trial.overhead``)."""
+    """A node's chunks, and their time together over the whole node's (1: the sequential code
+    computes a product in the same tiles, ``tiles.py``; an elementwise op's chunks run the same loop)."""
     spans: List[Span]
-    overhead: float
+    overhead: float = 1.0
 
 
 def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, Cut]:
@@ -182,13 +116,16 @@ def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[
         e = prep.emitted[i]
         if i in out or cut_axes(e, axis) is None:
             return False
-        cut = spans(axis, e.type.shape[axis], n)
+        if e.op.blas:  # only in its tiles: other slices of a product may round otherwise
+            cut = prep.tiles.get(i)
+            if cut is None or cut[0].axis != axis:
+                return False
+        else:
+            cut = spans(axis, e.type.shape[axis], n)
         if len(cut) < 2:
             return False
-        t = trial(e, cut)
-        if t.exact:
-            out[i] = Cut(cut, t.overhead)
-        return t.exact
+        out[i] = Cut(cut)
+        return True
 
     for i, e in sorted(prep.emitted.items()):
         n = min(chunks, int(cost[i] // grain))

@@ -11,9 +11,10 @@ from chainrule.ir import OPS, DType, TensorType
 from chainrule.passes.memory import plan_memory
 from chainrule.runtime.codegen import Code
 from chainrule.runtime.dataflow import DataflowExecutor
-from chainrule.runtime.executor import Emission
+from chainrule.runtime.executor import Emission, SequentialExecutor
 from chainrule.runtime.pull import TaskGraph, Workers
-from chainrule.runtime.split import Accesses, Span, chunk_lines, exact, spans
+from chainrule.runtime.split import Accesses, Span, chunk_lines, spans
+from chainrule.runtime.tiles import tiles
 from chainrule.runtime.threads import BlasSetter
 
 F32 = DType.f32
@@ -74,29 +75,6 @@ def test_a_chunk_is_the_ops_own_lines_on_row_slices():
     assert f"{e.args[2]}[128:256]" in text
 
 
-# -- the same bits --------------------------------------------------------------------------------
-# the GEMMs of the benchmarks' training steps: forward Z = XWᵀ, backward X̄ = Z̄W, weight W̄ = Z̄ᵀX
-SHAPES = [(m, k, n) for m, k, n in [(128, 784, 256), (128, 256, 256), (512, 784, 256), (512, 256, 256),
-                                     (128, 784, 1024), (128, 1024, 1024), (512, 1024, 1024), (128, 256, 384),
-                                     (128, 384, 384), (256, 128, 784), (1024, 128, 784), (384, 128, 384)]]
-
-
-def _slices_of_whole_sgemm(mode, m, k, n, cut, rng):
-    """Does computing the spans ``cut`` of a one-thread sgemm one by one give the whole call's bits?"""
-    a = rng.standard_normal((m, k) if mode != "tn" else (k, m), dtype=np.float32)
-    b = rng.standard_normal((n, k) if mode == "nt" else (k, n), dtype=np.float32)
-    op_a = (lambda r: a[r]) if mode != "tn" else (lambda r: a[:, r].T)
-    op_b = (lambda c: b[c].T) if mode == "nt" else (lambda c: b[:, c])
-    whole, parts = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
-    np.matmul(op_a(slice(None)), op_b(slice(None)), out=whole)
-    for s in cut:
-        if s.axis == 0:
-            np.matmul(op_a(slice(s.lo, s.hi)), op_b(slice(None)), out=parts[s.lo:s.hi])
-        else:
-            np.matmul(op_a(slice(None)), op_b(slice(s.lo, s.hi)), out=parts[:, s.lo:s.hi])
-    return whole.tobytes() == parts.tobytes()
-
-
 @pytest.fixture
 def one_blas_thread():
     setb = BlasSetter()
@@ -107,29 +85,43 @@ def one_blas_thread():
         setb(before)
 
 
-@pytest.mark.parametrize("mode", ["nt", "nn", "tn"])
-def test_slices_of_a_one_thread_sgemm_are_its_rows_and_columns(mode, one_blas_thread):
-    """The shapes the benchmarks split (the longer side, of 128 or more, in chunks of multiples of 32):
-    on this machine's BLAS a slice of a one-thread sgemm equals that slice of the whole sgemm."""
-    rng = np.random.default_rng(0)
-    bad = [(m, k, n, c) for m, k, n in SHAPES for c in (2, 4)
-           if not _slices_of_whole_sgemm(mode, m, k, n, spans(0 if m >= n else 1, max(m, n), c), rng)]
-    assert bad == []
-
-
-@pytest.mark.parametrize("shape", [(128, 784, 10), (128, 256, 10), (64, 32, 32), (128, 1024, 1024), (32, 784, 256),
-                                   (1, 784, 256)])
-@pytest.mark.parametrize("axis", [0, 1])
-def test_exact_agrees_with_comparing_the_bits(shape, axis, one_blas_thread):
-    """``exact`` is what the executor asks before it splits a BLAS node; where OpenBLAS uses another
-    kernel for the chunks (few columns), it must say no."""
-    m, k, n = shape
+# -- the same bits: tiles ------------------------------------------------------------------------
+def test_tiles_read_the_shape_only():
+    """A product of ``MIN_MADDS`` or more is cut along its longer side in at most ``MOST`` tiles of
+    ``LEAST`` or more; the machine plays no part, so the bits are the same on every run."""
     code = Code()
-    e = _emission("Gemm", {"transB": 1}, [T(m, k), T(n, k)], code)
-    cut = spans(axis, (m, n)[axis], 2)
-    if len(cut) < 2:
-        return
-    assert exact(e, cut) == _slices_of_whole_sgemm("nt", m, k, n, cut, np.random.default_rng(0))
+    fwd = _emission("Gemm", {"transB": 1}, [T(512, 1024), T(1024, 1024), T(1024)], code)
+    assert tiles(fwd) == [Span(1, 0, 256), Span(1, 256, 512), Span(1, 512, 768), Span(1, 768, 1024)]
+    grad_w = _emission("Gemm", {"transA": 1}, [T(128, 384), T(128, 256)], code)  # W̄ = Z̄ᵀX, 384×256
+    assert tiles(grad_w) == [Span(0, 0, 128), Span(0, 128, 256), Span(0, 256, 384)]
+    assert tiles(_emission("Gemm", {"transB": 1}, [T(32, 784), T(256, 784)], code)) == \
+        [Span(1, 0, 128), Span(1, 128, 256)]
+    assert tiles(_emission("Gemm", {"transB": 1}, [T(1, 784), T(256, 784)], code)) is None  # 0.2 M madds
+    assert tiles(_emission("Gemm", {"transB": 1}, [T(4096, 784), T(10, 784)], code)) == \
+        [Span(0, 0, 1024), Span(0, 1024, 2048), Span(0, 2048, 3072), Span(0, 3072, 4096)]
+    assert tiles(_emission("Add", {}, [T(512, 1024), T(1024)], code)) is None  # not a product
+
+
+def test_the_sequential_code_computes_a_big_product_in_its_tiles(one_blas_thread):
+    """The planned code of ``X Wᵀ + b`` at 256×784 → 512 is its tiles' calls, one after the other: the
+    same bits as computing each slice alone, whatever the BLAS does with a whole call."""
+    b = cr.GraphBuilder("fc")
+    x = b.input("x", ("N", 784))
+    lin = cr.nn.Linear(784, 512, seed=0)
+    lin.bias[:] = np.linspace(-1, 1, 512, dtype=np.float32)
+    g = cr.compile(b.build(cr.relu(lin(x))), "inference").graph
+    run = SequentialExecutor(g, dict(g.initializers), planner=plan_memory)
+    xs = np.random.default_rng(0).standard_normal((256, 784)).astype(np.float32)
+    y = run.run_list([xs])[0]
+    w, bias = g.initializers["linear.weight"], g.initializers["linear.bias"]
+    cut = [Span(1, 0, 128), Span(1, 128, 256), Span(1, 256, 384), Span(1, 384, 512)]
+    want = np.empty((256, 512), np.float32)
+    for s in cut:
+        np.matmul(xs, w[s.lo:s.hi].T, out=want[:, s.lo:s.hi])
+        want[:, s.lo:s.hi] += bias[s.lo:s.hi]
+    np.maximum(want, 0, out=want)
+    assert y.tobytes() == want.tobytes()
+    np.testing.assert_allclose(y, np.maximum(xs @ w.T + bias, 0), rtol=1e-5, atol=1e-5)
 
 
 # -- which chunks wait for which -------------------------------------------------------------------
