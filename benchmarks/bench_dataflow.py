@@ -1,19 +1,23 @@
 """Benchmark: the dataflow executor against the sequential one, idle, with one core busy, with both busy.
 
-    python benchmarks/bench_dataflow.py [--quick] [--reps 30] [--loads idle one both]
+    python benchmarks/bench_dataflow.py [--quick] [--blocks 8] [--loads idle one both]
 
 Training steps of four independent towers 256-384-384-10 (batch 128) and of MLPs
 784-256-256-10 and 784-1024-1024-10 at batch 1-512. For each configuration, in one
-process, interleaved in a random order, medians: the sequential executor with one
-BLAS thread and with the default (every core), the dataflow executor with its
-defaults (guarded: it runs the faster of its tasks and the sequential code), and its
-tasks alone (unguarded), against the schedule's predicted makespan and predicted
-sequential sum, after 20 calls of each (the guard has timed both ways by then, as it
-has a few steps into a training loop). "One core busy" is a busy loop in a child
-process (its own session) pinned to the last core; "both busy", one per core. The
-load average is printed with every condition: on a shared machine "idle" is whatever
-the other jobs leave. Not a test: tests check correctness only. After each call of the default sequential executor
-the script waits 0.2 s, until OpenBLAS's spinning second thread sleeps (``_settle``).
+process: the sequential executor with one BLAS thread and with the default (every core),
+the dataflow executor with its defaults (guarded: it runs the faster of its tasks and the
+sequential code), and its tasks alone (unguarded), against the schedule's predicted
+makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
+consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
+the blocks are interleaved in an order drawn each round, so a change of load hits every
+contender alike; medians of the timed calls. (Timing single calls interleaved measures
+something else: a worker thread that slept while another contender ran wakes up slowly,
+1.5-2x on this kind of machine, measured.) "One core busy" is a busy loop in a child
+process (its own session) pinned to the last core; "both busy", one per core. The load
+average is printed with every condition: on a shared machine "idle" is whatever the other
+jobs leave. Not a test: tests check correctness only. After a block of the default
+sequential executor the script waits 0.2 s, until OpenBLAS's spinning second thread
+sleeps (``_settle``).
 """
 from __future__ import annotations
 
@@ -93,14 +97,14 @@ def _time(fn):
 
 
 def _settle(contender):
-    """After a call with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
+    """After calls with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
     spins about 2^28 cycles for more work): spinning, it holds a core the next contender would use
     (two workers right after such a call ran 1.5-1.9x slower than one thread, measured)."""
     if contender == "seq default":
         time.sleep(SETTLE)
 
 
-def bench(name, graph, sizes, batch, reps):
+def bench(name, graph, sizes, batch, blocks):
     g = cr.compile(graph, "training").graph
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
@@ -115,13 +119,16 @@ def bench(name, graph, sizes, batch, reps):
     for _ in range(WARMUP):  # compiled, and the guard past its first timings, as in a training loop
         for k, r in runs.items():
             r.run_list([x, t])
-            _settle(k)
+        _settle("seq default")
     times = {k: [] for k in runs}
     order, shuffle = list(runs), random.Random(0).shuffle
-    for _ in range(reps):  # interleaved, in an order drawn each time (every contender follows each other
-        shuffle(order)     # alike), so a change of load hits every contender alike
+    for _ in range(blocks):  # blocks of consecutive calls, interleaved in an order drawn each round
+        shuffle(order)
         for k in order:
-            times[k].append(_time(lambda: runs[k].run_list([x, t])))
+            for c in range(CALLS):
+                dt = _time(lambda: runs[k].run_list([x, t]))
+                if c >= SKIP:
+                    times[k].append(dt)
             _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     dfl = runs["dataflow"]
@@ -148,16 +155,17 @@ def table(rows, load):
 
 LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: the last)
 WARMUP = 20  # calls of each contender before the timed ones
+CALLS, SKIP = 8, 2  # calls in a block, and those not timed at its start
 SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer configurations and repetitions")
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--blocks", type=int, default=8, help=f"blocks of {CALLS} calls per contender")
     ap.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
     args = ap.parse_args()
-    reps = 10 if args.quick else args.reps
+    reps = 4 if args.quick else args.blocks
     m = calibrate()
     print(f"machine: {platform.machine()} {platform.processor()}, {available_cores()} cores available, "
           f"python {platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")

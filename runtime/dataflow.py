@@ -61,7 +61,7 @@ from .guard import Guard
 from .pull import TaskGraph, Workers
 from .split import Accesses, chunk_lines, plan_chunks
 from .tasks import Schedule, list_schedule
-from .threads import BlasSetter, available_cores
+from .threads import available_cores
 
 log = logging.getLogger("chainrule.dataflow")
 _SLOT = re.compile(r"v(\d+)$")
@@ -165,7 +165,6 @@ class DataflowExecutor(SequentialExecutor):
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
         self._reuse = True  # which plan prepared() makes next (see _compile)
-        self._setb = BlasSetter()
         self.pool = Workers(self.workers)
 
     def _evict(self, shapes, fn):
@@ -221,18 +220,8 @@ class DataflowExecutor(SequentialExecutor):
         return guard
 
     def _one_blas_thread(self, step):
-        setb = self._setb
-
-        def run(arrays, P):
-            prev = setb.get()
-            if prev != 1:
-                setb(1)
-            try:
-                return step(arrays, P)
-            finally:
-                if prev > 1:
-                    setb(prev)
-        return run
+        one = self._blas().run
+        return lambda arrays, P: one(1, step, arrays, P)
 
     def schedule_for(self, arrays) -> Schedule:
         """The schedule used for inputs like ``arrays`` (compiled on first use)."""

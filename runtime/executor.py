@@ -29,7 +29,7 @@ from ..ir.ops.outkernels import workspace_layout
 from ..ir.types import TensorType
 from .codegen import Code, fold
 from .interpreter import Interpreter
-from .threads import blas_threads
+from .threads import BlasSetter
 from .limits import check_memory
 from .specialize import Specializations
 from .split import chunk_lines
@@ -248,6 +248,7 @@ class SequentialExecutor:
         self.params = self.interpreter.params
         self.planner = planner
         self.threads = threads
+        self._setb: Optional[BlasSetter] = None
         self.plans: Dict[tuple, object] = {}
         self._fns: Dict[tuple, Callable] = {}
         self._syms = [(k, j, d) for k, v in enumerate(graph.inputs) for j, d in enumerate(v.type.shape)
@@ -354,14 +355,18 @@ class SequentialExecutor:
         arrays, fn = self._lookup(arrays)
         try:
             if self.threads:
-                with blas_threads(self.threads):
-                    return fn(arrays, self.params)
+                return self._blas().run(self.threads, fn, arrays, self.params)
             return fn(arrays, self.params)
         except ChainruleError:
             raise
         except Exception:
             self.interpreter.run_list(arrays)  # re-run to name the failing node (ExecutionError)
             raise
+
+    def _blas(self) -> BlasSetter:
+        if self._setb is None:  # made on first use: finding the BLAS libraries costs ~0.4 ms
+            self._setb = BlasSetter()
+        return self._setb
 
     def run(self, feeds):
         names = [v.name for v in self.graph.inputs]

@@ -9,14 +9,17 @@ buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`
 each way, runs the one with the smaller median, and now and then times the other once::
 
     calls 1-8      each way in turn until both are timed three times (a first call is not timed)
-    then           the faster one; the other once after 8 calls, then after 16, 32 ... 128
-                   as long as it stays slower (after 8 again when it was faster)
+    then           the faster one; the other once after 8 calls, then after twice as many
+                   each time it stays slower (16, 32 ... 1024), and never sooner than keeps the
+                   probes within ``share`` (2%) of the time: a way 20x slower is timed again
+                   after 950 calls; after 8 again when it was faster
 
-so a way several times slower costs a few percent at most, and a change of load is seen
-within 128 calls. ``print(guard)`` shows the medians and the way it runs.
+so a way however much slower costs about 2% at most (a two-thread BLAS on two busy cores
+is 20x slower, measured), and a change of load is seen within 1024 calls. ``print(guard)`` shows the medians and the way it runs.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Callable, Dict
@@ -26,8 +29,8 @@ class Guard:
     """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
-                 longest: int = 128, clock: Callable[[], float] = time.perf_counter):
-        self.ways, self.clock = ways, clock
+                 longest: int = 1024, share: float = 0.02, clock: Callable[[], float] = time.perf_counter):
+        self.ways, self.clock, self.share = ways, clock, share
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
@@ -63,7 +66,9 @@ class Guard:
         if not warm:
             self.current, self.since = best, 0
         elif way != self.current:  # a probe of the other way: soon again if it beat the current one
-            self.interval = self.first if dt < self.median(self.current) else min(2 * self.interval, self.longest)
+            cur = self.median(self.current)
+            slower = math.ceil((dt / cur - 1) / self.share) if cur > 0 else self.first
+            self.interval = self.first if dt < cur else min(max(2 * self.interval, slower), self.longest)
             self.current, self.since = best, 0
         else:
             self.since += 1

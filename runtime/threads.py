@@ -12,6 +12,7 @@ import contextlib
 import os
 from typing import List, Optional
 
+_SCANS = [0]  # how many times rescan() was called: a BlasSetter made before looks again
 _CONTROLLER = []  # one threadpoolctl controller: finding the libraries costs ~0.4 ms, a limit ~5 us
 
 
@@ -35,8 +36,9 @@ def _controller():
 
 def rescan() -> None:
     """Find the BLAS libraries again on next use: one loaded since (numba loads SciPy's OpenBLAS)
-    would otherwise escape ``blas_threads``."""
+    would otherwise escape ``blas_threads`` and every ``BlasSetter``."""
     _CONTROLLER.clear()
+    _SCANS[0] += 1
 
 
 def blas_threads(n: Optional[int]):
@@ -52,12 +54,32 @@ class BlasSetter:
     what the dataflow executor calls around a call. The count is process-wide."""
 
     def __init__(self):
+        self._scan = -1
+        self._look()
+
+    def _look(self) -> None:
         ctl = _controller()
         self._libs: List = [] if ctl is None else [c for c in ctl.lib_controllers if c.user_api == "blas"]
+        self._scan = _SCANS[0]
 
     def get(self) -> int:
+        if self._scan != _SCANS[0]:
+            self._look()
         return self._libs[0].num_threads if self._libs else 0
 
     def __call__(self, n: int) -> None:
+        if self._scan != _SCANS[0]:
+            self._look()
         for lib in self._libs:
             lib.set_num_threads(n)
+
+    def run(self, n: int, fn, *args):
+        """``fn(*args)`` with ``n`` BLAS threads, the count restored after."""
+        prev = self.get()
+        if not self._libs or prev == n:
+            return fn(*args)
+        self(n)
+        try:
+            return fn(*args)
+        finally:
+            self(prev)

@@ -236,7 +236,7 @@ class _Clock:
 
 def test_guard_runs_the_faster_way_and_times_the_other_ever_less_often():
     from chainrule.runtime.guard import Guard
-    clock = _Clock({"dataflow": 3.0, "sequential": 1.0})
+    clock = _Clock({"dataflow": 1.1, "sequential": 1.0})
     g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now)
     for _ in range(300):
         g()
@@ -244,6 +244,21 @@ def test_guard_runs_the_faster_way_and_times_the_other_ever_less_often():
     assert [b - a for a, b in zip(probes, probes[1:])][:4] == [17, 33, 65, 129]  # after 16, 32, 64, 128 calls
     assert g.current == "sequential" and "running sequential" in str(g)
     clock.cost["dataflow"] = 0.5  # the other core is free again: the next probes see it
-    for _ in range(300):
+    for _ in range(600):
         g()
     assert g.current == "dataflow" and clock.log[-50:].count("dataflow") > 40
+
+
+def test_guard_keeps_the_probes_of_a_much_slower_way_within_its_share():
+    """A two-thread BLAS on two busy cores is 20x slower: probing it as often as a way 10% slower would
+    cost 15% of the time; the guard waits until a probe is 2% of the calls since the last."""
+    from chainrule.runtime.guard import Guard
+    clock = _Clock({"dataflow": 1.0, "sequential": 21.0})
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now)
+    for _ in range(20):
+        g()
+    start, calls = clock.now, len(clock.log)
+    for _ in range(5000):
+        g()
+    spent = clock.log[calls:].count("sequential") * 21.0
+    assert g.current == "dataflow" and 0 < spent / (clock.now - start) <= 0.025
