@@ -8,14 +8,15 @@ ways of running a bindings give the same bits (one BLAS thread, the same lines o
 buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`` times of
 each way, runs the one with the smaller median, and now and then times the other once::
 
-    calls 1-8      each way in turn until both are timed three times (a first call is not timed)
-    then           the faster one; the other once after 8 calls, then after twice as many
-                   each time it stays slower (16, 32 ... 1024), and never sooner than keeps the
+    calls 1-12     each way in turn, two calls at a time, the second timed, until both are
+                   timed three times
+    then           the faster one; the other (two calls) after 8, then after twice as many
+                   each time it stays slower (16, 32 ... 2048), and never sooner than keeps the
                    probes within ``share`` (2%) of the time: a way 20x slower is timed again
-                   after 950 calls; after 8 again when it was faster
+                   after 1900 calls; after 8 again when it was faster
 
 so a way however much slower costs about 2% at most (a two-thread BLAS on two busy cores
-is 20x slower, measured), and a change of load is seen within 1024 calls. ``print(guard)`` shows the medians and the way it runs.
+is 20x slower, measured), and a change of load is seen within 2048 calls. ``print(guard)`` shows the medians and the way it runs.
 """
 from __future__ import annotations
 
@@ -29,13 +30,14 @@ class Guard:
     """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
-                 longest: int = 1024, share: float = 0.02, clock: Callable[[], float] = time.perf_counter):
+                 longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter):
         self.ways, self.clock, self.share = ways, clock, share
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
         self.interval = first
         self.since = 0  # calls of ``current`` since the other way was last timed
+        self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
 
     def _other(self) -> str:
@@ -49,6 +51,8 @@ class Guard:
         return min(len(v) for v in self.times.values()) >= self.warmup
 
     def _next(self) -> str:
+        if self.last is not None and not self.timed:  # the first call of a run: once more, timed
+            return self.last
         if not self._warm():  # time both a few times first, fewest samples first
             return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
         return self._other() if self.since >= self.interval else self.current
@@ -59,15 +63,19 @@ class Guard:
         t0 = self.clock()
         out = self.ways[way](*args)
         dt = self.clock() - t0
+        # only the second call of a run is timed: the first after the other way wakes workers that
+        # slept (slowly, on a virtual machine) and finds cold caches; a first call compiles
+        self.timed, self.last = way == self.last, way
         self.calls[way] += 1
-        if self.calls[way] > 1:  # the first call of each way compiles and warms the caches
-            self.times[way].append(dt)
+        if not self.timed:
+            return out
+        self.times[way].append(dt)
         best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
         if not warm:
             self.current, self.since = best, 0
         elif way != self.current:  # a probe of the other way: soon again if it beat the current one
             cur = self.median(self.current)
-            slower = math.ceil((dt / cur - 1) / self.share) if cur > 0 else self.first
+            slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first  # a probe: 2 calls
             self.interval = self.first if dt < cur else min(max(2 * self.interval, slower), self.longest)
             self.current, self.since = best, 0
         else:
