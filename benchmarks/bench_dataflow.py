@@ -116,10 +116,10 @@ def bench(name, graph, sizes, batch, blocks):
             "seq default": SequentialExecutor(g, params(), planner=plan_memory),
             "dataflow": DataflowExecutor(g, params(), planner=plan_memory),
             "tasks": DataflowExecutor(g, params(), planner=plan_memory, guarded=False, margin=-10.0)}
-    for _ in range(WARMUP):  # compiled, and the guard past its first timings, as in a training loop
-        for k, r in runs.items():
+    for k, r in runs.items():  # compiled, and the guard past its first timings, as a training loop's first steps
+        for _ in range(WARMUP):
             r.run_list([x, t])
-        _settle("seq default")
+        _settle(k)
     times = {k: [] for k in runs}
     order, shuffle = list(runs), random.Random(0).shuffle
     for _ in range(blocks):  # blocks of consecutive calls, interleaved in an order drawn each round

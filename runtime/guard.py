@@ -13,7 +13,8 @@ each way, runs the one with the smaller median, and now and then times the other
     then           the faster one; the other (two calls) after 8, then after twice as many
                    each time it stays slower (16, 32 ... 2048), and never sooner than keeps the
                    probes within ``share`` (2%) of the time: a way 20x slower is timed again
-                   after 1900 calls; after 8 again when it was faster
+                   after 1900 calls; a probe faster than the current way's median switches
+                   at once (the other way's older times were of another load)
 
 so a way however much slower costs about 2% at most (a two-thread BLAS on two busy cores
 is 20x slower, measured), and a change of load is seen within 2048 calls. ``print(guard)`` shows the medians and the way it runs.
@@ -75,6 +76,10 @@ class Guard:
             self.current, self.since = best, 0
         elif way != self.current:  # a probe of the other way: soon again if it beat the current one
             cur = self.median(self.current)
+            if dt < cur:  # and at once: its older times were of another load
+                self.times[way].clear()
+                self.times[way].append(dt)
+                best = way
             slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first  # a probe: 2 calls
             self.interval = self.first if dt < cur else min(max(2 * self.interval, slower), self.longest)
             self.current, self.since = best, 0
