@@ -4,17 +4,18 @@ Per set of bindings it predicts each node's time (``costmodel.py``), cuts big no
 chunks (``split.py``), merges small nodes into chains and simulates the workers' pulls
 (``tasks.py``). Then it generates one function per task from the sequential executor's
 lines. The sequential step of a 784-256-256-10 MLP at batch 128, around ``%fc2 =
-Gemm(%relu, %fc2.weight, %fc2.bias) {transB=1}``::
+Gemm(%relu, %fc2.weight, %fc2.bias) {transB=1}``, whose two tiles are its columns::
 
     def step(inputs, P):
         ...
         maximum(b10, 0, out=b12)
-        mm(b12, v4.T, b13)
-        add_11(b13, v5, b13)
+        mm(b12, v4[0:128].T, b13[:, 0:128])
+        add_11(b13[:, 0:128], v5[0:128], b13[:, 0:128])
+        mm(b12, v4[128:256].T, b13[:, 128:256])
         ...
 
 becomes tasks (``programs[key].source``), each reading the slots it needs from the call's
-``env`` list; ``%fc2`` [128, 256] is cut into its columns::
+``env`` list; ``%fc2`` [128, 256] runs as two tasks, a tile each::
 
     def t3(env):                              # after t1 and t2, the chunks of %fc1
         maximum(b10, 0, out=b12)
@@ -41,8 +42,9 @@ small a gain, the executor runs the sequential function with one BLAS thread, an
 ``schedules[key]`` says why; if it predicts a gain, a guard times both and runs the faster
 (``guard.py``), since on a shared machine the prediction for free cores may not hold.
 
-Every node runs the sequential executor's lines (or its op's lines on row slices, checked
-to give the same bits) on the same planned buffers, after its dependencies (producers, and
+Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
+op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
+the same planned buffers, after its dependencies (producers, and
 the readers of the previous value in a buffer it overwrites), so the results are
 bit-identical to the sequential executor's at one BLAS thread.
 """

@@ -185,6 +185,8 @@ def test_threaded_training_step_is_bit_identical_to_sequential(activation, grain
         assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
     s = dfl.schedule_for([x, t])
     assert s.parallel and (grain is None or s.chunked > 0)
+    prep = dfl._preps[dfl._key([x, t])]  # products in chunks too: their tiles (fc2 is 128×256×256)
+    assert grain is None or any(p.span is not None and prep.nodes[p.node].op.blas for t in s.tasks for p in t.parts)
     for k in p_seq:
         assert p_seq[k].tobytes() == p_dfl[k].tobytes(), k
 
