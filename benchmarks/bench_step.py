@@ -23,7 +23,7 @@ import numpy as np
 import chainrule as cr
 from chainrule.passes.optimizer import SGDUpdate
 from chainrule.passes.pipeline import training_pipeline
-from chainrule.runtime.executor import blas_threads
+from chainrule.runtime.threads import blas_threads
 
 from bench_lenet import lenet_section
 
