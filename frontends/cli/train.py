@@ -117,8 +117,8 @@ def add_parser(sub):
                    help="sgd (w <- w - lr*grad, with --momentum), adam, or adamw (Adam with decoupled "
                         "--weight-decay) (default sgd)")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate alpha (default 0.1 for sgd, 0.02 for sgd with --loss squared_error, "
-                        "0.001 for adam and adamw, as in cr.optim)")
+                   help="learning rate alpha (default 0.1 for sgd, 0.05 for sgd with --model cnn, 0.02 for sgd "
+                        "with --loss squared_error, 0.001 for adam and adamw, as in cr.optim)")
     p.add_argument("--lr-schedule", default="constant", choices=list(SCHEDULES),
                    help="learning rate over the run, as IR nodes updating the %%lr state: constant (default), "
                         "step (x0.1 after each third of the epochs), cosine (to 0 at the last step), "
