@@ -136,7 +136,7 @@ def test_a_second_process_loads_the_compiled_step_from_the_cache(tmp_path):
     assert modules and all(f.startswith("step_") for f in modules)
 
 
-def test_chainrule_train_with_the_numba_backend(tmp_path):
+def test_chainrule_train_with_the_numba_backend(tmp_path, capsys):
     pytest.importorskip("numba")
     import json
     from chainrule.frontends.cli.main import main
@@ -144,6 +144,8 @@ def test_chainrule_train_with_the_numba_backend(tmp_path):
     for backend in ("numpy", "numba"):
         out = tmp_path / backend
         assert main(["train", "--epochs", "1", "--backend", backend, "--out", str(out)]) == 0
+        said = capsys.readouterr().out  # the compile, seconds long on a first run, is announced
+        assert ("compiling the training step with numba" in said) == (backend == "numba")
         runs[backend] = json.loads((out / "summary.json").read_text())["final"]
     a, b = runs["numpy"], runs["numba"]
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-5 * max(1.0, abs(a[k])) for k in a)

@@ -401,6 +401,9 @@ def _train(args):
     else:
         core = mlp([Xtr.shape[1], *hidden, k], args.activation, seed=args.seed)
     model = Sequential(Standardize(stats.mean, stats.std), core)  # raw inputs in, everywhere
+    if getattr(args, "backend", "numpy") == "numba":  # else a first run is silent for seconds
+        print("compiling the training step with numba (seconds on a first run; later runs load it from the cache)",
+              flush=True)
     step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
                          input_shape=("N", 1, side, side) if side else None, executor=args.executor,
                          backend=getattr(args, "backend", "numpy"))
