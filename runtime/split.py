@@ -4,7 +4,7 @@ The op says which slices of its inputs a slice of its result needs (``Op.split``
 is the op's own emitted lines (``Op.emit``) on slices. ``%fc2 = Gemm(%relu, %fc2.weight,
 %fc2.bias) {transB=1}``, of type f32[128,256], splits its columns as ``(None, 0, 0)``::
 
-    mm(b12, v4.T, b13)                            # the sequential executor's lines
+    mm(b12, v4.T, b13)                            # the op's lines for the whole node
     add_11(b13, v5, b13)
 
 becomes two tasks the dataflow executor's workers may run at the same time::
@@ -96,10 +96,9 @@ def chunk_lines(code, e, span: Span, out: Optional[str] = None) -> List[str]:
 
 
 class Cut(NamedTuple):
-    """A node's chunks, and their time together over the whole node's (1: the sequential code
-    computes a product in the same tiles, ``tiles.py``; an elementwise op's chunks run the same loop)."""
+    """A node's chunks. Together they cost what the whole node costs: a product's are the tiles the
+    sequential code computes too (``tiles.py``), an elementwise op's run the same loop on rows."""
     spans: List[Span]
-    overhead: float = 1.0
 
 
 def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, Cut]:

@@ -152,9 +152,9 @@ def merge_chains(deps: Sequence[Sequence[int]], cost: Sequence[float], grain: fl
 
 
 def _pieces(deps, cost, chunks: Dict[int, Cut], extent: Dict[int, int], conflict, m: Machine):
-    """Every node, or each of its chunks, with its predicted cost (a chunk: its share of the node's,
-    times the cut's measured overhead) and predecessors: a chunk waits for a chunk of a node it
-    depends on only if ``conflict`` says they touch the same bytes."""
+    """Every node, or each of its chunks, with its predicted cost (a chunk: its share of the node's)
+    and predecessors: a chunk waits for a chunk of a node it depends on only if ``conflict`` says
+    they touch the same bytes."""
     parts: List[Part] = []
     pcost: List[float] = []
     of: Dict[int, List[int]] = {}
@@ -164,7 +164,7 @@ def _pieces(deps, cost, chunks: Dict[int, Cut], extent: Dict[int, int], conflict
             of.setdefault(i, []).append(len(parts))
             parts.append(Part(i, span))
             pcost.append(cost[i] if span is None else
-                         (cost[i] - m.call) * cut.overhead * (span.hi - span.lo) / extent[i] + m.call)
+                         (cost[i] - m.call) * (span.hi - span.lo) / extent[i] + m.call)
     pdeps = []
     for part in parts:
         pdeps.append([q for j in deps[part.node] for q in of[j]
