@@ -159,3 +159,17 @@ def test_mnist_idx_folder_trains_the_cnn(tmp_path):
     assert summary["config"]["data"].startswith("mnist:") and summary["final"]["test_accuracy"] == 1.0
     assert "f32[N,1,28,28]" in (out / "model.ir").read_text()
     assert (out / "features.png").stat().st_size > 0   # the first layer's 3×3 filters
+
+
+def test_a_model_file_that_does_not_fit_the_data_is_named(tmp_path):
+    """Traced by ``chainrule train``, a model whose first layer does not take the data's features is
+    reported against the model file, not the console script that started the process."""
+    (tmp_path / "model.py").write_text("import chainrule as cr\n"
+                                       "model = cr.nn.Sequential(cr.nn.Linear(10, 32), cr.nn.ReLU(), cr.nn.Linear(32, 10))\n")
+    launcher = tmp_path / "chainrule"  # what pip writes for the console script
+    launcher.write_text("import sys\nfrom chainrule.frontends.cli.main import main\nsys.exit(main())\n")
+    r = subprocess.run([sys.executable, str(launcher), "train", "model.py", "--epochs", "1", "--out", "run"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "error: model.py: fc1 expects 10 input features, got a tensor of shape [N,64]" in r.stderr
+    assert str(launcher) not in r.stderr and "Traceback" not in r.stderr

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...ir import print_graph
 from ...ir.files import write_file
-from ...ir.errors import ChainruleError, ReadError
+from ...ir.errors import ChainruleError, IRTypeError, ReadError
 from ..train import checkpoint, datasets, plots
 from ..train.datasets import DatasetError
 from ..train.interrupt import StopOnSignal, Terminated, TerminateRaises
@@ -404,9 +404,14 @@ def _train(args):
     if getattr(args, "backend", "numpy") == "numba":  # else a first run is silent for seconds
         print("compiling the training step with numba (seconds on a first run; later runs load it from the cache)",
               flush=True)
-    step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
-                         input_shape=("N", 1, side, side) if side else None, executor=args.executor,
-                         backend=getattr(args, "backend", "numpy"))
+    try:
+        step = compile_train(model, loss=args.loss, optimizer=opt, metrics=[], check_numerics=args.check_numerics,
+                             input_shape=("N", 1, side, side) if side else None, executor=args.executor,
+                             backend=getattr(args, "backend", "numpy"))
+    except IRTypeError as err:  # tracing the user's model on the data's features: say which file
+        if args.model and args.model not in str(err):
+            err.args = (f"{args.model}: {err}",)
+        raise
     train = Split(Xtr, _targets(args.loss, ytr, k), ytr)
     val = Split(data.val[0], _targets(args.loss, data.val[1], k), data.val[1]) if data.val else None
     test = Split(Xte, _targets(args.loss, yte, k), yte)

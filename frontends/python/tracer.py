@@ -32,12 +32,19 @@ def _in_package(fn: str) -> bool:
     return fn == _PKG_INIT or fn.startswith(_PKG_PARTS)
 
 
+def _launcher(fn: str) -> bool:
+    """The code that started the process, not the user's: the ``chainrule`` console script, or
+    ``python -m``'s runpy."""
+    return fn.startswith("<frozen") or os.path.splitext(os.path.basename(fn))[0] == "chainrule"
+
+
 def user_source() -> Optional[str]:
-    """``file:line`` of the innermost frame outside the chainrule package."""
+    """``file:line`` of the innermost frame outside the chainrule package (None when chainrule's
+    own command-line tool called the code: ``chainrule train`` names the model file instead)."""
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not _in_package(fn):
+        if not _in_package(fn) and not _launcher(fn):
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return None
