@@ -173,3 +173,12 @@ def test_a_model_file_that_does_not_fit_the_data_is_named(tmp_path):
     assert r.returncode == 1, r.stderr[-2000:]
     assert "error: model.py: fc1 expects 10 input features, got a tensor of shape [N,64]" in r.stderr
     assert str(launcher) not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_model_file_that_raises_shows_its_own_traceback_only(tmp_path):
+    (tmp_path / "typo.py").write_text("import chainrule as cr\nmodel = cr.nn.Linearr(64, 10)\n")
+    r = run_cli(["train", "typo.py", "--epochs", "1", "--out", "run"], tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "error: typo.py failed while it ran:" in r.stderr and 'File "typo.py", line 2, in <module>' in r.stderr
+    assert "AttributeError" in r.stderr and "frontends/" not in r.stderr  # none of chainrule's own frames
+    assert not (tmp_path / "run").exists()  # nothing written for a model that did not load

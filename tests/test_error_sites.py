@@ -865,6 +865,9 @@ SITES = {
     # -- frontends.cli: model-file commands -----------------------------------------------------------
     "frontends.cli.common:read_feeds#1": (lambda: _cli_onnx("feeds"), ["bad.npz", "missing input(s) x"]),
     "frontends.cli.run:run#1": (lambda: _cli_onnx("wide"), ["wide.npz", "input %x dimension 1 must be 2"]),
+    "frontends.cli.common:run_python#1": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).run_python(
+        compile("import chainrule as cr\nmodel = cr.nn.Linearr(3, 2)\n", "typo.py", "exec"), "typo.py"),
+        ["typo.py failed while it ran", 'File "typo.py", line 2', "no attribute 'Linearr'"]),
     "frontends.cli.common:read_npz#1": (lambda: _cli_onnx("npz1"), ["none.npz", "no such file"]),
     "frontends.cli.common:read_npz#2": (lambda: __import__("chainrule.frontends.cli.common", fromlist=["x"]).read_npz(
         _lying_npz(_tmp("l.npz"))), ["l.npz: member x declares float64[1000000]", "holds only"]),

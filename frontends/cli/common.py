@@ -2,6 +2,8 @@
 or a Python model file."""
 from __future__ import annotations
 
+import traceback
+
 import numpy as np
 
 from ...ir.errors import ChainruleError, ReadError
@@ -47,9 +49,17 @@ def read_python(path: str, what: str = "file"):
 
 
 def run_python(code, path: str) -> dict:
-    """The globals of ``code`` (from ``read_python``) after running it as ``runpy.run_path`` runs a file."""
+    """The globals of ``code`` (from ``read_python``) after running it as ``runpy.run_path`` runs a file.
+    An exception of the file's own (a typo, a failed import) is a ``CliInputError`` whose message is the
+    file's traceback, as ``python FILE`` prints it: from the file's frames on, without chainrule's."""
     ns = {"__name__": "<run_path>", "__file__": path}
-    exec(code, ns)  # noqa: S102 (the user's own model file, as runpy would run it)
+    try:
+        exec(code, ns)  # noqa: S102 (the user's own model file, as runpy would run it)
+    except ChainruleError:
+        raise  # chainrule's own message names what is wrong (and the file's line, when traced)
+    except Exception as err:  # noqa: BLE001 (reported, with the user's frames)
+        shown = "".join(traceback.format_exception(type(err), err, err.__traceback__.tb_next)).rstrip()
+        raise CliInputError(f"{path} failed while it ran:\n{shown}") from None
     return ns
 
 
