@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from ...ir import DType, Emitter, InputError, IRTypeError, TensorType, Value
+from ...ir.errors import ChainruleError
 
 
 class Objective:
@@ -164,6 +165,10 @@ class BinaryCrossEntropyObjective(Objective):
         return e.Equal(pred, truth)  # one entry per output: accuracy is per output unit
 
 
+class LossError(ChainruleError, ValueError):
+    """A loss asked for by a name chainrule does not know."""
+
+
 LOSSES = {"cross_entropy": CrossEntropyObjective, "squared_error": SquaredErrorObjective,
           "binary_cross_entropy": BinaryCrossEntropyObjective}
 
@@ -173,7 +178,7 @@ def get_loss(loss: Union[str, Objective], **options) -> Objective:
     if isinstance(loss, Objective):
         return loss
     if loss not in LOSSES:
-        raise IRTypeError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+        raise LossError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
     return LOSSES[loss](**options)
 
 
