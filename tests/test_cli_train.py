@@ -32,6 +32,9 @@ def test_newcomer_run_writes_every_output_and_real_plots(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout and "epoch   3/3" in r.stderr and "loss" in r.stderr
     out = tmp_path / "run"
+    said = r.stdout.splitlines()[-1]  # the last line names every file written
+    assert said.startswith("wrote ") and said.endswith(" to run")
+    assert sorted(said[len("wrote "):-len(" to run")].split(", ")) == sorted(os.listdir(out))
     assert sorted(os.listdir(out)) == ["best.npz", "checkpoint.npz", "confusion.png", "curves.png", "features.png",
                                        "misclassified.png", "model.ir", "summary.json", "train_step.ir"]
     for name in ("curves.png", "features.png", "confusion.png", "misclassified.png"):

@@ -460,7 +460,7 @@ def _train(args):
     print(f"test accuracy  {final['test_accuracy']:.4f}")
     if loop.reason != "completed":
         print(loop.reason)
-    print(f"wrote {', '.join(report.written)} to {args.out}")
+    print(f"wrote {', '.join(report.written + ['summary.json'])} to {args.out}")
     for s in report.skipped:
         print(f"skipped {s}")
     return 0
