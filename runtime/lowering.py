@@ -82,7 +82,7 @@ def lower(graph, nodes=None, can_lower=None) -> Program:
         value = _static_value(n, static, exported)
         if value is not None:
             static[n.outputs[0].name] = value
-            if value.size == 1:
+            if value.size == 1 and value.dtype.kind in "biuf":  # a number, not a string
                 inline[names.value(n.outputs[0].name)] = literal(value.reshape(()).item())
             kind[n.name] = "static"
             continue

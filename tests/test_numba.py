@@ -69,3 +69,18 @@ def test_random_compiled_graphs_match_numpy(g):
         got = NumbaExecutor(g, planner=plan_memory).run_list(xs)
     for a, b, v in zip(got, want, g.outputs):
         _close(a, b, v.name)
+
+
+def test_a_one_element_string_constant_is_not_inlined_as_a_number(tmp_path):
+    """``Equal(x, Constant(["cat"]))`` on strings: the constant stays an array (a number is written
+    into the loops as a literal; a string once raised "could not convert string to float")."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    const = helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array(["cat"], dtype=object)))
+    g = helper.make_graph([const, helper.make_node("Equal", ["x", "c"], ["y"])], "streq",
+                          [helper.make_tensor_value_info("x", TensorProto.STRING, [3])],
+                          [helper.make_tensor_value_info("y", TensorProto.BOOL, [3])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)]), str(tmp_path / "streq.onnx"))
+    model = cr.import_onnx(str(tmp_path / "streq.onnx"))
+    xs = np.array(["cat", "dog", "cat"], dtype=object)
+    assert cr.compile(model, backend="numba")(xs).tolist() == cr.compile(model)(xs).tolist() == [True, False, True]
