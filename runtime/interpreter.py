@@ -92,6 +92,13 @@ def check_keys(graph: Graph, arrays: List[np.ndarray]) -> None:
                              f"a compiled model (cr.compile of the imported model) makes a graph per value")
 
 
+def _spelled(dt: np.dtype) -> str:
+    """How a user names ``dt`` in Python: ``np.float32``, ``object`` (strings), ``ml_dtypes.bfloat16``."""
+    if dt.kind == "O":
+        return "object"
+    return f"np.{dt.name}" if isinstance(getattr(np, dt.name, None), type) else f"ml_dtypes.{dt.name}"
+
+
 def check_inputs(graph: Graph, arrays: List, peak_bytes) -> List[np.ndarray]:
     """``arrays`` checked against the graph's input types: lists converted, but no dtype changed
     (a float64 array for an f32 input is refused, not silently rounded), ranks, fixed dimensions and
@@ -106,7 +113,7 @@ def check_inputs(graph: Graph, arrays: List, peak_bytes) -> List[np.ndarray]:
                 raise InputError(f"input %{v.name}: cannot convert {type(a).__name__} to {want}: {err}") from None
         if a.dtype != want:
             raise InputError(f"input %{v.name} must have dtype {want} (type {v.type}), got {a.dtype}; "
-                             f"convert it with .astype(np.{want})")
+                             f"convert it with .astype({_spelled(want)})")
         if a.ndim != v.type.rank:
             raise InputError(f"input %{v.name} must have rank {v.type.rank} (type {v.type}), "
                              f"got shape {list(a.shape)}")
