@@ -160,12 +160,12 @@ SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer configurations and repetitions")
     ap.add_argument("--blocks", type=int, default=8, help=f"blocks of {CALLS} calls per contender")
     ap.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
     args = ap.parse_args()
-    reps = 4 if args.quick else args.blocks
+    blocks = 4 if args.quick else args.blocks
     m = calibrate()
     print(f"machine: {platform.machine()} {platform.processor()}, {available_cores()} cores available, "
           f"python {platform.python_version()}, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
@@ -190,7 +190,7 @@ def main():
             time.sleep(0.5)
         before, held = os.getloadavg()[0], _cores_held()
         try:
-            rows = [bench(name, *make(), n, reps) for name, make, n in configs]
+            rows = [bench(name, *make(), n, blocks) for name, make, n in configs]
             held_after = _cores_held()
         finally:
             for p in busy:

@@ -110,14 +110,15 @@ class _Prepared:
             donated = [k for k in self.donated[i] if self.expr[ins[k]] not in gen.known]
             extra = {} if ws is None else {"workspace": ws}
             e = Emission(n.op, attrs, dst, args, in_types, t, alias, donated)
-            cut = tiles(e) if ws is None and id(o) not in self.fresh and len(outs) == 1 else None
+            recorded = ws is None and id(o) not in self.fresh and len(outs) == 1
+            cut = tiles(e) if recorded else None
             if cut:  # a big product, in the same slices in every executor (tiles.py)
                 self.tiles[i] = cut
                 lines += [ln for span in cut for ln in chunk_lines(gen, e, span)]
             else:
                 lines += n.op.emit(gen, attrs, dst, args, in_types, alias, donated, **extra)
             self.expr[outs[0]] = dst
-            if ws is None and id(o) not in self.fresh and len(outs) == 1:
+            if recorded:
                 self.emitted[i] = e
             return lines, ins, outs
         lhs = [f"v{s}" for s in outs]

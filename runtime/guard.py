@@ -6,7 +6,7 @@ shares the cores between sessions (autogroup), so when they are all busy a secon
 gets this process no more CPU, and two workers that wait for each other only lose. Both
 ways of running a bindings give the same bits (one BLAS thread, the same lines on the same
 buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`` times of
-each way, runs the one with the smaller median, and now and then times the other once::
+each way, runs the one with the smaller median, and now and then probes the other::
 
     calls 1-12     each way in turn, two calls at a time, the second timed, until both are
                    timed three times
@@ -17,7 +17,8 @@ each way, runs the one with the smaller median, and now and then times the other
                    at once (the other way's older times were of another load)
 
 so a way however much slower costs about 2% at most (a two-thread BLAS on two busy cores
-is 20x slower, measured), and a change of load is seen within 2048 calls. ``print(guard)`` shows the medians and the way it runs.
+is 20x slower, measured), and a change of load is seen within 2048 calls. ``print(guard)``
+shows the medians and the way it runs.
 """
 from __future__ import annotations
 
@@ -74,15 +75,17 @@ class Guard:
         best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
         if not warm:
             self.current, self.since = best, 0
-        elif way != self.current:  # a probe of the other way: soon again if it beat the current one
+        elif way != self.current:  # a probe of the other way
             cur = self.median(self.current)
-            if dt < cur:  # and at once: its older times were of another load
+            if dt < cur:  # it won: switch at once (its older times were of another load), probe soon
                 self.times[way].clear()
                 self.times[way].append(dt)
-                best = way
-            slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first  # a probe: 2 calls
-            self.interval = self.first if dt < cur else min(max(2 * self.interval, slower), self.longest)
-            self.current, self.since = best, 0
+                self.current, self.interval = way, self.first
+            else:  # it lost: probe later, keeping two-call probes within ``share`` of the time
+                slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first
+                self.interval = min(max(2 * self.interval, slower), self.longest)
+                self.current = best
+            self.since = 0
         else:
             self.since += 1
             if best != self.current:  # the current way became slower than the other's last times

@@ -13,10 +13,10 @@ becomes two tasks the dataflow executor's workers may run at the same time::
     add_11(b13[:, 0:128], v5[0:128], ...)         add_11(b13[:, 128:256], v5[128:256], ...)
 
 Which axis: an elementwise op splits its rows (contiguous slices, so each element is
-computed by the same vector loop as in the whole node). A BLAS op splits the longer side of
-its result: each chunk packs the operand it shares with the other chunks again (the
-weights, for a split of the batch rows of ``XWᵀ``), so the shorter side keeps that copy
-small. Rows of a batch that flow through a chain of row-split nodes stay separate tasks:
+computed by the same vector loop as in the whole node). A BLAS op splits along its tiles
+(``tiles.py``), the longer side of its result: each chunk packs the operand it shares with
+the other chunks again (the weights, for a split of the batch rows of ``XWᵀ``), so the
+shorter side keeps that copy small. Rows of a batch that flow through a chain of row-split nodes stay separate tasks:
 ``relu`` after a row-split ``fc1`` is split the same way (``plan_chunks``).
 
 The same bits: a BLAS call sums in an order that depends on its shape, so a slice of a product
@@ -104,7 +104,7 @@ class Cut(NamedTuple):
 def plan_chunks(prep, cost: Sequence[float], grain: float, chunks: int) -> Dict[int, Cut]:
     """The chunks of the nodes run in chunks: each node predicted to take two grains or more
     (``cost``: seconds, one BLAS thread) in at most ``chunks`` spans of a grain or more, along
-    its rows (a BLAS op: its longer side); then, until nothing changes, every node that reads a
+    its rows (a BLAS op: along its tiles, ``tiles.py``); then, until nothing changes, every node that reads a
     row-split node's rows, or whose rows a row-split node reads, with the same row count, so that
     a batch's rows flow through a chain of nodes as separate tasks (``tasks.py`` merges the
     small ones along the chain)."""

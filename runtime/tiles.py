@@ -22,8 +22,8 @@ is four, one per 256 columns (the rows of the weight), in every executor's code:
 
 and the dataflow executor may run them as four tasks (``split.py``). The rule reads only the
 shapes, never the machine: the same model gives the same tiles, so the same bits, on every
-run and with any number of workers. Cutting costs the sequential code about 1-4% on such
-products (repacking the shared operand; measured in docs/performance.md).
+run and with any number of workers. Cutting costs the sequential code 1-7% on such products
+(repacking the shared operand; measured in docs/performance.md).
 """
 from __future__ import annotations
 
