@@ -242,7 +242,7 @@ def _stress(call, inputs, expected, threads=4, calls=200):
     return wrong
 
 
-@pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow", "dataflow-threaded"])
+@pytest.mark.parametrize("executor", ["interpreter", "sequential", "dataflow", "dataflow-threaded", "numba"])
 def test_four_threads_calling_one_executable_get_single_thread_answers(executor):
     g = towers(k=2)
     rng = np.random.default_rng(1)
@@ -256,6 +256,10 @@ def test_four_threads_calling_one_executable_get_single_thread_answers(executor)
                                chunked=True)
     elif executor == "interpreter":
         run = cr.Interpreter(g, _params(g))
+    elif executor == "numba":
+        pytest.importorskip("numba")  # the README's test command installs it
+        from chainrule.runtime.numba_backend import NumbaExecutor
+        run = NumbaExecutor(g, _params(g), planner=plan_memory)
     else:
         run = {"sequential": SequentialExecutor, "dataflow": DataflowExecutor}[executor](
             g, _params(g), planner=plan_memory)
@@ -271,11 +275,11 @@ def test_train_step_predict_and_evaluate_are_thread_safe():
     rng = np.random.default_rng(2)
     xs = [rng.standard_normal((8, 24)).astype(np.float32) for _ in range(5)]
     ref = [step.predict(x) for x in xs]
-    assert _stress(step.predict, xs, ref, calls=100) == []
+    assert _stress(step.predict, xs, ref) == []
     t = rng.integers(0, 5, 8)
     ev = step.evaluate(xs[0], t)
     assert _stress(lambda x: np.array(step.evaluate(x, t)["loss" if "loss" in ev else list(ev)[0]]),
-                   xs[:1], [np.array(ev["loss" if "loss" in ev else list(ev)[0]])], calls=50) == []
+                   xs[:1], [np.array(ev["loss" if "loss" in ev else list(ev)[0]])]) == []
 
 
 @pytest.mark.parametrize("executor", ["sequential", "dataflow"])
