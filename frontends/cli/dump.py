@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 
 from ...ir.errors import InputError, ReadError
+from .args import positive_int
 from .common import add_import_options, import_model, read_python, run_python
 
 
@@ -64,6 +65,8 @@ def add_parser(sub):
     p.add_argument("--momentum", type=float, default=None, help="with --optimizer sgd: momentum (default 0)")
     p.add_argument("--force", action="store_true",
                    help="write into an output folder that holds other files (never through a symbolic link)")
+    p.add_argument("--batch", type=positive_int, default=32, metavar="N",
+                   help="the batch size N of the report's schedule pane (default 32)")
     p.add_argument("--no-svg", action="store_true", help="do not render SVGs even if Graphviz is installed")
     p.add_argument("--print-after-all", action="store_true", help="print the IR after every pass to the terminal instead of writing a folder")
     p.add_argument("--print-after", action="append", default=[], metavar="PASS",
@@ -111,7 +114,7 @@ def run(args):
         pm.run(graph)
         return 0
     res = dump(model, args.out, pipeline=args.pipeline, svg=not args.no_svg, optimizer=optimizer,
-               force=getattr(args, "force", False))
+               force=getattr(args, "force", False), batch=getattr(args, "batch", 32))
     for s in res.steps:
         first = s.diff.splitlines()[0]
         print(f"{s.label:22} {first.split(': ', 1)[-1] if s.label != '00-input' else 'input'}")

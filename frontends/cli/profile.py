@@ -3,8 +3,6 @@ trace-event JSON (open it in Perfetto or chrome://tracing); ``--gantt FILE`` dra
 With ``--executor dataflow`` the schedule (tasks, workers, predicted makespan) is printed first."""
 from __future__ import annotations
 
-import numpy as np
-
 from .args import new_file, output_file, positive_int
 from .common import add_import_options
 
@@ -27,21 +25,10 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def _inputs(graph, batch: int):
-    """Random inputs of the graph's types with N = ``batch`` (integer inputs: class indices)."""
-    rng = np.random.default_rng(0)
-    arrays = []
-    for v in graph.inputs:
-        shape = tuple(batch if isinstance(d, str) else d for d in v.type.shape)
-        dt = v.type.dtype.numpy
-        arrays.append(rng.integers(0, 2, shape).astype(dt) if dt.kind in "iu" else
-                      rng.standard_normal(shape).astype(dt))
-    return arrays
-
-
 def run(args):
     from ..compile import Executable
     from ..inspect.dump import model_graph, pipeline_passes
+    from ..inspect.schedule import sample_inputs
     from ...passes import PassManager
     from .dump import load_model
     out = output_file(args.out, ".json", args.force)  # before any work
@@ -49,7 +36,7 @@ def run(args):
     pm = PassManager(pipeline_passes(args.pipeline))
     graph = pm.run(model_graph(load_model(args.model, args), args.pipeline))
     exe = Executable(graph, pm.history, executor=args.executor)
-    xs = _inputs(graph, args.batch)
+    xs = sample_inputs(graph, args.batch)
     exe.runner.run_list(xs)  # compile and warm up: the profile times a warm call
     if args.executor == "dataflow":
         print(exe.schedule(*xs))

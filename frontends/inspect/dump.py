@@ -9,10 +9,12 @@ writes, for the input and after each pass ``NN-<pass>``:
   step, with stable node identities and the pass/rule that made each change;
 - ``NN-<pass>.dot`` (and ``.svg`` when Graphviz is installed): the picture;
 
-and ``report.html``, one self-contained page stepping through them all.
+and ``report.html``, one self-contained page stepping through them all, with the dataflow
+executor's schedule of the last graph at N = ``batch`` (``schedule.py``).
 """
 from __future__ import annotations
 
+import html as _html
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Union
@@ -26,6 +28,7 @@ from ..python.tracer import GraphBuilder
 from .dot import have_dot, render_svg, to_dot
 from .irdiff import GraphDiff, diff_graphs, diff_texts, format_diff
 from .report import build_report
+from .schedule import plan, schedule_html, where
 
 NEEDS_LOSS = ("gradient", "training")
 
@@ -97,20 +100,37 @@ def pipeline_passes(pipeline: Union[str, Sequence[Pass]], optimizer=None) -> Lis
 
 def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference", input_shape=None,
          svg: bool = True, html: bool = True, title: Optional[str] = None, optimizer=None, force: bool = False,
-         **pm_options) -> DumpResult:
+         batch: int = 32, **pm_options) -> DumpResult:
     """Run ``pipeline`` on ``model`` and write text, diffs, pictures and a report to ``out_dir``
-    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes). A folder
-    holding other files (and no dump marker) is refused unless ``force``."""
+    (``optimizer``: a ``cr.optim`` object for the training pipeline's update nodes; ``batch``: the N
+    of the report's schedule). A folder holding other files (and no dump marker) is refused unless
+    ``force``."""
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise IRTypeError(f"batch={batch!r}: the schedule's batch size must be a positive int")
     prepare_dump_dir(out_dir, force)
     graph = model_graph(model, pipeline, input_shape)
     passes = pipeline_passes(pipeline, optimizer)
     pm = PassManager(passes, dump_dir=out_dir, keep_text=True, **pm_options)
     pm.run(graph)
-    return write_steps(pm.history, out_dir, title or f"chainrule dump: {graph.name}", svg=svg, html=html)
+    return write_steps(pm.history, out_dir, title or f"chainrule dump: {graph.name}", svg=svg, html=html,
+                       schedule=schedule_pane(graph, batch) if html else None)
 
 
-def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True) -> DumpResult:
-    """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``)."""
+def schedule_pane(graph, batch: int) -> dict:
+    """The report's schedule pane for ``graph`` at N = ``batch``; a graph the dataflow executor
+    cannot compile gets a line saying why (the other tabs still show every pass)."""
+    try:
+        sched = plan(graph, batch)
+    except Exception as err:  # noqa: BLE001 (shown in the pane, not raised)
+        return {"html": f'<p class="hint">No schedule: {_html.escape(str(err))}</p>', "where": {}}
+    phases = {n.name: n.prov.phase for n in graph.nodes}
+    return {"html": schedule_html(sched, batch, phases), "where": where(sched)}
+
+
+def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True,
+                schedule: Optional[dict] = None) -> DumpResult:
+    """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``);
+    ``schedule``: the report's schedule pane (``schedule_pane``)."""
     prepare_dump_dir(out_dir)
     res = DumpResult(out_dir, history=list(history))
     render = svg and have_dot()
@@ -135,7 +155,7 @@ def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool 
         prev = (label, g)
     if html:
         page = build_report(title, [{"label": s.label, "pass": s.pass_name, "changed": s.changed, "text": s.text,
-                                     "diff": s.diff, "svg": s.svg, "dot": s.dot} for s in res.steps])
+                                     "diff": s.diff, "svg": s.svg, "dot": s.dot} for s in res.steps], schedule)
         res.report = os.path.join(out_dir, "report.html")
         _write(out_dir, "report.html", page)
     return res

@@ -68,7 +68,7 @@
     row('made by', d.by === 'frontend' ? 'the frontend' : d.by);
     row('gradient of', d.of ? '%' + d.of : null); row('source', d.source);
     row('change', d.change ? d.change + (d.change == 'added' ? ' by this pass' : ' (' + d.why + ')') : null);
-    row('was', d.was); row('used by', d.uses && d.uses.length ? d.uses.map(function(u){ return '%' + u; }).join(', ') : null);
+    row('was', d.was); row('scheduled', d.task); row('used by', d.uses && d.uses.length ? d.uses.map(function(u){ return '%' + u; }).join(', ') : null);
     info.innerHTML = '<h2>%' + esc(d.name) + '</h2><pre class="line">' + esc(d.line) + '</pre>' +
       (d.rule ? '<div class="rule" title="chain rule">' + esc(d.rule) + '</div>' : '') + '<dl>' + rows.join('') + '</dl>' +
       (d.loops ? '<details class="loops"><summary>its loops</summary><pre class="line">' + esc(d.loops) + '</pre></details>' : '');
@@ -142,6 +142,15 @@
       });
     })(k);
   }
+  var gantt = document.getElementById('schedule-pane');  // a task: its first node, in the last pass
+  if (gantt) gantt.addEventListener('click', function(e){
+    var t = e.target.closest ? e.target.closest('g.task') : null;
+    if (!t) return;
+    go(secs.length - 1); show('n:' + t.dataset.node);
+    var g = null, gs = nodesOf(cur);
+    for (var k = 0; k < gs.length; k++) if (idOf(gs[k]) == 'n:' + t.dataset.node) g = gs[k];
+    if (g) centreOn(cur, g);
+  });
   document.getElementById('prev').onclick = function(){ go(cur - 1); };
   document.getElementById('next').onclick = function(){ go(cur + 1); };
   document.getElementById('layout-toggle').onclick = toggleLayout;

@@ -10,6 +10,9 @@ No network, no external scripts or fonts: pictures, CSS, data and script are inl
   and its chain rule in the side panel; the search box finds a value by name;
 - the *mirror* layout (``layout.mirror``) puts each gradient node beside its forward value;
 - ← → (or the pass strip) step through the passes; "pass i of n: <name>" is in ``#status``;
+- the *schedule* pane shows the dataflow executor's plan for the last pass's graph
+  (``schedule.py``): a Gantt chart of the predicted tasks on each worker against the sequential
+  sum, and the printed schedule; a node's panel in the last pass says which task runs it;
 - the *kernels* pane shows the graph of the pass as explicit loops (``runtime/lowering.py``): before
   ``fuse-elementwise`` one loop nest per elementwise node, after it one per fused group; a
   node's own loops are also in its panel.
@@ -66,7 +69,7 @@ def kernels(g):
     return program_text(program), {k.node.name: kernel_text(k, program) for k in program.kernels}
 
 
-def node_facts(g, diff=None, loops=None) -> Dict[str, dict]:
+def node_facts(g, diff=None, loops=None, tasks=None) -> Dict[str, dict]:
     """What the panel shows for each node and value, by picture id (``n:NAME`` / ``v:NAME``)."""
     changes = {c.name: c for c in diff.changes} if diff is not None else {}
     values = {v.name: v for v in g.all_values()}
@@ -82,7 +85,7 @@ def node_facts(g, diff=None, loops=None) -> Dict[str, dict]:
             "name": n.name, "line": format_node(n), "op": n.op.name, "phase": p.phase, "by": p.created_by,
             "of": p.grad_of, "rule": rule, "source": p.source, "uses": [u.name for u in n.outputs[0].consumers],
             "change": c.kind if c else None, "was": c.before if c else None, "why": c.why if c else None,
-            "loops": (loops or {}).get(n.name)}
+            "loops": (loops or {}).get(n.name), "task": (tasks or {}).get(n.name)}
     for c in (diff.changes if diff is not None else []):
         if c.kind == "removed":
             facts["n:" + c.name] = {"name": c.name, "line": c.line, "change": "removed", "why": c.why}
@@ -99,13 +102,22 @@ def _picture(svg: Optional[str], fallback: str) -> str:
     return fallback
 
 
-def build_report(title: str, steps: Sequence[dict]) -> str:
-    """HTML text. Each step: label, pass, changed, text (IR), diff (text), svg (or None), dot."""
+def _schedule_pane(schedule: Optional[dict]) -> str:
+    if not schedule:
+        return ""
+    return ("<details id=\"schedule\"><summary>schedule: the dataflow executor's tasks</summary>"
+            f"<div id=\"schedule-pane\">{schedule['html']}</div></details>")
+
+
+def build_report(title: str, steps: Sequence[dict], schedule: Optional[dict] = None) -> str:
+    """HTML text. Each step: label, pass, changed, text (IR), diff (text), svg (or None), dot.
+    ``schedule``: the last step's pane, ``{"html": …, "where": {node: its task}}`` (``schedule.py``)."""
     legend = "".join(f'<span style="background:{COLOURS[k]}">{k}</span>'
                      for k in ("forward", "backward", "update", "param"))
     legend += '<span class="lg-add">added</span><span class="lg-mod">rewritten</span><span class="lg-del">removed</span>'
     secs, prev = [], None
-    for s in steps:
+    for k, s in enumerate(steps):
+        tasks = (schedule or {}).get("where") if k == len(steps) - 1 else None
         g = parse_graph(s["text"])
         d = diff_graphs(prev, g, s["pass"]) if prev is not None else None
         here = {n.name for n in g.nodes}
@@ -122,7 +134,7 @@ def build_report(title: str, steps: Sequence[dict]) -> str:
             f'<div class="ir"><pre class="wrap">{_ir_html(g)}</pre></div>'
             f'<div class="diff"><pre class="wrap">{_diff_html(s["diff"])}</pre></div>'
             f'<div class="kernels"><pre class="wrap">{html.escape(loop_text)}</pre></div>'
-            f'<script type="application/json" class="facts">{_json(node_facts(g, d, loops))}</script>'
+            f'<script type="application/json" class="facts">{_json(node_facts(g, d, loops, tasks))}</script>'
             f"</section>")
         prev = g
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -142,6 +154,7 @@ def build_report(title: str, steps: Sequence[dict]) -> str:
             f"<div class=\"legend\">{legend}</div>"
             "<details open><summary>diff against the previous pass</summary><div id=\"diff-pane\"></div></details>"
             "<details><summary>IR text</summary><div id=\"ir-pane\"></div></details>"
+            + _schedule_pane(schedule) +
             "<details id=\"kernels\"><summary>kernels: the graph as loops</summary><div id=\"kernels-pane\"></div>"
             "</details></aside></div>"
             f"<script>{_asset('report.js')}</script></body></html>\n")
