@@ -1327,6 +1327,8 @@ SITES = {
     "frontends.train.plots:_figure#1": (_no_matplotlib, ["matplotlib is not installed", "pip install matplotlib"]),
     "frontends.inspect.dump:model_graph#1": (lambda: cr.frontends.inspect.dump.model_graph(cr.nn.ReLU(), "gradient"),
                                      ["ReLU cannot infer its input shape", "input_shape="]),
+    "frontends.inspect.dump:dump#1": (lambda: cr.frontends.inspect.dump.dump(cr.nn.Linear(2, 2), "never-written", batch=-3),
+                               ["batch=-3", "positive int"]),
     "frontends.inspect.dump:DumpResult.diff#1": (
         lambda: cr.frontends.inspect.dump.DumpResult("d", [cr.frontends.inspect.dump.DumpStep(
             "00-input", "input", True, "", "", "")]).diff("autodiff"), ["no pass 'autodiff'"]),

@@ -96,14 +96,16 @@ def test_clicking_a_task_shows_its_node_in_the_last_pass(towers_dump):
         b.js("document.getElementById('schedule').open = true")
         assert b.js("document.querySelector('aside').getBoundingClientRect().width") > narrow + 200
         b.js("document.getElementById('schedule').scrollIntoView()")
-        r = b.js("(function(){var r=document.querySelector('#schedule-pane g.task rect').getBoundingClientRect();"
-                 "return {x:r.left,y:r.top,w:r.width,h:r.height};})()")
-        node = b.js("document.querySelector('#schedule-pane g.task').dataset.node")
-        b.click(r["x"] + min(4, r["w"] / 2), r["y"] + r["h"] / 2)
+        widest = ("(function(){var best=null;document.querySelectorAll('#schedule-pane g.task').forEach(function(g){"
+                  "var r=g.querySelector('rect').getBoundingClientRect();if(!best||r.width>best.w)best={x:r.left,y:r.top,"
+                  "w:r.width,h:r.height,node:g.dataset.node,tip:g.querySelector('title').textContent};});return best;})()")
+        r = b.js(widest)  # a box wide enough that no neighbour overlaps the click
+        b.click(r["x"] + r["w"] / 2, r["y"] + r["h"] / 2)
         n = len(res.steps) - 1
         assert b.js("document.getElementById('status').textContent").startswith(f"pass {n} of {n}:")
         info = b.js("document.getElementById('info').innerText")
-        assert f"%{node}" in info and "scheduled\ntask 0 on worker" in info
+        task = r["tip"].split(",")[0]  # "task 3"
+        assert f"%{r['node']}" in info and "scheduled\ntask " in info and f"{task} on worker" in info
         b.screenshot(str(tmp / "schedule.png"))
     finally:
         b.close()
