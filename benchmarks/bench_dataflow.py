@@ -5,8 +5,9 @@
 Training steps of four independent towers 256-384-384-10 (batch 128) and of MLPs
 784-256-256-10 and 784-1024-1024-10 at batch 1-512. For each configuration, in one
 process: the sequential executor with one BLAS thread and with the default (every core),
-the dataflow executor with its defaults (guarded: it runs the faster of its tasks and the
-sequential code), and its tasks alone (unguarded), against the schedule's predicted
+the dataflow executor with its defaults (guarded: it runs the fastest of its tasks, the
+sequential code at one BLAS thread, and the sequential code at every core's BLAS threads
+where that gives the same bits), and its tasks alone (unguarded), against the schedule's predicted
 makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
 consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
 the blocks are interleaved in an order drawn each round, so a change of load hits every
@@ -16,7 +17,7 @@ something else: a worker thread that slept while another contender ran wakes up 
 process (its own session) pinned to the last core; "both busy", one per core. The load
 average is printed with every condition: on a shared machine "idle" is whatever the other
 jobs leave. Not a test: tests check correctness only. After a block of the default
-sequential executor the script waits 0.2 s, until OpenBLAS's spinning second thread
+sequential executor or of the dataflow executor the script waits 0.2 s, until OpenBLAS's spinning second thread
 sleeps (``_settle``).
 """
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _settle(contender):
     """After calls with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
     spins about 2^28 cycles for more work): spinning, it holds a core the next contender would use
     (two workers right after such a call ran 1.5-1.9x slower than one thread, measured)."""
-    if contender == "seq default":
+    if contender in ("seq default", "dataflow"):  # the dataflow executor's guard may run two BLAS threads
         time.sleep(SETTLE)
 
 
@@ -135,7 +136,7 @@ def bench(name, graph, sizes, batch, blocks):
     s = dfl.schedule_for([x, t])
     guard = dfl.guards.get(dfl._key([x, t]))
     best = min(med["seq 1 thread"], med["seq default"])
-    way = "sequential (predicted)" if not s.parallel else f"{guard.current} (measured)"
+    way = f"{guard.current} (measured)" if guard is not None else "sequential (predicted)"
     return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best,
                 vs1=med["dataflow"] / med["seq 1 thread"],
                 predicted=runs["tasks"].schedule_for([x, t]).makespan * 1e3, predicted_seq=s.sequential * 1e3,

@@ -38,9 +38,12 @@ first (``pull.py``): a worker whose core is busy with other work takes fewer tas
 task runs with one BLAS thread (OpenBLAS threads spin while they wait, and two of them on
 a core that something else needs collapse), so intra-op parallelism comes from the chunks;
 workers × BLAS threads stays within the cores (``threads.py``). If the schedule predicts too
-small a gain, the executor runs the sequential function with one BLAS thread, and
-``schedules[key]`` says why; if it predicts a gain, a guard times both and runs the faster
-(``guard.py``), since on a shared machine the prediction for free cores may not hold.
+small a gain, the tasks are not built, and ``schedules[key]`` says why. A guard (``guard.py``)
+times the ways a bindings can run and runs the fastest, since on a shared machine the
+prediction for free cores may not hold: the tasks (if built), the sequential function with one
+BLAS thread, and the sequential function with every core's BLAS threads (a big GEMM alone on
+every core), which is admitted only after its first call gave the same bits as one thread
+(``agree.py``: whether it does depends on the BLAS library and the shapes).
 
 Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
 op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
@@ -57,6 +60,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
+from .agree import Agreeing
 from .costmodel import calibrate, node_cost, seconds
 from .executor import SequentialExecutor, _Prepared
 from .guard import Guard
@@ -149,9 +153,10 @@ class DataflowExecutor(SequentialExecutor):
     below which it runs sequentially. ``chunks``: at most this many row chunks per big node
     (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
     task of its own (default: four hand-offs between threads, measured). ``chunked``: schedule the
-    chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time both
-    ways and run the faster (``guard.py``; ``guards[key]`` shows the medians); else always run
-    the tasks when the schedule predicts a gain.
+    chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time the
+    ways (the tasks, the sequential code at one BLAS thread and, where it keeps the bits, at
+    every core's) and run the fastest (``guard.py``; ``guards[key]`` shows the medians); else
+    always run the tasks when the schedule predicts a gain, the sequential code at one thread if not.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
@@ -209,16 +214,26 @@ class DataflowExecutor(SequentialExecutor):
         prep = self.prepared(key)
         sched = self.schedules[key] = self.plan_schedule(prep)
         self._reuse = True  # the sequential executor's own plan and code
-        sequential = self._one_blas_thread(super()._compile(key))
-        if not sched.parallel:
+        step = super()._compile(key)
+        sequential = self._one_blas_thread(step)
+        ways = {}
+        if sched.parallel:
+            self._preps[key] = prep
+            prog = self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep))
+            ways["dataflow"] = self._one_blas_thread(
+                lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
+        else:
             log.info("%s %s: %s", self.graph.name, key, sched.decision)
-            return sequential
-        self._preps[key] = prep
-        prog = self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep))
-        dataflow = self._one_blas_thread(lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
         if not self.guarded:
-            return dataflow
-        guard = self.guards[key] = Guard({"dataflow": dataflow, "sequential": sequential})
+            return ways.get("dataflow", sequential)
+        ways["sequential"] = sequential
+        if self.budget > 1 and self._blas().get() and any(getattr(n.op, "blas", False) for n in self.graph.nodes):
+            many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
+            ways[many] = Agreeing(step, self._blas().run, self.budget, f"{self.graph.name} {key}",
+                                  lambda: self.guards[key].drop(many))
+        if len(ways) == 1:
+            return sequential
+        guard = self.guards[key] = Guard(ways)
         return guard
 
     def _one_blas_thread(self, step):

@@ -1,4 +1,5 @@
-"""A measured guard: run the dataflow program only while it is faster than the sequential code.
+"""A measured guard: run the dataflow program only while it is faster than the sequential code
+(at one BLAS thread, or at every core's where that gives the same bits).
 
 The schedule is a prediction for free cores. On a shared machine the other jobs decide how
 much of the second core this process gets, and it changes from minute to minute; Linux
@@ -10,14 +11,16 @@ each way, runs the one with the smaller median, and now and then probes the othe
 
     calls 1-12     each way in turn, two calls at a time, the second timed, until both are
                    timed three times
-    then           the faster one; the other (two calls) after 8, then after twice as many
+    then           the fastest; each other way (two calls) after 8, then after twice as many
                    each time it stays slower (16, 32 ... 2048), and never sooner than keeps the
                    probes within ``share`` (2%) of the time: a way 20x slower is timed again
-                   after 1900 calls; a probe faster than the current way's median switches
-                   at once (the other way's older times were of another load)
+                   after 1900 calls, one 300x slower after 30000; a probe faster than the
+                   current way's median switches at once (the other way's older times were of
+                   another load)
 
-so a way however much slower costs about 2% at most (a two-thread BLAS on two busy cores
-is 20x slower, measured), and a change of load is seen within 2048 calls. ``print(guard)``
+so a way however much slower costs about 2% at most (a two-thread BLAS with one core busy
+with other work is 20-300x slower, measured), and a change of load is seen within 2048 calls
+of a way not much slower. ``print(guard)``
 shows the medians and the way it runs.
 """
 from __future__ import annotations
@@ -29,21 +32,21 @@ from typing import Callable, Dict
 
 
 class Guard:
-    """Chooses, call by call, between two functions computing the same thing: the faster, by the clock."""
+    """Chooses, call by call, among functions computing the same thing: the fastest, by the clock.
+
+    With more than two ways, each of the others has its own probe interval, and the one waiting
+    longest past its interval is probed first. ``drop(way)`` removes a way for good."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter):
-        self.ways, self.clock, self.share = ways, clock, share
+        self.ways, self.clock, self.share = dict(ways), clock, share
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
-        self.interval = first
-        self.since = 0  # calls of ``current`` since the other way was last timed
+        self.interval = {w: first for w in ways}  # calls of ``current`` between probes of each other way
+        self.since = {w: 0 for w in ways}  # calls of ``current`` since each other way was last timed
         self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
-
-    def _other(self) -> str:
-        return next(w for w in self.ways if w != self.current)
 
     def median(self, way: str) -> float:
         t = sorted(self.times[way])
@@ -52,12 +55,28 @@ class Guard:
     def _warm(self) -> bool:
         return min(len(v) for v in self.times.values()) >= self.warmup
 
+    def _reset(self) -> None:
+        for w in self.ways:
+            self.since[w], self.interval[w] = 0, self.first
+
     def _next(self) -> str:
         if self.last is not None and not self.timed:  # the first call of a run: once more, timed
             return self.last
-        if not self._warm():  # time both a few times first, fewest samples first
+        if not self._warm():  # time every way a few times first, fewest samples first
             return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
-        return self._other() if self.since >= self.interval else self.current
+        due = [w for w in self.ways if w != self.current and self.since[w] >= self.interval[w]]
+        return max(due, key=lambda w: self.since[w] - self.interval[w]) if due else self.current
+
+    def drop(self, way: str) -> None:
+        """Never run ``way`` again (at least one way stays)."""
+        if way not in self.ways or len(self.ways) == 1:
+            return
+        for d in (self.ways, self.times, self.interval, self.since, self.calls):
+            d.pop(way)
+        if self.last == way:
+            self.last, self.timed = None, False
+        if self.current == way:
+            self.current = min(self.ways, key=self.median)
 
     def __call__(self, *args):
         warm = self._warm()
@@ -65,6 +84,8 @@ class Guard:
         t0 = self.clock()
         out = self.ways[way](*args)
         dt = self.clock() - t0
+        if way not in self.ways:  # the call dropped its own way
+            return out
         # only the second call of a run is timed: the first after the other way wakes workers that
         # slept (slowly, on a virtual machine) and finds cold caches; a first call compiles
         self.timed, self.last = way == self.last, way
@@ -74,22 +95,28 @@ class Guard:
         self.times[way].append(dt)
         best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
         if not warm:
-            self.current, self.since = best, 0
-        elif way != self.current:  # a probe of the other way
+            self.current = best
+            self._reset()
+        elif way != self.current:  # a probe of another way
             cur = self.median(self.current)
             if dt < cur:  # it won: switch at once (its older times were of another load), probe soon
                 self.times[way].clear()
                 self.times[way].append(dt)
-                self.current, self.interval = way, self.first
+                self.current = way
+                self._reset()
             else:  # it lost: probe later, keeping two-call probes within ``share`` of the time
                 slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first
-                self.interval = min(max(2 * self.interval, slower), self.longest)
-                self.current = best
-            self.since = 0
+                self.interval[way] = max(min(2 * self.interval[way], self.longest), slower)
+                self.since[way] = 0
+                if best != self.current:
+                    self.current = best
+                    self._reset()
         else:
-            self.since += 1
-            if best != self.current:  # the current way became slower than the other's last times
-                self.current, self.since, self.interval = best, 0, self.first
+            for w in self.since:
+                self.since[w] += 1
+            if best != self.current:  # the current way became slower than another's last times
+                self.current = best
+                self._reset()
         return out
 
     def __str__(self):

@@ -1,0 +1,105 @@
+"""Every core's BLAS threads only where they give one thread's bits (``runtime/agree.py``), and the
+guard choosing among three ways (``runtime/guard.py``)."""
+import itertools
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.passes.memory import plan_memory
+from chainrule.runtime.agree import Agreeing
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
+from chainrule.runtime.guard import Guard
+from chainrule.runtime.threads import BlasSetter, available_cores
+
+
+def _fake(bits_follow_threads):
+    """A step adding 1 to P['w'] and returning w * 3 (+ 1e-3 per extra BLAS thread if ``bits_follow_threads``);
+    ``run(n, step, ...)`` passes the thread count through ``seen``."""
+    seen = []
+
+    def run(n, step, arrays, P):
+        seen.append(n)
+        return step(arrays, P, n)
+
+    def step(arrays, P, n=1):
+        P["w"] += 1
+        return [P["w"] * 3 + (1e-3 * (n - 1) if bits_follow_threads else 0.0)]
+    return step, run, seen
+
+
+def test_a_step_that_agrees_runs_on_every_thread_after_one_checked_call():
+    step, run, seen = _fake(False)
+    P = {"w": np.zeros(2, np.float32)}
+    way = Agreeing(step, run, 2)
+    out = way([], P)
+    assert way.ok is True and seen == [2, 1]  # checked: n threads on copies, then one for real
+    assert P["w"].tolist() == [1, 1] and out[0].tolist() == [3, 3]  # the real parameters updated once
+    way([], P)
+    assert seen == [2, 1, 2] and P["w"].tolist() == [2, 2]
+
+
+def test_a_step_whose_bits_change_gives_the_one_thread_answer_and_is_dropped():
+    step, run, seen = _fake(True)
+    dropped = []
+    P = {"w": np.zeros(2, np.float32)}
+    way = Agreeing(step, run, 2, on_disagree=lambda: dropped.append(1))
+    out = way([], P)
+    assert way.ok is False and dropped == [1] and out[0].tolist() == [3, 3] and P["w"].tolist() == [1, 1]
+    way([], P)
+    assert seen == [2, 1, 1]  # never again with two threads
+
+
+class _Clock:
+    def __init__(self, cost):
+        self.now, self.cost, self.log = 0.0, cost, []
+
+    def way(self, name):
+        def run():
+            self.log.append(name)
+            self.now += self.cost[name]
+        return run
+
+
+def test_the_guard_runs_the_fastest_of_three_and_probes_each_of_the_others():
+    clock = _Clock({"dataflow": 1.2, "sequential": 1.1, "many": 1.0})
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential", "many")}, clock=lambda: clock.now)
+    for _ in range(400):
+        g()
+    assert g.current == "many"
+    runs = [(w, len(list(c))) for w, c in itertools.groupby(clock.log[20:])]
+    assert {w for w, _ in runs} == {"dataflow", "sequential", "many"}  # both others probed, two calls each
+    assert all(n == 2 for w, n in runs if w != "many")
+    clock.cost["many"] = 20.0  # another job takes a core: the two-thread BLAS collapses
+    for _ in range(400):
+        g()
+    assert g.current == "sequential" and clock.log[-100:].count("sequential") > 90
+    g.drop("sequential")
+    assert "sequential" not in g.ways and g.current in ("dataflow", "many")
+    g()
+    g.drop("dataflow")
+    g.drop("many")  # the last way stays
+    assert list(g.ways) == ["many"]
+
+
+@pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
+@pytest.mark.parametrize("sizes", [(784, 256, 10), (256, 512, 10)])  # an inner dimension OpenBLAS splits by threads, and not
+def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
+    b = cr.GraphBuilder("mlp")
+    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
+    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp(list(sizes), seed=0)(x)), t)), "training").graph
+    p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((32, sizes[0])).astype(np.float32)
+    ts = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], 32)]
+    for _ in range(40):
+        a, c = seq.run_list([xs, ts]), dfl.run_list([xs, ts])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, c))
+    assert all(p_seq[k].tobytes() == p_dfl[k].tobytes() for k in p_seq)
+    guard = next(iter(dfl.guards.values()))
+    many = [w for w in guard.ways if "BLAS threads" in w]
+    agreeing = [w for w in guard.ways.values() if isinstance(w, Agreeing)]
+    assert all(w.ok for w in agreeing) and len(many) == len(agreeing) <= 1  # kept only where the bits agreed
