@@ -40,10 +40,11 @@ a core that something else needs collapse), so intra-op parallelism comes from t
 workers × BLAS threads stays within the cores (``threads.py``). If the schedule predicts too
 small a gain, the tasks are not built, and ``schedules[key]`` says why. A guard (``guard.py``)
 times the ways a bindings can run and runs the fastest, since on a shared machine the
-prediction for free cores may not hold: the tasks (if built), the sequential function with one
-BLAS thread, and the sequential function with every core's BLAS threads (a big GEMM alone on
-every core), which is admitted only after its first call gave the same bits as one thread
-(``agree.py``: whether it does depends on the BLAS library and the shapes).
+prediction for free cores may not hold: the tasks and the sequential function with one BLAS
+thread; or, where no tasks are built, the sequential function with one BLAS thread and with
+every core's (a big GEMM alone on every core), the latter admitted only after its first call
+gave the same bits as one thread (``agree.py``: whether it does depends on the BLAS library
+and the shapes).
 
 Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
 op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
@@ -154,8 +155,8 @@ class DataflowExecutor(SequentialExecutor):
     (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
     task of its own (default: four hand-offs between threads, measured). ``chunked``: schedule the
     chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time the
-    ways (the tasks, the sequential code at one BLAS thread and, where it keeps the bits, at
-    every core's) and run the fastest (``guard.py``; ``guards[key]`` shows the medians); else
+    ways (the tasks or, with none, the sequential code at every core's BLAS threads where that
+    keeps the bits; and the sequential code at one thread) and run the fastest (``guard.py``; ``guards[key]`` shows the medians); else
     always run the tasks when the schedule predicts a gain, the sequential code at one thread if not.
     """
 
@@ -168,6 +169,7 @@ class DataflowExecutor(SequentialExecutor):
         self.chunks = chunks if chunks is not None else self.workers
         self.margin, self.grain, self.chunked, self.guarded = margin, grain, chunked, guarded
         self.guards: Dict[tuple, Guard] = {}
+        self.agreements: Dict[tuple, Agreeing] = {}  # did every core's BLAS threads give the same bits
         self.schedules: Dict[tuple, Schedule] = {}
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
@@ -177,7 +179,7 @@ class DataflowExecutor(SequentialExecutor):
     def _evict(self, shapes, fn):
         super()._evict(shapes, fn)
         key = tuple(shapes[k][j] for k, j, _ in self._syms)
-        for cache in (self.schedules, self.programs, self._preps, self.guards):
+        for cache in (self.schedules, self.programs, self._preps, self.guards, self.agreements):
             cache.pop(key, None)
 
     def prepared(self, key):
@@ -227,10 +229,13 @@ class DataflowExecutor(SequentialExecutor):
         if not self.guarded:
             return ways.get("dataflow", sequential)
         ways["sequential"] = sequential
-        if self.budget > 1 and self._blas().get() and any(getattr(n.op, "blas", False) for n in self.graph.nodes):
+        # every core's BLAS threads only where no tasks run: OpenBLAS's threads spin for ~0.1 s after
+        # a call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms)
+        if "dataflow" not in ways and self.budget > 1 and self._blas().get() and \
+                any(getattr(n.op, "blas", False) for n in self.graph.nodes):
             many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
-            ways[many] = Agreeing(step, self._blas().run, self.budget, f"{self.graph.name} {key}",
-                                  lambda: self.guards[key].drop(many))
+            ways[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
+                                                         f"{self.graph.name} {key}", lambda: self.guards[key].drop(many))
         if len(ways) == 1:
             return sequential
         guard = self.guards[key] = Guard(ways)

@@ -47,10 +47,17 @@ class Guard:
         self.since = {w: 0 for w in ways}  # calls of ``current`` since each other way was last timed
         self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
+        self.medians = {w: float("inf") for w in ways}  # kept as times are recorded: a call reads them
 
     def median(self, way: str) -> float:
         t = sorted(self.times[way])
         return t[len(t) // 2] if t else float("inf")
+
+    def _record(self, way: str, dt: float, fresh: bool = False) -> None:
+        if fresh:
+            self.times[way].clear()
+        self.times[way].append(dt)
+        self.medians[way] = self.median(way)
 
     def _warm(self) -> bool:
         return min(len(v) for v in self.times.values()) >= self.warmup
@@ -71,12 +78,12 @@ class Guard:
         """Never run ``way`` again (at least one way stays)."""
         if way not in self.ways or len(self.ways) == 1:
             return
-        for d in (self.ways, self.times, self.interval, self.since, self.calls):
+        for d in (self.ways, self.times, self.interval, self.since, self.calls, self.medians):
             d.pop(way)
         if self.last == way:
             self.last, self.timed = None, False
         if self.current == way:
-            self.current = min(self.ways, key=self.median)
+            self.current = min(self.ways, key=self.medians.get)
 
     def __call__(self, *args):
         warm = self._warm()
@@ -92,16 +99,16 @@ class Guard:
         self.calls[way] += 1
         if not self.timed:
             return out
-        self.times[way].append(dt)
-        best = min(self.ways, key=lambda w: (self.median(w), w != self.current))
+        self._record(way, dt)
+        med = self.medians
+        best = min(self.ways, key=lambda w: (med[w], w != self.current))
         if not warm:
             self.current = best
             self._reset()
         elif way != self.current:  # a probe of another way
-            cur = self.median(self.current)
+            cur = med[self.current]
             if dt < cur:  # it won: switch at once (its older times were of another load), probe soon
-                self.times[way].clear()
-                self.times[way].append(dt)
+                self._record(way, dt, fresh=True)
                 self.current = way
                 self._reset()
             else:  # it lost: probe later, keeping two-call probes within ``share`` of the time
