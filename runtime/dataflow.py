@@ -41,10 +41,10 @@ workers × BLAS threads stays within the cores (``threads.py``). If the schedule
 small a gain, the tasks are not built, and ``schedules[key]`` says why. A guard (``guard.py``)
 times the ways a bindings can run and runs the fastest, since on a shared machine the
 prediction for free cores may not hold: the tasks and the sequential function with one BLAS
-thread; or, where no tasks are built, the sequential function with one BLAS thread and with
-every core's (a big GEMM alone on every core), the latter admitted only after its first call
-gave the same bits as one thread (``agree.py``: whether it does depends on the BLAS library
-and the shapes).
+thread; where no tasks are built, or once they lost to one thread, the sequential function
+with one BLAS thread and with every core's (a big GEMM alone on every core), the latter
+admitted only after its first call gave the same bits as one thread (``agree.py``: whether it
+does depends on the BLAS library and the shapes).
 
 Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
 op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
@@ -229,16 +229,24 @@ class DataflowExecutor(SequentialExecutor):
         if not self.guarded:
             return ways.get("dataflow", sequential)
         ways["sequential"] = sequential
-        # every core's BLAS threads only where no tasks run: OpenBLAS's threads spin for ~0.1 s after
-        # a call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms)
-        if "dataflow" not in ways and self.budget > 1 and self._blas().get() and \
-                any(getattr(n.op, "blas", False) for n in self.graph.nodes):
+        many = None
+        if self.budget > 1 and self._blas().get() and any(getattr(n.op, "blas", False) for n in self.graph.nodes):
             many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
-            ways[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
-                                                         f"{self.graph.name} {key}", lambda: self.guards[key].drop(many))
+            self.agreements[key] = Agreeing(step, self._blas().run, self.budget, f"{self.graph.name} {key}",
+                                            lambda: self.guards[key].drop(many))
+        if many is not None and "dataflow" not in ways:
+            ways[many] = self.agreements[key]
         if len(ways) == 1:
             return sequential
-        guard = self.guards[key] = Guard(ways)
+
+        def lost(way):
+            # the tasks lost to one thread: try every core's BLAS threads in their place. Not both at
+            # once: OpenBLAS's threads spin for ~0.1 s after a call, and the workers after such a
+            # probe ran 1.3x slower (the towers: 7.3 against 5.5 ms), which made the guard keep them
+            if way == "dataflow" and many is not None:
+                guard.drop("dataflow")
+                guard.add(many, self.agreements[key])
+        guard = self.guards[key] = Guard(ways, on_loss=lost)
         return guard
 
     def _one_blas_thread(self, step):

@@ -28,18 +28,21 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 
 class Guard:
     """Chooses, call by call, among functions computing the same thing: the fastest, by the clock.
 
     With more than two ways, each of the others has its own probe interval, and the one waiting
-    longest past its interval is probed first. ``drop(way)`` removes a way for good."""
+    longest past its interval is probed first. ``drop(way)`` removes a way for good, ``add`` adds
+    one; ``on_loss(way)`` hears of each probe that lost."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
-                 longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter):
+                 longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
+                 on_loss: Optional[Callable[[str], None]] = None):
         self.ways, self.clock, self.share = dict(ways), clock, share
+        self.on_loss = on_loss  # called with a way whose probe lost, after the warm-up
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
@@ -73,6 +76,11 @@ class Guard:
             return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
         due = [w for w in self.ways if w != self.current and self.since[w] >= self.interval[w]]
         return max(due, key=lambda w: self.since[w] - self.interval[w]) if due else self.current
+
+    def add(self, way: str, fn: Callable) -> None:
+        """A new way, timed a few times from the next call on."""
+        self.ways[way], self.times[way] = fn, deque(maxlen=self.times[self.current].maxlen)
+        self.interval[way], self.since[way], self.calls[way], self.medians[way] = self.first, 0, 0, float("inf")
 
     def drop(self, way: str) -> None:
         """Never run ``way`` again (at least one way stays)."""
@@ -118,6 +126,8 @@ class Guard:
                 if best != self.current:
                     self.current = best
                     self._reset()
+                if self.on_loss is not None:
+                    self.on_loss(way)
         else:
             for w in self.since:
                 self.since[w] += 1

@@ -83,6 +83,22 @@ def test_the_guard_runs_the_fastest_of_three_and_probes_each_of_the_others():
     assert list(g.ways) == ["many"]
 
 
+def test_a_way_that_loses_a_probe_can_be_replaced():
+    clock = _Clock({"dataflow": 1.5, "sequential": 1.0, "many": 0.5})
+    lost = []
+
+    def on_loss(way):
+        lost.append(way)
+        if way == "dataflow":
+            g.drop("dataflow")
+            g.add("many", clock.way("many"))
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now, on_loss=on_loss)
+    for _ in range(200):
+        g()
+    assert lost[0] == "dataflow" and set(g.ways) == {"sequential", "many"} and g.current == "many"
+    assert "dataflow" not in clock.log[clock.log.index("many"):]
+
+
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 @pytest.mark.parametrize("sizes", [(784, 256, 10), (256, 512, 10)])  # an inner dimension OpenBLAS splits by threads, and not
 def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):

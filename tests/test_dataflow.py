@@ -207,7 +207,9 @@ def test_guard_times_both_ways_and_keeps_the_bits():
     assert all(p_seq[k].tobytes() == p_dfl[k].tobytes() for k in p_seq)
     guard = next(iter(dfl.guards.values()))
     assert all(guard.calls[w] >= 3 for w in guard.ways), guard.calls  # every way timed while warming up
-    assert {"dataflow", "sequential"} <= set(guard.ways) <= {"dataflow", "sequential", "sequential, 2 BLAS threads"}
+    # the tasks stay while they beat one thread; if they lost, every core's BLAS threads took their place
+    assert "sequential" in guard.ways and len(guard.ways) == 2
+    assert set(guard.ways) <= {"dataflow", "sequential", "sequential, 2 BLAS threads"}
     assert "running" in str(guard) and guard.current in guard.ways
 
 
