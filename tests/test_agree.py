@@ -12,6 +12,7 @@ from chainrule.runtime.dataflow import DataflowExecutor
 from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.guard import Guard
 from chainrule.runtime.threads import BlasSetter, available_cores
+from test_split import _Clock  # a clock each way advances by its own cost
 
 
 def _fake(bits_follow_threads):
@@ -49,17 +50,6 @@ def test_a_step_whose_bits_change_gives_the_one_thread_answer_and_is_dropped():
     assert way.ok is False and dropped == [1] and out[0].tolist() == [3, 3] and P["w"].tolist() == [1, 1]
     way([], P)
     assert seen == [2, 1, 1]  # never again with two threads
-
-
-class _Clock:
-    def __init__(self, cost):
-        self.now, self.cost, self.log = 0.0, cost, []
-
-    def way(self, name):
-        def run():
-            self.log.append(name)
-            self.now += self.cost[name]
-        return run
 
 
 def test_the_guard_runs_the_fastest_of_three_and_probes_each_of_the_others():

@@ -87,8 +87,11 @@ def test_planned_executors_reuse_one_workspace_and_match_the_interpreter_bit_for
         seen.clear()
         got = exe.run_list(xs)
         plan = next(iter(exe.plans.values()))
-        assert len(seen) == len(plan.workspace_of) and None not in seen  # every call was given its scratch
-        calls.append(sorted(seen))
+        # every call was given its scratch (the dataflow executor's guard runs the step twice when it
+        # first checks that every core's BLAS threads keep the bits, runtime/agree.py)
+        n = len(plan.workspace_of)
+        assert None not in seen and (len(seen) == n or (executor is DataflowExecutor and len(seen) == 2 * n))
+        calls.append(sorted(set(seen)))
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
         for k in params:  # the updates too
