@@ -81,6 +81,9 @@ def test_the_cli_takes_the_batch_of_the_schedule(tmp_path, capsys):
     assert main(["dump", "mlp", "-o", str(tmp_path / "d"), "--batch", "7", "--no-svg"]) == 0
     with open(tmp_path / "d" / "report.html", encoding="utf-8") as f:
         assert "at N = 7," in f.read()
+    assert main(["dump", "mlp", "-o", str(tmp_path / "f"), "--no-svg"]) == 0
+    with open(tmp_path / "f" / "report.html", encoding="utf-8") as f:
+        assert "at N = 32," in f.read()  # the default
     with pytest.raises(SystemExit):
         main(["dump", "mlp", "-o", str(tmp_path / "e"), "--batch", "0"])
     assert "--batch" in capsys.readouterr().err
