@@ -63,11 +63,20 @@ def test_boxes_sit_on_their_worker_lane_between_their_predicted_times():
     boxes = re.findall(r'<g class="task" data-node="[^"]+"><title>task (\d+), worker (\d+)[^<]*</title>'
                        r'<rect x="([\d.]+)" y="(\d+)" width="([\d.]+)"', svg)
     assert len(boxes) == len(sched.tasks)
+    axis = int(re.search(r'width="(\d+)"', svg).group(1)) - 76 - 12  # px of the time axis
+    assert 440 <= axis <= 4 * 440
     for idx, w, x, y, width in boxes:
         t = sched.tasks[int(idx)]
         assert int(w) == t.worker and int(y) == 22 + 26 * t.worker + 3
-        assert abs(float(x) - (76 + 440 * t.start / span)) < 0.06
-        assert abs(float(x) + float(width) - (76 + 440 * max(t.finish / span, t.start / span + 1.5 / 440))) < 0.11
+        assert abs(float(x) - (76 + axis * t.start / span)) < 0.06
+        assert abs(float(x) + float(width) - (76 + axis * max(t.finish / span, t.start / span + 1.5 / axis))) < 0.11
+
+
+def test_a_label_never_cuts_the_task_number():
+    from chainrule.frontends.inspect.schedule import _fit
+    assert _fit("t12", "grad_fc1", 20) == "t12 grad_fc1"
+    assert _fit("t12", "grad_fc1", 8) == "t12 gra…"
+    assert _fit("t12", "grad_fc1", 4) == "t12" and _fit("t12", "grad_fc1", 2) == ""
 
 
 def test_a_bad_batch_is_refused_before_anything_is_written(tmp_path):
@@ -99,9 +108,11 @@ def test_clicking_a_task_shows_its_node_in_the_last_pass(towers_dump):
         b.js("document.getElementById('schedule').open = true")
         assert b.js("document.querySelector('aside').getBoundingClientRect().width") > narrow + 200
         b.js("document.getElementById('schedule').scrollIntoView()")
-        widest = ("(function(){var best=null;document.querySelectorAll('#schedule-pane g.task').forEach(function(g){"
-                  "var r=g.querySelector('rect').getBoundingClientRect();if(!best||r.width>best.w)best={x:r.left,y:r.top,"
-                  "w:r.width,h:r.height,node:g.dataset.node,tip:g.querySelector('title').textContent};});return best;})()")
+        widest = ("(function(){var best=null,el=null;document.querySelectorAll('#schedule-pane g.task').forEach(function(g){"
+                  "var w=g.querySelector('rect').getBoundingClientRect().width;if(!best||w>best){best=w;el=g;}});"
+                  "el.querySelector('rect').scrollIntoView({block:'center',inline:'center'});"  # the chart scrolls sideways
+                  "var r=el.querySelector('rect').getBoundingClientRect();return {x:r.left,y:r.top,w:r.width,h:r.height,"
+                  "node:el.dataset.node,tip:el.querySelector('title').textContent};})()")
         r = b.js(widest)  # a box wide enough that no neighbour overlaps the click
         b.click(r["x"] + r["w"] / 2, r["y"] + r["h"] / 2)
         n = len(res.steps) - 1

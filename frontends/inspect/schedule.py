@@ -22,6 +22,7 @@ import numpy as np
 from ...ir.display import COLOURS
 
 LANE, TOP, LEFT, WIDTH = 26, 22, 76, 440  # px: a lane's height, the axis above, the labels, the time axis
+BOX = 56  # px: the average box of the busiest lane is this wide at least (up to 4 × WIDTH in all)
 
 
 def sample_inputs(graph, batch: int) -> List[np.ndarray]:
@@ -67,11 +68,14 @@ def gantt_svg(schedule, phases: Optional[Dict[str, str]] = None) -> str:
     ``data-node`` (its first node) and a ``<title>`` (its nodes and times)."""
     phases = phases or {}
     span = max(schedule.makespan, schedule.sequential) or 1.0
-    x = lambda s: LEFT + WIDTH * s / span  # noqa: E731 (seconds -> px)
+    busiest = max((sum(t.worker == w for t in schedule.tasks) for w in range(schedule.workers)), default=1)
+    # wide enough for a label in the busiest lane's average box (the pane scrolls sideways)
+    width = int(min(max(WIDTH, BOX * busiest * span / (schedule.makespan or span)), 4 * WIDTH))
+    x = lambda s: LEFT + width * s / span  # noqa: E731 (seconds -> px)
     lanes = schedule.workers + 1
     height = TOP + LANE * lanes + 8
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="{LEFT + WIDTH + 12}" '
-           f'height="{height}" viewBox="0 0 {LEFT + WIDTH + 12} {height}" font-family="sans-serif" font-size="11">']
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="{LEFT + width + 12}" '
+           f'height="{height}" viewBox="0 0 {LEFT + width + 12} {height}" font-family="sans-serif" font-size="11">']
     step = _tick(span * 1e3)
     k = 0
     while k * step <= span * 1e3 + 1e-12:
@@ -87,9 +91,8 @@ def gantt_svg(schedule, phases: Optional[Dict[str, str]] = None) -> str:
         x0, x1 = x(t.start), max(x(t.finish), x(t.start) + 1.5)
         y = TOP + LANE * t.worker + 3
         tip = f"task {t.index}, worker {t.worker}, {t.start * 1e3:.3f}–{t.finish * 1e3:.3f} ms: {task_label(schedule, t)}"
-        label = f"t{t.index} {first}"
-        room = int((x1 - x0 - 6) / 6.2)  # characters that fit in the box
-        text = (f'<text x="{x0 + 3:.1f}" y="{y + 14}">{html.escape(label[:room])}</text>' if room >= 2 else "")
+        label = _fit(f"t{t.index}", first, int((x1 - x0 - 6) / 6.2))  # characters that fit in the box
+        text = f'<text x="{x0 + 3:.1f}" y="{y + 14}">{html.escape(label)}</text>' if label else ""
         out.append(f'<g class="task" data-node="{html.escape(first)}"><title>{html.escape(tip)}</title>'
                    f'<rect x="{x0:.1f}" y="{y}" width="{x1 - x0:.1f}" height="{LANE - 6}" fill="{colour}" '
                    f'stroke="#777"/>{text}</g>')
@@ -101,6 +104,16 @@ def gantt_svg(schedule, phases: Optional[Dict[str, str]] = None) -> str:
                f'<text x="{LEFT + 3}" y="{y + 14}">sequential sum {schedule.sequential * 1e3:.3f} ms</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _fit(tag: str, name: str, room: int) -> str:
+    """A box's label in ``room`` characters: "t3 fc1", "t3 gra…", "t3" or nothing (never a cut tag,
+    which would read as another task's)."""
+    if len(tag) + 1 + len(name) <= room:
+        return f"{tag} {name}"
+    if room >= len(tag) + 3:
+        return f"{tag} {name[:room - len(tag) - 2]}…"
+    return tag if room >= len(tag) else ""
 
 
 def _tick(ms: float) -> float:
