@@ -16,7 +16,8 @@
    simulates those pulls with the predicted times: a free worker takes the ready task of
    highest rank, and a worker that was asleep starts after a hand-off.
 5. **A decision.** If the predicted makespan does not beat the sequential sum (every node
-   on one thread) by ``margin``, the executor runs the sequential code.
+   on one thread) by ``margin``, the executor builds no tasks and runs the sequential code
+   (its guard times one BLAS thread against every core's, where they give the same bits).
 
 ``print(schedule)`` shows the tasks, their nodes (and chunks), the worker each is expected
 on, predicted times and the decision.
@@ -75,7 +76,7 @@ class Schedule:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
         why = "one worker" if self.workers < 2 else \
             f"predicted gain {self.gain:.2f}x is below the margin {1 / (1 - self.margin):.2f}x"
-        return f"sequential, 1 BLAS thread: {why}"
+        return f"sequential (no tasks): {why}"
 
     def __str__(self):
         lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in "
