@@ -182,7 +182,7 @@ def main():
     for sizes in ((784, 256, 256, 10), (784, 1024, 1024, 10)):
         for n in batches:
             configs.append(("-".join(map(str, sizes)), lambda s=sizes: mlp(s), n))
-    for n in (32, 128):  # no inner dimension of 769-1023, which OpenBLAS sums differently on two threads
+    for n in (32, 128):  # no inner dimension of 784, which OpenBLAS sums differently on two threads
         configs.append(("256-512-512-10", lambda: mlp((256, 512, 512, 10)), n))
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
     for load in args.loads:

@@ -2,9 +2,9 @@
 
 A BLAS library sums a product's terms in an order fixed by the call's shape and its thread
 count, so a two-thread product may differ in the last bit from a one-thread one. Whether it
-does depends on the library and the shape: OpenBLAS 0.3.31 (Haswell kernel) splits the inner
-dimension differently with two threads only for 768 < K < 1024, among the shapes measured,
-and 79% of a ``[128, 784] @ [784, 256]`` product's elements then differ. The dataflow
+does depends on the library and the shape: with OpenBLAS 0.3.31 (Haswell kernel), of the
+inner dimensions K tried from 128 to 2048, only 769 and 784 gave other bits on two threads
+(79% of a ``[128, 784] @ [784, 256]`` product's elements differ). The dataflow
 executor's results are the sequential executor's at one BLAS thread, so it may run a step
 with more BLAS threads only once it has seen that step give the same bits.
 

@@ -155,9 +155,9 @@ class DataflowExecutor(SequentialExecutor):
     (default: one per worker; 1 splits nothing). ``grain``: the least predicted seconds worth a
     task of its own (default: four hand-offs between threads, measured). ``chunked``: schedule the
     chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time the
-    ways (the tasks or, with none, the sequential code at every core's BLAS threads where that
-    keeps the bits; and the sequential code at one thread) and run the fastest (``guard.py``; ``guards[key]`` shows the medians); else
-    always run the tasks when the schedule predicts a gain, the sequential code at one thread if not.
+    ways and run the fastest (``guard.py``; ``guards[key]`` shows the medians, ``agreements[key]``
+    whether every core's BLAS threads kept the bits); else always run the tasks when the schedule
+    predicts a gain, the sequential code at one thread if not.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,

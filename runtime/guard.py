@@ -19,7 +19,7 @@ each way, runs the one with the smaller median, and now and then probes the othe
                    another load)
 
 so a way however much slower costs about 2% at most (a two-thread BLAS with one core busy
-with other work is 20-300x slower, measured), and a change of load is seen within 2048 calls
+with other work is 17-300x slower, measured), and a change of load is seen within 2048 calls
 of a way not much slower. ``print(guard)``
 shows the medians and the way it runs.
 """

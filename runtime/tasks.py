@@ -70,6 +70,10 @@ class Schedule:
         """How many nodes run in chunks."""
         return len({p.node for t in self.tasks for p in t.parts if p.span is not None})
 
+    def part_names(self, task: Task) -> List[str]:
+        """``task``'s nodes by name, a chunk with its span: ``["fc1[0:64]", "relu[0:64]"]``."""
+        return [self.names[p.node] + ("" if p.span is None else str(p.span)) for p in task.parts]
+
     @property
     def decision(self) -> str:
         if self.parallel:
@@ -85,7 +89,7 @@ class Schedule:
                  f"  decision: {self.decision}",
                  f"  {'task':>4} {'worker':>6} {'start ms':>9} {'end ms':>9}  nodes"]
         for t in sorted(self.tasks, key=lambda t: (t.start, t.worker, t.index)):
-            names = [self.names[p.node] + ("" if p.span is None else str(p.span)) for p in t.parts]
+            names = self.part_names(t)
             shown = ", ".join(names[:4]) + (f", … (+{len(names) - 4})" if len(names) > 4 else "")
             lines.append(f"  {t.index:4d} {t.worker:6d} {t.start * 1e3:9.3f} {t.finish * 1e3:9.3f}  {shown}")
         return "\n".join(lines)

@@ -123,3 +123,13 @@ def test_clicking_a_task_shows_its_node_in_the_last_pass(towers_dump):
         b.screenshot(str(tmp / "schedule.png"))
     finally:
         b.close()
+
+
+def test_a_graph_that_cannot_be_scheduled_gets_a_line_saying_why(monkeypatch):
+    from chainrule.frontends.inspect import schedule
+
+    def refuse(graph, batch):
+        raise IRTypeError("graph g: no kernel for <op>")
+    monkeypatch.setattr(schedule, "plan", refuse)
+    got = schedule.pane(models.mlp(), 8)
+    assert got == {"html": '<p class="hint">No schedule: graph g: no kernel for &lt;op&gt;</p>', "where": {}}

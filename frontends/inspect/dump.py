@@ -14,7 +14,6 @@ executor's schedule of the last graph at N = ``batch`` (``schedule.py``).
 """
 from __future__ import annotations
 
-import html as _html
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Union
@@ -28,7 +27,7 @@ from ..python.tracer import GraphBuilder
 from .dot import have_dot, render_svg, to_dot
 from .irdiff import GraphDiff, diff_graphs, diff_texts, format_diff
 from .report import build_report
-from .schedule import plan, schedule_html, where
+from .schedule import pane
 
 NEEDS_LOSS = ("gradient", "training")
 
@@ -113,24 +112,13 @@ def dump(model, out_dir: str, pipeline: Union[str, Sequence[Pass]] = "inference"
     pm = PassManager(passes, dump_dir=out_dir, keep_text=True, **pm_options)
     pm.run(graph)
     return write_steps(pm.history, out_dir, title or f"chainrule dump: {graph.name}", svg=svg, html=html,
-                       schedule=schedule_pane(graph, batch) if html else None)
-
-
-def schedule_pane(graph, batch: int) -> dict:
-    """The report's schedule pane for ``graph`` at N = ``batch``; a graph the dataflow executor
-    cannot compile gets a line saying why (the other tabs still show every pass)."""
-    try:
-        sched = plan(graph, batch)
-    except Exception as err:  # noqa: BLE001 (shown in the pane, not raised)
-        return {"html": f'<p class="hint">No schedule: {_html.escape(str(err))}</p>', "where": {}}
-    phases = {n.name: n.prov.phase for n in graph.nodes}
-    return {"html": schedule_html(sched, batch, phases), "where": where(sched)}
+                       schedule=pane(graph, batch) if html else None)
 
 
 def write_steps(history, out_dir: str, title: str, svg: bool = True, html: bool = True,
                 schedule: Optional[dict] = None) -> DumpResult:
     """Write the diff, DOT, SVG and report files for a PassManager history (kept with ``keep_text``);
-    ``schedule``: the report's schedule pane (``schedule_pane``)."""
+    ``schedule``: the report's schedule pane (``schedule.pane``)."""
     prepare_dump_dir(out_dir)
     res = DumpResult(out_dir, history=list(history))
     render = svg and have_dot()

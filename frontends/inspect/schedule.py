@@ -3,14 +3,15 @@
 ``chainrule dump`` compiles the last pass's graph with the dataflow executor for one batch size
 and draws what ``print(exe.schedule(x, t))`` prints (``runtime/tasks.py``): one lane per worker,
 a box per task from its predicted start to its predicted end, coloured by the phase of its
-first node, and below them a bar as long as the sequential sum, every node on one thread::
+first node and labelled with its number and that node, and below them a bar as long as the
+sequential sum, every node on one thread::
 
-    worker 0 |t0 fc1[0:64] |t2 relu..|t4 fc2 ...|
-    worker 1 |t1 fc1[64:128]|t3 ...  |
-    one thread |=================================|
+    worker 0   |t2 t0.fc1 |t6 t2.f…|t3 t0.fc2      |t12 grad_re…|
+    worker 1     |t4 t1.fc1 |t8 t3.f…|t5 t1.fc2      |t14 grad…|
+    one thread |sequential sum 7.446 ms                                          |
 
-No measurement is made (the calibration's rates, cached per machine, price the nodes), so the
-picture is the plan, not a profile: ``chainrule profile`` times a call.
+No call is timed (the nodes are priced by the calibration's rates, measured once per machine
+and cached), so the picture is the plan, not a profile: ``chainrule profile`` times a call.
 """
 from __future__ import annotations
 
@@ -46,10 +47,6 @@ def plan(graph, batch: int):
     params = {p.name: graph.initializers[p.name] if p.name in graph.initializers else
               np.zeros(p.type.shape, p.type.dtype.numpy) for p in graph.params}
     return DataflowExecutor(graph, params, planner=plan_memory).schedule_for(sample_inputs(graph, batch))
-
-
-def task_label(schedule, task) -> str:
-    return ", ".join(schedule.names[p.node] + ("" if p.span is None else str(p.span)) for p in task.parts)
 
 
 def where(schedule) -> Dict[str, str]:
@@ -90,7 +87,7 @@ def gantt_svg(schedule, phases: Optional[Dict[str, str]] = None) -> str:
         colour = COLOURS.get(phases.get(first, "forward"), COLOURS["forward"])
         x0, x1 = x(t.start), max(x(t.finish), x(t.start) + 1.5)
         y = TOP + LANE * t.worker + 3
-        tip = f"task {t.index}, worker {t.worker}, {t.start * 1e3:.3f}–{t.finish * 1e3:.3f} ms: {task_label(schedule, t)}"
+        tip = f"task {t.index}, worker {t.worker}, {t.start * 1e3:.3f}–{t.finish * 1e3:.3f} ms: {', '.join(schedule.part_names(t))}"
         label = _fit(f"t{t.index}", first, int((x1 - x0 - 6) / 6.2))  # characters that fit in the box
         text = f'<text x="{x0 + 3:.1f}" y="{y + 14}">{html.escape(label)}</text>' if label else ""
         out.append(f'<g class="task" data-node="{html.escape(first)}"><title>{html.escape(tip)}</title>'
@@ -123,6 +120,18 @@ def _tick(ms: float) -> float:
         if ms / (step * m) <= 10:
             return step * m
     return step * 10
+
+
+def pane(graph, batch: int) -> dict:
+    """The report's schedule pane for ``graph`` at N = ``batch``, ``{"html": …, "where": {node: its
+    task}}``; a graph the dataflow executor cannot compile gets a line saying why (the report's
+    other tabs still show every pass)."""
+    try:
+        sched = plan(graph, batch)
+    except Exception as err:  # noqa: BLE001 (shown in the pane, not raised)
+        return {"html": f'<p class="hint">No schedule: {html.escape(str(err))}</p>', "where": {}}
+    phases = {n.name: n.prov.phase for n in graph.nodes}
+    return {"html": schedule_html(sched, batch, phases), "where": where(sched)}
 
 
 def schedule_html(schedule, batch: int, phases: Optional[Dict[str, str]] = None) -> str:
