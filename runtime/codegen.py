@@ -7,7 +7,7 @@ operands, ufuncs called with a positional ``out``. So a step costs one NumPy
 call per operation and no dict look-ups or shape checks::
 
     v10 = o2                      # planned buffer of %fc1
-    mm(v0, v2.T, v10)             # Gemm {transB=1}
+    mm(v0, v2.T, v10)             # Gemm {transB=1} (mmk: summed in two, ir/ops/linalg.py)
     add_5(v10, v3, v10)
     maximum(v10, 0, out=o3)       # Relu into its own buffer ...
 
@@ -22,6 +22,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..ir.ops.linalg import summed
 from ..ir.types import TensorType
 from .fused import emit_body
 
@@ -30,8 +31,9 @@ class Code:
     """The names generated lines refer to (``ns``) and the values known for these bindings."""
 
     def __init__(self):
-        self.ns: Dict[str, object] = {"np": np, "mm": np.matmul, "maximum": np.maximum, "greater": np.greater,
-                                      "divide": np.divide, "copyto": np.copyto, "empty": np.empty}
+        self.ns: Dict[str, object] = {"np": np, "mm": np.matmul, "mmk": summed, "maximum": np.maximum,
+                                      "greater": np.greater, "divide": np.divide, "copyto": np.copyto,
+                                      "empty": np.empty}
         self._ids: Dict[int, str] = {id(obj): name for name, obj in self.ns.items()}
         self.known: Dict[str, object] = {}  # name -> value fixed for these bindings
 

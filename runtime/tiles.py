@@ -2,7 +2,8 @@
 
 A BLAS library sums a product's terms in an order that depends on the shape of the call
 (its kernels, its blocking): a slice of ``X @ Wᵀ`` computed alone may differ in the last bit
-from the same slice of the whole product, and a two-thread call from a one-thread call. So
+from the same slice of the whole product (a two-thread call from a one-thread call, too, which
+``summed`` in ``ir/ops/linalg.py`` undoes by summing a product's terms in two parts). So
 that the dataflow executor may spread a product over its workers and still give the
 sequential executor's bits, the product is cut the same way in both: the planned code of a
 node whose result is a static matrix of ``MIN_MADDS`` multiply-adds or more computes its

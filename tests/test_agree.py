@@ -90,7 +90,7 @@ def test_a_way_that_loses_a_probe_can_be_replaced():
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
-@pytest.mark.parametrize("sizes", [(784, 256, 10), (256, 512, 10)])  # an inner dimension OpenBLAS splits by threads, and not
+@pytest.mark.parametrize("sizes", [(784, 256, 10), (256, 512, 10)])  # a product summed in two (``summed``), and not
 def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
     """With no tasks predicted to gain (margin 10), the guard times the sequential code at one BLAS thread
     and at two; every call's bits equal the sequential executor's at one thread, whichever ran."""

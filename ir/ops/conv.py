@@ -23,6 +23,7 @@ from ..errors import IRTypeError
 from ..types import TensorType
 from . import register
 from .base import HOLE, Op, Term, same_dtype
+from .linalg import summed
 from .window import (channel_major, col2im, col_shape, crop, im2col, padded_last, spatial_sizes,
                      window_of)
 
@@ -145,7 +146,7 @@ class Conv(Op):
             n, o = x.shape[0], w.shape[0]
             xt, cols, y = _scratch(conv_scratch(x.shape, w.shape, attrs), x.dtype, workspace)
             cols = im2col(x, win, out.shape[2:], g, xt, cols)               # (g, K, Ho·Wo·N)
-            y = np.matmul(w.reshape(g, o // g, -1), cols, out=y.reshape(g, o // g, -1))  # one GEMM
+            y = summed(w.reshape(g, o // g, -1), cols, out=y.reshape(g, o // g, -1))  # one GEMM (two if K needs it)
             np.copyto(out.reshape(n, o, -1), y.reshape(o, -1, n).transpose(2, 0, 1))
             if b is not None:
                 out += b.reshape(-1, 1, 1)
@@ -233,7 +234,7 @@ class ConvTranspose(Op):
             full = self._full((h, wd), attrs, (kh, kw))
             ut, cols, xt = _scratch(transpose_scratch(u.shape, w.shape, full, g), u.dtype, workspace)
             wg = w.reshape(g, cin // g, cog * kh * kw).transpose(0, 2, 1)     # (g, K, C_in/g)
-            cols = np.matmul(wg, channel_major(u, g, ut), out=cols.reshape(g, cog * kh * kw, -1))  # (g, K, H·W·N)
+            cols = summed(wg, channel_major(u, g, ut), out=cols.reshape(g, cog * kh * kw, -1))  # (g, K, H·W·N)
             xp = col2im(cols.reshape(g * cog, kh, kw, h, wd, n), win, full, (h, wd), xt)
             np.copyto(out, crop(xp, win, out.shape[2:]))
             if b is not None:
@@ -299,7 +300,7 @@ class ConvFilterGrad(Op):
             xt, cols, gyt = _scratch(filter_grad_scratch(x.shape, gy.shape, attrs), x.dtype, workspace)
             cols = im2col(x, win, gy.shape[2:], g, xt, cols)                    # (g, K, L·N)
             # Σ over the batch and every output position: one GEMM per group over L·N
-            np.matmul(channel_major(gy, g, gyt), cols.transpose(0, 2, 1), out=out.reshape(g, out.shape[0] // g, -1))
+            summed(channel_major(gy, g, gyt), cols.transpose(0, 2, 1), out=out.reshape(g, out.shape[0] // g, -1))
             return out
         return filter_grad_into
 

@@ -14,6 +14,49 @@ from ..types import TensorType, broadcast_shapes
 from . import register
 from .base import HOLE, Op, Term, broadcast_split, literal, same_dtype
 
+SPLIT_K = 256  # a product summing more terms than this, not a multiple of 32, is computed in two (``summed``)
+
+
+def split_k(k) -> bool:
+    """Does a product summing ``k`` terms (an int; else unknown until run) take two BLAS calls?"""
+    return not isinstance(k, int) or (k > SPLIT_K and k % 32 != 0)
+
+
+def summed(a, b, out=None):
+    """``np.matmul(a, b, out)``, computed so that its bits do not depend on the BLAS thread count.
+
+    A BLAS library sums a product's K terms in blocks whose sizes it picks from K and from its
+    thread count, so the same product may round differently on one thread and on two. With
+    OpenBLAS 0.3.31 (Haswell kernel) it does for nearly every K over 448 (float32; over 384,
+    float64) that is not a multiple of 32, and for no K that is: of 432 shapes measured (M 2-513,
+    N 10-1000, K 300-2500, float32 and float64, an operand transposed or not), 268 whole products
+    differ and none computed as here (``python benchmarks/bench_blas_bits.py``). So when K is
+    over ``SPLIT_K`` and not a multiple of 32, the product is the first K - K % 32 terms, then
+    the other K % 32 added to them. ``x @ w.T``, [128,784] @ [784,256]::
+
+        mm(x, w.T, y)                                      # one call: bits that follow the threads
+
+        mm(x[:, :768], w.T[:768, :], y)                    # summed: the same bits on any thread count
+        add(y, mm(x[:, 768:], w.T[768:, :]), y)
+
+    A model's numbers then follow neither the machine's cores nor ``threads=``, and the dataflow
+    executor may run a step on every core's BLAS threads and still give one thread's answer
+    (``runtime/agree.py`` checks that on the first call). It costs the second product and one
+    pass over Y: 1-5% of a [32-512, 784] @ [784, 256-1024] product on one thread, 4-14% on two,
+    and 3 µs at M = 1 (the same script)."""
+    k = a.shape[-1]
+    if not split_k(k):
+        return np.matmul(a, b, out=out)
+    c = k - k % 32
+    head, tail = (b[:c], b[c:]) if b.ndim == 1 else (b[..., :c, :], b[..., c:, :])
+    out = np.matmul(a[..., :c], head, out=out)
+    return np.add(out, np.matmul(a[..., c:], tail), out=out)
+
+
+def _mm(code, k) -> str:
+    """The name generated code calls a product by: NumPy's matmul, or ``summed`` where K needs it."""
+    return code.const(summed, "mmk") if split_k(k) else code.const(np.matmul, "mm")
+
 
 def _mm_shape(a, b):
     if a.rank < 1 or b.rank < 1:
@@ -52,13 +95,13 @@ class MatMul(Op):
         return [TensorType(_mm_shape(*ins), ins[0].dtype)]
 
     def kernel(self, attrs):
-        return np.matmul
+        return summed
 
     def out_kernel(self, attrs, alias=-1):
-        return lambda out, a, b: np.matmul(a, b, out=out)
+        return lambda out, a, b: summed(a, b, out)
 
     def emit(self, code, attrs, out, args, in_types, alias=-1, donated=()):
-        return [f"{code.const(np.matmul, 'mm')}({args[0]}, {args[1]}, {out})"]
+        return [f"{_mm(code, in_types[0].shape[-1])}({args[0]}, {args[1]}, {out})"]
 
     def loops(self, lb, attrs, outs, args, in_types, out_types):
         if in_types[0].rank != 2 or in_types[1].rank != 2:  # vectors and batches: the NumPy kernel
@@ -150,7 +193,7 @@ class Gemm(Op):
         ta, tb, alpha, beta = attrs["transA"], attrs["transB"], attrs["alpha"], attrs["beta"]
 
         def gemm_into(out, a, b, c=None):
-            np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+            summed(a.T if ta else a, b.T if tb else b, out)
             if alpha != 1.0:
                 out *= out.dtype.type(alpha)
             if c is not None:
@@ -165,7 +208,7 @@ class Gemm(Op):
         k = ta.shape[0] if attrs["transA"] else ta.shape[-1]
         # an outer product (k = 1, a batch of one): BLAS gemm is slow there, a broadcast multiply is not,
         # and both round the one product once, so the bits are the same
-        mm = code.const(np.multiply, "mul_") if k == 1 else code.const(np.matmul, "mm")
+        mm = code.const(np.multiply, "mul_") if k == 1 else _mm(code, k)
         lines = [f"{mm}({a}, {b}, {out})"]
         dt = ta.dtype.numpy.type
         if attrs["alpha"] != 1.0:

@@ -1,0 +1,88 @@
+"""A product's bits do not follow the BLAS thread count (``summed``, ir/ops/linalg.py)."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ir.ops.linalg import SPLIT_K, split_k, summed
+from chainrule.passes.memory import plan_memory
+from chainrule.runtime.dataflow import DataflowExecutor
+from chainrule.runtime.executor import SequentialExecutor
+from chainrule.runtime.threads import BlasSetter, available_cores
+
+rng = np.random.default_rng(0)
+
+
+def test_which_products_are_summed_in_two():
+    assert not split_k(SPLIT_K) and not split_k(512) and not split_k(10)
+    assert split_k(784) and split_k(SPLIT_K + 1) and split_k("N")  # unknown until run: checked then
+
+
+@pytest.mark.parametrize("sa,sb", [((5, 784), (784, 7)), ((784,), (784, 3)), ((4, 784), (784,)),
+                                   ((2, 3, 300), (300, 6)), ((6, 300), (2, 300, 5)), ((3, 512), (512, 4))])
+def test_summed_is_the_product(sa, sb):
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    want = np.matmul(a, b)
+    got = summed(a, b)
+    assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12)
+    out = np.empty_like(want)
+    assert summed(a, b, out) is out and np.array_equal(out, got)
+    if not split_k(sa[-1]):
+        assert np.array_equal(got, want)  # one call: NumPy's own bits
+
+
+def test_generated_code_sums_in_two_only_where_k_needs_it():
+    def source(k):
+        b = cr.GraphBuilder("mlp")
+        x, t = b.input("x", ("N", k)), b.input("t", ("N", 10))
+        g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([k, 64, 10], seed=0)(x)), t)), "training").graph
+        exe = SequentialExecutor(g, planner=plan_memory)
+        exe.run_list([np.ones((32, k), np.float32), np.eye(10, dtype=np.float32)[np.arange(32) % 10]])
+        return exe.source
+    assert "mmk" in source(784) and "mmk" not in source(256)
+
+
+def _openblas() -> bool:
+    libs = BlasSetter()._libs
+    return bool(libs) and libs[0].internal_api == "openblas"
+
+
+# the bits are measured on OpenBLAS (NumPy's wheels); another library may sum otherwise, which the
+# dataflow executor's check on a step's first call (agree.py) catches
+needs_threads = pytest.mark.skipif(available_cores() < 2 or not _openblas(),
+                                   reason="needs two cores and OpenBLAS (NumPy's wheels) with threadpoolctl")
+
+
+@needs_threads
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_summed_products_have_the_same_bits_on_any_thread_count(dtype):
+    setter, n = BlasSetter(), available_cores()
+    prev = setter.get()
+    try:
+        for m, k, nn in [(128, 784, 256), (32, 1500, 1000), (513, 456, 10), (2, 2500, 256)]:
+            a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((nn, k)).astype(dtype)
+            got = []
+            for threads in (1, n):
+                setter(threads)
+                got.append(summed(a, b.T).tobytes())
+            assert got[0] == got[1], (m, k, nn)
+    finally:
+        setter(prev)
+
+
+@needs_threads
+def test_a_784_wide_mlp_step_runs_on_every_core_with_one_threads_bits():
+    """The step the dataflow executor's guard checks (``agree.py``) now agrees, so it may run on
+    every core's BLAS threads; and its bits equal the sequential executor's at one thread."""
+    b = cr.GraphBuilder("mlp")
+    x, t = b.input("x", ("N", 784)), b.input("t", ("N", 10))
+    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([784, 256, 10], seed=0)(x)), t)), "training").graph
+    p1, p2 = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
+    seq = SequentialExecutor(g, p1, planner=plan_memory, threads=1)
+    dfl = DataflowExecutor(g, p2, planner=plan_memory, margin=10.0)  # no tasks: one thread or every core's
+    xs = rng.standard_normal((128, 784)).astype(np.float32)
+    ts = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 128)]
+    for _ in range(12):
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(seq.run_list([xs, ts]), dfl.run_list([xs, ts])))
+    assert all(p1[k].tobytes() == p2[k].tobytes() for k in p1)
+    (agreed,) = dfl.agreements.values()
+    assert agreed.ok is True
