@@ -3,11 +3,12 @@
     python benchmarks/bench_dataflow.py [--quick] [--blocks 8] [--loads idle one both]
 
 Training steps of four independent towers 256-384-384-10 (batch 128), of MLPs
-784-256-256-10 and 784-1024-1024-10 at batch 1-512, and of 256-512-512-10 at batch 32 and
-128 (no inner dimension that OpenBLAS sums differently on two threads, ``runtime/agree.py``). For each configuration, in one
+784-256-256-10 and 784-1024-1024-10 at batch 1-512 (the first layer's product summed in two,
+``summed`` in ``ir/ops/linalg.py``), and of 256-512-512-10 at batch 32 and 128 (every product one
+BLAS call). For each configuration, in one
 process: the sequential executor with one BLAS thread and with the default (every core),
-the dataflow executor with its defaults (guarded: it runs the fastest of its tasks, the
-sequential code at one BLAS thread, and the sequential code at every core's BLAS threads
+the dataflow executor with its defaults (guarded: it runs the faster of the sequential code at
+one BLAS thread and either its tasks or the sequential code at every core's BLAS threads
 where that gives the same bits), and its tasks alone (unguarded), against the schedule's predicted
 makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
 consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
@@ -182,7 +183,7 @@ def main():
     for sizes in ((784, 256, 256, 10), (784, 1024, 1024, 10)):
         for n in batches:
             configs.append(("-".join(map(str, sizes)), lambda s=sizes: mlp(s), n))
-    for n in (32, 128):  # no inner dimension of 784, which OpenBLAS sums differently on two threads
+    for n in (32, 128):  # every product one BLAS call (no K over 256 that is not a multiple of 32)
         configs.append(("256-512-512-10", lambda: mlp((256, 512, 512, 10)), n))
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
     for load in args.loads:

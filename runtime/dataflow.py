@@ -40,11 +40,13 @@ a core that something else needs collapse), so intra-op parallelism comes from t
 workers × BLAS threads stays within the cores (``threads.py``). If the schedule predicts too
 small a gain, the tasks are not built, and ``schedules[key]`` says why. A guard (``guard.py``)
 times the ways a bindings can run and runs the fastest, since on a shared machine the
-prediction for free cores may not hold: the tasks and the sequential function with one BLAS
-thread; where no tasks are built, or once they lost to one thread, the sequential function
-with one BLAS thread and with every core's (a big GEMM alone on every core), the latter
-admitted only after its first call gave the same bits as one thread (``agree.py``: whether it
-does depends on the BLAS library and the shapes).
+prediction for free cores may not hold: the sequential function with one BLAS thread, and one
+of two ways of using several cores, the tasks or the sequential function on every core's BLAS
+threads (a big GEMM alone on every core), whichever the schedule predicts shorter by the margin
+(``Schedule.tasks_first``); each time the one in the guard loses a probe to one thread, the
+other takes its place. Every core's threads are admitted only after their first call gave the
+same bits as one thread (``agree.py``: whether it does depends on the BLAS library and the
+shapes; ``summed`` products make it so on OpenBLAS).
 
 Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
 op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
@@ -205,11 +207,24 @@ class DataflowExecutor(SequentialExecutor):
         plain = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain)
         chunks = plan_chunks(prep, cost, grain, self.chunks) if self.workers > 1 and self.chunked is not False else {}
         if not chunks:
-            return plain
+            return self._every_core(plain, prep, m)
         extent = {i: prep.emitted[i].type.shape[cut.spans[0].axis] for i, cut in chunks.items()}
         cut = list_schedule(prep.deps, cost, names, m, self.workers, self.margin, grain, chunks, extent,
                             Accesses(prep, self.params).conflict)
-        return cut if self.chunked or cut.makespan < plain.makespan else plain
+        return self._every_core(cut if self.chunked or cut.makespan < plain.makespan else plain, prep, m)
+
+    def _every_core(self, sched: Schedule, prep, m) -> Schedule:
+        """``sched`` with the predicted sequential sum on every core's BLAS threads, where that may run."""
+        if self._many_threads():
+            sched.blas_threads = self.budget
+            sched.every_core = sum(seconds(node_cost(n, prep.bindings), m, self.budget) + m.call
+                                   if prep.code[i][0] else 0.0 for i, n in enumerate(prep.nodes))
+        return sched
+
+    def _many_threads(self) -> bool:
+        """May a step run on every core's BLAS threads (guarded, a BLAS library to set, a product to run)?"""
+        return self.guarded and self.budget > 1 and bool(self._blas().get()) and \
+            any(getattr(n.op, "blas", False) for n in self.graph.nodes)
 
     def _compile(self, key):
         self._reuse = False
@@ -218,35 +233,42 @@ class DataflowExecutor(SequentialExecutor):
         self._reuse = True  # the sequential executor's own plan and code
         step = super()._compile(key)
         sequential = self._one_blas_thread(step)
-        ways = {}
+        tasks = None
         if sched.parallel:
             self._preps[key] = prep
             prog = self.programs[key] = build_program(prep, sched, self.graph.name, self._updates(prep))
-            ways["dataflow"] = self._one_blas_thread(
-                lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
+            tasks = self._one_blas_thread(lambda arrays, P: run_program(prog, prep, self.graph, arrays, P, self.pool))
         else:
             log.info("%s %s: %s", self.graph.name, key, sched.decision)
         if not self.guarded:
-            return ways.get("dataflow", sequential)
-        ways["sequential"] = sequential
-        many = None
-        if self.budget > 1 and self._blas().get() and any(getattr(n.op, "blas", False) for n in self.graph.nodes):
+            return tasks or sequential
+        alt = {"dataflow": tasks} if tasks else {}  # the ways of running it on several cores
+        if self._many_threads():
             many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
-            self.agreements[key] = Agreeing(step, self._blas().run, self.budget, f"{self.graph.name} {key}",
-                                            lambda: self.guards[key].drop(many))
-        if many is not None and "dataflow" not in ways:
-            ways[many] = self.agreements[key]
-        if len(ways) == 1:
+            alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
+                                                        f"{self.graph.name} {key}", lambda: swap(many, bad=True))
+        # one of them at a time, the other in its place each time it loses a probe to one thread (parked
+        # with its probe interval, which doubles with each loss), or for good if every core's threads give
+        # other bits. Not both at once: OpenBLAS's threads spin for ~0.1 s after a call, and the workers
+        # after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms), which made the guard keep
+        # every core's threads. The tasks first where predicted shorter (``tasks_first``)
+        first = "dataflow" if sched.tasks_first else next(iter(reversed(alt)), None)
+        if first is None:
             return sequential
+        gone = set()
 
-        def lost(way):
-            # the tasks lost to one thread: try every core's BLAS threads in their place. Not both at
-            # once: OpenBLAS's threads spin for ~0.1 s after a call, and the workers after such a
-            # probe ran 1.3x slower (the towers: 7.3 against 5.5 ms), which made the guard keep them
-            if way == "dataflow" and many is not None:
-                guard.drop("dataflow")
-                guard.add(many, self.agreements[key])
-        guard = self.guards[key] = Guard(ways, on_loss=lost)
+        def swap(way, bad=False):
+            if way not in alt or way not in guard.ways:
+                return  # one thread's code lost a probe
+            other = [w for w in alt if w != way and w not in gone]
+            if bad:
+                gone.add(way)
+                guard.drop(way)
+            elif other:
+                guard.park(way)
+            for w in other:
+                guard.resume(w, alt[w])
+        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential}, on_loss=swap)
         return guard
 
     def _one_blas_thread(self, step):

@@ -60,6 +60,14 @@ class Schedule:
         self.tasks, self.names, self.workers = tasks, list(names), workers
         self.makespan, self.sequential, self.margin = makespan, sequential, margin
         self.parallel = workers > 1 and makespan < (1 - margin) * sequential
+        self.every_core: Optional[float] = None  # the sequential sum on every core's BLAS threads, if it may run
+        self.blas_threads = 1  # ... and how many those are
+
+    @property
+    def tasks_first(self) -> bool:
+        """Run the tasks first? They are built (``parallel``) and predicted shorter, by the margin, than
+        the sequential code on every core's BLAS threads (where that may run)."""
+        return self.parallel and (self.every_core is None or self.makespan < (1 - self.margin) * self.every_core)
 
     @property
     def gain(self) -> float:
@@ -76,6 +84,10 @@ class Schedule:
 
     @property
     def decision(self) -> str:
+        if self.parallel and not self.tasks_first:
+            return (f"sequential on {self.blas_threads} BLAS threads (predicted {self.every_core * 1e3:.3f} ms; the "
+                    f"tasks' {self.makespan * 1e3:.3f} ms are not {1 / (1 - self.margin):.2f}x shorter), the tasks "
+                    f"if it loses to one thread")
         if self.parallel:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
         why = "one worker" if self.workers < 2 else \
@@ -85,7 +97,9 @@ class Schedule:
     def __str__(self):
         lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in "
                  f"chunks) on {self.workers} worker(s), 1 BLAS thread each",
-                 f"  predicted makespan {self.makespan * 1e3:.3f} ms, sequential sum {self.sequential * 1e3:.3f} ms",
+                 f"  predicted makespan {self.makespan * 1e3:.3f} ms, sequential sum {self.sequential * 1e3:.3f} ms"
+                 + ("" if self.every_core is None else
+                    f" ({self.every_core * 1e3:.3f} ms on {self.blas_threads} BLAS threads)"),
                  f"  decision: {self.decision}",
                  f"  {'task':>4} {'worker':>6} {'start ms':>9} {'end ms':>9}  nodes"]
         for t in sorted(self.tasks, key=lambda t: (t.start, t.worker, t.index)):

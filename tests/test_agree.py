@@ -112,3 +112,43 @@ def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
     assert agreed.ok in (True, False) and ("sequential, 2 BLAS threads" in guard.ways) == agreed.ok
     if agreed.ok:
         assert guard.calls["sequential, 2 BLAS threads"] >= 3  # timed with the other way
+
+
+def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first():
+    from chainrule.runtime.tasks import Schedule
+    s = Schedule([], ["a"], 2, makespan=1.0e-3, sequential=2.0e-3, margin=0.1)
+    assert s.parallel and s.tasks_first  # nothing on every core to compare with
+    s.every_core, s.blas_threads = 1.05e-3, 2
+    assert not s.tasks_first and "sequential on 2 BLAS threads" in s.decision and "(1.050 ms on 2 BLAS" in str(s)
+    s.every_core = 1.2e-3  # the tasks 1.2x shorter: over the margin
+    assert s.tasks_first and s.decision.startswith("dataflow on 2 workers")
+
+
+@pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
+@pytest.mark.parametrize("batch", [32, 512])
+def test_the_guard_starts_with_the_predicted_way_and_swaps_each_time_one_loses(batch):
+    """The first way of several cores is the schedule's (``tasks_first``); when it loses a probe to one
+    thread, the other takes its place, and back again as it was (its probe interval kept); one thread's
+    code losing a probe changes nothing; every core's threads giving other bits leave for good."""
+    b = cr.GraphBuilder("mlp")
+    x, t = b.input("x", ("N", 256)), b.input("t", ("N", 10))
+    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([256, 512, 512, 10], seed=0)(x)), t)), "training").graph
+    run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory)
+    xs = np.random.default_rng(0).standard_normal((batch, 256)).astype(np.float32)
+    run.run_list([xs, np.eye(10, dtype=np.float32)[np.arange(batch) % 10]])
+    (key, sched), = run.schedules.items()
+    guard, many = run.guards[key], "sequential, 2 BLAS threads"
+    assert sched.parallel and sched.every_core is not None
+    first, then = ("dataflow", many) if sched.tasks_first else (many, "dataflow")
+    assert set(guard.ways) == {first, "sequential"}
+    guard.on_loss("sequential")
+    assert set(guard.ways) == {first, "sequential"}
+    guard.interval[first] = 64  # as after some lost probes
+    guard.on_loss(first)
+    assert set(guard.ways) == {then, "sequential"}
+    guard.on_loss(then)
+    assert set(guard.ways) == {first, "sequential"} and guard.interval[first] == 64
+    run.agreements[key].on_disagree()  # every core's threads gave other bits
+    assert set(guard.ways) == {"dataflow", "sequential"}
+    guard.on_loss("dataflow")  # nothing left to swap in: the tasks stay, probed ever more rarely
+    assert set(guard.ways) == {"dataflow", "sequential"}

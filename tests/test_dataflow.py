@@ -69,7 +69,8 @@ def test_every_task_runs_with_one_blas_thread_within_the_cores(margin):
         before = setb.get()
         run.run_list(list(_batch((24, 64, 64, 5), n=64)))
         assert setb.get() == before  # the caller's count is back
-        assert spy.seen <= {0, 1}, spy.seen  # 0: no BLAS library to ask
+        # 0: no BLAS library to ask; the fallback may run every core's threads (where they keep the bits)
+        assert spy.seen <= ({0, 1} if margin == FORCE else {0, 1, run.budget}), spy.seen
 
 
 def _covered(s, g, extent):
@@ -206,7 +207,9 @@ def test_guard_times_both_ways_and_keeps_the_bits():
         assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
     assert all(p_seq[k].tobytes() == p_dfl[k].tobytes() for k in p_seq)
     guard = next(iter(dfl.guards.values()))
-    assert all(guard.calls[w] >= 3 for w in guard.ways), guard.calls  # every way timed while warming up
+    # every way timed while warming up (a way swapped in late may be warming up still)
+    assert all(guard.calls[w] >= 3 or len(guard.times[w]) < guard.warmup for w in guard.ways), guard.calls
+    assert guard.calls["sequential"] >= 3
     # the tasks stay while they beat one thread; if they lost, every core's BLAS threads took their place
     assert "sequential" in guard.ways and len(guard.ways) == 2
     assert set(guard.ways) <= {"dataflow", "sequential", "sequential, 2 BLAS threads"}
