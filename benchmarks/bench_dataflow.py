@@ -120,8 +120,11 @@ def bench(name, graph, sizes, batch, blocks):
             "dataflow": DataflowExecutor(g, params(), planner=plan_memory),
             "tasks": DataflowExecutor(g, params(), planner=plan_memory, guarded=False, margin=-10.0)}
     for k, r in runs.items():  # compiled, and the guard past its first timings, as a training loop's first steps
-        for _ in range(WARMUP):
+        end = time.perf_counter() + WARMUP_S
+        for c in range(WARMUP):
             r.run_list([x, t])
+            if c >= WARMUP_MIN and time.perf_counter() > end:
+                break
         _settle(k)
     times = {k: [] for k in runs}
     order, shuffle = list(runs), random.Random(0).shuffle
@@ -157,7 +160,9 @@ def table(rows, load):
 
 
 LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: the last)
-WARMUP = 20  # calls of each contender before the timed ones
+# calls of each contender before the timed ones: at most WARMUP (or WARMUP_MIN once WARMUP_S seconds
+# passed), a training loop's first steps, while the guard times its ways and lengthens its probe intervals
+WARMUP, WARMUP_MIN, WARMUP_S = 500, 20, 2.0
 CALLS, SKIP = 8, 2  # calls in a block, and those not timed at its start
 SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 

@@ -43,8 +43,8 @@ times the ways a bindings can run and runs the fastest, since on a shared machin
 prediction for free cores may not hold: the sequential function with one BLAS thread, and one
 of two ways of using several cores, the tasks or the sequential function on every core's BLAS
 threads (a big GEMM alone on every core), whichever the schedule predicts shorter by the margin
-(``Schedule.tasks_first``); each time the one in the guard loses a probe to one thread, the
-other takes its place. Every core's threads are admitted only after their first call gave the
+(``Schedule.tasks_first``); once the one in the guard loses a probe to one thread, the other
+takes its place. Every core's threads are admitted only after their first call gave the
 same bits as one thread (``agree.py``: whether it does depends on the BLAS library and the
 shapes; ``summed`` products make it so on OpenBLAS).
 
@@ -247,27 +247,29 @@ class DataflowExecutor(SequentialExecutor):
             many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
             alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
                                                         f"{self.graph.name} {key}", lambda: swap(many, bad=True))
-        # one of them at a time, the other in its place each time it loses a probe to one thread (parked
-        # with its probe interval, which doubles with each loss), or for good if every core's threads give
-        # other bits. Not both at once: OpenBLAS's threads spin for ~0.1 s after a call, and the workers
-        # after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms), which made the guard keep
-        # every core's threads. The tasks first where predicted shorter (``tasks_first``)
+        # one of them at a time, the other in its place once it loses a probe to one thread (or, every
+        # core's threads, gives other bits). Not both at once: OpenBLAS's threads spin for ~0.1 s after a
+        # call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms),
+        # which made the guard keep every core's threads; nor back and forth: with both cores busy, the
+        # one-thread code after a call on every core's threads ran 2-5x slower while they spun. The
+        # tasks first where predicted shorter (``tasks_first``)
         first = "dataflow" if sched.tasks_first else next(iter(reversed(alt)), None)
         if first is None:
             return sequential
         gone = set()
 
         def swap(way, bad=False):
-            if way not in alt or way not in guard.ways:
-                return  # one thread's code lost a probe
+            if way not in alt or way in gone:
+                return  # one thread's code lost a probe, or the way already had its turn
             other = [w for w in alt if w != way and w not in gone]
-            if bad:
-                gone.add(way)
-                guard.drop(way)
-            elif other:
-                guard.park(way)
+            gone.add(way)
+            if way not in guard.ways:
+                return  # other bits before it ever ran in the guard: it never will
+            if not (bad or other):
+                return  # nothing to put in its place: it stays, probed ever more rarely
+            guard.drop(way)
             for w in other:
-                guard.resume(w, alt[w])
+                guard.add(w, alt[w])
         guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential}, on_loss=swap)
         return guard
 

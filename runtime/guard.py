@@ -36,8 +36,7 @@ class Guard:
 
     With more than two ways, each of the others has its own probe interval, and the one waiting
     longest past its interval is probed first. ``drop(way)`` removes a way for good, ``add`` adds
-    one, ``park`` and ``resume`` take one out and put it back as it was; ``on_loss(way)`` hears of
-    each probe that lost."""
+    one; ``on_loss(way)`` hears of each probe that lost."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
@@ -52,7 +51,6 @@ class Guard:
         self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
         self.medians = {w: float("inf") for w in ways}  # kept as times are recorded: a call reads them
-        self.parked: Dict[str, tuple] = {}  # way -> its times, interval, calls and median (``park``)
 
     def median(self, way: str) -> float:
         t = sorted(self.times[way])
@@ -86,27 +84,8 @@ class Guard:
 
     def drop(self, way: str) -> None:
         """Never run ``way`` again (at least one way stays)."""
-        self._take(way)
-
-    def park(self, way: str) -> None:
-        """Stop running ``way`` for now, keeping its times and its probe interval for ``resume``."""
-        self._take(way, keep=True)
-
-    def resume(self, way: str, fn: Callable) -> None:
-        """Run ``way`` again as it was when parked (probed after its interval, not timed afresh), or
-        ``add`` it if it never ran."""
-        state = self.parked.pop(way, None)
-        if state is None:
-            return self.add(way, fn)
-        self.ways[way] = fn
-        self.times[way], self.interval[way], self.calls[way], self.medians[way] = state
-        self.since[way] = 0
-
-    def _take(self, way: str, keep: bool = False) -> None:
         if way not in self.ways or len(self.ways) == 1:
             return
-        if keep:
-            self.parked[way] = (self.times[way], self.interval[way], self.calls[way], self.medians[way])
         for d in (self.ways, self.times, self.interval, self.since, self.calls, self.medians):
             d.pop(way)
         if self.last == way:
