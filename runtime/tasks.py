@@ -85,8 +85,8 @@ class Schedule:
     @property
     def decision(self) -> str:
         if self.parallel and not self.tasks_first:
-            return (f"sequential on {self.blas_threads} BLAS threads (predicted {self.every_core * 1e3:.3f} ms; the "
-                    f"tasks' {self.makespan * 1e3:.3f} ms are not {1 / (1 - self.margin):.2f}x shorter), the tasks "
+            return (f"sequential on {self.blas_threads} BLAS threads (predicted {self.every_core * 1e3:.3f} ms, the "
+                    f"tasks {self.makespan * 1e3:.3f} ms: not {1 / (1 - self.margin):.2f}x shorter); the tasks "
                     f"if it loses to one thread")
         if self.parallel:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
