@@ -5,7 +5,8 @@
 For each shape (M rows, N columns, K terms; float32 and float64; each operand transposed or
 not) the product is computed with one BLAS thread and with every core's, both whole
 (``np.matmul``) and as ``chainrule.ir.ops.linalg.summed`` computes it; it prints how many
-differ in any bit. Then the time of both at one thread and at every core's thread count, for
+differ in any bit, and the same over a sweep of K (every multiple of 32 up to 4096, whole; K
+from 257 in steps of 13, summed). Then the time of both at one thread and at every core's thread count, for
 the first layer of an MLP with a 784-wide input (medians of interleaved blocks). Not a test:
 tests check that ``summed`` keeps its bits (``tests/test_summed.py``).
 """
@@ -40,6 +41,26 @@ def bits(setter, n, quick):
         c[2] += out[1][1] != out[n][1]
     for dt, (total, whole, split) in count.items():
         print(f"{dt}: {total} shapes; one thread against {n}: {whole} whole products differ, {split} summed")
+
+
+def sweep(setter, n, quick):
+    """Every multiple of 32 up to 4096 (whole products), and K from 257 in steps of 13 (summed)."""
+    rng = np.random.default_rng(5)
+    shapes = ((128, 256),) if quick else ((128, 256), (33, 1000), (512, 64))
+    top = 1024 if quick else 4096
+    for dt in (np.float32, np.float64):
+        whole = summ = cases = 0
+        for (m, nn), k in itertools.product(shapes, list(range(32, top + 1, 32)) + list(range(257, 1600, 13))):
+            a, b = rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, nn)).astype(dt)
+            out = {}
+            for threads in (1, n):
+                setter(threads)
+                out[threads] = (np.matmul(a, b).tobytes(), summed(a, b).tobytes())
+            cases += 1
+            whole += k % 32 == 0 and out[1][0] != out[n][0]
+            summ += out[1][1] != out[n][1]
+        print(f"{dt.__name__}: {cases} products, K up to {top}: {whole} whole with K a multiple of 32 differ, "
+              f"{summ} summed")
 
 
 def cost(setter, n, quick):
@@ -78,6 +99,7 @@ def main():
     prev = setter.get()
     try:
         bits(setter, n, args.quick)
+        sweep(setter, n, args.quick)
         cost(setter, n, args.quick)
     finally:
         setter(prev)

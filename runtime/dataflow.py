@@ -243,8 +243,8 @@ class DataflowExecutor(SequentialExecutor):
         if not self.guarded:
             return tasks or sequential
         alt = {"dataflow": tasks} if tasks else {}  # the ways of running it on several cores
-        if self._many_threads():
-            many = f"sequential, {self.budget} BLAS threads"  # admitted if it gives the same bits
+        many = f"sequential, {self.budget} BLAS threads" if self._many_threads() else None
+        if many is not None:  # admitted if it gives the same bits
             alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
                                                         f"{self.graph.name} {key}", lambda: swap(many, bad=True))
         # one of them at a time, the other in its place once it loses a probe to one thread (or, every
@@ -253,7 +253,7 @@ class DataflowExecutor(SequentialExecutor):
         # which made the guard keep every core's threads; nor back and forth: with both cores busy, the
         # one-thread code after a call on every core's threads ran 2-5x slower while they spun. The
         # tasks first where predicted shorter (``tasks_first``)
-        first = "dataflow" if sched.tasks_first else next(iter(reversed(alt)), None)
+        first = "dataflow" if sched.tasks_first else many  # not tasks_first: every_core was predicted
         if first is None:
             return sequential
         gone = set()

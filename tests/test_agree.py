@@ -12,6 +12,7 @@ from chainrule.runtime.dataflow import DataflowExecutor
 from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.guard import Guard
 from chainrule.runtime.threads import BlasSetter, available_cores
+from mlp_step import mlp_loss_graph
 from test_split import _Clock  # a clock each way advances by its own cost
 
 
@@ -94,9 +95,7 @@ def test_a_way_that_loses_a_probe_can_be_replaced():
 def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
     """With no tasks predicted to gain (margin 10), the guard times the sequential code at one BLAS thread
     and at two; every call's bits equal the sequential executor's at one thread, whichever ran."""
-    b = cr.GraphBuilder("mlp")
-    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
-    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp(list(sizes), seed=0)(x)), t)), "training").graph
+    g = cr.compile(mlp_loss_graph(sizes), "training").graph
     p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
     dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=10.0)
@@ -129,9 +128,7 @@ def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first
 def test_the_guard_starts_with_the_predicted_way_and_swaps_once_it_loses(batch):
     """The first way of several cores is the schedule's (``tasks_first``); when it loses a probe to one
     thread, the other takes its place, once; one thread's code losing a probe changes nothing."""
-    b = cr.GraphBuilder("mlp")
-    x, t = b.input("x", ("N", 256)), b.input("t", ("N", 10))
-    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([256, 512, 512, 10], seed=0)(x)), t)), "training").graph
+    g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory)
     xs = np.random.default_rng(0).standard_normal((batch, 256)).astype(np.float32)
     run.run_list([xs, np.eye(10, dtype=np.float32)[np.arange(batch) % 10]])
@@ -150,9 +147,7 @@ def test_the_guard_starts_with_the_predicted_way_and_swaps_once_it_loses(batch):
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 def test_every_cores_threads_that_change_the_bits_give_way_to_the_tasks():
-    b = cr.GraphBuilder("mlp")
-    x, t = b.input("x", ("N", 256)), b.input("t", ("N", 10))
-    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([256, 512, 512, 10], seed=0)(x)), t)), "training").graph
+    g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory, margin=0.0)
     xs = np.random.default_rng(0).standard_normal((32, 256)).astype(np.float32)
     run.run_list([xs, np.eye(10, dtype=np.float32)[np.arange(32) % 10]])

@@ -8,6 +8,7 @@ from chainrule.passes.memory import plan_memory
 from chainrule.runtime.dataflow import DataflowExecutor
 from chainrule.runtime.executor import SequentialExecutor
 from chainrule.runtime.threads import BlasSetter, available_cores
+from mlp_step import mlp_loss_graph
 
 rng = np.random.default_rng(0)
 
@@ -32,9 +33,7 @@ def test_summed_is_the_product(sa, sb):
 
 def test_generated_code_sums_in_two_only_where_k_needs_it():
     def source(k):
-        b = cr.GraphBuilder("mlp")
-        x, t = b.input("x", ("N", k)), b.input("t", ("N", 10))
-        g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([k, 64, 10], seed=0)(x)), t)), "training").graph
+        g = cr.compile(mlp_loss_graph([k, 64, 10]), "training").graph
         exe = SequentialExecutor(g, planner=plan_memory)
         exe.run_list([np.ones((32, k), np.float32), np.eye(10, dtype=np.float32)[np.arange(32) % 10]])
         return exe.source
@@ -73,9 +72,7 @@ def test_summed_products_have_the_same_bits_on_any_thread_count(dtype):
 def test_a_784_wide_mlp_step_runs_on_every_core_with_one_threads_bits():
     """The step the dataflow executor's guard checks (``agree.py``) now agrees, so it may run on
     every core's BLAS threads; and its bits equal the sequential executor's at one thread."""
-    b = cr.GraphBuilder("mlp")
-    x, t = b.input("x", ("N", 784)), b.input("t", ("N", 10))
-    g = cr.compile(b.build(cr.cross_entropy(cr.softmax(cr.nn.mlp([784, 256, 10], seed=0)(x)), t)), "training").graph
+    g = cr.compile(mlp_loss_graph([784, 256, 10]), "training").graph
     p1, p2 = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
     seq = SequentialExecutor(g, p1, planner=plan_memory, threads=1)
     dfl = DataflowExecutor(g, p2, planner=plan_memory, margin=10.0)  # no tasks: one thread or every core's

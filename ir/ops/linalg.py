@@ -30,7 +30,8 @@ def summed(a, b, out=None):
     OpenBLAS 0.3.31 (Haswell kernel) it does for nearly every K over 448 (float32; over 384,
     float64) that is not a multiple of 32, and for no K that is: of 432 shapes measured (M 2-513,
     N 10-1000, K 300-2500, float32 and float64, an operand transposed or not), 268 whole products
-    differ and none computed as here (``python benchmarks/bench_blas_bits.py``). So when K is
+    differ and none computed as here, and no multiple of 32 up to 4096 differs, whole, in either
+    dtype (``python benchmarks/bench_blas_bits.py``). So when K is
     over ``SPLIT_K`` and not a multiple of 32, the product is the first K - K % 32 terms, then
     the other K % 32 added to them. ``x @ w.T``, [128,784] @ [784,256]::
 
@@ -43,7 +44,8 @@ def summed(a, b, out=None):
     executor may run a step on every core's BLAS threads and still give one thread's answer
     (``runtime/agree.py`` checks that on the first call). It costs the second product and one
     pass over Y: 1-5% of a [32-512, 784] @ [784, 256-1024] product on one thread, 4-14% on two,
-    and 3 µs at M = 1 (the same script)."""
+    and 3 µs at M = 1 (the same script). The second product's result is a temporary of Y's size,
+    allocated by NumPy on each call, outside the memory plan."""
     k = a.shape[-1]
     if not split_k(k):
         return np.matmul(a, b, out=out)
