@@ -43,10 +43,11 @@ times the ways a bindings can run and runs the fastest, since on a shared machin
 prediction for free cores may not hold: the sequential function with one BLAS thread, and one
 of two ways of using several cores, the tasks or the sequential function on every core's BLAS
 threads (a big GEMM alone on every core), whichever the schedule predicts shorter by the margin
-(``Schedule.tasks_first``); once the one in the guard loses a probe to one thread, the other
-takes its place. Every core's threads are admitted only after their first call gave the
-same bits as one thread (``agree.py``: whether it does depends on the BLAS library and the
-shapes; ``summed`` products make it so on OpenBLAS).
+(``Schedule.tasks_first``); once the one in the guard is not faster than one thread by the
+margin (at a probe, medians of five), the other has its turn, and the better of the two stays.
+Every core's threads are admitted only after their first call gave the same bits as one thread
+(``agree.py``: whether it does depends on the BLAS library and the shapes; ``summed`` products
+make it so on OpenBLAS).
 
 Every node runs the sequential executor's lines (or its op's lines on slices: an elementwise
 op's rows, a product's tiles, which the sequential code computes one by one, ``tiles.py``) on
@@ -74,6 +75,10 @@ from .threads import available_cores
 
 log = logging.getLogger("chainrule.dataflow")
 _SLOT = re.compile(r"v(\d+)$")
+# the least seconds a way of several cores stays in the guard before it may give way to the next: a
+# process's first calls are slower and vary more (caches, clocks, threads waking; in the first 0.3 s,
+# 256-512-512-10 at batch 128 ran 4.3 ms at one thread and 5.3 ms at two, then 3.7 and 2.5)
+TURN = 1.0
 
 
 class Program(NamedTuple):
@@ -176,6 +181,7 @@ class DataflowExecutor(SequentialExecutor):
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
         self._reuse = True  # which plan prepared() makes next (see _compile)
+        self.turn = TURN
         self.pool = Workers(self.workers)
 
     def _evict(self, shapes, fn):
@@ -246,31 +252,45 @@ class DataflowExecutor(SequentialExecutor):
         many = f"sequential, {self.budget} BLAS threads" if self._many_threads() else None
         if many is not None:  # admitted if it gives the same bits
             alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
-                                                        f"{self.graph.name} {key}", lambda: swap(many, bad=True))
-        # one of them at a time, the other in its place once it loses a probe to one thread (or, every
-        # core's threads, gives other bits). Not both at once: OpenBLAS's threads spin for ~0.1 s after a
-        # call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against 5.5 ms),
-        # which made the guard keep every core's threads; nor back and forth: with both cores busy, the
-        # one-thread code after a call on every core's threads ran 2-5x slower while they spun. The
-        # tasks first where predicted shorter (``tasks_first``)
+                                                        f"{self.graph.name} {key}", lambda: disagree())
+        # one of them at a time, beside one thread's code. Not both at once: OpenBLAS's threads spin for
+        # ~0.1 s after a call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against
+        # 5.5 ms), which made the guard keep every core's threads; nor back and forth: with both cores busy,
+        # the one-thread code after a call on every core's threads ran 2-5x slower while they spun. The
+        # tasks first where predicted shorter (``tasks_first``); each way has one turn, which ends when,
+        # at a probe, it is not faster than one thread by the margin; then the next has its turn, and
+        # after the last, the best of them at the end of its turn stays for good
         first = "dataflow" if sched.tasks_first else many  # not tasks_first: every_core was predicted
         if first is None:
             return sequential
-        gone = set()
+        turns: Dict[str, float] = {}  # each way whose turn ended: its median then
+        began = [time.perf_counter()]  # when the way in the guard began its turn
 
-        def swap(way, bad=False):
-            if way not in alt or way in gone:
-                return  # one thread's code lost a probe, or the way already had its turn
-            other = [w for w in alt if w != way and w not in gone]
-            gone.add(way)
-            if way not in guard.ways:
-                return  # other bits before it ever ran in the guard: it never will
-            if not (bad or other):
-                return  # nothing to put in its place: it stays, probed ever more rarely
-            guard.drop(way)
-            for w in other:
-                guard.add(w, alt[w])
-        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential}, on_loss=swap)
+        def place(way):
+            """Put ``way`` in the guard in place of the way of several cores there."""
+            for w in [w for w in guard.ways if w != "sequential" and w != way]:
+                guard.drop(w)
+            if way is not None and way not in guard.ways:
+                guard.add(way, alt[way])
+                began[0] = time.perf_counter()
+
+        def judge(_probed):
+            here = next((w for w in guard.ways if w in alt), None)
+            if here is None or here in turns:
+                return  # every way had its turn: the best stays, probed ever more rarely if slower
+            if time.perf_counter() - began[0] < self.turn or \
+                    guard.medians[here] * (1 + self.margin) <= guard.medians["sequential"]:
+                return  # too soon to tell, or it earns its place
+            turns[here] = guard.medians[here]
+            rest = [w for w in alt if w not in turns]
+            place(rest[0] if rest else min(turns, key=turns.get))
+
+        def disagree():  # every core's threads gave other bits: never again
+            alt.pop(many, None)
+            turns.pop(many, None)
+            if many in guard.ways:
+                place(next(iter(alt), None))
+        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential}, on_probe=judge)
         return guard
 
     def _one_blas_thread(self, step):

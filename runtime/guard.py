@@ -36,13 +36,13 @@ class Guard:
 
     With more than two ways, each of the others has its own probe interval, and the one waiting
     longest past its interval is probed first. ``drop(way)`` removes a way for good, ``add`` adds
-    one; ``on_loss(way)`` hears of each probe that lost."""
+    one; ``on_probe(way)`` hears of each probe after the warm-up (``medians`` then holds its time)."""
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
-                 on_loss: Optional[Callable[[str], None]] = None):
+                 on_probe: Optional[Callable[[str], None]] = None):
         self.ways, self.clock, self.share = dict(ways), clock, share
-        self.on_loss = on_loss  # called with a way whose probe lost, after the warm-up
+        self.on_probe = on_probe  # called with the way of each probe, after the warm-up
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest = warmup, first, longest
         self.current = next(iter(ways))
@@ -126,8 +126,8 @@ class Guard:
                 if best != self.current:
                     self.current = best
                     self._reset()
-                if self.on_loss is not None:
-                    self.on_loss(way)
+            if self.on_probe is not None:
+                self.on_probe(way)
         else:
             for w in self.since:
                 self.since[w] += 1

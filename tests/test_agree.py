@@ -74,20 +74,21 @@ def test_the_guard_runs_the_fastest_of_three_and_probes_each_of_the_others():
     assert list(g.ways) == ["many"]
 
 
-def test_a_way_that_loses_a_probe_can_be_replaced():
+def test_the_guard_tells_of_every_probe_and_a_way_can_be_replaced():
     clock = _Clock({"dataflow": 1.5, "sequential": 1.0, "many": 0.5})
-    lost = []
+    probed = []
 
-    def on_loss(way):
-        lost.append(way)
+    def on_probe(way):
+        probed.append((way, g.medians[way]))
         if way == "dataflow":
             g.drop("dataflow")
             g.add("many", clock.way("many"))
-    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now, on_loss=on_loss)
+    g = Guard({w: clock.way(w) for w in ("dataflow", "sequential")}, clock=lambda: clock.now, on_probe=on_probe)
     for _ in range(200):
         g()
-    assert lost[0] == "dataflow" and set(g.ways) == {"sequential", "many"} and g.current == "many"
+    assert probed[0] == ("dataflow", 1.5) and set(g.ways) == {"sequential", "many"} and g.current == "many"
     assert "dataflow" not in clock.log[clock.log.index("many"):]
+    assert ("sequential", 1.0) in probed  # a probe of one thread's code, which lost to ``many``
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
@@ -125,9 +126,10 @@ def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 @pytest.mark.parametrize("batch", [32, 512])
-def test_the_guard_starts_with_the_predicted_way_and_swaps_once_it_loses(batch):
-    """The first way of several cores is the schedule's (``tasks_first``); when it loses a probe to one
-    thread, the other takes its place, once; one thread's code losing a probe changes nothing."""
+def test_the_guard_starts_with_the_predicted_way_and_gives_each_way_one_turn(batch):
+    """The first way of several cores is the schedule's (``tasks_first``). While, at a probe, it is
+    faster than one thread by the margin it stays; once it is not, the other has its turn, and once that
+    one is not either, the better of the two (at the end of its turn) stays for good."""
     g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory)
     xs = np.random.default_rng(0).standard_normal((batch, 256)).astype(np.float32)
@@ -137,12 +139,22 @@ def test_the_guard_starts_with_the_predicted_way_and_swaps_once_it_loses(batch):
     assert sched.parallel and sched.every_core is not None
     first, then = ("dataflow", many) if sched.tasks_first else (many, "dataflow")
     assert set(guard.ways) == {first, "sequential"}
-    guard.on_loss("sequential")
+    guard.medians.update({first: 0.95e-3, "sequential": 1.0e-3})
+    guard.on_probe(first)  # not faster, but its turn is young (``turn`` seconds at least)
     assert set(guard.ways) == {first, "sequential"}
-    guard.on_loss(first)
+    run.turn = 0.0
+    guard.medians.update({first: 0.8e-3, "sequential": 1.0e-3})  # 1.25x faster: over the margin (0.1)
+    guard.on_probe("sequential")
+    assert set(guard.ways) == {first, "sequential"}
+    guard.medians[first] = 0.95e-3  # 1.05x: under it
+    guard.on_probe(first)
     assert set(guard.ways) == {then, "sequential"}
-    guard.on_loss(then)  # the first had its turn: the other stays, probed ever more rarely
-    assert set(guard.ways) == {then, "sequential"}
+    guard.medians[then] = 1.2e-3  # slower than one thread, and than the first at the end of its turn
+    guard.on_probe(then)
+    assert set(guard.ways) == {first, "sequential"}  # back, for good
+    guard.medians[first] = 5e-3
+    guard.on_probe(first)
+    assert set(guard.ways) == {first, "sequential"}
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
