@@ -279,7 +279,7 @@ class DataflowExecutor(SequentialExecutor):
             if here is None or here in turns:
                 return  # every way had its turn: the best stays, probed ever more rarely if slower
             if time.perf_counter() - began[0] < self.turn or \
-                    guard.medians[here] * (1 + self.margin) <= guard.medians["sequential"]:
+                    guard.medians[here] <= (1 - self.margin) * guard.medians["sequential"]:
                 return  # too soon to tell, or it earns its place
             turns[here] = guard.medians[here]
             rest = [w for w in alt if w not in turns]

@@ -143,7 +143,7 @@ def test_the_guard_starts_with_the_predicted_way_and_gives_each_way_one_turn(bat
     guard.on_probe(first)  # not faster, but its turn is young (``turn`` seconds at least)
     assert set(guard.ways) == {first, "sequential"}
     run.turn = 0.0
-    guard.medians.update({first: 0.8e-3, "sequential": 1.0e-3})  # 1.25x faster: over the margin (0.1)
+    guard.medians.update({first: 0.8e-3, "sequential": 1.0e-3})  # 1.25x faster: over the margin (1.11x)
     guard.on_probe("sequential")
     assert set(guard.ways) == {first, "sequential"}
     guard.medians[first] = 0.95e-3  # 1.05x: under it
