@@ -13,7 +13,8 @@ where that gives the same bits), and its tasks alone (unguarded), against the sc
 makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
 consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
 the blocks are interleaved in an order drawn each round, so a change of load hits every
-contender alike; medians of the timed calls. (Timing single calls interleaved measures
+contender alike; medians of the timed calls (and the dataflow executor's mean, against the better
+sequential mean: a training run takes the sum of its steps, which rare long stalls dominate). (Timing single calls interleaved measures
 something else: a worker thread that slept while another contender ran wakes up slowly,
 1.5-2x on this kind of machine, measured.) "One core busy" is a busy loop in a child
 process (its own session) pinned to the last core; "both busy", one per core. The load
@@ -142,7 +143,9 @@ def bench(name, graph, sizes, batch, blocks):
     guard = dfl.guards.get(dfl._key([x, t]))
     best = min(med["seq 1 thread"], med["seq default"])
     way = f"{guard.current} (measured)" if guard is not None else "sequential (predicted)"
-    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best,
+    mean = {k: float(np.mean(v)) * 1e3 for k, v in times.items()}
+    return dict(name=name, batch=batch, **med, ratio=med["dataflow"] / best, mean=mean["dataflow"],
+                mean_ratio=mean["dataflow"] / min(mean["seq 1 thread"], mean["seq default"]),
                 vs1=med["dataflow"] / med["seq 1 thread"],
                 predicted=runs["tasks"].schedule_for([x, t]).makespan * 1e3, predicted_seq=s.sequential * 1e3,
                 way=way, tasks_n=len(runs["tasks"].schedule_for([x, t]).tasks),
@@ -152,11 +155,11 @@ def bench(name, graph, sizes, batch, blocks):
 def table(rows, load):
     print(f"\n== {load} ==")
     print(f"{'config':24} {'batch':>5} {'seq 1t':>8} {'seq def':>8} {'dataflow':>8} {'vs best':>7} {'vs 1t':>6} "
-          f"{'tasks':>8} {'pred':>7} {'pred seq':>8}  runs")
+          f"{'tasks':>8} {'pred':>7} {'pred seq':>8} {'df mean':>8} {'vs best':>7}  runs")
     for r in rows:
         print(f"{r['name']:24} {r['batch']:5d} {r['seq 1 thread']:8.3f} {r['seq default']:8.3f} {r['dataflow']:8.3f} "
               f"{r['ratio']:6.2f}x {r['vs1']:5.2f}x {r['tasks']:8.3f} {r['predicted']:7.3f} {r['predicted_seq']:8.3f}"
-              f"  {r['way']}, {r['tasks_n']} tasks")
+              f" {r['mean']:8.3f} {r['mean_ratio']:6.2f}x  {r['way']}, {r['tasks_n']} tasks")
 
 
 LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: the last)
@@ -182,7 +185,8 @@ def main():
           f"call {m.call * 1e6:.2f} us, hand-off {m.handoff * 1e6:.1f} us, launch {m.launch * 1e6:.1f} us, "
           f"task {m.task * 1e6:.2f} us")
     print("times in ms; vs best: dataflow / the better sequential; tasks: the dataflow tasks alone (unguarded); "
-          "pred: their predicted makespan; pred seq: the predicted sequential sum (one BLAS thread)")
+          "pred: their predicted makespan; pred seq: the predicted sequential sum (one BLAS thread); "
+          "df mean: the dataflow executor's mean, and against the better sequential mean")
     configs = [("4 towers 256-384-384-10", towers, 128)]
     batches = (1, 32, 512) if args.quick else (1, 32, 128, 512)
     for sizes in ((784, 256, 256, 10), (784, 1024, 1024, 10)):
