@@ -10,8 +10,10 @@ buffers), so the choice can follow the clock. ``Guard`` keeps the last ``window`
 each way, runs the one with the smaller median, and now and then probes the other::
 
     calls 1-12     each way in turn, two calls at a time, the second timed, until both are
-                   timed three times
-    then           the fastest; each other way (two calls) after 8, then after twice as many
+                   timed three times (a way whose fastest call took 3x the other's median, once:
+                   a way added later is timed once, as a probe)
+    then           the fastest; each other way (two calls) after 8 (or as its time allows, below),
+                   then after twice as many
                    each time it stays slower (16, 32 ... 2048), and never sooner than keeps the
                    probes within ``share`` (2%) of the time: a way 20x slower is timed again
                    after 1900 calls, one 300x slower after 30000; a probe faster than the
@@ -40,11 +42,12 @@ class Guard:
 
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
-                 on_probe: Optional[Callable[[str], None]] = None):
+                 on_probe: Optional[Callable[[str], None]] = None, slow: float = 3.0):
         self.ways, self.clock, self.share = dict(ways), clock, share
         self.on_probe = on_probe  # called with the way of each probe, after the warm-up
         self.times = {w: deque(maxlen=window) for w in ways}
-        self.warmup, self.first, self.longest = warmup, first, longest
+        self.warmup, self.first, self.longest, self.slow = warmup, first, longest, slow
+        self.need = {w: warmup for w in ways}  # timed calls of each way before the guard is warm
         self.current = next(iter(ways))
         self.interval = {w: first for w in ways}  # calls of ``current`` between probes of each other way
         self.since = {w: 0 for w in ways}  # calls of ``current`` since each other way was last timed
@@ -63,7 +66,21 @@ class Guard:
         self.medians[way] = self.median(way)
 
     def _warm(self) -> bool:
-        return min(len(v) for v in self.times.values()) >= self.warmup
+        return all(len(self.times[w]) >= self.need[w] for w in self.ways)
+
+    def _known_slow(self) -> None:
+        """A way whose fastest call took ``slow`` times another's median needs no more calls to be known
+        slower (on a busy machine a call on every core's BLAS threads took 500 ms against 2.5 ms)."""
+        for w in self.ways:
+            others = [self.medians[o] for o in self.ways if o != w and self.times[o]]
+            if self.times[w] and others and min(self.times[w]) > self.slow * min(others):
+                self.need[w] = min(self.need[w], len(self.times[w]))
+
+    def _spacing(self, way: str, dt: float) -> int:
+        """Calls of ``current`` between probes of ``way`` (timed ``dt``) that keep two-call probes
+        within ``share`` of the time."""
+        cur = self.medians[self.current]
+        return math.ceil(2 * (dt / cur - 1) / self.share) if 0 < cur < float("inf") else self.first
 
     def _reset(self) -> None:
         for w in self.ways:
@@ -73,7 +90,8 @@ class Guard:
         if self.last is not None and not self.timed:  # the first call of a run: once more, timed
             return self.last
         if not self._warm():  # time every way a few times first, fewest samples first
-            return min(self.ways, key=lambda w: (len(self.times[w]), w != self.current))
+            cold = [w for w in self.ways if len(self.times[w]) < self.need[w]]
+            return min(cold, key=lambda w: (len(self.times[w]), w != self.current))
         due = [w for w in self.ways if w != self.current and self.since[w] >= self.interval[w]]
         return max(due, key=lambda w: self.since[w] - self.interval[w]) if due else self.current
 
@@ -81,12 +99,13 @@ class Guard:
         """A new way, timed a few times from the next call on."""
         self.ways[way], self.times[way] = fn, deque(maxlen=self.times[self.current].maxlen)
         self.interval[way], self.since[way], self.calls[way], self.medians[way] = self.first, 0, 0, float("inf")
+        self.need[way] = 1  # timed once, as a probe
 
     def drop(self, way: str) -> None:
         """Never run ``way`` again (at least one way stays)."""
         if way not in self.ways or len(self.ways) == 1:
             return
-        for d in (self.ways, self.times, self.interval, self.since, self.calls, self.medians):
+        for d in (self.ways, self.times, self.interval, self.since, self.calls, self.medians, self.need):
             d.pop(way)
         if self.last == way:
             self.last, self.timed = None, False
@@ -111,8 +130,13 @@ class Guard:
         med = self.medians
         best = min(self.ways, key=lambda w: (med[w], w != self.current))
         if not warm:
+            self._known_slow()
             self.current = best
             self._reset()
+            if self._warm():  # the warm-up is over: each other way is probed as its time allows
+                for w in self.ways:
+                    if w != self.current:
+                        self.interval[w] = max(self.first, self._spacing(w, med[w]))
         elif way != self.current:  # a probe of another way
             cur = med[self.current]
             if dt < cur:  # it won: switch at once (its older times were of another load), probe soon
@@ -120,8 +144,7 @@ class Guard:
                 self.current = way
                 self._reset()
             else:  # it lost: probe later, keeping two-call probes within ``share`` of the time
-                slower = math.ceil(2 * (dt / cur - 1) / self.share) if cur > 0 else self.first
-                self.interval[way] = max(min(2 * self.interval[way], self.longest), slower)
+                self.interval[way] = max(min(2 * self.interval[way], self.longest), self._spacing(way, dt))
                 self.since[way] = 0
                 if best != self.current:
                     self.current = best
