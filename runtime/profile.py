@@ -105,6 +105,7 @@ def gantt_png(events: Sequence[Event], path: str, title: str = "") -> bool:
     try:  # a Figure with its own Agg canvas: the user's pyplot backend is left alone
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.patches import Patch
     except ImportError:
         return False
     import io
@@ -112,21 +113,21 @@ def gantt_png(events: Sequence[Event], path: str, title: str = "") -> bool:
     palette = ["#3b75af", "#d9653b", "#2a9d2a", "#b04cb0", "#8c6d31", "#e7ba52", "#5aa5a5", "#777777"]
     colour = {op: palette[k % len(palette)] for k, op in enumerate(ops)}
     workers = sorted({e.worker for e in events})
-    fig = Figure(figsize=(10, 1.2 + 0.6 * len(workers)))
+    fig = Figure(figsize=(10, 1.6 + 0.6 * len(workers) + 0.15 * -(-len(ops) // 6)))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     for e in events:
         ax.barh(e.worker, (e.end - e.start) * 1e3, left=e.start * 1e3, height=0.7, color=colour[e.op],
                 edgecolor="white", linewidth=0.3)
-    for op in ops:
-        ax.barh([], [], color=colour[op], label=op)
     ax.set_yticks(workers, [f"worker {w}" for w in workers])
     ax.invert_yaxis()
     ax.set_xlabel("ms from the call's start")
     ax.set_title(title or "profile")
-    ax.legend(fontsize=7, ncol=min(len(ops), 6), loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(workers) < 3
-              else -0.2), frameon=False)
-    fig.tight_layout()
+    # a swatch per op (an empty bar would show the default colour), in the figure's own strip below the axes
+    swatches = [Patch(facecolor=colour[op], label=op) for op in ops]
+    rows = -(-len(ops) // 6)
+    fig.legend(handles=swatches, fontsize=7, ncol=min(len(ops), 6), loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     write_file(path, buf.getvalue())

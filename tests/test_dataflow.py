@@ -337,6 +337,22 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
     assert (tmp_path / "gantt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_gantt_legend_shows_each_ops_colour(tmp_path):
+    """Each op's swatch in the legend has that op's colour (an empty bar once drew every swatch in the
+    default blue), in a strip below the axes."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+    from chainrule.runtime.profile import Event, gantt_png
+    events = [Event("a", "Gemm", 0, 0, "", 0.0, 1e-3, [], 0, 0), Event("b", "Relu", 0, 1, "", 1e-3, 2e-3, [], 0, 0),
+              Event("c", "Add", 0, 2, "", 2e-3, 3e-3, [], 0, 0)]
+    assert gantt_png(events, str(tmp_path / "g.png"))
+    img = (imread(str(tmp_path / "g.png"))[..., :3] * 255).round().astype(int)
+    strip = img[int(img.shape[0] * 0.85):]  # below the x-axis label
+    colours = {tuple(p) for p in strip.reshape(-1, 3)}
+    for hexcode in ("#3b75af", "#d9653b", "#2a9d2a"):  # the palette's first three: Add, Gemm, Relu
+        assert tuple(int(hexcode[k:k + 2], 16) for k in (1, 3, 5)) in colours
+
+
 @two_cores
 def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
     g = towers(k=1, sizes=(24, 64, 64, 5))
