@@ -668,3 +668,28 @@ def test_checkpoint_save_failure_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(cr.ChainruleError, match=r"cannot write .*ck.npz: No space left on device"):
         checkpoint.save(str(tmp_path / "ck.npz"), _step())
     assert os.listdir(tmp_path) == []
+
+
+def test_implausible_machine_rates_are_measured_again_and_never_cached(tmp_path, monkeypatch):
+    """A one-thread GEMM rate measured while other work held the core came out 32x slower than two
+    threads'; cached, it misled every later schedule. Such a cache is measured over, and a measurement
+    that stays implausible is used by the process but not written."""
+    import json
+    from chainrule.runtime import costmodel
+    monkeypatch.setenv(costmodel.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(costmodel, "_MACHINE", {})
+    good = costmodel.Machine(2, (2e-11, 1.1e-11), 1e-11, 1.5e-6, 8e-6, 6e-5, 1e-6)
+    bad = good._replace(madd=(6.3e-10, 1.1e-11))
+    assert costmodel.plausible(good) and not costmodel.plausible(bad)
+    path = costmodel._cache_file(costmodel._key())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(bad._replace(cores=costmodel.available_cores())._asdict(), f)
+    got = iter([bad, good._replace(cores=costmodel.available_cores())])
+    monkeypatch.setattr(costmodel, "measure", lambda: next(got))
+    m = costmodel.calibrate()
+    assert m.madd == good.madd and json.load(open(path))["madd"] == list(good.madd)
+    monkeypatch.setattr(costmodel, "_MACHINE", {})
+    os.remove(path)
+    monkeypatch.setattr(costmodel, "measure", lambda: bad)
+    assert costmodel.calibrate().madd == bad.madd and not os.path.exists(path)
