@@ -111,7 +111,8 @@ def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
     guard = dfl.guards[key]
     assert agreed.ok in (True, False) and ("sequential, 2 BLAS threads" in guard.ways) == agreed.ok
     if agreed.ok:
-        assert guard.calls["sequential, 2 BLAS threads"] >= 3  # timed with the other way
+        # it ran beside the other way: at least one two-call run (once only, if 3x slower: ``Guard.slow``)
+        assert guard.calls["sequential, 2 BLAS threads"] >= 2
 
 
 def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first():
