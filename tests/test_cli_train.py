@@ -185,3 +185,14 @@ def test_a_model_file_that_raises_shows_its_own_traceback_only(tmp_path):
     assert "error: typo.py failed while it ran:" in r.stderr and 'File "typo.py", line 2, in <module>' in r.stderr
     assert "AttributeError" in r.stderr and "frontends/" not in r.stderr  # none of chainrule's own frames
     assert not (tmp_path / "run").exists()  # nothing written for a model that did not load
+
+
+def test_train_with_the_dataflow_executor_gives_the_sequential_runs_numbers(tmp_path):
+    """``chainrule train --executor dataflow`` (README): the same history and parameters, bit for bit."""
+    for ex in ("sequential", "dataflow"):
+        assert cli.main(["train", "--epochs", "2", "--hidden", "16", "--executor", ex,
+                         "--out", str(tmp_path / ex)]) == 0
+    seq, dfl = (json.loads((tmp_path / ex / "summary.json").read_text()) for ex in ("sequential", "dataflow"))
+    assert seq["history"] == dfl["history"] and seq["final"] == dfl["final"]
+    a, b = (np.load(tmp_path / ex / "checkpoint.npz") for ex in ("sequential", "dataflow"))
+    assert sorted(a.files) == sorted(b.files) and all(a[k].tobytes() == b[k].tobytes() for k in a.files)
