@@ -91,14 +91,15 @@ class Executable:
         return self.runner.schedule_for(list(arrays)) if isinstance(self.runner, DataflowExecutor) else None
 
     def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
-        """One timed call on ``inputs`` (a list of arrays): a list of ``runtime.profile.Event``, written
+        """One timed call on ``inputs`` (a list of arrays, or a dict by name as ``run`` takes): a list of
+        ``runtime.profile.Event``, written
         as Chrome trace-event JSON to ``path`` and as a Gantt chart PNG to ``gantt`` if given.
         The interpreter is profiled through the sequential executor's code (the same results), and so
         is a numba step: compiled as one function, its nodes cannot be timed one by one."""
         from ..runtime.profile import gantt_png, profile, write_trace
         runner = self.runner if not isinstance(self.runner, Interpreter) else \
             SequentialExecutor(self.graph, self.params, planner=plan_memory)
-        events = profile(runner, [inputs] if isinstance(inputs, np.ndarray) else list(inputs))
+        events = profile(runner, _listed(inputs, [v.name for v in self.graph.inputs], self.runner.run))
         if path:
             write_trace(path, events, self.graph.name)
         if gantt:
@@ -178,12 +179,20 @@ class KeyedExecutable:
         return self.executable_for(arrays).schedule(*arrays)
 
     def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
-        arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+        arrays = _listed(inputs, self.model.input_names, self.run)
         return self.executable_for(arrays).profile(arrays, path, gantt)
 
     def __repr__(self):
         return (f"<KeyedExecutable {self.model.name}: specialised on {', '.join('%' + k for k in self.model.keys)}, "
                 f"{len(self.specializations)} specialisation(s)>")
+
+
+def _listed(inputs, names, run) -> list:
+    """``inputs`` as a list of arrays: one array, a list, or a dict by input name (a wrong set of names
+    goes to ``run``, whose error names the inputs the model takes)."""
+    if isinstance(inputs, dict):
+        return [inputs[n] for n in names] if sorted(inputs) == sorted(names) else run(inputs)
+    return [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
 
 
 def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = "inference",

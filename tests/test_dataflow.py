@@ -375,3 +375,13 @@ def test_cli_profile_writes_the_trace(tmp_path, capsys):
     assert "schedule:" in text and "predicted makespan" in text and "wrote" in text
     doc = json.loads(out.read_text())
     assert any(e["ph"] == "X" for e in doc["traceEvents"])
+
+
+def test_profile_takes_inputs_by_name_as_run_does(tmp_path):
+    exe = cr.compile(cr.nn.mlp([6, 4, 3], seed=0), executor="dataflow")
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    name = exe.graph.inputs[0].name
+    by_name, listed = exe.profile({name: x}), exe.profile([x])
+    assert [e.node for e in by_name] == [e.node for e in listed]
+    with pytest.raises(cr.ChainruleError, match=f"missing input\\(s\\) {name}; unknown input\\(s\\) nonsense"):
+        exe.profile({"nonsense": x})
