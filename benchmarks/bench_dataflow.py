@@ -13,9 +13,9 @@ where that gives the same bits), and its tasks alone (unguarded), against the sc
 makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
 consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
 the blocks are interleaved in an order drawn each round, so a change of load hits every
-contender alike; medians of the timed calls (and the dataflow executor's mean, against the better
-sequential mean: a training run takes the sum of its steps, which rare long stalls dominate). (Timing single calls interleaved measures
-something else: a worker thread that slept while another contender ran wakes up slowly,
+contender alike; medians of the timed calls (and the dataflow executor's mean, against the
+better sequential mean: a training run takes the sum of its steps, which rare long stalls
+dominate). (Timing single calls interleaved measures something else: a worker thread that slept while another contender ran wakes up slowly,
 1.5-2x on this kind of machine, measured.) "One core busy" is a busy loop in a child
 process (its own session) pinned to the last core; "both busy", one per core. The load
 average is printed with every condition: on a shared machine "idle" is whatever the other

@@ -91,9 +91,9 @@ class Executable:
         return self.runner.schedule_for(list(arrays)) if isinstance(self.runner, DataflowExecutor) else None
 
     def profile(self, inputs, path: Optional[str] = None, gantt: Optional[str] = None):
-        """One timed call on ``inputs`` (a list of arrays, or a dict by name as ``run`` takes): a list of
-        ``runtime.profile.Event``, written
-        as Chrome trace-event JSON to ``path`` and as a Gantt chart PNG to ``gantt`` if given.
+        """One timed call on ``inputs`` (a list of arrays, or a dict by name as ``run`` takes): a list
+        of ``runtime.profile.Event``, written as Chrome trace-event JSON to ``path`` and as a Gantt
+        chart PNG to ``gantt`` if given.
         The interpreter is profiled through the sequential executor's code (the same results), and so
         is a numba step: compiled as one function, its nodes cannot be timed one by one."""
         from ..runtime.profile import gantt_png, profile, write_trace

@@ -193,12 +193,10 @@ def calibrate(refresh: bool = False) -> Machine:
         m = measure()
         if not plausible(m):
             m = measure()  # once more; if still implausible, used by this process but not cached
-        if not plausible(m):
-            _MACHINE[key] = m
-            return m
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_file(path, json.dumps(m._asdict(), indent=1))
+            if plausible(m):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                write_file(path, json.dumps(m._asdict(), indent=1))
         except Exception:  # noqa: BLE001 (a read-only home only costs a measurement next time)
             pass
     _MACHINE[key] = m

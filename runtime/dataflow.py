@@ -76,8 +76,9 @@ from .threads import available_cores
 log = logging.getLogger("chainrule.dataflow")
 _SLOT = re.compile(r"v(\d+)$")
 # the least seconds a way of several cores stays in the guard before it may give way to the next: a
-# process's first calls are slower and vary more (caches, clocks, threads waking; in the first 0.3 s,
-# 256-512-512-10 at batch 128 ran 4.3 ms at one thread and 5.3 ms at two, then 3.7 and 2.5)
+# process's first calls are slower and vary more (caches, clocks, threads waking; in its first 0.3 s,
+# 256-512-512-10 at batch 128 ran 4.3 ms at one BLAS thread and 5.3 ms at two; a second later, 3.6 ms
+# at one thread and 2.6 ms for the tasks)
 TURN = 1.0
 
 
@@ -164,7 +165,8 @@ class DataflowExecutor(SequentialExecutor):
     chunks (True), not (False), or whichever is predicted shorter (None). ``guarded``: time the
     ways and run the fastest (``guard.py``; ``guards[key]`` shows the medians, ``agreements[key]``
     whether every core's BLAS threads kept the bits); else always run the tasks when the schedule
-    predicts a gain, the sequential code at one thread if not.
+    predicts a gain, the sequential code at one thread if not. ``turn`` (default ``TURN``, seconds): the
+    least time a way of several cores stays in the guard before it may give way to the other.
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
@@ -264,21 +266,22 @@ class DataflowExecutor(SequentialExecutor):
         if first is None:
             return sequential
         turns: Dict[str, float] = {}  # each way whose turn ended: its median then
-        began = [time.perf_counter()]  # when the way in the guard began its turn
+        began = time.perf_counter()  # when the way in the guard began its turn
 
         def place(way):
             """Put ``way`` in the guard in place of the way of several cores there."""
+            nonlocal began
             for w in [w for w in guard.ways if w != "sequential" and w != way]:
                 guard.drop(w)
             if way is not None and way not in guard.ways:
                 guard.add(way, alt[way])
-                began[0] = time.perf_counter()
+                began = time.perf_counter()
 
         def judge(_probed):
             here = next((w for w in guard.ways if w in alt), None)
             if here is None or here in turns:
                 return  # every way had its turn: the best stays, probed ever more rarely if slower
-            if time.perf_counter() - began[0] < self.turn or \
+            if time.perf_counter() - began < self.turn or \
                     guard.medians[here] <= (1 - self.margin) * guard.medians["sequential"]:
                 return  # too soon to tell, or it earns its place
             turns[here] = guard.medians[here]

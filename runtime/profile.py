@@ -113,7 +113,8 @@ def gantt_png(events: Sequence[Event], path: str, title: str = "") -> bool:
     palette = ["#3b75af", "#d9653b", "#2a9d2a", "#b04cb0", "#8c6d31", "#e7ba52", "#5aa5a5", "#777777"]
     colour = {op: palette[k % len(palette)] for k, op in enumerate(ops)}
     workers = sorted({e.worker for e in events})
-    fig = Figure(figsize=(10, 1.6 + 0.6 * len(workers) + 0.15 * -(-len(ops) // 6)))
+    rows = -(-len(ops) // 6)  # of the legend, six ops a row
+    fig = Figure(figsize=(10, 1.6 + 0.6 * len(workers) + 0.15 * rows))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     for e in events:
@@ -125,7 +126,6 @@ def gantt_png(events: Sequence[Event], path: str, title: str = "") -> bool:
     ax.set_title(title or "profile")
     # a swatch per op (an empty bar would show the default colour), in the figure's own strip below the axes
     swatches = [Patch(facecolor=colour[op], label=op) for op in ops]
-    rows = -(-len(ops) // 6)
     fig.legend(handles=swatches, fontsize=7, ncol=min(len(ops), 6), loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.05 * rows, 1, 1))
     buf = io.BytesIO()
