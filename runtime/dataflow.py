@@ -42,9 +42,10 @@ small a gain, the tasks are not built, and ``schedules[key]`` says why. A guard 
 times the ways a bindings can run and runs the fastest, since on a shared machine the
 prediction for free cores may not hold: the sequential function with one BLAS thread, and one
 of two ways of using several cores, the tasks or the sequential function on every core's BLAS
-threads (a big GEMM alone on every core), whichever the schedule predicts shorter by the margin
-(``Schedule.tasks_first``); once the one in the guard is not faster than one thread by the
-margin (at a probe, medians of five), the other has its turn, and the better of the two stays.
+threads (a big GEMM alone on every core). The two take turns in the guard (``turns.py``), first
+the one the schedule predicts shorter by the margin (``Schedule.tasks_first``); the one that did
+better against one thread at the end of its last turn holds, and the other is tried again after
+4, 8 ... 64 s.
 Every core's threads are admitted only after their first call gave the same bits as one thread
 (``agree.py``: whether it does depends on the BLAS library and the shapes; ``summed`` products
 make it so on OpenBLAS).
@@ -72,10 +73,11 @@ from .pull import TaskGraph, Workers
 from .split import Accesses, chunk_lines, plan_chunks
 from .tasks import Schedule, list_schedule
 from .threads import available_cores
+from .turns import Turns
 
 log = logging.getLogger("chainrule.dataflow")
 _SLOT = re.compile(r"v(\d+)$")
-# the least seconds a way of several cores stays in the guard before it may give way to the next: a
+# the least seconds of a turn of a way of several cores in the guard (``turns.py``): a
 # process's first calls are slower and vary more (caches, clocks, threads waking; in its first 0.3 s,
 # 256-512-512-10 at batch 128 ran 4.3 ms at one BLAS thread and 5.3 ms at two; a second later, 3.6 ms
 # at one thread and 2.6 ms for the tasks)
@@ -166,7 +168,8 @@ class DataflowExecutor(SequentialExecutor):
     ways and run the fastest (``guard.py``; ``guards[key]`` shows the medians, ``agreements[key]``
     whether every core's BLAS threads kept the bits); else always run the tasks when the schedule
     predicts a gain, the sequential code at one thread if not. ``turn`` (default ``TURN``, seconds): the
-    least time a way of several cores stays in the guard before it may give way to the other.
+    least time of a turn of a way of several cores in the guard, for the bindings compiled after it is
+    set (``turns[key]`` shows each way's ratio to one thread at the end of its last turn).
     """
 
     def __init__(self, graph, params=None, planner=None, threads: Optional[int] = None,
@@ -179,6 +182,7 @@ class DataflowExecutor(SequentialExecutor):
         self.margin, self.grain, self.chunked, self.guarded = margin, grain, chunked, guarded
         self.guards: Dict[tuple, Guard] = {}
         self.agreements: Dict[tuple, Agreeing] = {}  # did every core's BLAS threads give the same bits
+        self.turns: Dict[tuple, Turns] = {}  # the ways of several cores taking turns in the guard
         self.schedules: Dict[tuple, Schedule] = {}
         self.programs: Dict[tuple, Program] = {}
         self._preps: Dict[tuple, object] = {}
@@ -189,7 +193,7 @@ class DataflowExecutor(SequentialExecutor):
     def _evict(self, shapes, fn):
         super()._evict(shapes, fn)
         key = tuple(shapes[k][j] for k, j, _ in self._syms)
-        for cache in (self.schedules, self.programs, self._preps, self.guards, self.agreements):
+        for cache in (self.schedules, self.programs, self._preps, self.guards, self.agreements, self.turns):
             cache.pop(key, None)
 
     def prepared(self, key):
@@ -255,45 +259,19 @@ class DataflowExecutor(SequentialExecutor):
         if many is not None:  # admitted if it gives the same bits
             alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
                                                         f"{self.graph.name} {key}", lambda: disagree())
-        # one of them at a time, beside one thread's code. Not both at once: OpenBLAS's threads spin for
-        # ~0.1 s after a call, and the workers after such a probe ran 1.3x slower (the towers: 7.3 against
-        # 5.5 ms), which made the guard keep every core's threads; nor back and forth: with both cores busy,
-        # the one-thread code after a call on every core's threads ran 2-5x slower while they spun. The
-        # tasks first where predicted shorter (``tasks_first``); each way has one turn, which ends when,
-        # at a probe, it is not faster than one thread by the margin; then the next has its turn, and
-        # after the last, the best of them at the end of its turn stays for good
+        # one of them at a time, beside one thread's code, taking turns (``turns.py``); the tasks first
+        # where predicted shorter (``tasks_first``)
         first = "dataflow" if sched.tasks_first else many  # not tasks_first: every_core was predicted
         if first is None:
             return sequential
-        turns: Dict[str, float] = {}  # each way whose turn ended: its median then
-        began = time.perf_counter()  # when the way in the guard began its turn
-
-        def place(way):
-            """Put ``way`` in the guard in place of the way of several cores there."""
-            nonlocal began
-            for w in [w for w in guard.ways if w != "sequential" and w != way]:
-                guard.drop(w)
-            if way is not None and way not in guard.ways:
-                guard.add(way, alt[way])
-                began = time.perf_counter()
-
-        def judge(_probed):
-            here = next((w for w in guard.ways if w in alt), None)
-            if here is None or here in turns:
-                return  # every way had its turn: the best stays, probed ever more rarely if slower
-            if time.perf_counter() - began < self.turn or \
-                    guard.medians[here] <= (1 - self.margin) * guard.medians["sequential"]:
-                return  # too soon to tell, or it earns its place
-            turns[here] = guard.medians[here]
-            rest = [w for w in alt if w not in turns]
-            place(rest[0] if rest else min(turns, key=turns.get))
+        order = {first: alt[first], **alt}
 
         def disagree():  # every core's threads gave other bits: never again
             alt.pop(many, None)
-            turns.pop(many, None)
-            if many in guard.ways:
-                place(next(iter(alt), None))
-        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential}, on_probe=judge)
+            turns.remove(many)
+        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential},
+                                         on_probe=lambda way: turns.on_probe(way))
+        turns = self.turns[key] = Turns(guard, order, turn=self.turn)
         return guard
 
     def _one_blas_thread(self, step):

@@ -86,8 +86,8 @@ class Schedule:
     def decision(self) -> str:
         if self.parallel and not self.tasks_first:
             return (f"sequential on {self.blas_threads} BLAS threads (predicted {self.every_core * 1e3:.3f} ms, the "
-                    f"tasks {self.makespan * 1e3:.3f} ms: not {1 / (1 - self.margin):.2f}x shorter); the tasks "
-                    f"if it is not {1 / (1 - self.margin):.2f}x faster than one thread")
+                    f"tasks {self.makespan * 1e3:.3f} ms: not {1 / (1 - self.margin):.2f}x shorter), then the tasks "
+                    f"in turn; the faster against one thread holds")
         if self.parallel:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
         why = "one worker" if self.workers < 2 else \

@@ -127,35 +127,28 @@ def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 @pytest.mark.parametrize("batch", [32, 512])
-def test_the_guard_starts_with_the_predicted_way_and_gives_each_way_one_turn(batch):
-    """The first way of several cores is the schedule's (``tasks_first``). While, at a probe, it is
-    faster than one thread by the margin it stays; once it is not, the other has its turn, and once that
-    one is not either, the better of the two (at the end of its turn) stays for good."""
+def test_the_guard_starts_with_the_predicted_way_and_the_two_take_turns(batch):
+    """The first way of several cores is the schedule's (``tasks_first``); at the first probe after its
+    turn (``turn`` seconds), its ratio to one thread is noted and the other has its turn; then the
+    better of the two holds (``runtime/turns.py``, simulated in ``tests/test_turns.py``)."""
     g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory)
     xs = np.random.default_rng(0).standard_normal((batch, 256)).astype(np.float32)
     run.run_list([xs, np.eye(10, dtype=np.float32)[np.arange(batch) % 10]])
     (key, sched), = run.schedules.items()
-    guard, many = run.guards[key], "sequential, 2 BLAS threads"
+    guard, turns, many = run.guards[key], run.turns[key], "sequential, 2 BLAS threads"
     assert sched.parallel and sched.every_core is not None
     first, then = ("dataflow", many) if sched.tasks_first else (many, "dataflow")
+    assert set(guard.ways) == {first, "sequential"} and list(turns.ways) == [first, then]
+    guard.medians.update({first: 0.8e-3, "sequential": 1.0e-3})
+    guard.on_probe(first)  # its turn is young (``turn`` seconds at least)
     assert set(guard.ways) == {first, "sequential"}
-    guard.medians.update({first: 0.95e-3, "sequential": 1.0e-3})
-    guard.on_probe(first)  # not faster, but its turn is young (``turn`` seconds at least)
-    assert set(guard.ways) == {first, "sequential"}
-    run.turn = 0.0
-    guard.medians.update({first: 0.8e-3, "sequential": 1.0e-3})  # 1.25x faster: over the margin (1.11x)
+    turns.turn = 0.0
     guard.on_probe("sequential")
-    assert set(guard.ways) == {first, "sequential"}
-    guard.medians[first] = 0.95e-3  # 1.05x: under it
-    guard.on_probe(first)
-    assert set(guard.ways) == {then, "sequential"}
-    guard.medians[then] = 1.2e-3  # slower than one thread, and than the first at the end of its turn
+    assert set(guard.ways) == {then, "sequential"} and turns.ratio == {first: pytest.approx(0.8)}
+    guard.medians[then] = 0.9e-3  # 0.9x one thread: the first did better
     guard.on_probe(then)
-    assert set(guard.ways) == {first, "sequential"}  # back, for good
-    guard.medians[first] = 5e-3
-    guard.on_probe(first)
-    assert set(guard.ways) == {first, "sequential"}
+    assert set(guard.ways) == {first, "sequential"} and turns.holder == first and then in turns.due
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")

@@ -1,0 +1,96 @@
+"""Turns: the ways of using several cores, one at a time in the guard beside one thread's code.
+
+A step can use several cores two ways: the dataflow tasks, or the sequential code on every
+core's BLAS threads. They are never in the guard together: OpenBLAS's threads spin for about
+0.1 s after a call, and the workers after such a call ran 1.3x slower (the towers: 7.3 against
+5.5 ms). So they take turns, and each turn ends with a note of how the way did against one
+thread: its ratio, the guard's median of the way over the median of one thread, at the same
+probe (so a change of load moves both). With two ways, ``A`` first (the schedule's guess)::
+
+    0 s          A in the guard beside one thread
+    >= 1 s       at a probe: A's ratio noted; B's turn
+    >= 2 s       at a probe: B's ratio noted; the better of the two holds
+    + 4 s        the other's turn again, the holder's ratio noted as it gives way; the better holds.
+                 A way that does not win waits twice as long next time (4, 8, 16 ... 64 s), one
+                 that wins 4 s
+
+The guard runs the faster of the two ways in it, so the turn of a way slower than one thread
+costs only its probes (``Guard.share``), and that of a way faster than one thread but slower
+than the holder costs the difference for one turn. In return a ratio disturbed by the host
+(medians of five) is measured again within seconds, and a change of load within a minute.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List, Optional
+
+INF = float("inf")
+
+
+class Turns:
+    """``ways`` (in turn order) take turns in ``guard`` beside its way ``base``; call ``on_probe`` after
+    each of the guard's probes. ``turn``: the least seconds of a turn (a process's first calls are
+    slower and vary more); ``wait``, ``longest``: the seconds before a way that did not win has its
+    next turn, doubled each time up to ``longest``. ``print(turns)`` shows the ratios."""
+
+    def __init__(self, guard, ways: Dict[str, Callable], base: str = "sequential", turn: float = 1.0,
+                 wait: float = 4.0, longest: float = 64.0, clock: Callable[[], float] = time.perf_counter):
+        self.guard, self.ways, self.base = guard, dict(ways), base
+        self.turn, self.first_wait, self.longest, self.clock = turn, wait, longest, clock
+        self.ratio: Dict[str, float] = {}  # each way's ratio to ``base`` at the end of its last turn
+        self.due: Dict[str, float] = {}  # when each way that lost may have its next turn
+        self.wait = {w: wait for w in self.ways}
+        self.holder: Optional[str] = None  # once every way had a turn: the best ratio
+        self.turns = 0  # turns ended
+        self.began = clock()
+
+    @property
+    def here(self) -> Optional[str]:
+        """The way in the guard now."""
+        return next((w for w in self.guard.ways if w in self.ways), None)
+
+    def on_probe(self, _probed: str) -> None:
+        here, now, med = self.here, self.clock(), self.guard.medians
+        if here is None or now - self.began < self.turn or INF in (med[here], med[self.base]):
+            return  # too soon to tell
+        r = med[here] / med[self.base]
+        if here == self.holder:
+            due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
+            if due:  # the holder gives way to the next due
+                self.ratio[here] = r
+                self._place(min(due, key=self.due.get))
+            return
+        self.ratio[here], self.turns = r, self.turns + 1
+        if self.holder is None or r < self.ratio[self.holder]:
+            if self.holder is not None:
+                self.due[self.holder] = now + self.wait[self.holder]
+            self.holder, self.wait[here] = here, self.first_wait
+        else:
+            self.due[here] = now + self.wait[here]
+            self.wait[here] = min(2 * self.wait[here], self.longest)
+        untried = [w for w in self.ways if w not in self.ratio]
+        self._place(untried[0] if untried else self.holder)
+
+    def remove(self, way: str) -> None:
+        """Never give ``way`` a turn again (every core's threads that gave other bits)."""
+        if way not in self.ways:
+            return
+        for d in (self.ways, self.ratio, self.due, self.wait):
+            d.pop(way, None)
+        if self.holder == way:
+            self.holder = min(self.ratio, key=self.ratio.get) if self.ratio else None
+        if way in self.guard.ways:
+            untried: List[str] = [w for w in self.ways if w not in self.ratio]
+            self._place(untried[0] if untried else self.holder)
+
+    def _place(self, way: Optional[str]) -> None:
+        """Put ``way`` in the guard in place of the way of several cores there (none: one thread alone)."""
+        for w in [w for w in self.guard.ways if w != self.base and w != way]:
+            self.guard.drop(w)
+        if way is not None and way not in self.guard.ways:
+            self.guard.add(way, self.ways[way])
+            self.began = self.clock()
+
+    def __str__(self):
+        shown = ", ".join(f"{w} {self.ratio[w]:.2f}x" for w in self.ways if w in self.ratio)
+        return f"turns ({self.turns} ended): ratios to {self.base} {shown or 'none yet'}; holder {self.holder}"

@@ -1,0 +1,115 @@
+"""The ways of several cores taking turns in the guard (``runtime/turns.py``), on a simulated clock:
+each way's call advances it by the way's cost at that moment, so a load that changes is a cost that
+changes with the clock."""
+import pytest
+
+from chainrule.runtime.guard import Guard
+from chainrule.runtime.turns import Turns
+
+MS = 1e-3
+
+
+class Sim:
+    """A guard holding ``order[0]`` beside "sequential", with ``order`` taking turns, on a clock that each
+    call advances by ``cost(way, now)`` seconds. ``calls``: ``(start, way)``; ``placed``: ``(when, way)``,
+    each way of several cores put in the guard."""
+
+    def __init__(self, cost, order):
+        self.now, self.cost, self.calls, self.placed = 0.0, cost, [], []
+        ways = {w: self._way(w) for w in order}
+        self.guard = Guard({order[0]: ways[order[0]], "sequential": self._way("sequential")},
+                           clock=lambda: self.now, on_probe=lambda w: self.turns.on_probe(w))
+        self.turns = Turns(self.guard, ways, clock=lambda: self.now)
+
+    def _way(self, name):
+        def run():
+            self.calls.append((self.now, name))
+            self.now += self.cost(name, self.now)
+        return run
+
+    def until(self, seconds):
+        while self.now < seconds:
+            if not self.placed or self.placed[-1][1] != self.turns.here:
+                self.placed.append((self.now, self.turns.here))
+            self.guard()
+        return self
+
+    def waits(self, way):
+        """Seconds from the end of each turn of ``way`` (another way placed) to its next turn."""
+        turns = self.placed
+        return [b[0] - a[0] for a, b in zip(turns[1:], turns[2:]) if a[1] != way and b[1] == way]
+
+    def spent(self, after=0.0):
+        """Seconds spent in each way's calls that began at ``after`` or later."""
+        out = {}
+        for (start, w), (end, _) in zip(self.calls, self.calls[1:] + [(self.now, None)]):
+            if start >= after:
+                out[w] = out.get(w, 0.0) + end - start
+        return out
+
+
+def test_each_way_has_a_turn_and_the_better_against_one_thread_holds_though_it_went_second():
+    cost = {"dataflow": 0.8 * MS, "threads": 0.6 * MS, "sequential": 1.0 * MS}
+    sim = Sim(lambda w, now: cost[w], ["dataflow", "threads"]).until(60.0)
+    t = sim.turns
+    assert t.holder == "threads" and t.ratio["threads"] == pytest.approx(0.6)
+    assert t.ratio["dataflow"] == pytest.approx(0.8) and "threads 0.60x" in str(t)
+    # the first turn ends at the first probe after ``turn`` (1 s), the second too; the tasks are tried
+    # again 4 s after they lost the holder's place, then 4, 8, 16 s after each turn they lost (at the
+    # first probe after: one thread's probes come up to 2048 calls apart)
+    assert [w for _, w in sim.placed][:3] == ["dataflow", "threads", "dataflow"]
+    assert 1.0 <= sim.placed[1][0] < 2.5
+    assert sim.waits("dataflow")[1:] == pytest.approx([4 + 0.75, 8 + 0.75, 16 + 0.75], abs=0.75)
+    spent = sim.spent()
+    assert spent["threads"] > 0.85 * 60 and spent["sequential"] < 0.03 * 60  # one thread only probed
+
+
+def test_a_turn_the_host_disturbed_is_measured_again_seconds_later():
+    """Every core's threads are slowed (2 ms, against one thread's 1 ms) by another job for the 3 s of
+    their first turn: the tasks hold, and the threads win their next turn, 4 s later."""
+    def cost(w, now):
+        if w == "threads":
+            return (2.0 if 1.0 <= now < 4.0 else 0.6) * MS
+        return {"dataflow": 0.8, "sequential": 1.0}[w] * MS
+    sim = Sim(cost, ["dataflow", "threads"]).until(14.0)
+    assert [w for _, w in sim.placed][:4] == ["dataflow", "threads", "dataflow", "threads"]
+    assert sim.waits("threads") == pytest.approx([4 + 0.75], abs=0.75)
+    assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(0.6)
+    (won, _), (next_turn, _) = sim.placed[3:5]  # from the threads' win to the tasks' next turn, 4 s later
+    spent = sim.spent(after=won)
+    assert next_turn - won > 4 and spent["threads"] > 0.98 * (next_turn - won)
+
+
+def test_the_ratio_follows_the_load_the_holder_gives_way_when_the_other_does_better():
+    """The threads hold until one core is taken by another job at 20 s (each call then 3x one thread's):
+    the guard runs one thread at once, and at the tasks' next turn the holder's fresh ratio loses."""
+    def cost(w, now):
+        busy = now >= 20.0
+        return {"dataflow": 1.2 if busy else 0.8, "threads": 3.0 if busy else 0.6, "sequential": 1.0}[w] * MS
+    sim = Sim(cost, ["dataflow", "threads"]).until(90.0)
+    assert sim.turns.holder == "dataflow" and sim.turns.ratio["threads"] > 2.0
+    late = sim.spent(after=60.0)
+    assert late["sequential"] > 0.9 * 30  # the tasks (1.2x slower than one thread) hold, and are probed
+
+
+def test_a_way_that_never_wins_waits_twice_as_long_each_time_up_to_a_minute():
+    cost = {"dataflow": 0.5 * MS, "threads": 0.9 * MS, "sequential": 1.0 * MS}
+    sim = Sim(lambda w, now: cost[w], ["dataflow", "threads"]).until(400.0)
+    t = sim.turns
+    waits = sim.waits("threads")  # to the first probe after the wait: up to 2048 calls later
+    assert waits[:7] == pytest.approx([4.75, 8.75, 16.75, 32.75, 64.75, 64.75, 64.75], abs=0.75)
+    assert t.wait["threads"] == 64.0 and t.holder == "dataflow"
+
+
+def test_a_removed_way_leaves_the_guard_and_never_comes_back():
+    cost = {"dataflow": 0.9 * MS, "threads": 0.6 * MS, "sequential": 1.0 * MS}
+    sim = Sim(lambda w, now: cost[w], ["dataflow", "threads"]).until(5.0)
+    t, guard = sim.turns, sim.guard
+    assert t.holder == "threads" and set(guard.ways) == {"threads", "sequential"}
+    t.remove("threads")  # as every core's threads that changed the bits
+    assert set(guard.ways) == {"dataflow", "sequential"} and t.holder == "dataflow"
+    assert set(sim.spent(after=5.0)) <= {"dataflow", "sequential"}
+    sim.until(30.0)
+    assert {w for start, w in sim.calls if start >= 5.0} == {"dataflow", "sequential"}
+    t.remove("dataflow")
+    assert set(guard.ways) == {"sequential"} and t.holder is None and "none yet" in str(t)
