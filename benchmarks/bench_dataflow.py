@@ -132,10 +132,12 @@ def bench(name, graph, sizes, batch, blocks):
     for _ in range(blocks):  # blocks of consecutive calls, interleaved in an order drawn each round
         shuffle(order)
         for k in order:
-            for c in range(CALLS):
+            end, c = time.perf_counter() + BLOCK_S, 0
+            while c < CALLS or time.perf_counter() < end:
                 dt = _time(lambda: runs[k].run_list([x, t]))
                 if c >= SKIP:
                     times[k].append(dt)
+                c += 1
             _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     dfl = runs["dataflow"]
@@ -166,7 +168,8 @@ LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: t
 # calls of each contender before the timed ones: at most WARMUP (or WARMUP_MIN once WARMUP_S seconds
 # passed), a training loop's first steps, while the guard times its ways and lengthens its probe intervals
 WARMUP, WARMUP_MIN, WARMUP_S = 500, 20, 2.0
-CALLS, SKIP = 8, 2  # calls in a block, and those not timed at its start
+CALLS, SKIP = 8, 2  # the least calls in a block, and those not timed at its start
+BLOCK_S = float(os.environ.get("BLOCK_S", "0"))  # and the least seconds
 SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 

@@ -45,7 +45,7 @@ of two ways of using several cores, the tasks or the sequential function on ever
 threads (a big GEMM alone on every core). The two take turns in the guard (``turns.py``), first
 the one the schedule predicts shorter by the margin (``Schedule.tasks_first``); the one that did
 better against one thread at the end of its last turn holds, and the other is tried again after
-4, 8 ... 64 s.
+4, 8 ... 64 s of the step's own calls.
 Every core's threads are admitted only after their first call gave the same bits as one thread
 (``agree.py``: whether it does depends on the BLAS library and the shapes; ``summed`` products
 make it so on OpenBLAS).
@@ -77,10 +77,10 @@ from .turns import Turns
 
 log = logging.getLogger("chainrule.dataflow")
 _SLOT = re.compile(r"v(\d+)$")
-# the least seconds of a turn of a way of several cores in the guard (``turns.py``): a
-# process's first calls are slower and vary more (caches, clocks, threads waking; in its first 0.3 s,
-# 256-512-512-10 at batch 128 ran 4.3 ms at one BLAS thread and 5.3 ms at two; a second later, 3.6 ms
-# at one thread and 2.6 ms for the tasks)
+# the least seconds (of the step's own calls) of a turn of a way of several cores in the guard
+# (``turns.py``): a process's first calls are slower and vary more (caches, clocks, threads waking;
+# in its first 0.3 s, 256-512-512-10 at batch 128 ran 4.3 ms at one BLAS thread and 5.3 ms at two;
+# a second later, 3.6 ms at one thread and 2.6 ms for the tasks)
 TURN = 1.0
 
 
@@ -271,7 +271,7 @@ class DataflowExecutor(SequentialExecutor):
             turns.remove(many)
         guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential},
                                          on_probe=lambda way: turns.on_probe(way))
-        turns = self.turns[key] = Turns(guard, order, turn=self.turn)
+        turns = self.turns[key] = Turns(guard, order, turn=self.turn, clock=lambda: guard.spent)
         return guard
 
     def _one_blas_thread(self, step):

@@ -53,6 +53,7 @@ class Guard:
         self.since = {w: 0 for w in ways}  # calls of ``current`` since each other way was last timed
         self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
+        self.spent = 0.0  # seconds of all its calls: the step's own clock (``turns.py``)
         self.medians = {w: float("inf") for w in ways}  # kept as times are recorded: a call reads them
 
     def median(self, way: str) -> float:
@@ -118,6 +119,7 @@ class Guard:
         t0 = self.clock()
         out = self.ways[way](*args)
         dt = self.clock() - t0
+        self.spent += dt
         if way not in self.ways:  # the call dropped its own way
             return out
         # only the second call of a run is timed: the first after the other way wakes workers that

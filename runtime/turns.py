@@ -5,7 +5,9 @@ core's BLAS threads. They are never in the guard together: OpenBLAS's threads sp
 0.1 s after a call, and the workers after such a call ran 1.3x slower (the towers: 7.3 against
 5.5 ms). So they take turns, and each turn ends with a note of how the way did against one
 thread: its ratio, the guard's median of the way over the median of one thread, at the same
-probe (so a change of load moves both). With two ways, ``A`` first (the schedule's guess)::
+probe (so a change of load moves both). The seconds are the step's own, the time of the guard's
+calls (``Guard.spent``): a training loop that also loads data and logs gives them the same share
+of its calls as one that only trains. With two ways, ``A`` first (the schedule's guess)::
 
     0 s          A in the guard beside one thread
     >= 1 s       at a probe: A's ratio noted; B's turn
@@ -31,7 +33,8 @@ class Turns:
     """``ways`` (in turn order) take turns in ``guard`` beside its way ``base``; call ``on_probe`` after
     each of the guard's probes. ``turn``: the least seconds of a turn (a process's first calls are
     slower and vary more); ``wait``, ``longest``: the seconds before a way that did not win has its
-    next turn, doubled each time up to ``longest``. ``print(turns)`` shows the ratios."""
+    next turn, doubled each time up to ``longest``; ``clock``: the seconds these count (the dataflow
+    executor's: ``Guard.spent``). ``print(turns)`` shows the ratios."""
 
     def __init__(self, guard, ways: Dict[str, Callable], base: str = "sequential", turn: float = 1.0,
                  wait: float = 4.0, longest: float = 64.0, clock: Callable[[], float] = time.perf_counter):
