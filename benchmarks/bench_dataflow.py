@@ -10,13 +10,16 @@ process: the sequential executor with one BLAS thread and with the default (ever
 the dataflow executor with its defaults (guarded: it runs the faster of the sequential code at
 one BLAS thread and either its tasks or the sequential code at every core's BLAS threads
 where that gives the same bits), and its tasks alone (unguarded), against the schedule's predicted
-makespan and predicted sequential sum. Each contender runs in blocks of ``CALLS``
-consecutive steps, as a training loop calls it, the first ``SKIP`` of a block not timed;
+makespan and predicted sequential sum. Each contender runs in blocks of consecutive steps, as
+a training loop calls it (at least ``BLOCK_S`` = 0.25 s and ``CALLS`` steps), the first ``SKIP``
+of a block not timed;
 the blocks are interleaved in an order drawn each round, so a change of load hits every
 contender alike; medians of the timed calls (and the dataflow executor's mean, against the
 better sequential mean: a training run takes the sum of its steps, which rare long stalls
 dominate). (Timing single calls interleaved measures something else: a worker thread that slept while another contender ran wakes up slowly,
-1.5-2x on this kind of machine, measured.) "One core busy" is a busy loop in a child
+1.5-2x on this kind of machine, measured; and blocks of 8 calls, 2-8 ms for the MLPs at batch 1-32,
+measured mostly the calls right after another contender's block: 150 back-to-back calls of
+256-512-512-10 at batch 32 ran the tasks at 0.83 ms, blocks of 8 at 1.5-1.8 ms.) "One core busy" is a busy loop in a child
 process (its own session) pinned to the last core; "both busy", one per core. The load
 average is printed with every condition: on a shared machine "idle" is whatever the other
 jobs leave. Not a test: tests check correctness only. After a block of the default
@@ -108,7 +111,7 @@ def _settle(contender):
         time.sleep(SETTLE)
 
 
-def bench(name, graph, sizes, batch, blocks):
+def bench(name, graph, sizes, batch, blocks, block_s=None):
     g = cr.compile(graph, "training").graph
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
@@ -132,7 +135,7 @@ def bench(name, graph, sizes, batch, blocks):
     for _ in range(blocks):  # blocks of consecutive calls, interleaved in an order drawn each round
         shuffle(order)
         for k in order:
-            end, c = time.perf_counter() + BLOCK_S, 0
+            end, c = time.perf_counter() + (BLOCK_S if block_s is None else block_s), 0
             while c < CALLS or time.perf_counter() < end:
                 dt = _time(lambda: runs[k].run_list([x, t]))
                 if c >= SKIP:
@@ -169,14 +172,16 @@ LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: t
 # passed), a training loop's first steps, while the guard times its ways and lengthens its probe intervals
 WARMUP, WARMUP_MIN, WARMUP_S = 500, 20, 2.0
 CALLS, SKIP = 8, 2  # the least calls in a block, and those not timed at its start
-BLOCK_S = float(os.environ.get("BLOCK_S", "0"))  # and the least seconds
+BLOCK_S = 0.25  # and the least seconds (``--block-seconds``)
 SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer configurations and repetitions")
-    ap.add_argument("--blocks", type=int, default=8, help=f"blocks of {CALLS} calls per contender")
+    ap.add_argument("--blocks", type=int, default=8, help="blocks of consecutive calls per contender")
+    ap.add_argument("--block-seconds", type=float, default=BLOCK_S,
+                    help=f"the least seconds of a block (and at least {CALLS} calls)")
     ap.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
     args = ap.parse_args()
     blocks = 4 if args.quick else args.blocks
@@ -207,7 +212,7 @@ def main():
             time.sleep(0.5)
         before, held = os.getloadavg()[0], _cores_held()
         try:
-            rows = [bench(name, *make(), n, blocks) for name, make, n in configs]
+            rows = [bench(name, *make(), n, blocks, args.block_seconds) for name, make, n in configs]
             held_after = _cores_held()
         finally:
             for p in busy:
