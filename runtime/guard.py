@@ -54,6 +54,8 @@ class Guard:
         self.last, self.timed = None, False  # the previous call's way, and was it timed
         self.calls = {w: 0 for w in ways}
         self.spent = 0.0  # seconds of all its calls: the step's own clock (``turns.py``)
+        self.pinned: Optional[str] = None  # runs while at most ``within`` times slower than another (``pin``)
+        self.within = 2.0
         self.medians = {w: float("inf") for w in ways}  # kept as times are recorded: a call reads them
 
     def median(self, way: str) -> float:
@@ -65,6 +67,20 @@ class Guard:
             self.times[way].clear()
         self.times[way].append(dt)
         self.medians[way] = self.median(way)
+
+    def pin(self, way: Optional[str], within: float = 2.0) -> None:
+        """Run ``way`` from now on while its median is at most ``within`` times the others' (None: the
+        fastest again), probing the others as before. A way of several cores probed after a long run on
+        one core finds the second core taken by the host's other work, and measures that: on
+        784-256-256-10 at batch 32, two-call probes of two BLAS threads took 1.4-1.6 ms, runs of them
+        0.6 ms, one thread 0.85 ms (with a core busy, two BLAS threads were 3-300x slower)."""
+        self.pinned, self.within = way, within
+
+    def _best(self) -> str:
+        med, p = self.medians, self.pinned
+        if p in self.ways and all(med[p] <= self.within * med[w] for w in self.ways if w != p):
+            return p
+        return min(self.ways, key=lambda w: (med[w], w != self.current))
 
     def _warm(self) -> bool:
         return all(len(self.times[w]) >= self.need[w] for w in self.ways)
@@ -110,6 +126,8 @@ class Guard:
             d.pop(way)
         if self.last == way:
             self.last, self.timed = None, False
+        if self.pinned == way:
+            self.pinned = None
         if self.current == way:
             self.current = min(self.ways, key=self.medians.get)
 
@@ -130,7 +148,7 @@ class Guard:
             return out
         self._record(way, dt)
         med = self.medians
-        best = min(self.ways, key=lambda w: (med[w], w != self.current))
+        best = self._best()
         if not warm:
             self._known_slow()
             self.current = best
@@ -141,7 +159,8 @@ class Guard:
                         self.interval[w] = max(self.first, self._spacing(w, med[w]))
         elif way != self.current:  # a probe of another way
             cur = med[self.current]
-            if dt < cur:  # it won: switch at once (its older times were of another load), probe soon
+            if dt < cur and self.pinned != self.current:  # it won: switch at once (its older times were
+                # of another load), probe soon
                 self._record(way, dt, fresh=True)
                 self.current = way
                 self._reset()

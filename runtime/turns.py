@@ -3,23 +3,28 @@
 A step can use several cores two ways: the dataflow tasks, or the sequential code on every
 core's BLAS threads. They are never in the guard together: OpenBLAS's threads spin for about
 0.1 s after a call, and the workers after such a call ran 1.3x slower (the towers: 7.3 against
-5.5 ms). So they take turns, and each turn ends with a note of how the way did against one
-thread: its ratio, the guard's median of the way over the median of one thread, at the same
-probe (so a change of load moves both). The seconds are the step's own, the time of the guard's
-calls (``Guard.spent``): a training loop that also loads data and logs gives them the same share
-of its calls as one that only trains. With two ways, ``A`` first (the schedule's guess)::
+5.5 ms). So they take turns. A turn pins its way (``Guard.pin``): the guard runs it while it is
+at most twice as slow as one thread, since on a shared host a second core left idle is given to
+other work, and a way that needs it measures that in its first calls (two-call probes of two
+BLAS threads after one thread's runs took 1.4-1.6 ms, their runs 0.6 ms, one thread 0.85 ms).
+A turn ends with a note of how the way did against one thread: its ratio, the guard's median of
+the way over the median of one thread, at the same probe (so a change of load moves both). The
+seconds are the step's own, the time of the guard's calls (``Guard.spent``). With two ways,
+``A`` first (the schedule's guess)::
 
-    0 s          A in the guard beside one thread
+    0 s          A's turn
     >= 1 s       at a probe: A's ratio noted; B's turn
-    >= 2 s       at a probe: B's ratio noted; the better of the two holds
-    + 4 s        the other's turn again, the holder's ratio noted as it gives way; the better holds.
-                 A way that does not win waits twice as long next time (4, 8, 16 ... 64 s), one
-                 that wins 4 s
+    >= 2 s       at a probe: B's ratio noted; the better of the two holds (a turn of its own if it
+                 lost the first, and only if it beat one thread: else the guard runs one thread)
+    + 4 s        the other's turn again, the holder's ratio noted as it gives way (if it was running);
+                 the better holds. A way that does not win waits twice as long next time (4, 8,
+                 16 ... 64 s), one that wins 4 s
 
-The guard runs the faster of the two ways in it, so the turn of a way slower than one thread
-costs only its probes (``Guard.share``), and that of a way faster than one thread but slower
-than the holder costs the difference for one turn. In return a ratio disturbed by the host
-(medians of five) is measured again within seconds, and a change of load within a minute.
+The guard, outside turns, runs the faster of the two ways in it, and in a turn a way more than
+twice as slow as one thread; so the turn of a way far slower than one thread costs only its
+probes (``Guard.share``), and the turn of one up to twice as slow costs the difference for a
+second. In return a ratio disturbed by the host (medians of five) is measured again within
+seconds, and a change of load within a minute.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ class Turns:
         self.holder: Optional[str] = None  # once every way had a turn: the best ratio
         self.turns = 0  # turns ended
         self.began = clock()
+        guard.pin(self.here)
 
     @property
     def here(self) -> Optional[str]:
@@ -54,23 +60,33 @@ class Turns:
 
     def on_probe(self, _probed: str) -> None:
         here, now, med = self.here, self.clock(), self.guard.medians
-        if here is None or now - self.began < self.turn or INF in (med[here], med[self.base]):
-            return  # too soon to tell
-        r = med[here] / med[self.base]
-        if here == self.holder:
-            due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
-            if due:  # the holder gives way to the next due
-                self.ratio[here] = r
-                self._place(min(due, key=self.due.get))
+        if here is None or INF in (med[here], med[self.base]):
             return
-        self.ratio[here], self.turns = r, self.turns + 1
+        r = med[here] / med[self.base]
+        if self.guard.pinned == here:  # a turn
+            if now - self.began < self.turn:
+                return  # too soon to tell
+            self.guard.pin(None)
+            self.ratio[here] = r
+            if here != self.holder:
+                self._judge(here, r, now)
+            return
+        due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
+        if here == self.holder and due:  # the holder gives way to the next due
+            if self.guard.current == here:  # its times are of a run, not of probes
+                self.ratio[here] = r
+            self._place(min(due, key=self.due.get))
+
+    def _judge(self, way: str, r: float, now: float) -> None:
+        """The turn of ``way`` (not the holder) ended with ratio ``r``: it holds if it did better."""
+        self.turns += 1
         if self.holder is None or r < self.ratio[self.holder]:
             if self.holder is not None:
                 self.due[self.holder] = now + self.wait[self.holder]
-            self.holder, self.wait[here] = here, self.first_wait
+            self.holder, self.wait[way] = way, self.first_wait
         else:
-            self.due[here] = now + self.wait[here]
-            self.wait[here] = min(2 * self.wait[here], self.longest)
+            self.due[way] = now + self.wait[way]
+            self.wait[way] = min(2 * self.wait[way], self.longest)
         untried = [w for w in self.ways if w not in self.ratio]
         self._place(untried[0] if untried else self.holder)
 
@@ -87,12 +103,16 @@ class Turns:
             self._place(untried[0] if untried else self.holder)
 
     def _place(self, way: Optional[str]) -> None:
-        """Put ``way`` in the guard in place of the way of several cores there (none: one thread alone)."""
+        """Put ``way`` in the guard in place of the way of several cores there (none: one thread alone),
+        and begin its turn: pinned, unless it is the holder and did worse than one thread."""
         for w in [w for w in self.guard.ways if w != self.base and w != way]:
             self.guard.drop(w)
-        if way is not None and way not in self.guard.ways:
-            self.guard.add(way, self.ways[way])
-            self.began = self.clock()
+        if way is None or way in self.guard.ways:
+            return
+        self.guard.add(way, self.ways[way])
+        self.began = self.clock()
+        if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
+            self.guard.pin(way)
 
     def __str__(self):
         shown = ", ".join(f"{w} {self.ratio[w]:.2f}x" for w in self.ways if w in self.ratio)

@@ -73,7 +73,7 @@ def test_a_turn_the_host_disturbed_is_measured_again_seconds_later():
         return {"dataflow": 0.8, "sequential": 1.0}[w] * MS
     sim = Sim(cost, ["dataflow", "threads"]).until(14.0)
     assert [w for _, w in sim.placed][:4] == ["dataflow", "threads", "dataflow", "threads"]
-    assert sim.waits("threads") == pytest.approx([4 + 0.75], abs=0.75)
+    assert sim.waits("threads")[0] == pytest.approx(4 + 0.75, abs=0.75)
     assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(0.6)
     (won, _), (next_turn, _) = sim.placed[3:5]  # from the threads' win to the tasks' next turn, 4 s later
     spent = sim.spent(after=won)
@@ -113,3 +113,42 @@ def test_a_removed_way_leaves_the_guard_and_never_comes_back():
     assert {w for start, w in sim.calls if start >= 5.0} == {"dataflow", "sequential"}
     t.remove("dataflow")
     assert set(guard.ways) == {"sequential"} and t.holder is None and "none yet" in str(t)
+
+
+def test_a_way_whose_second_core_is_cold_after_one_thread_runs_is_measured_in_a_run_of_its_own():
+    """The host gives a second core idle for 50 ms to other work: the first 20 calls of every core's threads
+    after that take 1.5 ms, later ones 0.6 ms, against 0.85 ms for one thread. Two-call probes see only
+    the cold calls; a turn pins the way, so the guard measures it warm, and it holds."""
+    last, cold = [-1.0], [0]
+
+    def cost(w, now):
+        if w != "threads":
+            return {"dataflow": 1.2, "sequential": 0.85}[w] * MS
+        cold[0] = 20 if now - last[0] > 0.05 else cold[0] - 1
+        last[0] = now
+        return (1.5 if cold[0] > 0 else 0.6) * MS
+    sim = Sim(cost, ["threads", "dataflow"]).until(30.0)
+    assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(0.6 / 0.85)
+    spent = sim.spent(after=5.0)
+    assert spent["threads"] > 0.85 * sum(spent.values())  # the rest: the tasks' turns, pinned
+
+
+def test_a_pinned_way_runs_while_at_most_twice_as_slow_and_probes_go_on():
+    now = [0.0]
+    cost = {"a": 1.5, "b": 1.0}
+
+    def way(name):
+        def run():
+            now[0] += cost[name]
+        return run
+    guard = Guard({"a": way("a"), "b": way("b")}, clock=lambda: now[0])
+    guard.pin("a")
+    for _ in range(400):
+        guard()
+    assert guard.current == "a" and guard.calls["b"] >= 6  # b is faster, and probed, but a is pinned
+    cost["a"] = 2.5  # more than twice b's time: the fastest again
+    for _ in range(20):
+        guard()
+    assert guard.current == "b"
+    guard.drop("a")
+    assert guard.pinned is None
