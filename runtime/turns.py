@@ -20,8 +20,8 @@ seconds are the step's own, the time of the guard's calls (``Guard.spent``). Wit
                  the better holds. A way that does not win waits twice as long next time (4, 8,
                  16 ... 64 s), one that wins 4 s
 
-The guard, outside turns, runs the faster of the two ways in it, and in a turn a way more than
-twice as slow as one thread; so the turn of a way far slower than one thread costs only its
+The guard, outside turns, runs the faster of the two ways in it, and in a turn the turn's way
+unless it is more than twice as slow as one thread; so the turn of a way far slower than one thread costs only its
 probes (``Guard.share``), and the turn of one up to twice as slow costs the difference for a
 second. In return a ratio disturbed by the host (medians of five) is measured again within
 seconds, and a change of load within a minute.
