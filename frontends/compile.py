@@ -19,7 +19,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from ..ir import Graph, InputError, IRTypeError
+from ..ir import ArgumentError, Graph, InputError
 from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
@@ -37,7 +37,7 @@ def make_runner(executor: str, graph: Graph, params, threads: Optional[int] = No
     """The runner named ``executor`` for ``graph`` on ``params`` (planned buffers unless "interpreter");
     a runner backend (``backend="numba"``) takes the sequential executor's place."""
     if executor not in EXECUTORS:
-        raise IRTypeError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        raise ArgumentError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if backend != "numpy":
         check_backend(backend, executor, runner=True)
         return RUNNERS[backend](graph, params, planner=plan_memory, threads=threads)
@@ -50,9 +50,9 @@ def check_backend(backend: str, executor: str = "sequential", runner: bool = Fal
     """``backend`` is known (and, for ``runner``, one that runs inside an Executable or a TrainStep)."""
     known = RUNNERS if runner else {**RUNNERS, **BACKENDS}
     if backend not in known:
-        raise IRTypeError(f"unknown backend {backend!r}; choose from {', '.join(['numpy', *known])}")
+        raise ArgumentError(f"unknown backend {backend!r}; choose from {', '.join(['numpy', *known])}")
     if backend in RUNNERS and executor != "sequential":
-        raise IRTypeError(f"backend={backend!r} compiles the whole step into one function, so "
+        raise ArgumentError(f"backend={backend!r} compiles the whole step into one function, so "
                           f"executor={executor!r} does not apply; leave executor at 'sequential'")
 
 
@@ -96,15 +96,8 @@ class Executable:
         chart PNG to ``gantt`` if given.
         The interpreter is profiled through the sequential executor's code (the same results), and so
         is a numba step: compiled as one function, its nodes cannot be timed one by one."""
-        from ..runtime.profile import gantt_png, profile, write_trace
-        runner = self.runner if not isinstance(self.runner, Interpreter) else \
-            SequentialExecutor(self.graph, self.params, planner=plan_memory)
-        events = profile(runner, _listed(inputs, [v.name for v in self.graph.inputs], self.runner.run))
-        if path:
-            write_trace(path, events, self.graph.name)
-        if gantt:
-            gantt_png(events, gantt, self.graph.name)
-        return events
+        return profile_call(self.runner, self.graph, _listed(inputs, [v.name for v in self.graph.inputs],
+                                                             self.runner.run), path, gantt)
 
     def __repr__(self):
         return f"<Executable {self.graph.name}: {len(self.graph.nodes)} nodes, {type(self.runner).__name__}>"
@@ -185,6 +178,20 @@ class KeyedExecutable:
     def __repr__(self):
         return (f"<KeyedExecutable {self.model.name}: specialised on {', '.join('%' + k for k in self.model.keys)}, "
                 f"{len(self.specializations)} specialisation(s)>")
+
+
+def profile_call(runner, graph: Graph, arrays, path: Optional[str] = None, gantt: Optional[str] = None):
+    """One timed call of ``runner`` (compiled from ``graph``) on ``arrays``, written to ``path`` (trace
+    JSON) and ``gantt`` (PNG) if given; an interpreter is timed through the sequential executor's code."""
+    from ..runtime.profile import gantt_png, profile, write_trace
+    if isinstance(runner, Interpreter):
+        runner = SequentialExecutor(graph, runner.params, planner=plan_memory)
+    events = profile(runner, arrays)
+    if path:
+        write_trace(path, events, graph.name)
+    if gantt:
+        gantt_png(events, gantt, graph.name)
+    return events
 
 
 def _listed(inputs, names, run) -> list:

@@ -15,6 +15,11 @@ class IRTypeError(ChainruleError, TypeError):
     """An op was given operands whose shapes or dtypes it cannot accept."""
 
 
+class ArgumentError(ChainruleError, ValueError):
+    """An argument names a choice there is not (an executor, backend, pipeline, activation, metric);
+    the message names the argument and lists the choices."""
+
+
 class ParseError(ChainruleError, ValueError):
     """IR text could not be parsed; the message gives line and column."""
 

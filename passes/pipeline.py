@@ -16,7 +16,7 @@ from .fold import fold_constants
 from .fold_linear import fold_linear
 from .fuse_elementwise import fuse_elementwise
 from .fusion import fuse_softmax_ce, share_loss_softmax
-from ..ir import IRTypeError
+from ..ir import ArgumentError
 from .manager import Pass
 from .optimizer import OptimizerPass, SGDUpdate
 from .schedule import schedule
@@ -54,9 +54,9 @@ def get_pipeline(pipeline: Union[str, Sequence[Pass]], optimizer: Optional[Optim
     if not isinstance(pipeline, str):
         return list(pipeline)
     if pipeline not in PIPELINES:
-        raise IRTypeError(f"unknown pipeline {pipeline!r}; choose from {', '.join(sorted(PIPELINES))}")
+        raise ArgumentError(f"unknown pipeline {pipeline!r}; choose from {', '.join(sorted(PIPELINES))}")
     if optimizer is not None:
         if pipeline != "training":
-            raise IRTypeError(f"an optimizer only applies to the training pipeline, not {pipeline!r}")
+            raise ArgumentError(f"an optimizer only applies to the training pipeline, not {pipeline!r}")
         return training_pipeline(optimizer=optimizer)
     return list(PIPELINES[pipeline]())

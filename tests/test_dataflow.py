@@ -385,3 +385,19 @@ def test_profile_takes_inputs_by_name_as_run_does(tmp_path):
     assert [e.node for e in by_name] == [e.node for e in listed]
     with pytest.raises(cr.ChainruleError, match=f"missing input\\(s\\) {name}; unknown input\\(s\\) nonsense"):
         exe.profile({"nonsense": x})
+
+
+@pytest.mark.parametrize("kind", [dict(executor="sequential"), dict(executor="dataflow"), dict(check_numerics=True)])
+def test_a_training_step_profiles_one_step_that_updates_as_a_step_does(kind, tmp_path):
+    """``TrainStep.profile(x, t, path)``: one step timed node by node, the parameters updated bit for bit
+    as by ``step(x, t)`` and the step counted."""
+    model = cr.nn.mlp([6, 4, 3], seed=0)
+    timed, plain = cr.compile_train(model, **kind), cr.compile_train(model, **kind)
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((5, 6)).astype(np.float32), rng.integers(0, 3, 5)
+    events = timed.profile(x, t, str(tmp_path / "step.json"))
+    plain(x, t)
+    assert timed.steps == plain.steps == 1
+    assert all(timed.params[k].tobytes() == plain.params[k].tobytes() for k in plain.params)
+    check_trace(json.loads((tmp_path / "step.json").read_text()), timed.graph)
+    assert {e.node for e in events} == {n.name for n in timed.graph.nodes}

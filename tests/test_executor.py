@@ -87,6 +87,17 @@ def test_compile_picks_the_executor(rng):
         cr.compile(model, executor="gpu")
 
 
+@pytest.mark.parametrize("call", [lambda m: cr.compile(m, executor="nonsense"),
+                                  lambda m: cr.compile_train(m, executor="nonsense"),
+                                  lambda m: cr.compile(m, backend="nonsense"),
+                                  lambda m: cr.compile(m, pipeline="nonsense")])
+def test_a_choice_there_is_not_is_an_argument_error_listing_the_choices(call):
+    """A bad value of a known argument is a ValueError (``ArgumentError``), as in Python's own functions."""
+    with pytest.raises(cr.ir.ArgumentError, match="nonsense'; choose from") as e:
+        call(cr.nn.mlp([6, 5, 3], seed=0))
+    assert isinstance(e.value, ValueError) and isinstance(e.value, cr.ChainruleError)
+
+
 def test_blas_thread_cap_gives_the_same_results(rng):
     model = cr.nn.mlp([6, 5, 3], seed=0)
     x = rng.standard_normal((4, 6)).astype(np.float32)

@@ -281,3 +281,17 @@ def test_huge_key_values_are_refused_before_allocation():
         set_memory_limit(None)
     assert tried > 100
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB
+
+
+def test_a_keyed_model_profiles_the_specialisation_of_its_key_values(tmp_path):
+    """``profile`` takes inputs as ``run`` does (a dict by name, or a list) and times the form compiled
+    for the keys' values; a wrong set of names gets ``run``'s error."""
+    from chainrule.runtime.profile import chrome_trace
+    exe = cr.compile(cr.import_onnx(reshape_model()))
+    by_name = exe.profile({"data": X, "shape": np.array([3, 8])}, str(tmp_path / "t.json"))
+    assert [e.op for e in by_name] == ["Reshape"] and exe.graph.keys["shape"].tolist() == [3, 8]
+    assert chrome_trace(by_name, "m")["traceEvents"] and (tmp_path / "t.json").stat().st_size > 0
+    listed = exe.profile([X, np.array([4, 6])])
+    assert [e.op for e in listed] == ["Reshape"] and exe.graph.keys["shape"].tolist() == [4, 6]
+    with pytest.raises(InputError, match="data"):
+        exe.profile({"nonsense": X})

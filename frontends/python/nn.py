@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ...ir import DType, Graph, IRTypeError
+from ...ir import ArgumentError, DType, Graph, IRTypeError
 from . import functional as F
 from .tracer import GraphBuilder, Tensor, user_source
 
@@ -232,7 +232,7 @@ class Standardize(Module):
 def mlp(sizes, activation: str = "relu", seed: Optional[int] = None) -> Sequential:
     """An MLP with layer ``sizes`` (e.g. ``[64, 32, 10]``) and ``activation`` between layers."""
     if activation not in ACTIVATIONS:
-        raise IRTypeError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        raise ArgumentError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
     layers: List[Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Linear(a, b, seed=None if seed is None else seed + i))

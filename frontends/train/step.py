@@ -19,11 +19,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ...ir import Emitter, Graph, InputError, IRTypeError
+from ...ir import ArgumentError, Emitter, Graph, InputError, IRTypeError
 from ...ir.errors import ChainruleError
 from ...passes import PassManager, inference_pipeline, training_pipeline
 from ...runtime import Interpreter, NumericsError
-from ..compile import check_backend, make_runner
+from ..compile import check_backend, make_runner, profile_call
 from ..python.lower import to_graph
 from .objectives import Objective, add_l2, decayed_params, get_loss
 from ..python.nn import Module
@@ -54,7 +54,7 @@ def build_objective(model_graph: Graph, loss: Objective, metrics: Sequence[str],
     outs = [L]
     for m in metrics:
         if m not in METRICS:
-            raise IRTypeError(f"unknown metric {m!r}; choose from {', '.join(METRICS)}")
+            raise ArgumentError(f"unknown metric {m!r}; choose from {', '.join(METRICS)}")
         ok = loss.correct(e, z, t)
         if ok is None:
             raise IRTypeError(f"metric {m!r} needs a classification loss, not {loss.name!r}")
@@ -171,6 +171,16 @@ class TrainStep:
                 f"training step {n}: the loss is {L}; the parameters are now invalid. Lower the learning "
                 f"rate, or rerun with check_numerics=True (--check-numerics) to find the first node making NaN/Inf")
         return L
+
+    def profile(self, x, t, path: Optional[str] = None, gantt: Optional[str] = None):
+        """One training step on a batch, timed node by node (``Executable.profile``): it updates the
+        parameters and counts as a step, as any step does. Returns the events; writes Chrome trace
+        JSON to ``path`` and a Gantt chart PNG to ``gantt`` if given."""
+        _require_rows(x, f"training step {self.steps + 1}")
+        arrays = [self._x(x, self.graph), self.loss.prepare_target(t, self.graph.inputs[1].type)]
+        events = profile_call(self._train, self.graph, arrays, path, gantt)
+        self.steps += 1
+        return events
 
     def predict(self, x, batch_size: Optional[int] = None) -> np.ndarray:
         """The model's prediction (class probabilities for cross-entropy), no update."""
