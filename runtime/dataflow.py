@@ -255,7 +255,7 @@ class DataflowExecutor(SequentialExecutor):
         if not self.guarded:
             return tasks or sequential
         alt = {"dataflow": tasks} if tasks else {}  # the ways of running it on several cores
-        many = f"sequential, {self.budget} BLAS threads" if self._many_threads() else None
+        many = f"sequential, {self.budget} BLAS threads" if sched.every_core_pays else None  # predicted to pay
         if many is not None:  # admitted if it gives the same bits
             alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
                                                         f"{self.graph.name} {key}", lambda: disagree())

@@ -16,8 +16,9 @@
    simulates those pulls with the predicted times: a free worker takes the ready task of
    highest rank, and a worker that was asleep starts after a hand-off.
 5. **A decision.** If the predicted makespan does not beat the sequential sum (every node
-   on one thread) by ``margin``, the executor builds no tasks and runs the sequential code
-   (its guard times one BLAS thread against every core's, where they give the same bits).
+   on one thread) by ``margin``, the executor builds no tasks and runs the sequential code:
+   its guard times one BLAS thread against every core's, where they give the same bits and
+   every core's are predicted shorter by the margin (``every_core_pays``), else one thread.
 
 ``print(schedule)`` shows the tasks, their nodes (and chunks), the worker each is expected
 on, predicted times and the decision.
@@ -70,6 +71,12 @@ class Schedule:
         return self.parallel and (self.every_core is None or self.makespan < (1 - self.margin) * self.every_core)
 
     @property
+    def every_core_pays(self) -> bool:
+        """Is the sequential code on every core's BLAS threads (where it may run) predicted shorter, by
+        the margin, than on one? If not, and no tasks are built, the step runs at one thread, unguarded."""
+        return self.every_core is not None and self.every_core < (1 - self.margin) * self.sequential
+
+    @property
     def gain(self) -> float:
         return self.sequential / self.makespan if self.makespan else 1.0
 
@@ -92,7 +99,12 @@ class Schedule:
             return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
         why = "one worker" if self.workers < 2 else \
             f"predicted gain {self.gain:.2f}x is below the margin {1 / (1 - self.margin):.2f}x"
-        return f"sequential (no tasks): {why}"
+        if self.every_core_pays:
+            return (f"sequential (no tasks): {why}; one BLAS thread against {self.blas_threads} "
+                    f"(predicted {self.every_core * 1e3:.3f} ms), the faster holds")
+        if self.every_core is not None:
+            why += f", and on {self.blas_threads} BLAS threads {self.sequential / self.every_core:.2f}x"
+        return f"sequential (no tasks) at one BLAS thread: {why}"
 
     def __str__(self):
         lines = [f"schedule: {len(self.names)} nodes in {len(self.tasks)} tasks ({self.chunked} nodes in "

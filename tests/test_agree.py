@@ -94,12 +94,13 @@ def test_the_guard_tells_of_every_probe_and_a_way_can_be_replaced():
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 @pytest.mark.parametrize("sizes", [(784, 256, 10), (256, 512, 10)])  # a product summed in two (``summed``), and not
 def test_the_dataflow_executor_keeps_one_threads_bits_whatever_blas_does(sizes):
-    """With no tasks predicted to gain (margin 10), the guard times the sequential code at one BLAS thread
-    and at two; every call's bits equal the sequential executor's at one thread, whichever ran."""
+    """With no tasks (one worker) and two BLAS threads predicted to pay (margin -1), the guard times the
+    sequential code at one BLAS thread and at two; every call's bits equal the sequential executor's at one thread,
+    whichever ran."""
     g = cr.compile(mlp_loss_graph(sizes), "training").graph
     p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
-    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=10.0)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, workers=1, margin=-1.0)  # two threads "pay"
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((32, sizes[0])).astype(np.float32)
     ts = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], 32)]
@@ -123,6 +124,27 @@ def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first
     assert not s.tasks_first and "sequential on 2 BLAS threads" in s.decision and "(1.050 ms on 2 BLAS" in str(s)
     s.every_core = 1.2e-3  # the tasks 1.2x shorter: over the margin
     assert s.tasks_first and s.decision.startswith("dataflow on 2 workers")
+
+
+def test_with_nothing_predicted_to_pay_the_step_runs_at_one_thread_unguarded_and_says_so():
+    from chainrule.runtime.tasks import Schedule
+    s = Schedule([], ["a"], 2, makespan=2.0e-3, sequential=2.0e-3, margin=0.1)
+    s.every_core, s.blas_threads = 1.5e-3, 2  # every core's threads 1.33x shorter: they get a turn
+    assert not s.parallel and s.every_core_pays and "one BLAS thread against 2" in s.decision
+    s.every_core = 1.9e-3  # 1.05x: below the margin
+    assert not s.every_core_pays and s.decision.startswith("sequential (no tasks) at one BLAS thread")
+    assert "on 2 BLAS threads 1.05x" in s.decision
+    g = cr.compile(mlp_loss_graph((784, 256, 10)), "training").graph
+    p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    dfl = DataflowExecutor(g, p_dfl, planner=plan_memory, margin=10.0)  # 1 - margin < 0: nothing is predicted to pay
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((8, 784)).astype(np.float32)
+    ts = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)]
+    for _ in range(3):
+        a, c = seq.run_list([xs, ts]), dfl.run_list([xs, ts])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, c))
+    assert not dfl.guards and not dfl.agreements and "at one BLAS thread" in dfl.schedule_for([xs, ts]).decision
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
