@@ -4,9 +4,10 @@ A step can use several cores two ways: the dataflow tasks, or the sequential cod
 core's BLAS threads. They are never in the guard together: OpenBLAS's threads spin for about
 0.1 s after a call, and the workers after such a call ran 1.3x slower (the towers: 7.3 against
 5.5 ms). So they take turns. A turn pins its way (``Guard.pin``): the guard runs it while it is
-at most twice as slow as one thread, since on a shared host a second core left idle is given to
-other work, and a way that needs it measures that in its first calls (two-call probes of two
-BLAS threads after one thread's runs took 1.4-1.6 ms, their runs 0.6 ms, one thread 0.85 ms).
+at most twice as slow as one thread for its first ``COLD`` (0.2) seconds, since on a shared host a
+second core left idle is given to other work, and a way that needs it measures that in its first
+calls (two-call probes of two BLAS threads after one thread's runs took 1.4-1.6 ms, their runs
+0.6 ms, one thread 0.85 ms); then while at most ``HOLD`` (1.3) times as slow.
 A turn ends with a note of how the way did against one thread: its ratio, the guard's median of
 the way over the median of one thread, at the same probe (so a change of load moves both). The
 seconds are the step's own, the time of the guard's calls (``Guard.spent``). With two ways,
@@ -15,16 +16,20 @@ seconds are the step's own, the time of the guard's calls (``Guard.spent``). Wit
     0 s          A's turn
     >= 1 s       at a probe: A's ratio noted; B's turn
     >= 2 s       at a probe: B's ratio noted; the better of the two holds (a turn of its own if it
-                 lost the first, and only if it beat one thread: else the guard runs one thread)
+                 lost the first)
+    every 4 s    the holder's ratio noted again: while it beats one thread it is pinned (``HOLD``),
+                 else the guard runs the faster
     + 4 s        the other's turn again, the holder's ratio noted as it gives way (if it was running);
                  the better holds. A way that does not win waits twice as long next time (4, 8,
                  16 ... 64 s), one that wins 4 s
 
-The guard, outside turns, runs the faster of the two ways in it, and in a turn the turn's way
-unless it is more than twice as slow as one thread; so the turn of a way far slower than one thread costs only its
-probes (``Guard.share``), and the turn of one up to twice as slow costs the difference for a
-second. In return a ratio disturbed by the host (medians of five) is measured again within
-seconds, and a change of load within a minute.
+The holder is pinned because a step that pauses (a loop's other work) finds the second core
+given away when it comes back: on the towers, three calls on two BLAS threads after each pause
+took 12-13 ms, against 7.5 ms in a run and 11 ms on one thread, and a median of five alone then
+ran one thread for the next 8-20 calls. The turn of a way far slower than one thread costs only
+its probes (``Guard.share``), and the turn of one up to twice as slow the difference for 0.2 s.
+In return a ratio disturbed by the host (medians of five) is measured again within seconds, and
+a change of load within a minute.
 """
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ import time
 from typing import Callable, Dict, List, Optional
 
 INF = float("inf")
+HOLD = 1.3  # the holder, if it beat one thread, runs while its median is at most this times one thread's
+COLD = 0.2  # seconds at the start of a turn in which the way runs while at most twice one thread's time,
+# then as the holder (a second core the host took comes back within 60 ms, measured)
 
 
 class Turns:
@@ -51,6 +59,8 @@ class Turns:
         self.holder: Optional[str] = None  # once every way had a turn: the best ratio
         self.turns = 0  # turns ended
         self.began = clock()
+        self.turning: Optional[str] = self.here  # the way whose turn it is (pinned, ``Guard.pin``)
+        self.recheck = INF  # when the holder's ratio is noted again
         guard.pin(self.here)
 
     @property
@@ -63,14 +73,22 @@ class Turns:
         if here is None or INF in (med[here], med[self.base]):
             return
         r = med[here] / med[self.base]
-        if self.guard.pinned == here:  # a turn
-            if now - self.began < self.turn:
-                return  # too soon to tell
+        if self.turning == here:  # a turn
+            if now - self.began < self.turn:  # too soon to tell
+                if now - self.began >= COLD and self.guard.within > HOLD:
+                    self.guard.pin(here, HOLD)  # warm by now: a way this much slower is slower
+                return
+            self.turning = None
             self.guard.pin(None)
             self.ratio[here] = r
             if here != self.holder:
                 self._judge(here, r, now)
+            else:
+                self._hold(now)
             return
+        if here == self.holder and now >= self.recheck:  # how it does now: pinned while it beats one thread
+            self.ratio[here] = r
+            self._hold(now)
         due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
         if here == self.holder and due:  # the holder gives way to the next due
             if self.guard.current == here:  # its times are of a run, not of probes
@@ -96,6 +114,8 @@ class Turns:
             return
         for d in (self.ways, self.ratio, self.due, self.wait):
             d.pop(way, None)
+        if self.turning == way:
+            self.turning = None
         if self.holder == way:
             self.holder = min(self.ratio, key=self.ratio.get) if self.ratio else None
         if way in self.guard.ways:
@@ -107,12 +127,26 @@ class Turns:
         and begin its turn: pinned, unless it is the holder and did worse than one thread."""
         for w in [w for w in self.guard.ways if w != self.base and w != way]:
             self.guard.drop(w)
-        if way is None or way in self.guard.ways:
+        if way is None:
             return
-        self.guard.add(way, self.ways[way])
-        self.began = self.clock()
-        if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
-            self.guard.pin(way)
+        if way not in self.guard.ways:
+            self.guard.add(way, self.ways[way])
+            self.began = self.clock()
+            if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
+                self.turning = way
+                self.guard.pin(way)
+                return
+        self._hold(self.clock())
+
+    def _hold(self, now: float) -> None:
+        """Pin the holder (``HOLD``) if its last ratio beat one thread, else not (see the module's
+        docstring); note its ratio again in ``wait`` seconds."""
+        h = self.holder
+        if h is not None and h in self.guard.ways and self.ratio.get(h, INF) < 1.0:
+            self.guard.pin(h, HOLD)
+        elif self.turning is None:
+            self.guard.pin(None)
+        self.recheck = now + self.first_wait
 
     def __str__(self):
         shown = ", ".join(f"{w} {self.ratio[w]:.2f}x" for w in self.ways if w in self.ratio)

@@ -152,3 +152,49 @@ def test_a_pinned_way_runs_while_at_most_twice_as_slow_and_probes_go_on():
     assert guard.current == "b"
     guard.drop("a")
     assert guard.pinned is None
+
+
+def test_the_holder_runs_through_the_slow_calls_after_a_pause_while_it_beats_one_thread():
+    """A training loop pauses every 0.3 s (other work); the first three calls on every core's threads after a
+    pause take 12.5 ms (the second core given away, OpenBLAS's threads asleep), against 7.5 ms in a run and
+    11 ms on one thread. The threads hold (their turn went second), pinned: one thread is only probed, where
+    a median of five would switch to it after each pause's slow calls."""
+    block, cold = [-1], [0]
+
+    def cost(w, now):
+        if w != "threads":
+            return {"dataflow": 9.0, "sequential": 11.0}[w] * MS
+        if int(now / 0.3) != block[0]:
+            block[0], cold[0] = int(now / 0.3), 3
+        cold[0] -= 1
+        return (12.5 if cold[0] >= 0 else 7.5) * MS
+    sim = Sim(cost, ["dataflow", "threads"]).until(60.0)
+    t = sim.turns
+    assert t.holder == "threads" and t.ratio["threads"] < 1.0 and sim.guard.pinned == "threads"
+    spent = sim.spent(after=10.0)  # one thread: its probes, 5% of the time (unpinned: 34%)
+    assert spent["sequential"] < 0.1 * sum(spent.values())
+
+
+def test_a_held_way_that_falls_behind_one_thread_is_unpinned_at_its_next_check():
+    """The threads hold, pinned, at 0.6 ms against one thread's 1 ms; from 20 s they take 1.2 ms (within the
+    pin's 1.3x): at the next check of the holder's ratio, within ``wait`` (4 s), the pin goes, and one thread
+    runs; the tasks (1.5 ms) never win."""
+    def cost(w, now):
+        return {"dataflow": 1.5, "threads": 1.2 if now >= 20.0 else 0.6, "sequential": 1.0}[w] * MS
+    sim = Sim(cost, ["dataflow", "threads"]).until(40.0)
+    assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(1.2)
+    assert sim.guard.pinned is None and sim.guard.current == "sequential"
+    late = sim.spent(after=26.0)
+    assert late["sequential"] > 0.9 * sum(late.values())
+
+
+def test_a_turn_of_a_way_much_slower_than_one_thread_runs_it_only_while_it_may_be_cold():
+    """The tasks take 1.8 ms against one thread's 1 ms: within twice, so their turn runs them for its
+    first ``COLD`` seconds (a second core may come back that long), then one thread, the tasks probed."""
+    from chainrule.runtime.turns import COLD
+    cost = {"threads": 0.6 * MS, "dataflow": 1.8 * MS, "sequential": 1.0 * MS}
+    sim = Sim(lambda w, now: cost[w], ["threads", "dataflow"]).until(4.0)
+    (start, _), (end, _) = [p for p in sim.placed if p[1] == "dataflow"][0], sim.placed[2]
+    ran = sum(b - a for (a, w), (b, _) in zip(sim.calls, sim.calls[1:]) if w == "dataflow" and start <= a < end)
+    assert end - start >= 1.0 and COLD <= ran < COLD + 0.15  # unbounded: the whole turn, 1 s
+    assert sim.turns.holder == "threads" and sim.turns.ratio["dataflow"] == pytest.approx(1.8)
