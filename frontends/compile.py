@@ -14,12 +14,13 @@ recently used ``MAX_SPECIALIZATIONS`` of each are kept.
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from ..ir import ArgumentError, Graph, InputError
+from ..ir import ArgumentError, Graph, InputError, WriteError
 from ..passes import Pass, PassManager, get_pipeline
 from ..passes.memory import plan_memory
 from ..runtime import Interpreter
@@ -184,6 +185,10 @@ def profile_call(runner, graph: Graph, arrays, path: Optional[str] = None, gantt
     """One timed call of ``runner`` (compiled from ``graph``) on ``arrays``, written to ``path`` (trace
     JSON) and ``gantt`` (PNG) if given; an interpreter is timed through the sequential executor's code."""
     from ..runtime.profile import gantt_png, profile, write_trace
+    for out in (path, gantt):  # before the call, which may update parameters: nothing half done
+        folder = os.path.dirname(out) if out else ""
+        if folder and not os.path.isdir(folder):
+            raise WriteError(f"cannot write {out}: the folder {folder} does not exist")
     if isinstance(runner, Interpreter):
         runner = SequentialExecutor(graph, runner.params, planner=plan_memory)
     events = profile(runner, arrays)

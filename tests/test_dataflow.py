@@ -401,3 +401,8 @@ def test_a_training_step_profiles_one_step_that_updates_as_a_step_does(kind, tmp
     assert all(timed.params[k].tobytes() == plain.params[k].tobytes() for k in plain.params)
     check_trace(json.loads((tmp_path / "step.json").read_text()), timed.graph)
     assert {e.node for e in events} == {n.name for n in timed.graph.nodes}
+    before = {k: v.copy() for k, v in timed.params.items()}
+    with pytest.raises(cr.ir.WriteError, match="the folder .*nowhere does not exist"):  # refused before the step
+        timed.profile(x, t, str(tmp_path / "step2.json"), gantt=str(tmp_path / "nowhere" / "g.png"))
+    assert timed.steps == 1 and not (tmp_path / "step2.json").exists()
+    assert all(before[k].tobytes() == timed.params[k].tobytes() for k in before)

@@ -1225,6 +1225,9 @@ SITES = {
     "frontends.cli.train:_resume#1": (_resume_other, ["checkpoint.npz: cannot resume", "hidden: checkpoint [], now [4]"]),
     "frontends.compile:make_runner#1": (lambda: cr.compile(cr.nn.Linear(2, 2), executor="gpu"),
                                         ["unknown executor 'gpu'", "sequential"]),
+    "frontends.compile:profile_call#1": (lambda: cr.compile(cr.nn.Linear(2, 2)).profile(
+        np.ones((1, 2), np.float32), "no-such-folder/trace.json"),
+        ["cannot write no-such-folder/trace.json", "the folder no-such-folder does not exist"]),
     "frontends.compile:check_backend#1": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="torch"),
                                           ["unknown backend 'torch'", "numba", "onnxruntime"]),
     "frontends.compile:check_backend#2": (lambda: cr.compile(cr.nn.Linear(2, 2), backend="numba", executor="dataflow"),
