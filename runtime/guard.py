@@ -57,6 +57,7 @@ class Guard:
         self.pinned: Optional[str] = None  # runs while at most ``within`` times slower than another (``pin``)
         self.within = 2.0
         self.medians = {w: float("inf") for w in ways}  # kept as times are recorded: a call reads them
+        self.log: Dict[str, list] = {}  # every timed call of these ways, for as long as a caller wants
 
     def median(self, way: str) -> float:
         t = sorted(self.times[way])
@@ -67,6 +68,8 @@ class Guard:
             self.times[way].clear()
         self.times[way].append(dt)
         self.medians[way] = self.median(way)
+        if way in self.log:
+            self.log[way].append(dt)
 
     def pin(self, way: Optional[str], within: float = 2.0) -> None:
         """Run ``way`` from now on while its median is at most ``within`` times the others' (None: the
@@ -124,6 +127,7 @@ class Guard:
             return
         for d in (self.ways, self.times, self.interval, self.since, self.calls, self.medians, self.need):
             d.pop(way)
+        self.log.pop(way, None)
         if self.last == way:
             self.last, self.timed = None, False
         if self.pinned == way:

@@ -8,9 +8,15 @@ at most twice as slow as one thread for its first ``COLD`` (0.2) seconds, since 
 second core left idle is given to other work, and a way that needs it measures that in its first
 calls (two-call probes of two BLAS threads after one thread's runs took 1.4-1.6 ms, their runs
 0.6 ms, one thread 0.85 ms); then while at most ``HOLD`` (1.3) times as slow.
-A turn ends with a note of how the way did against one thread: its ratio, the guard's median of
-the way over the median of one thread, at the same probe (so a change of load moves both). The
-seconds are the step's own, the time of the guard's calls (``Guard.spent``). With two ways,
+A turn ends with a note of how the way did against one thread: its ratio, the median of the way's
+timed calls since the last note (in a turn, since ``COLD``) over one thread's median at that probe
+(so a change of load moves both; the guard's median of the last five, just after a pause, was 3
+slow calls in 5). A
+turn clearly behind the holder ends early: at ``SAMPLES`` (2) probes in a row after ``COLD``, its
+ratio at least ``BEHIND`` (1.15) times the holder's. (On 784-256-256-10 at batch 32 the tasks'
+turn, 0.97 of one thread against the holder's 0.74, ran a whole second: a quarter of the
+benchmark's timed calls.) The seconds are the step's own, the time of the guard's calls
+(``Guard.spent``). With two ways,
 ``A`` first (the schedule's guess)::
 
     0 s          A's turn
@@ -40,6 +46,8 @@ INF = float("inf")
 HOLD = 1.3  # the holder, if it beat one thread, runs while its median is at most this times one thread's
 COLD = 0.2  # seconds at the start of a turn in which the way runs while at most twice one thread's time,
 # then as the holder (a second core the host took comes back within 60 ms, measured)
+BEHIND = 1.15  # a turn ends early once its ratio at ``SAMPLES`` probes in a row after ``COLD`` is this
+SAMPLES = 2  # times the holder's
 
 
 class Turns:
@@ -60,6 +68,8 @@ class Turns:
         self.turns = 0  # turns ended
         self.began = clock()
         self.turning: Optional[str] = self.here  # the way whose turn it is (pinned, ``Guard.pin``)
+        self.samples: List[float] = []  # the turn's ratios at its probes after ``COLD``
+        self.warm = False  # is the turn past ``COLD``
         self.recheck = INF  # when the holder's ratio is noted again
         guard.pin(self.here)
 
@@ -72,28 +82,51 @@ class Turns:
         here, now, med = self.here, self.clock(), self.guard.medians
         if here is None or INF in (med[here], med[self.base]):
             return
-        r = med[here] / med[self.base]
-        if self.turning == here:  # a turn
-            if now - self.began < self.turn:  # too soon to tell
-                if now - self.began >= COLD and self.guard.within > HOLD:
-                    self.guard.pin(here, HOLD)  # warm by now: a way this much slower is slower
+        turn = self.turning == here
+        if turn and not self.warm and now - self.began >= COLD:  # a turn's first calls may be cold: not noted
+            self.warm, self.guard.log = True, {here: []}
+            if self.guard.within > HOLD:
+                self.guard.pin(here, HOLD)  # warm by now: a way this much slower is slower
+        r = self._ratio(here)
+        if turn:
+            if self.warm:
+                self.samples.append(r)
+            if now - self.began < self.turn and not self._behind(here):  # too soon to tell
                 return
             self.turning = None
             self.guard.pin(None)
-            self.ratio[here] = r
+            self.ratio[here] = self._noted(r)
             if here != self.holder:
                 self._judge(here, r, now)
             else:
                 self._hold(now)
             return
         if here == self.holder and now >= self.recheck:  # how it does now: pinned while it beats one thread
-            self.ratio[here] = r
+            self.ratio[here] = self._noted(r)
             self._hold(now)
         due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
         if here == self.holder and due:  # the holder gives way to the next due
             if self.guard.current == here:  # its times are of a run, not of probes
-                self.ratio[here] = r
+                self.ratio[here] = self._noted(r)
             self._place(min(due, key=self.due.get))
+
+    def _ratio(self, way: str) -> float:
+        """The median of ``way``'s timed calls since the last note (or of its last few, the guard's) over
+        one thread's median."""
+        g = self.guard
+        ts = sorted(g.log.get(way, ()))
+        return (ts[len(ts) // 2] if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
+
+    def _noted(self, r: float) -> float:
+        """``r``, and the calls from now on make the next note."""
+        here = self.here
+        self.guard.log = {here: []} if here is not None else {}
+        return r
+
+    def _behind(self, way: str) -> bool:
+        """Is the turn of ``way`` clearly losing to the holder (its last ``SAMPLES`` ratios)?"""
+        h, last = self.holder, self.samples[-SAMPLES:]
+        return h not in (None, way) and len(last) == SAMPLES and min(last) >= BEHIND * self.ratio[h]
 
     def _judge(self, way: str, r: float, now: float) -> None:
         """The turn of ``way`` (not the holder) ended with ratio ``r``: it holds if it did better."""
@@ -131,7 +164,8 @@ class Turns:
             return
         if way not in self.guard.ways:
             self.guard.add(way, self.ways[way])
-            self.began = self.clock()
+            self.began, self.samples, self.warm = self.clock(), [], False
+            self.guard.log = {}
             if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
                 self.turning = way
                 self.guard.pin(way)

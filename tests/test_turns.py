@@ -183,7 +183,7 @@ def test_a_held_way_that_falls_behind_one_thread_is_unpinned_at_its_next_check()
         return {"dataflow": 1.5, "threads": 1.2 if now >= 20.0 else 0.6, "sequential": 1.0}[w] * MS
     sim = Sim(cost, ["dataflow", "threads"]).until(40.0)
     assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(1.2)
-    assert sim.guard.pinned is None and sim.guard.current == "sequential"
+    assert sim.guard.pinned != "threads"  # (the tasks may be in a turn of theirs, pinned)
     late = sim.spent(after=26.0)
     assert late["sequential"] > 0.9 * sum(late.values())
 
@@ -196,5 +196,40 @@ def test_a_turn_of_a_way_much_slower_than_one_thread_runs_it_only_while_it_may_b
     sim = Sim(lambda w, now: cost[w], ["threads", "dataflow"]).until(4.0)
     (start, _), (end, _) = [p for p in sim.placed if p[1] == "dataflow"][0], sim.placed[2]
     ran = sum(b - a for (a, w), (b, _) in zip(sim.calls, sim.calls[1:]) if w == "dataflow" and start <= a < end)
-    assert end - start >= 1.0 and COLD <= ran < COLD + 0.15  # unbounded: the whole turn, 1 s
+    assert COLD <= ran < COLD + 0.15  # unbounded: the whole turn, 1 s
+    assert end - start < 0.5  # and the turn ends early, far behind the holder (``BEHIND``)
     assert sim.turns.holder == "threads" and sim.turns.ratio["dataflow"] == pytest.approx(1.8)
+
+
+def _turn_spans(sim, way):
+    """(start, end) of each turn of ``way``: from its placing to the next."""
+    return [(a[0], b[0]) for a, b in zip(sim.placed, sim.placed[1:] + [(sim.now, None)]) if a[1] == way]
+
+
+def test_a_turn_clearly_behind_the_holder_ends_early_and_one_close_to_it_runs_its_second():
+    """The threads hold at 0.6 of one thread. Tasks at 0.75 (1.25x the holder's ratio) lose their turns
+    in under a second (before: 1.6 s, 25% slower, each time); tasks at 0.65 (1.08x) run theirs."""
+    from chainrule.runtime.turns import BEHIND
+    for tasks, short in ((0.75, True), (0.65, False)):
+        cost = {"threads": 0.6 * MS, "dataflow": tasks * MS, "sequential": 1.0 * MS}
+        sim = Sim(lambda w, now, cost=cost: cost[w], ["threads", "dataflow"]).until(30.0)
+        assert sim.turns.holder == "threads" and (tasks / 0.6 >= BEHIND) == short
+        spans = _turn_spans(sim, "dataflow")
+        assert len(spans) >= 3
+        assert all((end - start < 1.0) == short for start, end in spans[:-1]), spans
+
+
+
+def test_a_turns_ratio_is_the_median_of_its_calls_not_of_the_last_five():
+    """Another job slows every core's threads to 1.6 ms (one thread: 1 ms) for the last 0.25 s of their
+    first turn: the guard's median of the last five calls says 1.6, the turn's calls 0.6, and the threads
+    hold."""
+    def cost(w, now):
+        if w == "threads":
+            return (1.6 if 0.9 <= now < 1.15 else 0.6) * MS
+        return {"dataflow": 0.8, "sequential": 1.0}[w] * MS
+    sim = Sim(cost, ["threads", "dataflow"]).until(1.2)
+    assert sim.placed[-1][1] == "dataflow" and sim.turns.ratio["threads"] == pytest.approx(0.6)
+    assert max(sim.guard.times["sequential"]) == pytest.approx(1.0 * MS)
+    sim.until(4.0)
+    assert sim.turns.holder == "threads"
