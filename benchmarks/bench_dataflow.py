@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 import chainrule as cr
+from chainrule.examples import models
 from chainrule.passes.memory import plan_memory
 from chainrule.runtime.costmodel import calibrate
 from chainrule.runtime.dataflow import DataflowExecutor
@@ -46,18 +47,9 @@ from chainrule.runtime.threads import available_cores
 
 
 def towers(k=4, sizes=(256, 384, 384, 10), activation="relu"):
-    """``k`` independent MLPs on one input, their losses summed: the graph inter-op parallelism is for
-    (``tests/test_dataflow.py`` uses it too). Returns ``(graph, sizes)``."""
-    b = cr.GraphBuilder("towers")
-    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
-    total = None
-    for j in range(k):
-        m = cr.nn.mlp(list(sizes), activation, seed=10 * j)
-        for i, layer in enumerate(m_ for m_ in m.modules if isinstance(m_, cr.nn.Linear)):
-            layer.name = f"t{j}.fc{i + 1}"
-        loss = cr.cross_entropy(cr.softmax(m(x)), t)
-        total = loss if total is None else total + loss
-    return b.build(total), sizes
+    """``k`` independent MLPs on one input, their losses summed (``chainrule.examples.models.towers``, the
+    built-in model ``towers``; ``tests/test_dataflow.py`` uses it too). Returns ``(graph, sizes)``."""
+    return models.towers(k, sizes, activation), sizes
 
 
 def mlp(sizes):

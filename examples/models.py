@@ -34,6 +34,21 @@ def mlp(sizes=(4, 8, 3), activation="sigmoid", seed=0) -> cr.Graph:
     return g.build(g.op("SoftmaxCrossEntropy", model(x), t, name="loss"))
 
 
+def towers(k=4, sizes=(256, 384, 384, 10), activation="relu") -> cr.Graph:
+    """``k`` independent MLPs on one input, their losses summed: work that can run side by side, the
+    graph the dataflow executor's tasks are for (``benchmarks/bench_dataflow.py``)."""
+    b = cr.GraphBuilder("towers")
+    x, t = b.input("x", ("N", sizes[0])), b.input("t", ("N", sizes[-1]))
+    total = None
+    for j in range(k):
+        m = cr.nn.mlp(list(sizes), activation, seed=10 * j)
+        for i, layer in enumerate(m_ for m_ in m.modules if isinstance(m_, cr.nn.Linear)):
+            layer.name = f"t{j}.fc{i + 1}"
+        loss = cr.cross_entropy(cr.softmax(m(x)), t)
+        total = loss if total is None else total + loss
+    return b.build(total)
+
+
 def two_layer_mse(d_in=3, d_hidden=4, d_out=2, seed=0) -> cr.Graph:
     """The lecture's two-layer MLP: z = W⁽¹⁾x + b⁽¹⁾, h = σ(z), y = W⁽²⁾h + b⁽²⁾, L = ½‖y − t‖²."""
     rng = np.random.default_rng(seed)
@@ -77,6 +92,7 @@ MODELS = {
     "logistic_l2": (logistic_l2, "L2-regularised logistic least squares (the lecture's backprop example)"),
     "mlp": (mlp, "MLP 4-8-3 with sigmoid units and softmax cross-entropy"),
     "two_layer": (two_layer_mse, "the lecture's two-layer MLP with squared error"),
+    "towers": (towers, "four independent ReLU MLPs 256-384-384-10 on one input, losses summed (side-by-side work)"),
     "cnn": (cnn, "a small CNN (conv3, ReLU, max-pool, linear) on 1x8x8 images with softmax cross-entropy"),
     "xor": (xor_threshold, "the hand-set hard-threshold XOR network (inference only)"),
 }

@@ -192,10 +192,12 @@ def profile_call(runner, graph: Graph, arrays, path: Optional[str] = None, gantt
     if isinstance(runner, Interpreter):
         runner = SequentialExecutor(graph, runner.params, planner=plan_memory)
     events = profile(runner, arrays)
+    # "sequential" is also nn.Sequential's graph name: the title says which is which
+    title = f"{graph.name}: the {'dataflow' if isinstance(runner, DataflowExecutor) else 'sequential'} executor"
     if path:
-        write_trace(path, events, graph.name)
+        write_trace(path, events, title)
     if gantt:
-        gantt_png(events, gantt, graph.name)
+        gantt_png(events, gantt, title)
     return events
 
 
@@ -226,6 +228,7 @@ def compile(model: Union[Graph, Module], pipeline: Union[str, Sequence[Pass]] = 
     (default ``MAX_SPECIALIZATIONS``) most recently used kept.
     """
     check_backend(backend, executor) if backend != "numpy" else None
+    PassManager.check_options(options, "compile")
     if hasattr(model, "specialize"):
         def compile_graph(g):
             return compile(g, pipeline, check_numerics=check_numerics, copy=False, executor=executor,

@@ -18,10 +18,10 @@ import difflib
 import gc
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, List, Optional, Sequence
 
-from ..ir import Graph, PassError, print_graph, verify
+from ..ir import ArgumentError, Graph, PassError, print_graph, verify
 from ..ir.errors import ChainruleError
 from ..ir.files import prepare_dump_dir, write_in
 
@@ -120,6 +120,18 @@ class PassManager:
         finally:
             if paused:
                 gc.enable()
+
+    @classmethod
+    def check_options(cls, options, where: str, hints=None) -> None:
+        """Refuse an option a ``PassManager`` does not take, naming it and those it does, with a
+        hint where one is known (``hints``: option -> text), rather than a ``TypeError`` from its
+        constructor."""
+        known = [f.name for f in fields(cls) if f.name not in ("passes", "history")]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            hint = "".join(f"; {(hints or {})[k]}" for k in unknown if k in (hints or {}))
+            raise ArgumentError(f"{where}() takes no option {', '.join(map(repr, unknown))}: besides its own "
+                                f"arguments it takes the pass manager's ({', '.join(known)}){hint}")
 
     def check_print_after(self) -> None:
         """Refuse a ``print_after`` name that is not a pass of this pipeline (before anything runs)."""

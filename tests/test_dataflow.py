@@ -332,7 +332,11 @@ def test_profile_writes_a_chrome_trace_and_a_gantt_chart(executor, tmp_path):
     xs = list(_batch())
     events = exe.profile(xs, str(tmp_path / "trace.json"), gantt=str(tmp_path / "gantt.png"))
     assert len(events) >= len(exe.graph.nodes)
-    check_trace(json.loads((tmp_path / "trace.json").read_text()), exe.graph)
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    check_trace(trace, exe.graph)
+    process, = [e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "process_name"]
+    ran = "dataflow" if executor == "dataflow" else "sequential"  # an interpreter is timed as sequential code
+    assert process == f"{exe.graph.name}: the {ran} executor"
     pytest.importorskip("matplotlib")
     assert (tmp_path / "gantt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -353,6 +357,22 @@ def test_the_gantt_legend_shows_each_ops_colour(tmp_path):
         assert tuple(int(hexcode[k:k + 2], 16) for k in (1, 3, 5)) in colours
 
 
+def test_the_gantt_chart_gives_each_of_a_training_steps_ops_its_own_colour(tmp_path):
+    """A training step of an MLP has a dozen ops: each its own colour (8 colours once repeated)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+    from chainrule.runtime.profile import PALETTE, gantt_png
+    step = cr.compile_train(cr.nn.mlp([6, 4, 3], seed=0))
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    events = step.profile(x, np.array([0, 1, 2, 0, 1]))
+    ops = sorted({e.op for e in events})
+    assert len(ops) >= 10 and len(set(PALETTE)) == len(PALETTE) >= len(ops)
+    assert gantt_png(events, str(tmp_path / "g.png"))
+    img = (imread(str(tmp_path / "g.png"))[..., :3] * 255).round().astype(int)
+    colours = {tuple(p) for p in img[int(img.shape[0] * 0.8):].reshape(-1, 3)}
+    assert all(tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) in colours for c in PALETTE[:len(ops)])
+
+
 @two_cores
 def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
     g = towers(k=1, sizes=(24, 64, 64, 5))
@@ -365,6 +385,20 @@ def test_profile_of_a_threaded_schedule_has_a_thread_per_worker(tmp_path):
     check_trace(doc, g)
     assert {e.worker for e in events} == {0, 1} or len({e.worker for e in events}) == 1  # a busy core may run nothing
     assert any(e.span == "[0:32]" for e in events)
+
+
+@two_cores
+def test_cli_profile_of_the_towers_shows_tasks_on_both_cores(tmp_path, capsys):
+    """``chainrule profile towers --batch 128`` (README): four MLPs side by side, predicted to run in about
+    half the sequential sum on two workers; the trace holds each node once or in chunks."""
+    from chainrule.frontends.cli.main import main
+    out = tmp_path / "trace.json"
+    assert main(["profile", "towers", "--batch", "128", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "decision: dataflow on 2 workers" in text
+    doc = json.loads(out.read_text())
+    process, = [e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"]
+    assert process == "towers: the dataflow executor"
 
 
 def test_cli_profile_writes_the_trace(tmp_path, capsys):

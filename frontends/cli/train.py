@@ -310,6 +310,7 @@ def _config(args, data, hidden, lr):
             "weight_decay": args.weight_decay, "batch_size": args.batch_size, "seed": args.seed,
             "test_fraction": args.test_fraction if not args.mnist else None,
             "val_fraction": args.val_fraction, "patience": args.patience, "epochs": args.epochs,
+            "executor": args.executor, "backend": getattr(args, "backend", "numpy"),
             "input": "raw: the model standardises (%preprocess.mean, %preprocess.std in model.ir)"}
 
 

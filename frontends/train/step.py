@@ -252,6 +252,8 @@ def compile_train(model: Union[Module, Graph], loss: Union[str, Objective] = "cr
     (an imported classifier's label and probabilities); the others are left out of the step.
     ``options`` go to the ``PassManager`` (``print_after_all``, ``dump_dir``...).
     """
+    PassManager.check_options(options, "compile_train", {
+        k: f"the {k} is the optimizer's: optimizer=cr.optim.SGD({k}=...)" for k in ("lr", "momentum", "weight_decay")})
     optimizer = optimizer or SGD(lr=0.1)
     if backend != "numpy":
         check_backend(backend, executor, runner=True)
