@@ -93,6 +93,16 @@ def test_curves_title_names_the_loss_and_epochs_are_whole_numbers(tmp_path, monk
     assert ticks and all(float(t).is_integer() for t in ticks)
 
 
+def test_curves_of_a_run_stopped_in_its_first_epoch_say_so_without_a_warning(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import warnings
+    figs = _capture_figures(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warned of a legend with nothing in it
+        plots.plot_curves([], str(tmp_path / "c.png"))
+    assert [t.get_text() for t in figs[0].axes[0].texts] == ["no epoch finished"]
+
+
 def test_feature_picture_says_what_the_colours_mean(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     figs = _capture_figures(monkeypatch)

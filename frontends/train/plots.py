@@ -56,7 +56,10 @@ def plot_curves(history: Sequence[Dict[str, float]], path: str, loss: str = "cro
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
+        else:  # a run stopped in its first epoch (a non-finite loss, a signal)
+            ax.text(0.5, 0.5, "no epoch finished", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return write_file(path, writer=lambda f: fig.savefig(f, format="png"))  # atomic: no partial PNG
 
