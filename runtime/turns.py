@@ -8,15 +8,18 @@ at most twice as slow as one thread for its first ``COLD`` (0.2) seconds, since 
 second core left idle is given to other work, and a way that needs it measures that in its first
 calls (two-call probes of two BLAS threads after one thread's runs took 1.4-1.6 ms, their runs
 0.6 ms, one thread 0.85 ms); then while at most ``HOLD`` (1.3) times as slow.
-A turn ends with a note of how the way did against one thread: its ratio, the median of the way's
-timed calls since the last note (in a turn, since ``COLD``) over one thread's median at that probe
-(so a change of load moves both; the guard's median of the last five, just after a pause, was 3
-slow calls in 5). A
-turn clearly behind the holder ends early: at ``SAMPLES`` (2) probes in a row after ``COLD``, its
-ratio at least ``BEHIND`` (1.15) times the holder's. (On 784-256-256-10 at batch 32 the tasks'
-turn, 0.97 of one thread against the holder's 0.74, ran a whole second: a quarter of the
-benchmark's timed calls.) The seconds are the step's own, the time of the guard's calls
-(``Guard.spent``). With two ways,
+A turn ends with a note of how the way did against one thread: its ratio. At each probe, the
+median of the way's timed calls since the probe before (at least ``WINDOW``, 5, or the way's own
+probe; in a turn, after ``COLD``) over one thread's median is a sample (so a change of load moves both), and the ratio is
+the least sample since the last note: what the way gives while the host leaves it the cores.
+(The guard's median of the last five calls, noted just after a pause, was 3 slow calls in 5; and
+on 784-256-256-10 at batch 128 the host slowed every core's threads from 1.55 to 3.0 ms for the
+last 0.6 s of their turn, one thread from 2.3 to 2.7, and a median of the turn's calls said
+1.09, the tasks 0.68 a few seconds later.) A turn clearly behind the holder ends early: its
+last ``SAMPLES`` (2) samples at least ``BEHIND`` (1.15) times the holder's ratio. (On
+784-256-256-10 at batch 32 the tasks' turn, 0.97 of one thread against the holder's 0.74, ran a
+whole second: a quarter of the benchmark's timed calls.) The seconds are the step's own, the
+time of the guard's calls (``Guard.spent``). With two ways,
 ``A`` first (the schedule's guess)::
 
     0 s          A's turn
@@ -46,8 +49,9 @@ INF = float("inf")
 HOLD = 1.3  # the holder, if it beat one thread, runs while its median is at most this times one thread's
 COLD = 0.2  # seconds at the start of a turn in which the way runs while at most twice one thread's time,
 # then as the holder (a second core the host took comes back within 60 ms, measured)
-BEHIND = 1.15  # a turn ends early once its ratio at ``SAMPLES`` probes in a row after ``COLD`` is this
-SAMPLES = 2  # times the holder's
+BEHIND = 1.15  # a turn ends early once its last ``SAMPLES`` samples are this times the holder's ratio
+SAMPLES = 2
+WINDOW = 5  # the least timed calls of a way whose median, at a probe, is a sample of its ratio
 
 
 class Turns:
@@ -78,19 +82,20 @@ class Turns:
         """The way in the guard now."""
         return next((w for w in self.guard.ways if w in self.ways), None)
 
-    def on_probe(self, _probed: str) -> None:
+    def on_probe(self, probed: str) -> None:
         here, now, med = self.here, self.clock(), self.guard.medians
         if here is None or INF in (med[here], med[self.base]):
             return
         turn = self.turning == here
         if turn and not self.warm and now - self.began >= COLD:  # a turn's first calls may be cold: not noted
             self.warm, self.guard.log = True, {here: []}
+            self.samples.append(med[here] / med[self.base])  # its last few calls: warm by now
             if self.guard.within > HOLD:
                 self.guard.pin(here, HOLD)  # warm by now: a way this much slower is slower
+        if not turn or self.warm:
+            self._sample(here, probed == here)
         r = self._ratio(here)
         if turn:
-            if self.warm:
-                self.samples.append(r)
             if now - self.began < self.turn and not self._behind(here):  # too soon to tell
                 return
             self.turning = None
@@ -110,9 +115,23 @@ class Turns:
                 self.ratio[here] = self._noted(r)
             self._place(min(due, key=self.due.get))
 
+    def _sample(self, way: str, probed: bool) -> None:
+        """The median of ``way``'s timed calls since the last sample, over one thread's median, is a
+        sample once there are ``WINDOW`` of them, or at a probe of ``way`` (slower than one thread, it
+        runs only in probes)."""
+        g = self.guard
+        ts = g.log.get(way)
+        if ts and (len(ts) >= WINDOW or probed):
+            ts.sort()
+            self.samples.append(ts[len(ts) // 2] / g.medians[self.base])
+            g.log[way] = []
+
     def _ratio(self, way: str) -> float:
-        """The median of ``way``'s timed calls since the last note (or of its last few, the guard's) over
-        one thread's median."""
+        """The least sample since the last note: what the way gives when the host leaves it the cores
+        (or, with none yet, the median of its calls since the note, or of its last few, over one
+        thread's median)."""
+        if self.samples:
+            return min(self.samples)
         g = self.guard
         ts = sorted(g.log.get(way, ()))
         return (ts[len(ts) // 2] if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
@@ -120,7 +139,7 @@ class Turns:
     def _noted(self, r: float) -> float:
         """``r``, and the calls from now on make the next note."""
         here = self.here
-        self.guard.log = {here: []} if here is not None else {}
+        self.guard.log, self.samples = ({here: []} if here is not None else {}), []
         return r
 
     def _behind(self, way: str) -> bool:
@@ -170,6 +189,7 @@ class Turns:
                 self.turning = way
                 self.guard.pin(way)
                 return
+            self.guard.log = {way: []}  # the holder, back without a turn: its calls make its next note
         self._hold(self.clock())
 
     def _hold(self, now: float) -> None:
