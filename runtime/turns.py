@@ -10,8 +10,9 @@ calls (two-call probes of two BLAS threads after one thread's runs took 1.4-1.6 
 0.6 ms, one thread 0.85 ms); then while at most ``HOLD`` (1.3) times as slow.
 A turn ends with a note of how the way did against one thread: its ratio. At each probe, the
 median of the way's timed calls since the probe before (at least ``WINDOW``, 5, or the way's own
-probe; in a turn, after ``COLD``) over one thread's median is a sample (so a change of load moves both), and the ratio is
-the least sample since the last note: what the way gives while the host leaves it the cores.
+probe; in a turn, after ``COLD``) over one thread's median is a sample (so a change of load moves
+both), and the ratio is the least sample since the last note: what the way gives while the host
+leaves it the cores.
 (The guard's median of the last five calls, noted just after a pause, was 3 slow calls in 5; and
 on 784-256-256-10 at batch 128 the host slowed every core's threads from 1.55 to 3.0 ms for the
 last 0.6 s of their turn, one thread from 2.3 to 2.7, and a median of the turn's calls said
@@ -72,7 +73,7 @@ class Turns:
         self.turns = 0  # turns ended
         self.began = clock()
         self.turning: Optional[str] = self.here  # the way whose turn it is (pinned, ``Guard.pin``)
-        self.samples: List[float] = []  # the turn's ratios at its probes after ``COLD``
+        self.samples: List[float] = []  # ratios at the probes since the last note (``_sample``)
         self.warm = False  # is the turn past ``COLD``
         self.recheck = INF  # when the holder's ratio is noted again
         guard.pin(self.here)
@@ -100,19 +101,19 @@ class Turns:
                 return
             self.turning = None
             self.guard.pin(None)
-            self.ratio[here] = self._noted(r)
+            self._note(here, r)
             if here != self.holder:
                 self._judge(here, r, now)
             else:
                 self._hold(now)
             return
         if here == self.holder and now >= self.recheck:  # how it does now: pinned while it beats one thread
-            self.ratio[here] = self._noted(r)
+            self._note(here, r)
             self._hold(now)
         due = [w for w in self.ways if w != here and self.due.get(w, INF) <= now]
         if here == self.holder and due:  # the holder gives way to the next due
             if self.guard.current == here:  # its times are of a run, not of probes
-                self.ratio[here] = self._noted(r)
+                self._note(here, r)
             self._place(min(due, key=self.due.get))
 
     def _sample(self, way: str, probed: bool) -> None:
@@ -136,11 +137,9 @@ class Turns:
         ts = sorted(g.log.get(way, ()))
         return (ts[len(ts) // 2] if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
 
-    def _noted(self, r: float) -> float:
-        """``r``, and the calls from now on make the next note."""
-        here = self.here
-        self.guard.log, self.samples = ({here: []} if here is not None else {}), []
-        return r
+    def _note(self, way: str, r: float) -> None:
+        """``way``'s ratio is ``r``; its calls from now on make its next note."""
+        self.ratio[way], self.guard.log, self.samples = r, {way: []}, []
 
     def _behind(self, way: str) -> bool:
         """Is the turn of ``way`` clearly losing to the holder (its last ``SAMPLES`` ratios)?"""
@@ -184,9 +183,8 @@ class Turns:
         if way not in self.guard.ways:
             self.guard.add(way, self.ways[way])
             self.began, self.samples, self.warm = self.clock(), [], False
-            self.guard.log = {}
             if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
-                self.turning = way
+                self.turning, self.guard.log = way, {}  # logged from ``COLD`` on
                 self.guard.pin(way)
                 return
             self.guard.log = {way: []}  # the holder, back without a turn: its calls make its next note
