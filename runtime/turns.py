@@ -12,7 +12,9 @@ A turn ends with a note of how the way did against one thread: its ratio. At eac
 median of the way's timed calls since the probe before (at least ``WINDOW``, 5, or the way's own
 probe; in a turn, after ``COLD``) over one thread's median is a sample (so a change of load moves
 both), and the ratio is the least sample since the last note: what the way gives while the host
-leaves it the cores.
+leaves it the cores. Whether the holder is pinned follows the median of the samples, what it
+gives as the host goes (with a core busy the tasks' samples on 784-256-256-10 at batch 512 were
+1.03-1.18 of one thread but one, 0.97, and pinned on that least one they ran at 1.08x).
 (The guard's median of the last five calls, noted just after a pause, was 3 slow calls in 5; and
 on 784-256-256-10 at batch 128 the host slowed every core's threads from 1.55 to 3.0 ms for the
 last 0.6 s of their turn, one thread from 2.3 to 2.7, and a median of the turn's calls said
@@ -27,8 +29,8 @@ time of the guard's calls (``Guard.spent``). With two ways,
     >= 1 s       at a probe: A's ratio noted; B's turn
     >= 2 s       at a probe: B's ratio noted; the better of the two holds (a turn of its own if it
                  lost the first)
-    every 4 s    the holder's ratio noted again: while it beats one thread it is pinned (``HOLD``),
-                 else the guard runs the faster
+    every 4 s    the holder's ratio noted again: while its median sample beats one thread it is
+                 pinned (``HOLD``), else the guard runs the faster
     + 4 s        the other's turn again, the holder's ratio noted as it gives way (if it was running);
                  the better holds. A way that does not win waits twice as long next time (4, 8,
                  16 ... 64 s), one that wins 4 s
@@ -67,6 +69,7 @@ class Turns:
         self.guard, self.ways, self.base = guard, dict(ways), base
         self.turn, self.first_wait, self.longest, self.clock = turn, wait, longest, clock
         self.ratio: Dict[str, float] = {}  # each way's ratio to ``base`` at the end of its last turn
+        self.typical: Dict[str, float] = {}  # and the median of its samples then (the holder's pin)
         self.due: Dict[str, float] = {}  # when each way that lost may have its next turn
         self.wait = {w: wait for w in self.ways}
         self.holder: Optional[str] = None  # once every way had a turn: the best ratio
@@ -138,7 +141,10 @@ class Turns:
         return (ts[len(ts) // 2] if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
 
     def _note(self, way: str, r: float) -> None:
-        """``way``'s ratio is ``r``; its calls from now on make its next note."""
+        """``way``'s ratio is ``r``, and its typical ratio the median of the samples (``r`` with none);
+        its calls from now on make its next note."""
+        ss = sorted(self.samples)
+        self.typical[way] = ss[len(ss) // 2] if ss else r
         self.ratio[way], self.guard.log, self.samples = r, {way: []}, []
 
     def _behind(self, way: str) -> bool:
@@ -163,7 +169,7 @@ class Turns:
         """Never give ``way`` a turn again (every core's threads that gave other bits)."""
         if way not in self.ways:
             return
-        for d in (self.ways, self.ratio, self.due, self.wait):
+        for d in (self.ways, self.ratio, self.typical, self.due, self.wait):
             d.pop(way, None)
         if self.turning == way:
             self.turning = None
@@ -183,7 +189,7 @@ class Turns:
         if way not in self.guard.ways:
             self.guard.add(way, self.ways[way])
             self.began, self.samples, self.warm = self.clock(), [], False
-            if way != self.holder or self.ratio.get(way, 0.0) < 1.0:
+            if way != self.holder or self.typical.get(way, 0.0) < 1.0:
                 self.turning, self.guard.log = way, {}  # logged from ``COLD`` on
                 self.guard.pin(way)
                 return
@@ -191,15 +197,16 @@ class Turns:
         self._hold(self.clock())
 
     def _hold(self, now: float) -> None:
-        """Pin the holder (``HOLD``) if its last ratio beat one thread, else not (see the module's
-        docstring); note its ratio again in ``wait`` seconds."""
+        """Pin the holder (``HOLD``) if its typical ratio at its last note beat one thread, else not (see
+        the module's docstring); note its ratio again in ``wait`` seconds."""
         h = self.holder
-        if h is not None and h in self.guard.ways and self.ratio.get(h, INF) < 1.0:
+        if h is not None and h in self.guard.ways and self.typical.get(h, INF) < 1.0:
             self.guard.pin(h, HOLD)
         elif self.turning is None:
             self.guard.pin(None)
         self.recheck = now + self.first_wait
 
     def __str__(self):
-        shown = ", ".join(f"{w} {self.ratio[w]:.2f}x" for w in self.ways if w in self.ratio)
+        shown = ", ".join(f"{w} {self.ratio[w]:.2f}x (median {self.typical[w]:.2f}x)" for w in self.ways
+                          if w in self.ratio)
         return f"turns ({self.turns} ended): ratios to {self.base} {shown or 'none yet'}; holder {self.holder}"
