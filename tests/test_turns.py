@@ -121,18 +121,25 @@ def test_a_removed_way_leaves_the_guard_and_never_comes_back():
     assert set(guard.ways) == {"sequential"} and t.holder is None and "none yet" in str(t)
 
 
+def _cold_second_core(cold, warm, others):
+    """A cost: the first 20 calls of every core's threads ("threads") after 50 ms without one take ``cold``
+    ms (the host gave the idle second core to other work), later ones ``warm``; the other ways ``others``."""
+    last, left = [-1.0], [0]
+
+    def cost(w, now):
+        if w != "threads":
+            return others[w] * MS
+        left[0] = 20 if now - last[0] > 0.05 else left[0] - 1
+        last[0] = now
+        return (cold if left[0] > 0 else warm) * MS
+    return cost
+
+
 def test_a_way_whose_second_core_is_cold_after_one_thread_runs_is_measured_in_a_run_of_its_own():
     """The host gives a second core idle for 50 ms to other work: the first 20 calls of every core's threads
     after that take 1.5 ms, later ones 0.6 ms, against 0.85 ms for one thread. Two-call probes see only
     the cold calls; a turn pins the way, so the guard measures it warm, and it holds."""
-    last, cold = [-1.0], [0]
-
-    def cost(w, now):
-        if w != "threads":
-            return {"dataflow": 1.2, "sequential": 0.85}[w] * MS
-        cold[0] = 20 if now - last[0] > 0.05 else cold[0] - 1
-        last[0] = now
-        return (1.5 if cold[0] > 0 else 0.6) * MS
+    cost = _cold_second_core(1.5, 0.6, {"dataflow": 1.2, "sequential": 0.85})
     sim = Sim(cost, ["threads", "dataflow"]).until(30.0)
     assert sim.turns.holder == "threads" and sim.turns.ratio["threads"] == pytest.approx(0.6 / 0.85)
     spent = sim.spent(after=5.0)
@@ -260,14 +267,7 @@ def test_the_running_holder_runs_through_its_cold_calls_after_a_pause_while_at_m
     pin (1.3x); pinned within twice for ``cold`` (0.2 s) after a pause, they run warm again: 98% of the
     time. (Before, one thread ran, two-call probes of the threads found a cold second core, and the
     tasks came to hold: one thread ran 95% of the time.)"""
-    last, cold = [-1.0], [0]
-
-    def cost(w, now):
-        if w != "threads":
-            return {"dataflow": 0.9, "sequential": 0.68}[w] * MS
-        cold[0] = 20 if now - last[0] > 0.05 else cold[0] - 1
-        last[0] = now
-        return (1.3 if cold[0] > 0 else 0.55) * MS
+    cost = _cold_second_core(1.3, 0.55, {"dataflow": 0.9, "sequential": 0.68})
     sim = Sim(cost, ["threads", "dataflow"]).until(60.0, pause=(0.25, 0.45))
     assert sim.turns.holder == "threads" and sim.turns.typical["threads"] < 1.0
     spent = sim.spent(after=20.0)
