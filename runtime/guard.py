@@ -39,7 +39,16 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
+
+COLD = 0.2  # seconds in which a way may be cold (after a pause, or at a turn's start, ``turns.py``)
+TWICE = 2.0  # the bound a cold way runs within, and a pin's by default: twice the others' median
+
+
+def middle(xs: Sequence[float]) -> float:
+    """The median of ``xs`` (the upper one of an even count; inf for none): the guard's statistic."""
+    t = sorted(xs)
+    return t[len(t) // 2] if t else float("inf")
 
 
 class Guard:
@@ -52,7 +61,7 @@ class Guard:
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
                  on_probe: Optional[Callable[[str], None]] = None, slow: float = 3.0,
-                 pause: float = 0.05, cold: float = 0.2):
+                 pause: float = 0.05, cold: float = COLD):
         self.ways, self.clock, self.share = dict(ways), clock, share
         self.on_probe = on_probe  # called with the way of each probe, after the warm-up
         self.times = {w: deque(maxlen=window) for w in ways}
@@ -65,7 +74,7 @@ class Guard:
         self.calls = {w: 0 for w in ways}
         self.spent = 0.0  # seconds of all its calls: the step's own clock (``turns.py``)
         self.pinned: Optional[str] = None  # runs while at most ``within`` times slower than another (``pin``)
-        self.within = 2.0
+        self.within = TWICE
         self.pause, self.cold = pause, cold  # a pause's length, and the seconds after it within twice
         self.ended: Optional[float] = None  # when the last call returned (the guard's clock)
         self.thawed = -math.inf  # ``spent`` until which the pinned way runs while at most twice as slow
@@ -73,8 +82,7 @@ class Guard:
         self.log: Dict[str, list] = {}  # every timed call of these ways, for as long as a caller wants
 
     def median(self, way: str) -> float:
-        t = sorted(self.times[way])
-        return t[len(t) // 2] if t else float("inf")
+        return middle(self.times[way])
 
     def _record(self, way: str, dt: float, fresh: bool = False) -> None:
         if fresh:
@@ -84,7 +92,7 @@ class Guard:
         if way in self.log:
             self.log[way].append(dt)
 
-    def pin(self, way: Optional[str], within: float = 2.0) -> None:
+    def pin(self, way: Optional[str], within: float = TWICE) -> None:
         """Run ``way`` from now on while its median is at most ``within`` times the others' (None: the
         fastest again), probing the others as before. A way of several cores probed after a long run on
         one core finds the second core taken by the host's other work, and measures that: on
@@ -94,7 +102,7 @@ class Guard:
 
     def _best(self) -> str:
         med, p = self.medians, self.pinned
-        within = max(self.within, 2.0) if self.spent < self.thawed else self.within  # after a pause
+        within = max(self.within, TWICE) if self.spent < self.thawed else self.within  # after a pause
         if p in self.ways and all(med[p] <= within * med[w] for w in self.ways if w != p):
             return p
         return min(self.ways, key=lambda w: (med[w], w != self.current))

@@ -50,10 +50,12 @@ from __future__ import annotations
 import time
 from typing import Callable, Dict, List, Optional
 
+from .guard import COLD, middle
+
 INF = float("inf")
 HOLD = 1.3  # the holder, if it beat one thread, runs while its median is at most this times one thread's
-COLD = 0.2  # seconds at the start of a turn in which the way runs while at most twice one thread's time,
-# then as the holder (a second core the host took comes back within 60 ms, measured)
+# ``COLD``: the seconds at the start of a turn in which the way runs while at most twice one thread's
+# time, then as the holder (a second core the host took comes back within 60 ms, measured)
 BEHIND = 1.15  # a turn ends early once its last ``SAMPLES`` samples are this times the holder's ratio
 SAMPLES = 2
 WINDOW = 5  # the least timed calls of a way whose median, at a probe, is a sample of its ratio
@@ -128,8 +130,7 @@ class Turns:
         g = self.guard
         ts = g.log.get(way)
         if ts and (len(ts) >= WINDOW or probed):
-            ts.sort()
-            self.samples.append(ts[len(ts) // 2] / g.medians[self.base])
+            self.samples.append(middle(ts) / g.medians[self.base])
             g.log[way] = []
 
     def _ratio(self, way: str) -> float:
@@ -139,14 +140,13 @@ class Turns:
         if self.samples:
             return min(self.samples)
         g = self.guard
-        ts = sorted(g.log.get(way, ()))
-        return (ts[len(ts) // 2] if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
+        ts = g.log.get(way, ())
+        return (middle(ts) if ts and len(ts) >= len(g.times[way]) else g.medians[way]) / g.medians[self.base]
 
     def _note(self, way: str, r: float) -> None:
         """``way``'s ratio is ``r``, and its typical ratio the median of the samples (``r`` with none);
         its calls from now on make its next note."""
-        ss = sorted(self.samples)
-        self.typical[way] = ss[len(ss) // 2] if ss else r
+        self.typical[way] = middle(self.samples) if self.samples else r
         self.ratio[way], self.guard.log, self.samples = r, {way: []}, []
 
     def _behind(self, way: str) -> bool:
