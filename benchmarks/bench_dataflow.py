@@ -10,21 +10,30 @@ process: the sequential executor with one BLAS thread and with the default (ever
 the dataflow executor with its defaults (guarded: it runs the faster of the sequential code at
 one BLAS thread and either its tasks or the sequential code at every core's BLAS threads
 where that gives the same bits), and its tasks alone (unguarded), against the schedule's predicted
-makespan and predicted sequential sum. Each contender runs in blocks of consecutive steps, as
-a training loop calls it (at least ``BLOCK_S`` = 0.25 s and ``CALLS`` steps), the first ``SKIP``
-of a block not timed;
-the blocks are interleaved in an order drawn each round, so a change of load hits every
-contender alike; medians of the timed calls (and the dataflow executor's mean, against the
-better sequential mean: a training run takes the sum of its steps, which rare long stalls
-dominate). (Timing single calls interleaved measures something else: a worker thread that slept while another contender ran wakes up slowly,
-1.5-2x on this kind of machine, measured; and blocks of 8 calls, 2-8 ms for the MLPs at batch 1-32,
-measured mostly the calls right after another contender's block: 150 back-to-back calls of
-256-512-512-10 at batch 32 ran the tasks at 0.83 ms, blocks of 8 at 1.5-1.8 ms.) "One core busy" is a busy loop in a child
-process (its own session) pinned to the last core; "both busy", one per core. The load
-average is printed with every condition: on a shared machine "idle" is whatever the other
-jobs leave. Not a test: tests check correctness only. After a block of the default
-sequential executor or of the dataflow executor the script waits 0.2 s, until OpenBLAS's spinning second thread
-sleeps (``_settle``).
+makespan and predicted sequential sum.
+
+Each contender runs in blocks of consecutive steps, as a training loop calls it (at least
+``BLOCK_S`` = 0.25 s and ``CALLS`` steps), the first ``SKIP`` of a block not timed; the blocks
+are interleaved in an order drawn each round, so a change of load hits every contender alike.
+(Timing single calls interleaved measures something else: a worker thread that slept while
+another contender ran wakes up slowly, 1.5-2x on this kind of machine, measured; and blocks of 8
+calls, 2-8 ms for the MLPs at batch 1-32, measured mostly the calls right after another
+contender's block: 150 back-to-back calls of 256-512-512-10 at batch 32 ran the tasks at 0.83 ms,
+blocks of 8 at 1.5-1.8 ms.) After a block of the default sequential executor or of the dataflow
+executor the script waits 0.2 s, until OpenBLAS's spinning second thread sleeps (``_settle``).
+
+The times are medians of samples, each the mean of consecutive calls lasting at least
+``SAMPLE_S`` (0.05 s; one call, if longer), as ``timeit`` and ``pyperf`` time loops rather than
+single calls. With both cores busy, the sequential code on one thread on 784-256-256-10 at batch
+128 took 1.9 and 6.0 ms in turn, call after call: a call fits in this process's time slice or
+waits out the busy loop's 4 ms. A median of single calls was 1.96 or 5.96 ms by the draw, block
+by block; of 25 ms samples, 3.8-4.4 ms (measured). The dataflow executor's mean is shown too,
+against the better sequential mean: a training run takes the sum of its steps, which rare long
+stalls dominate.
+
+"One core busy" is a busy loop in a child process (its own session) pinned to the last core;
+"both busy", one per core. The load average is printed with every condition: on a shared
+machine "idle" is whatever the other jobs leave. Not a test: tests check correctness only.
 """
 from __future__ import annotations
 
@@ -95,6 +104,25 @@ def _time(fn):
     return time.perf_counter() - t0
 
 
+def _block(step, seconds):
+    """One block: ``SKIP`` calls of ``step``, then samples of consecutive calls until ``seconds`` and
+    ``CALLS`` calls passed. A sample is the mean time of calls summing to at least ``SAMPLE_S`` (one
+    call, if longer): on a core the host shares, a call that fits in a time slice takes either its time
+    or that plus the other job's slice (module docstring), and a median of single calls is whichever
+    of the two the draw gives. Returns the samples."""
+    for _ in range(SKIP):
+        step()
+    end, calls, samples = time.perf_counter() + seconds, SKIP, []
+    while calls < CALLS or time.perf_counter() < end:
+        spent, n = 0.0, 0
+        while spent < SAMPLE_S:
+            spent += _time(step)
+            n += 1
+        samples.append(spent / n)
+        calls += n
+    return samples
+
+
 def _settle(contender):
     """After calls with two BLAS threads, wait until OpenBLAS's second thread stops spinning (it
     spins about 2^28 cycles for more work): spinning, it holds a core the next contender would use
@@ -127,12 +155,7 @@ def bench(name, graph, sizes, batch, blocks, block_s=None):
     for _ in range(blocks):  # blocks of consecutive calls, interleaved in an order drawn each round
         shuffle(order)
         for k in order:
-            end, c = time.perf_counter() + (BLOCK_S if block_s is None else block_s), 0
-            while c < CALLS or time.perf_counter() < end:
-                dt = _time(lambda: runs[k].run_list([x, t]))
-                if c >= SKIP:
-                    times[k].append(dt)
-                c += 1
+            times[k] += _block(lambda: runs[k].run_list([x, t]), BLOCK_S if block_s is None else block_s)
             _settle(k)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     dfl = runs["dataflow"]
@@ -164,6 +187,7 @@ LOADS = {"idle": [], "one": [-1], "both": [0, -1]}  # busy loops, by core (-1: t
 # passed), a training loop's first steps, while the guard times its ways and lengthens its probe intervals
 WARMUP, WARMUP_MIN, WARMUP_S = 500, 20, 2.0
 CALLS, SKIP = 8, 2  # the least calls in a block, and those not timed at its start
+SAMPLE_S = 0.05  # the least seconds of calls in one sample (``_block``)
 BLOCK_S = 0.25  # and the least seconds (``--block-seconds``)
 SETTLE = 0.2  # seconds after each call with two BLAS threads (``_settle``)
 
