@@ -254,22 +254,20 @@ class DataflowExecutor(SequentialExecutor):
             log.info("%s %s: %s", self.graph.name, key, sched.decision)
         if not self.guarded:
             return tasks or sequential
-        alt = {"dataflow": tasks} if tasks else {}  # the ways of running it on several cores
-        many = f"sequential, {self.budget} BLAS threads" if sched.every_core_pays else None  # predicted to pay
-        if many is not None:  # admitted if it gives the same bits
-            alt[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
-                                                        f"{self.graph.name} {key}", lambda: disagree())
-        # one of them at a time, beside one thread's code, taking turns (``turns.py``); the tasks first
-        # where predicted shorter (``tasks_first``)
-        first = "dataflow" if sched.tasks_first else many  # not tasks_first: every_core was predicted
-        if first is None:
+        ways = sched.ways  # of several cores, in turn order, beside one thread's code (``turns.py``)
+        if not ways:
             return sequential
-        order = {first: alt[first], **alt}
+        many = f"sequential, {self.budget} BLAS threads"  # if in ``ways``, admitted if it gives the same bits
+        order = {w: tasks if w == "dataflow" else Agreeing(step, self._blas().run, self.budget,
+                                                            f"{self.graph.name} {key}", lambda: disagree())
+                 for w in ways}
+        if many in order:
+            self.agreements[key] = order[many]
+        first = ways[0]
 
         def disagree():  # every core's threads gave other bits: never again
-            alt.pop(many, None)
             turns.remove(many)
-        guard = self.guards[key] = Guard({first: alt[first], "sequential": sequential},
+        guard = self.guards[key] = Guard({first: order[first], "sequential": sequential},
                                          on_probe=lambda way: turns.on_probe(way))
         turns = self.turns[key] = Turns(guard, order, turn=self.turn, clock=lambda: guard.spent)
         return guard

@@ -77,6 +77,16 @@ class Schedule:
         return self.every_core is not None and self.every_core < (1 - self.margin) * self.sequential
 
     @property
+    def ways(self) -> List[str]:
+        """The ways of running the step on several cores, in the order of their turns beside one
+        thread's code (``turns.py``): ``"dataflow"``, the tasks (if ``parallel``), and ``"sequential,
+        N BLAS threads"`` (if ``every_core_pays``); the tasks first if ``tasks_first``. None: the step
+        runs at one BLAS thread, unguarded."""
+        tasks = ["dataflow"] if self.parallel else []
+        many = [f"sequential, {self.blas_threads} BLAS threads"] if self.every_core_pays else []
+        return tasks + many if self.tasks_first else many + tasks
+
+    @property
     def gain(self) -> float:
         return self.sequential / self.makespan if self.makespan else 1.0
 
@@ -91,12 +101,15 @@ class Schedule:
 
     @property
     def decision(self) -> str:
-        if self.parallel and not self.tasks_first:
+        if self.parallel and not self.tasks_first and self.every_core_pays:
             return (f"sequential on {self.blas_threads} BLAS threads (predicted {self.every_core * 1e3:.3f} ms, the "
                     f"tasks {self.makespan * 1e3:.3f} ms: not {1 / (1 - self.margin):.2f}x shorter), then the tasks "
                     f"in turn; the faster against one thread holds")
         if self.parallel:
-            return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum)"
+            then = "" if self.every_core is None else (
+                f", then sequential on {self.blas_threads} BLAS threads in turn" if self.every_core_pays else
+                f"; on {self.blas_threads} BLAS threads {self.sequential / self.every_core:.2f}x, below the margin")
+            return f"dataflow on {self.workers} workers (predicted {self.gain:.2f}x the sequential sum){then}"
         why = "one worker" if self.workers < 2 else \
             f"predicted gain {self.gain:.2f}x is below the margin {1 / (1 - self.margin):.2f}x"
         if self.every_core_pays:

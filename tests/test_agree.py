@@ -122,8 +122,21 @@ def test_the_schedule_says_which_of_the_tasks_and_every_cores_threads_runs_first
     assert s.parallel and s.tasks_first  # nothing on every core to compare with
     s.every_core, s.blas_threads = 1.05e-3, 2
     assert not s.tasks_first and "sequential on 2 BLAS threads" in s.decision and "(1.050 ms on 2 BLAS" in str(s)
+    assert s.ways == ["sequential, 2 BLAS threads", "dataflow"]
     s.every_core = 1.2e-3  # the tasks 1.2x shorter: over the margin
     assert s.tasks_first and s.decision.startswith("dataflow on 2 workers")
+    assert s.ways == ["dataflow", "sequential, 2 BLAS threads"] and "then sequential on 2 BLAS threads" in s.decision
+
+
+def test_tasks_that_pay_run_beside_one_thread_when_every_cores_threads_do_not():
+    """The tasks 1.18x shorter than one thread, and every core's threads 1.09x: those are within the
+    margin of one thread, and the tasks within it of them. The tasks still take their turns."""
+    from chainrule.runtime.tasks import Schedule
+    s = Schedule([], ["a"], 2, makespan=8.5e-3, sequential=10.0e-3, margin=0.1)
+    s.every_core, s.blas_threads = 9.2e-3, 2
+    assert s.parallel and not s.tasks_first and not s.every_core_pays
+    assert s.ways == ["dataflow"]
+    assert s.decision == "dataflow on 2 workers (predicted 1.18x the sequential sum); on 2 BLAS threads 1.09x, below the margin"
 
 
 def test_with_nothing_predicted_to_pay_the_step_runs_at_one_thread_unguarded_and_says_so():
@@ -131,9 +144,10 @@ def test_with_nothing_predicted_to_pay_the_step_runs_at_one_thread_unguarded_and
     s = Schedule([], ["a"], 2, makespan=2.0e-3, sequential=2.0e-3, margin=0.1)
     s.every_core, s.blas_threads = 1.5e-3, 2  # every core's threads 1.33x shorter: they get a turn
     assert not s.parallel and s.every_core_pays and "one BLAS thread against 2" in s.decision
+    assert s.ways == ["sequential, 2 BLAS threads"]
     s.every_core = 1.9e-3  # 1.05x: below the margin
     assert not s.every_core_pays and s.decision.startswith("sequential (no tasks) at one BLAS thread")
-    assert "on 2 BLAS threads 1.05x" in s.decision
+    assert "on 2 BLAS threads 1.05x" in s.decision and s.ways == []
     g = cr.compile(mlp_loss_graph((784, 256, 10)), "training").graph
     p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
     seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
@@ -185,3 +199,27 @@ def test_every_cores_threads_that_change_the_bits_give_way_to_the_tasks():
     assert set(guard.ways) == {sched_first, "sequential"}
     run.agreements[key].on_disagree()  # as if every core's threads gave other bits
     assert set(guard.ways) == {"dataflow", "sequential"}
+
+
+@pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
+def test_the_executor_runs_the_schedules_ways_even_when_every_cores_threads_do_not_pay():
+    """A schedule whose tasks pay against one thread, and every core's threads do not (predicted
+    0.95x one thread's sum: within the margin), runs the tasks beside one thread's code, guarded."""
+    class Predicted(DataflowExecutor):
+        def _every_core(self, sched, prep, m):
+            sched = super()._every_core(sched, prep, m)
+            sched.every_core, sched.makespan = 0.95 * sched.sequential, 0.9 * sched.sequential
+            return sched
+    g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
+    p_seq, p_dfl = ({k: v.copy() for k, v in g.initializers.items()} for _ in range(2))
+    seq = SequentialExecutor(g, p_seq, planner=plan_memory, threads=1)
+    run = Predicted(g, p_dfl, planner=plan_memory)
+    xs = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32)
+    ts = np.eye(10, dtype=np.float32)[np.arange(128) % 10]
+    for _ in range(12):
+        a, c = seq.run_list([xs, ts]), run.run_list([xs, ts])
+        assert all(u.tobytes() == v.tobytes() for u, v in zip(a, c))
+    (key, sched), = run.schedules.items()
+    assert sched.parallel and not sched.tasks_first and not sched.every_core_pays
+    assert set(run.guards[key].ways) == {"dataflow", "sequential"} and list(run.turns[key].ways) == ["dataflow"]
+    assert key not in run.agreements and run.guards[key].calls["dataflow"] >= 2
