@@ -257,12 +257,10 @@ class DataflowExecutor(SequentialExecutor):
         ways = sched.ways  # of several cores, in turn order, beside one thread's code (``turns.py``)
         if not ways:
             return sequential
-        many = f"sequential, {self.budget} BLAS threads"  # if in ``ways``, admitted if it gives the same bits
-        order = {w: tasks if w == "dataflow" else Agreeing(step, self._blas().run, self.budget,
-                                                            f"{self.graph.name} {key}", lambda: disagree())
-                 for w in ways}
-        if many in order:
-            self.agreements[key] = order[many]
+        many, order = sched.every_core_way, {w: tasks for w in ways}
+        if many in order:  # admitted if it gives the same bits
+            order[many] = self.agreements[key] = Agreeing(step, self._blas().run, self.budget,
+                                                          f"{self.graph.name} {key}", lambda: disagree())
         first = ways[0]
 
         def disagree():  # every core's threads gave other bits: never again

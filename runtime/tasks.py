@@ -77,13 +77,18 @@ class Schedule:
         return self.every_core is not None and self.every_core < (1 - self.margin) * self.sequential
 
     @property
+    def every_core_way(self) -> str:
+        """The name of the way that runs the sequential code on every core's BLAS threads."""
+        return f"sequential, {self.blas_threads} BLAS threads"
+
+    @property
     def ways(self) -> List[str]:
         """The ways of running the step on several cores, in the order of their turns beside one
         thread's code (``turns.py``): ``"dataflow"``, the tasks (if ``parallel``), and ``"sequential,
         N BLAS threads"`` (if ``every_core_pays``); the tasks first if ``tasks_first``. None: the step
         runs at one BLAS thread, unguarded."""
         tasks = ["dataflow"] if self.parallel else []
-        many = [f"sequential, {self.blas_threads} BLAS threads"] if self.every_core_pays else []
+        many = [self.every_core_way] if self.every_core_pays else []
         return tasks + many if self.tasks_first else many + tasks
 
     @property
