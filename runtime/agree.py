@@ -5,7 +5,8 @@ count, so a two-thread product may differ in the last bit from a one-thread one.
 OpenBLAS 0.3.31 (Haswell kernel) a whole product does for nearly every inner dimension K over
 448 that is not a multiple of 32 (134 of 216 float32 shapes measured), so every product is
 summed in a way whose bits do not follow the thread count (``summed`` in ``ir/ops/linalg.py``:
-none of the 216 differs). Whether that holds depends on the library, and the dataflow
+none of the 216 differs). Whether that holds depends on the library and the machine (on another
+with the same library and kernel, two threads changed nearly every product), and the dataflow
 executor's results are the sequential executor's at one BLAS thread, so it may run a step with
 more BLAS threads only once it has seen that step give the same bits.
 

@@ -68,7 +68,7 @@ import numpy as np
 from .agree import Agreeing
 from .costmodel import calibrate, node_cost, seconds
 from .executor import SequentialExecutor, _Prepared
-from .guard import Guard
+from .guard import EVERY, Guard
 from .pull import TaskGraph, Workers
 from .split import Accesses, chunk_lines, plan_chunks
 from .tasks import Schedule, list_schedule
@@ -265,7 +265,7 @@ class DataflowExecutor(SequentialExecutor):
 
         def disagree():  # every core's threads gave other bits: never again
             turns.remove(many)
-        guard = self.guards[key] = Guard({first: order[first], "sequential": sequential},
+        guard = self.guards[key] = Guard({first: order[first], "sequential": sequential}, every=EVERY,
                                          on_probe=lambda way: turns.on_probe(way))
         turns = self.turns[key] = Turns(guard, order, turn=self.turn, clock=lambda: guard.spent)
         return guard

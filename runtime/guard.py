@@ -14,16 +14,19 @@ each way, runs the one with the smaller median, and now and then probes the othe
                    a way added later is timed once, as a probe)
     then           the fastest; each other way (two calls) after 8 (or as its time allows, below),
                    then after twice as many
-                   each time it stays slower (16, 32 ... 2048), and never sooner than keeps the
-                   probes within ``share`` (2%) of the time: a way 20x slower is timed again
-                   after 1900 calls, one 300x slower after 30000; a probe faster than the
+                   each time it stays slower (16, 32 ... 2048), but at least every ``every``
+                   seconds of calls (``EVERY``, 0.5, as the executor sets it), and never sooner than
+                   keeps the probes within ``share`` (2%) of the time: a way 20x slower is timed
+                   again after 1900 calls, one 300x slower after 30000; a probe faster than the
                    current way's median switches at once (the other way's older times were of
                    another load)
 
 so a way however much slower costs about 2% at most (a two-thread BLAS with one core busy
-with other work is 17-300x slower, measured), and a change of load is seen within 2048 calls
-of a way not much slower. ``print(guard)``
-shows the medians and the way it runs.
+with other work is 17-300x slower, measured), and a change of load is seen within 2048 calls,
+or ``every`` seconds, of a way not much slower. (Counted in calls alone, that was 4 s of the
+step's time on 784-256-256-10 at batch 128: on this host its two BLAS threads ran 1.3 ms, then
+for 5-12 s at a time 2.2-2.3 ms, one thread 1.92 ms, and after such a stretch the probes were
+2048 calls apart.) ``print(guard)`` shows the medians and the way it runs.
 
 A pinned way (``pin``) runs while its median is within a bound of the others'. After a pause
 (``pause``, 0.05 s from one call's end to the next one's start: a training loop's evaluation,
@@ -43,6 +46,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 COLD = 0.2  # seconds in which a way may be cold (after a pause, or at a turn's start, ``turns.py``)
 TWICE = 2.0  # the bound a cold way runs within, and a pin's by default: twice the others' median
+EVERY = 0.5  # the executor's guard probes a way not much slower at least every this many seconds of calls
 
 
 def middle(xs: Sequence[float]) -> float:
@@ -61,8 +65,8 @@ class Guard:
     def __init__(self, ways: Dict[str, Callable], window: int = 5, warmup: int = 3, first: int = 8,
                  longest: int = 2048, share: float = 0.02, clock: Callable[[], float] = time.perf_counter,
                  on_probe: Optional[Callable[[str], None]] = None, slow: float = 3.0,
-                 pause: float = 0.05, cold: float = COLD):
-        self.ways, self.clock, self.share = dict(ways), clock, share
+                 pause: float = 0.05, cold: float = COLD, every: Optional[float] = None):
+        self.ways, self.clock, self.share, self.every = dict(ways), clock, share, every
         self.on_probe = on_probe  # called with the way of each probe, after the warm-up
         self.times = {w: deque(maxlen=window) for w in ways}
         self.warmup, self.first, self.longest, self.slow = warmup, first, longest, slow
@@ -123,6 +127,13 @@ class Guard:
         within ``share`` of the time."""
         cur = self.medians[self.current]
         return math.ceil(2 * (dt / cur - 1) / self.share) if 0 < cur < float("inf") else self.first
+
+    def _often(self) -> float:
+        """The most calls of ``current`` between probes: ``longest``, or fewer that last ``every`` seconds."""
+        cur = self.medians[self.current]
+        if self.every is None or not 0 < cur < float("inf"):
+            return self.longest
+        return min(self.longest, max(1, math.ceil(self.every / cur)))
 
     def _reset(self) -> None:
         for w in self.ways:
@@ -194,7 +205,7 @@ class Guard:
                 self.current = way
                 self._reset()
             else:  # it lost: probe later, keeping two-call probes within ``share`` of the time
-                self.interval[way] = max(min(2 * self.interval[way], self.longest), self._spacing(way, dt))
+                self.interval[way] = max(min(2 * self.interval[way], self._often()), self._spacing(way, dt))
                 self.since[way] = 0
                 if best != self.current:
                     self.current = best

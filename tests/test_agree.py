@@ -16,6 +16,27 @@ from mlp_step import mlp_loss_graph
 from test_split import _Clock  # a clock each way advances by its own cost
 
 
+@pytest.fixture
+def as_recorded(monkeypatch):
+    """Plans and bits as on the machine of the recorded run in docs/performance.md, not this one's:
+    its rates (a calibration taken while the host is busy measured 2 BLAS threads at 1.6x one, not
+    1.95x, and predicted no gain from every core's threads at batch 32), and a BLAS whose threads
+    keep a step's bits (on another machine OpenBLAS changed them for nearly every product, and
+    every core's threads left the guard at the first call). A test of the ways' turns then tests
+    the turns wherever it runs."""
+    from chainrule.runtime import dataflow
+    from chainrule.runtime.costmodel import Machine
+
+    class Agrees(Agreeing):
+        def check(self, arrays, P):
+            self.ok = True
+            return self.run(1, self.step, arrays, P)
+    m = Machine(cores=2, madd=(2 / 100e9, 2 / 195e9), byte=1 / 122e9, call=0.9e-6, handoff=8.6e-6,
+                launch=31.5e-6, task=0.53e-6)
+    monkeypatch.setattr(dataflow, "calibrate", lambda: m)
+    monkeypatch.setattr(dataflow, "Agreeing", Agrees)
+
+
 def _fake(bits_follow_threads):
     """A step adding 1 to P['w'] and returning w * 3 (+ 1e-3 per extra BLAS thread if ``bits_follow_threads``);
     ``run(n, step, ...)`` passes the thread count through ``seen``."""
@@ -163,7 +184,7 @@ def test_with_nothing_predicted_to_pay_the_step_runs_at_one_thread_unguarded_and
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
 @pytest.mark.parametrize("batch", [32, 512])
-def test_the_guard_starts_with_the_predicted_way_and_the_two_take_turns(batch):
+def test_the_guard_starts_with_the_predicted_way_and_the_two_take_turns(batch, as_recorded):
     """The first way of several cores is the schedule's (``tasks_first``); at the first probe after its
     turn (``turn`` seconds), its ratio to one thread is noted and the other has its turn; then the
     better of the two holds (``runtime/turns.py``, simulated in ``tests/test_turns.py``)."""
@@ -188,7 +209,7 @@ def test_the_guard_starts_with_the_predicted_way_and_the_two_take_turns(batch):
 
 
 @pytest.mark.skipif(available_cores() < 2 or not BlasSetter().get(), reason="needs two cores and a BLAS library")
-def test_every_cores_threads_that_change_the_bits_give_way_to_the_tasks():
+def test_every_cores_threads_that_change_the_bits_give_way_to_the_tasks(as_recorded):
     g = cr.compile(mlp_loss_graph([256, 512, 512, 10]), "training").graph
     run = DataflowExecutor(g, {k: v.copy() for k, v in g.initializers.items()}, planner=plan_memory, margin=0.0)
     xs = np.random.default_rng(0).standard_normal((32, 256)).astype(np.float32)

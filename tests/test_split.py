@@ -269,6 +269,33 @@ def test_guard_keeps_the_probes_of_a_much_slower_way_within_its_share():
     assert g.current == "dataflow" and 0 < spent / (clock.now - start) <= 0.025
 
 
+def test_after_a_slow_stretch_the_guard_finds_the_faster_way_again_within_every_seconds():
+    """On this host two BLAS threads on 784-256-256-10 at batch 128 ran 1.3 ms a step, then for 5-12 s
+    at a time 2.25 ms, one thread 1.92 ms. Through such a stretch the probes of the two threads drift
+    2048 calls apart (4 s of one thread's calls); ``every`` keeps them at most 0.5 s apart."""
+    from chainrule.runtime.guard import EVERY, Guard
+    MS, stretch = 1e-3, (5.0, 15.0)
+
+    def back(every):
+        now, log = [0.0], []
+
+        def way(name):
+            def run():
+                slow = name == "many" and stretch[0] <= now[0] < stretch[1]
+                log.append((now[0], name))
+                now[0] += {"many": 2.25 if slow else 1.3, "sequential": 1.92}[name] * MS
+            return run
+        g = Guard({w: way(w) for w in ("many", "sequential")}, clock=lambda: now[0], every=every)
+        while now[0] < stretch[1] + 6.0:
+            g()
+        assert any(w == "sequential" for t, w in log if stretch[0] + 1 < t < stretch[1])  # one thread ran
+        runs = [t for t, w in log if w == "many" and t >= stretch[1]]
+        ahead = [t for t in runs if sum(1 for u in runs if t <= u < t + 0.1) > 50]  # a run, not a probe
+        return ahead[0] - stretch[1]
+    assert back(EVERY) <= EVERY + 0.05
+    assert back(None) > 1.0  # counted in calls alone
+
+
 def test_the_guard_times_a_far_slower_way_once_while_warming_up():
     """Two BLAS threads on two busy cores took 500 ms a call against 2.5 ms: three timed calls of it
     to warm up would cost more than a training run's first thousand steps. A way whose fastest call

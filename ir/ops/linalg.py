@@ -40,7 +40,10 @@ def summed(a, b, out=None):
         mm(x[:, :768], w.T[:768, :], y)                    # summed: the same bits on any thread count
         add(y, mm(x[:, 768:], w.T[768:, :]), y)
 
-    A model's numbers then follow neither the machine's cores nor ``threads=``, and the dataflow
+    (On another machine with the same library and kernel, two threads changed nearly every
+    product, K = 32 included; there no order of sums helps, and ``runtime/agree.py`` keeps such
+    steps at one thread.)
+    Where it holds, a model's numbers follow neither the machine's cores nor ``threads=``, and the dataflow
     executor may run a step on every core's BLAS threads and still give one thread's answer
     (``runtime/agree.py`` checks that on the first call). It costs the second product and one
     pass over Y: 1-5% of a [32-512, 784] @ [784, 256-1024] product on one thread, 4-14% on two,
