@@ -51,24 +51,30 @@ needs_threads = pytest.mark.skipif(available_cores() < 2 or not _openblas(),
                                    reason="needs two cores and OpenBLAS (NumPy's wheels) with threadpoolctl")
 
 
+def _bits_on_one_and_every_thread(fn):
+    """The bytes of ``fn()`` on one BLAS thread, and on every core's."""
+    setter = BlasSetter()
+    prev = setter.get()
+    try:
+        got = []
+        for threads in (1, available_cores()):
+            setter(threads)
+            got.append(fn().tobytes())
+        return got
+    finally:
+        setter(prev)
+
+
 def _threads_keep_bits(shapes, dtype=np.float32) -> bool:
     """Does this BLAS give each plain product ``[m,k] @ [k,n]`` the same bits on every core's threads
     as on one? OpenBLAS 0.3.31's Haswell kernel did, for every K a multiple of 32, on one machine;
     on another it changed nearly every product, K = 32 included."""
-    setter, n = BlasSetter(), available_cores()
-    prev = setter.get()
-    try:
-        for m, k, nn in shapes:
-            a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, nn)).astype(dtype)
-            got = []
-            for threads in (1, n):
-                setter(threads)
-                got.append((a @ b).tobytes())
-            if got[0] != got[1]:
-                return False
-        return True
-    finally:
-        setter(prev)
+    for m, k, nn in shapes:
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, nn)).astype(dtype)
+        one, every = _bits_on_one_and_every_thread(lambda: a @ b)
+        if one != every:
+            return False
+    return True
 
 
 @needs_threads
@@ -76,24 +82,17 @@ def _threads_keep_bits(shapes, dtype=np.float32) -> bool:
 def test_summed_products_have_the_same_bits_on_any_thread_count(dtype):
     """Where this BLAS keeps the bits of a product whose K is a multiple of 32, ``summed`` keeps them
     for any K: it is such a product plus one of fewer than 32 terms."""
-    setter, n = BlasSetter(), available_cores()
-    prev = setter.get()
     shapes = [(128, 784, 256), (32, 1500, 1000), (513, 456, 10), (2, 2500, 256)]
     kept = [(m, k, nn) for m, k, nn in shapes
             if _threads_keep_bits([(m, k - k % 32, nn), (m, k % 32, nn)], dtype)]
     if not kept:
-        pytest.skip(f"this BLAS changes the bits of whole products whose K is a multiple of 32 on {n} "
-                    "threads: no order of sums keeps them, and agree.py keeps such steps at one thread")
-    try:
-        for m, k, nn in kept:
-            a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((nn, k)).astype(dtype)
-            got = []
-            for threads in (1, n):
-                setter(threads)
-                got.append(summed(a, b.T).tobytes())
-            assert got[0] == got[1], (m, k, nn)
-    finally:
-        setter(prev)
+        pytest.skip(f"this BLAS changes the bits of whole products whose K is a multiple of 32 on "
+                    f"{available_cores()} threads: no order of sums keeps them, and agree.py keeps such "
+                    "steps at one thread")
+    for m, k, nn in kept:
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((nn, k)).astype(dtype)
+        one, every = _bits_on_one_and_every_thread(lambda: summed(a, b.T))
+        assert one == every, (m, k, nn)
 
 
 @needs_threads
