@@ -128,7 +128,7 @@ class Guard:
         cur = self.medians[self.current]
         return math.ceil(2 * (dt / cur - 1) / self.share) if 0 < cur < float("inf") else self.first
 
-    def _often(self) -> float:
+    def _often(self) -> int:
         """The most calls of ``current`` between probes: ``longest``, or fewer that last ``every`` seconds."""
         cur = self.medians[self.current]
         if self.every is None or not 0 < cur < float("inf"):
